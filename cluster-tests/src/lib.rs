@@ -1,0 +1,1 @@
+//! Harness for multi-node tests.

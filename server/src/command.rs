@@ -1,0 +1,122 @@
+//! The Raft log payload: every change to replicated state is one `Command`.
+//!
+//! This is a stored format: entries written by one version are applied by
+//! later ones. Variants and fields are only ever added (new fields with
+//! `#[serde(default)]`), never renamed or reused. Everything nondeterministic
+//! (ids, timestamps) is decided before a command is proposed, so applying it
+//! is a pure function of (state, command).
+
+use serde::Deserialize;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum Command {
+    /// Records the cluster id. Proposed once, by the first leader.
+    InitCluster { cluster_id: String },
+    /// Sets a KV entry. With `cas`, only if the entry's ModifyIndex equals it
+    /// (0: only if the key does not exist).
+    KvSet {
+        key: String,
+        #[serde(with = "base64_bytes")]
+        value: Vec<u8>,
+        #[serde(default)]
+        flags: u64,
+        #[serde(default)]
+        cas: Option<u64>,
+    },
+    /// Deletes a KV entry, or with `recurse` every entry under the prefix.
+    KvDelete {
+        key: String,
+        #[serde(default)]
+        recurse: bool,
+        #[serde(default)]
+        cas: Option<u64>,
+    },
+    /// Several commands in one log entry, applied in order. Writers are
+    /// batched this way so that one fsync serves many of them.
+    Batch { commands: Vec<Command> },
+}
+
+/// What applying a command answered. Business rejections (a failed CAS) are
+/// values here, never errors of the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResponse {
+    /// Applied; nothing to report (also the answer for blank and membership entries).
+    Done,
+    /// A conditional write: true if it was applied.
+    Applied(bool),
+    /// One answer per command of a `Batch`, in order.
+    Batch(Vec<CommandResponse>),
+}
+
+impl Command {
+    /// Encodes for a log entry or a forwarded write.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a Command always serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+impl CommandResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a CommandResponse always serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// Byte strings as base64 in the JSON encoding of the log, as Consul's KV API
+/// shows them, rather than serde's array of numbers.
+mod base64_bytes {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::Deserialize;
+    use serde::Deserializer;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = <&str>::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip_through_the_log_encoding() {
+        let batch = Command::Batch {
+            commands: vec![
+                Command::KvSet { key: "a/b".into(), value: vec![0, 255, 7], flags: 3, cas: Some(0) },
+                Command::KvDelete { key: "a".into(), recurse: true, cas: None },
+                Command::InitCluster { cluster_id: "c".into() },
+            ],
+        };
+        assert_eq!(Command::decode(&batch.encode()).unwrap(), batch);
+    }
+
+    #[test]
+    fn kv_values_are_stored_as_base64() {
+        let set = Command::KvSet { key: "k".into(), value: b"hi".to_vec(), flags: 0, cas: None };
+        let text = String::from_utf8(set.encode()).unwrap();
+        assert!(text.contains("\"aGk=\""), "{text}");
+    }
+
+    #[test]
+    fn entries_written_before_optional_fields_existed_still_decode() {
+        let old = br#"{"op":"KvSet","key":"k","value":"aGk="}"#;
+        let decoded = Command::decode(old).unwrap();
+        assert_eq!(decoded, Command::KvSet { key: "k".into(), value: b"hi".to_vec(), flags: 0, cas: None });
+    }
+}

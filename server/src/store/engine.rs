@@ -1,0 +1,216 @@
+//! The only module that touches RocksDB. Everything above it speaks in
+//! column families ([`Cf`]), byte keys and [`WriteOps`].
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use rocksdb::ColumnFamilyDescriptor;
+use rocksdb::Direction;
+use rocksdb::IteratorMode;
+use rocksdb::Options;
+use rocksdb::ReadOptions;
+use rocksdb::WriteBatch;
+use rocksdb::WriteOptions;
+use rocksdb::DB;
+
+use crate::store::keys::Cf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("data dir {dir}: cannot open the store: {reason}")]
+    Open { dir: PathBuf, reason: String },
+    #[error("store I/O: {0}")]
+    Io(#[from] rocksdb::Error),
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<EngineError> for std::io::Error {
+    fn from(e: EngineError) -> Self {
+        std::io::Error::other(e.to_string())
+    }
+}
+
+/// One RocksDB database with Tessera's column families.
+pub struct Engine {
+    db: DB,
+}
+
+/// Writes collected to be applied atomically by [`Engine::write`].
+#[derive(Default)]
+pub struct WriteOps {
+    ops: Vec<WriteOp>,
+}
+
+enum WriteOp {
+    Put(Cf, Vec<u8>, Vec<u8>),
+    Delete(Cf, Vec<u8>),
+    DeleteRange(Cf, Vec<u8>, Vec<u8>),
+}
+
+impl WriteOps {
+    pub fn put(&mut self, cf: Cf, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(WriteOp::Put(cf, key.into(), value.into()));
+    }
+
+    pub fn delete(&mut self, cf: Cf, key: impl Into<Vec<u8>>) {
+        self.ops.push(WriteOp::Delete(cf, key.into()));
+    }
+
+    /// Deletes keys in [from, to).
+    pub fn delete_range(&mut self, cf: Cf, from: impl Into<Vec<u8>>, to: impl Into<Vec<u8>>) {
+        self.ops.push(WriteOp::DeleteRange(cf, from.into(), to.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Whether a write must be on disk (WAL fsync'd) before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Synced,
+    /// In the WAL (so it survives a process kill), fsync'd by a later synced write.
+    Buffered,
+}
+
+impl Engine {
+    pub fn open(dir: &Path) -> Result<Engine, EngineError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = Cf::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+        let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| EngineError::Open {
+            dir: dir.to_path_buf(),
+            reason: explain_open_error(&e),
+        })?;
+        Ok(Engine { db })
+    }
+
+    fn handle(&self, cf: Cf) -> &rocksdb::ColumnFamily {
+        // Every Cf is created by `open`, so the handle always exists.
+        self.db.cf_handle(cf.name()).expect("column family created at open")
+    }
+
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.db.get_cf(self.handle(cf), key)?)
+    }
+
+    pub fn write(&self, ops: WriteOps, durability: Durability) -> Result<(), EngineError> {
+        let mut batch = WriteBatch::default();
+        for op in ops.ops {
+            match op {
+                WriteOp::Put(cf, k, v) => batch.put_cf(self.handle(cf), k, v),
+                WriteOp::Delete(cf, k) => batch.delete_cf(self.handle(cf), k),
+                WriteOp::DeleteRange(cf, from, to) => batch.delete_range_cf(self.handle(cf), from, to),
+            }
+        }
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(durability == Durability::Synced);
+        self.db.write_opt(batch, &write_opts)?;
+        Ok(())
+    }
+
+    /// Visits entries from `start` upwards while `visit` returns true.
+    pub fn scan_from(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, EngineError>,
+    ) -> Result<(), EngineError> {
+        let iter = self.db.iterator_cf(self.handle(cf), IteratorMode::From(start, Direction::Forward));
+        for item in iter {
+            let (key, value) = item?;
+            if !visit(&key, &value)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// All entries whose key starts with `prefix`, in key order.
+    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, EngineError> {
+        let mut out = Vec::new();
+        self.scan_from(cf, prefix, |k, v| {
+            if !k.starts_with(prefix) {
+                return Ok(false);
+            }
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    pub fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, EngineError> {
+        match self.db.iterator_cf(self.handle(cf), IteratorMode::End).next() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+        }
+    }
+
+    /// Reads every entry of `cfs` from one point-in-time view, so the result
+    /// is consistent even while writes continue.
+    pub fn export(&self, cfs: &[Cf]) -> Result<Vec<(Cf, Vec<u8>, Vec<u8>)>, EngineError> {
+        let snapshot = self.db.snapshot();
+        let mut out = Vec::new();
+        for &cf in cfs {
+            let mut read_opts = ReadOptions::default();
+            read_opts.set_snapshot(&snapshot);
+            let iter = self.db.iterator_cf_opt(self.handle(cf), read_opts, IteratorMode::Start);
+            for item in iter {
+                let (k, v) = item?;
+                out.push((cf, k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes every earlier buffered write durable.
+    pub fn sync_wal(&self) -> Result<(), EngineError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+}
+
+/// RocksDB's own messages for the common cases are cryptic; say what the
+/// operator can do about them.
+fn explain_open_error(e: &rocksdb::Error) -> String {
+    let text = e.to_string();
+    if text.contains("lock") && (text.contains("LOCK") || text.contains("Resource temporarily unavailable")) {
+        format!("it is in use by another process (is another tessera agent running with this -data-dir?): {text}")
+    } else if text.contains("Permission denied") {
+        format!("permission denied: {text}")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_then_scan_prefix_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let mut ops = WriteOps::default();
+        for key in ["a/2", "b/1", "a/1", "a/10"] {
+            ops.put(Cf::Kv, key.as_bytes(), key.as_bytes());
+        }
+        engine.write(ops, Durability::Synced).unwrap();
+        let keys: Vec<_> = engine.scan_prefix(Cf::Kv, b"a/").unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![b"a/1".to_vec(), b"a/10".to_vec(), b"a/2".to_vec()]);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_dir_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Engine::open(dir.path()).unwrap();
+        let err = Engine::open(dir.path()).err().expect("second open must fail").to_string();
+        assert!(err.contains("in use by another process"), "{err}");
+    }
+}

@@ -1,0 +1,167 @@
+//! openraft's log storage on RocksDB: entries in [`Cf::RaftLogs`] keyed by
+//! big-endian index, vote and last-purged id in [`Cf::RaftMeta`].
+//!
+//! Appends, votes and truncations are fsync'd before they are acknowledged:
+//! Raft's safety rests on them. A purge need not be (a replayed purge is
+//! harmless), and neither are state machine writes, which the log can replay.
+
+use std::fmt::Debug;
+use std::ops::Bound;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use openraft::storage::LogFlushed;
+use openraft::storage::LogState;
+use openraft::storage::RaftLogStorage;
+use openraft::ErrorSubject;
+use openraft::ErrorVerb;
+use openraft::OptionalSend;
+use openraft::RaftLogReader;
+use openraft::StorageIOError;
+
+use crate::store::engine::Durability;
+use crate::store::engine::EngineError;
+use crate::store::engine::WriteOps;
+use crate::store::keys::log_index;
+use crate::store::keys::log_key;
+use crate::store::keys::raft_meta;
+use crate::store::keys::Cf;
+use crate::store::Store;
+use crate::types::Entry;
+use crate::types::LogId;
+use crate::types::StorageError;
+use crate::types::TypeConfig;
+use crate::types::Vote;
+
+#[derive(Clone)]
+pub struct LogStore {
+    store: Arc<Store>,
+}
+
+fn io_err(subject: ErrorSubject<u64>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
+}
+
+fn logs_read_err(e: impl std::error::Error + 'static) -> StorageError {
+    io_err(ErrorSubject::Logs, ErrorVerb::Read, e)
+}
+
+fn logs_write_err(e: impl std::error::Error + 'static) -> StorageError {
+    io_err(ErrorSubject::Logs, ErrorVerb::Write, e)
+}
+
+impl LogStore {
+    pub fn new(store: Arc<Store>) -> Self {
+        LogStore { store }
+    }
+
+    fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
+        serde_json::from_slice(bytes).map_err(logs_read_err)
+    }
+
+    fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
+        let bytes = self.store.engine().get(Cf::RaftMeta, raft_meta::LAST_PURGED).map_err(logs_read_err)?;
+        bytes.map(|b| serde_json::from_slice(&b).map_err(logs_read_err)).transpose()
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => *i + 1,
+            Bound::Unbounded => 0,
+        };
+        let mut entries = Vec::new();
+        let mut decode_err = None;
+        self.store
+            .engine()
+            .scan_from(Cf::RaftLogs, &log_key(start), |key, value| {
+                if !range.contains(&log_index(key)) {
+                    return Ok(false);
+                }
+                match Self::decode_entry(value) {
+                    Ok(entry) => entries.push(entry),
+                    Err(e) => {
+                        decode_err = Some(e);
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
+            .map_err(logs_read_err)?;
+        match decode_err {
+            Some(e) => Err(e),
+            None => Ok(entries),
+        }
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id = self.last_purged()?;
+        let last = self.store.engine().last(Cf::RaftLogs).map_err(logs_read_err)?;
+        let last_log_id = match last {
+            Some((_, bytes)) => Some(Self::decode_entry(&bytes)?.log_id),
+            None => last_purged_log_id,
+        };
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let mut ops = WriteOps::default();
+        ops.put(Cf::RaftMeta, raft_meta::VOTE, serde_json::to_vec(vote).expect("vote serializes"));
+        self.store
+            .engine()
+            .write(ops, Durability::Synced)
+            .map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        let read_err = |e: EngineError| io_err(ErrorSubject::Vote, ErrorVerb::Read, e);
+        let bytes = self.store.engine().get(Cf::RaftMeta, raft_meta::VOTE).map_err(read_err)?;
+        bytes
+            .map(|b| serde_json::from_slice(&b).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e)))
+            .transpose()
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+    {
+        let mut ops = WriteOps::default();
+        for entry in entries {
+            let bytes = serde_json::to_vec(&entry).map_err(logs_write_err)?;
+            ops.put(Cf::RaftLogs, log_key(entry.log_id.index), bytes);
+        }
+        // One fsync for the whole batch, whatever its size.
+        self.store.engine().write(ops, Durability::Synced).map_err(logs_write_err)?;
+        callback.log_io_completed(Ok(()));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut ops = WriteOps::default();
+        ops.delete_range(Cf::RaftLogs, log_key(log_id.index), log_key(u64::MAX));
+        ops.delete(Cf::RaftLogs, log_key(u64::MAX));
+        self.store.engine().write(ops, Durability::Synced).map_err(logs_write_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Recording the purge point first is what makes a half-done purge
+        // harmless: openraft ignores entries at or below it.
+        let mut ops = WriteOps::default();
+        ops.put(Cf::RaftMeta, raft_meta::LAST_PURGED, serde_json::to_vec(&log_id).expect("log id serializes"));
+        ops.delete_range(Cf::RaftLogs, log_key(0), log_key(log_id.index + 1));
+        self.store.engine().write(ops, Durability::Buffered).map_err(logs_write_err)
+    }
+}

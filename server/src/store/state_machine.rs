@@ -1,0 +1,218 @@
+//! openraft's state machine: applies committed [`Command`]s to the tables.
+//!
+//! Each `apply` call writes all its entries, the last applied log id and the
+//! membership in one atomic RocksDB batch, then publishes the changed table
+//! indexes. The batch is not fsync'd: after a crash the log (which is) replays
+//! whatever the state machine lost.
+
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::EntryPayload;
+use openraft::ErrorSubject;
+use openraft::ErrorVerb;
+use openraft::RaftSnapshotBuilder;
+use openraft::StorageIOError;
+
+use crate::command::Command;
+use crate::command::CommandResponse;
+use crate::store::engine::Durability;
+use crate::store::engine::EngineError;
+use crate::store::engine::WriteOps;
+use crate::store::keys;
+use crate::store::keys::Cf;
+use crate::store::snapshot;
+use crate::store::tables::kv;
+use crate::store::tables::meta;
+use crate::store::txn::Txn;
+use crate::store::watch::Table;
+use crate::store::Store;
+use crate::types::Entry;
+use crate::types::LogId;
+use crate::types::Snapshot;
+use crate::types::SnapshotMeta;
+use crate::types::StorageError;
+use crate::types::StoredMembership;
+use crate::types::TypeConfig;
+
+#[derive(Clone)]
+pub struct StateMachine {
+    store: Arc<Store>,
+}
+
+fn sm_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::new(ErrorSubject::StateMachine, verb, openraft::AnyError::new(&e)).into()
+}
+
+fn snapshot_err(meta: Option<&SnapshotMeta>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+    let subject = ErrorSubject::Snapshot(meta.map(|m| m.signature()));
+    StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
+}
+
+impl StateMachine {
+    pub fn new(store: Arc<Store>) -> Self {
+        StateMachine { store }
+    }
+
+    fn apply_command(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, EngineError> {
+        Ok(match command {
+            Command::InitCluster { cluster_id } => {
+                meta::init_cluster_id(txn, cluster_id)?;
+                CommandResponse::Done
+            }
+            Command::KvSet { key, value, flags, cas } => {
+                CommandResponse::Applied(kv::set(txn, index, key, value, *flags, *cas)?)
+            }
+            Command::KvDelete { key, recurse, cas } => {
+                CommandResponse::Applied(kv::delete(txn, index, key, *recurse, *cas)?)
+            }
+            Command::Batch { commands } => {
+                let answers = commands.iter().map(|c| Self::apply_command(txn, index, c)).collect::<Result<_, _>>()?;
+                CommandResponse::Batch(answers)
+            }
+        })
+    }
+
+    /// Tables whose modify index a command may move.
+    fn tables_touched(command: &Command, out: &mut HashSet<Table>) {
+        match command {
+            Command::InitCluster { .. } => {}
+            Command::KvSet { .. } | Command::KvDelete { .. } => {
+                out.insert(Table::Kv);
+            }
+            Command::Batch { commands } => commands.iter().for_each(|c| Self::tables_touched(c, out)),
+        }
+    }
+
+    fn publish_indexes(&self, tables: impl IntoIterator<Item = Table>) -> Result<(), EngineError> {
+        for table in tables {
+            let index = meta::table_index(self.store.engine(), table)?;
+            self.store.watches().publish(table, index);
+        }
+        Ok(())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let engine = self.store.engine();
+        let last = meta::last_applied(engine).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let membership = meta::membership(engine).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        Ok((last, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + openraft::OptionalSend,
+    {
+        let mut txn = Txn::new(self.store.engine());
+        let mut answers = Vec::new();
+        let mut touched = HashSet::new();
+        for entry in entries {
+            let index = entry.log_id.index;
+            meta::set_last_applied(&mut txn, &entry.log_id);
+            let answer = match entry.payload {
+                EntryPayload::Blank => CommandResponse::Done,
+                EntryPayload::Normal(command) => {
+                    Self::tables_touched(&command, &mut touched);
+                    Self::apply_command(&mut txn, index, &command).map_err(|e| sm_err(ErrorVerb::Write, e))?
+                }
+                EntryPayload::Membership(membership) => {
+                    meta::set_membership(&mut txn, &StoredMembership::new(Some(entry.log_id), membership));
+                    CommandResponse::Done
+                }
+            };
+            answers.push(answer);
+        }
+        self.store.engine().write(txn.into_ops(), Durability::Buffered).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        self.publish_indexes(touched).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        Ok(answers)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { store: self.store.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, data: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let data = data.into_inner();
+        let rows = snapshot::decode_rows(&data).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Read, e))?;
+        let engine = self.store.engine();
+        let mut ops = WriteOps::default();
+        for cf in Cf::STATE {
+            for (key, _) in engine.scan_prefix(cf, b"").map_err(|e| snapshot_err(Some(meta), ErrorVerb::Read, e))? {
+                ops.delete(cf, key);
+            }
+        }
+        for (cf, key, value) in rows {
+            ops.put(cf, key, value);
+        }
+        ops.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(meta, &data));
+        engine.write(ops, Durability::Synced).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "installed snapshot");
+        self.publish_indexes(Table::ALL).map_err(|e| sm_err(ErrorVerb::Read, e))
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let stored = self
+            .store
+            .engine()
+            .get(Cf::Snapshot, keys::snapshot::CURRENT)
+            .map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
+        let Some(bytes) = stored else { return Ok(None) };
+        let (meta, data) = snapshot::decode_stored(&bytes).map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}
+
+/// Builds a snapshot from a RocksDB point-in-time view, so applies can go on
+/// while it runs; the view's own last-applied id and membership describe it.
+pub struct SnapshotBuilder {
+    store: Arc<Store>,
+}
+
+impl SnapshotBuilder {
+    fn meta_of(rows: &[(Cf, Vec<u8>, Vec<u8>)]) -> Result<(Option<LogId>, StoredMembership), serde_json::Error> {
+        let mut last = None;
+        let mut membership = StoredMembership::default();
+        for (cf, key, value) in rows {
+            if *cf != Cf::SmMeta {
+                continue;
+            }
+            if key.as_slice() == keys::sm_meta::LAST_APPLIED {
+                last = Some(serde_json::from_slice(value)?);
+            } else if key.as_slice() == keys::sm_meta::MEMBERSHIP {
+                membership = serde_json::from_slice(value)?;
+            }
+        }
+        Ok((last, membership))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let engine = self.store.engine();
+        let rows = engine.export(&Cf::STATE).map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
+        let (last_log_id, last_membership) = Self::meta_of(&rows).map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
+        let data = snapshot::encode_rows(&rows);
+        let snapshot_id = match last_log_id {
+            Some(l) => format!("{}-{}-{}", l.leader_id, l.index, rand::random::<u32>()),
+            None => format!("empty-{}", rand::random::<u32>()),
+        };
+        let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
+        let mut ops = WriteOps::default();
+        ops.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(&meta, &data));
+        // Synced: once openraft purges the log behind this snapshot, the
+        // snapshot is the only copy of those entries' effects.
+        engine.write(ops, Durability::Synced).map_err(|e| snapshot_err(Some(&meta), ErrorVerb::Write, e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}

@@ -1,0 +1,65 @@
+//! State machine metadata: last applied log id, membership, cluster id and
+//! the per-table modify indexes. Stored in [`Cf::SmMeta`] so that it is
+//! written in the same atomic batch as the data it describes.
+
+use crate::store::engine::Engine;
+use crate::store::engine::EngineError;
+use crate::store::keys::sm_meta;
+use crate::store::keys::table_index_key;
+use crate::store::keys::Cf;
+use crate::store::txn::Txn;
+use crate::store::watch::Table;
+use crate::types::LogId;
+use crate::types::StoredMembership;
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, EngineError> {
+    serde_json::from_slice(bytes).map_err(|e| EngineError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("metadata always serializes")
+}
+
+pub fn last_applied(engine: &Engine) -> Result<Option<LogId>, EngineError> {
+    engine.get(Cf::SmMeta, sm_meta::LAST_APPLIED)?.map(|b| json(&b, "last applied log id")).transpose()
+}
+
+pub fn set_last_applied(txn: &mut Txn<'_>, log_id: &LogId) {
+    txn.put(Cf::SmMeta, sm_meta::LAST_APPLIED, to_json(log_id));
+}
+
+pub fn membership(engine: &Engine) -> Result<StoredMembership, EngineError> {
+    match engine.get(Cf::SmMeta, sm_meta::MEMBERSHIP)? {
+        Some(b) => json(&b, "membership"),
+        None => Ok(StoredMembership::default()),
+    }
+}
+
+pub fn set_membership(txn: &mut Txn<'_>, membership: &StoredMembership) {
+    txn.put(Cf::SmMeta, sm_meta::MEMBERSHIP, to_json(membership));
+}
+
+/// The cluster id, once the first leader has recorded it.
+pub fn cluster_id(engine: &Engine) -> Result<Option<String>, EngineError> {
+    Ok(engine.get(Cf::SmMeta, sm_meta::CLUSTER_ID)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Records the cluster id; the first one recorded stays.
+pub fn init_cluster_id(txn: &mut Txn<'_>, cluster_id: &str) -> Result<(), EngineError> {
+    if txn.get(Cf::SmMeta, sm_meta::CLUSTER_ID)?.is_none() {
+        txn.put(Cf::SmMeta, sm_meta::CLUSTER_ID, cluster_id.as_bytes());
+    }
+    Ok(())
+}
+
+pub fn table_index(engine: &Engine, table: Table) -> Result<u64, EngineError> {
+    Ok(engine.get(Cf::SmMeta, &table_index_key(table.name()))?.map_or(0, |b| decode_u64(&b)))
+}
+
+pub fn bump_table_index(txn: &mut Txn<'_>, table: Table, index: u64) {
+    txn.put(Cf::SmMeta, table_index_key(table.name()), index.to_be_bytes());
+}
+
+fn decode_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}

@@ -1,0 +1,51 @@
+//! Per-table modify indexes as watch channels: what blocking queries and
+//! watch streams wait on. A table's index is the Raft index of its last
+//! change; it only moves forward, except when a snapshot is installed.
+
+use tokio::sync::watch;
+
+/// The replicated tables. Each has its own modify index so that a change to
+/// one does not wake watchers of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Kv,
+}
+
+impl Table {
+    pub const ALL: [Table; 1] = [Table::Kv];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Kv => "kv",
+        }
+    }
+}
+
+pub struct TableWatches {
+    kv: watch::Sender<u64>,
+}
+
+impl TableWatches {
+    pub fn new(initial: impl Fn(Table) -> u64) -> Self {
+        TableWatches { kv: watch::Sender::new(initial(Table::Kv)) }
+    }
+
+    fn sender(&self, table: Table) -> &watch::Sender<u64> {
+        match table {
+            Table::Kv => &self.kv,
+        }
+    }
+
+    /// Publishes a table's new index (after the change is written).
+    pub fn publish(&self, table: Table, index: u64) {
+        self.sender(table).send_replace(index);
+    }
+
+    pub fn current(&self, table: Table) -> u64 {
+        *self.sender(table).borrow()
+    }
+
+    pub fn subscribe(&self, table: Table) -> watch::Receiver<u64> {
+        self.sender(table).subscribe()
+    }
+}
