@@ -1,7 +1,217 @@
 //! The Tessera agent process. In server mode it keeps the replicated state
-//! (openraft on RocksDB) and serves the HTTP API and the server RPC port.
+//! (openraft on RocksDB), serves Raft and forwarding between servers on the
+//! server RPC port, and Consul's HTTP API on the client address.
+//!
+//! # Layout
+//! - [`config`]: the validated configuration.
+//! - [`store`]: RocksDB, the Raft log, the state machine and its tables.
+//! - [`raft`]: Raft RPCs between servers; [`transport`]: every gRPC channel and listener.
+//! - [`cluster`]: bootstrap, joining, membership, forwarding to the leader.
+//! - [`server`]: the running server that APIs call; [`proposer`]: write batching.
+//! - [`http`]: the Consul-compatible HTTP API.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod command;
+pub mod config;
+pub mod data_dir;
+pub mod http;
+pub mod proposer;
+pub mod raft;
+pub mod server;
 pub mod store;
+pub mod transport;
 pub mod types;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::bootstrap::BootstrapError;
+use crate::cluster::service::ClusterService;
+use crate::config::AgentConfig;
+use crate::config::ConfigError;
+use crate::data_dir::DataDirError;
+use crate::raft::network::Network;
+use crate::raft::service::RaftService;
+use crate::raft::ClusterStamp;
+use crate::server::Server;
+use crate::store::engine::EngineError;
+use crate::store::Store;
+use crate::transport::ChannelPool;
+use crate::types::raft_id_of;
+use crate::types::Raft;
+use crate::types::ServerNode;
+
+/// How long shutdown waits for listeners and Raft to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Store(#[from] EngineError),
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("{what} stopped: {reason}")]
+    Stopped { what: &'static str, reason: String },
+}
+
+/// Runs the agent until `shutdown` is cancelled or something fatal happens.
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+    config.validate()?;
+    let (dir, _dev_dir) = data_dir_for(&config)?;
+    let data = data_dir::prepare(&dir)?;
+    let store = Store::open(&data.store_path)?;
+    let rpc_listener = bind("server RPC", config.server_addr()).await?;
+    let http_listener = bind("HTTP", config.http_addr()).await?;
+    let rpc_addr = rpc_listener.local_addr().map_err(|e| AgentError::Raft(e.to_string()))?;
+    let me = ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
+    let server = start_raft(config, me, store).await?;
+    announce(&server, &dir, http_listener.local_addr().ok());
+
+    let mut tasks = JoinSet::new();
+    spawn_services(&mut tasks, &server, rpc_listener, http_listener, &shutdown);
+    let outcome = supervise(&mut tasks, &shutdown).await;
+    shutdown.cancel();
+    if let Err(e) = server.raft.shutdown().await {
+        tracing::warn!(error = %e, "raft did not shut down cleanly");
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("some tasks were still running after the shutdown grace period");
+    }
+    outcome
+}
+
+fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::TempDir>), AgentError> {
+    match &config.data_dir {
+        Some(dir) => Ok((dir.clone(), None)),
+        None => {
+            let temp = tempfile_dir::TempDir::new().map_err(|source| DataDirError::Io {
+                dir: std::env::temp_dir(),
+                action: "cannot create a temporary data dir for -dev",
+                source,
+            })?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    transport::bind(addr).await.map_err(|source| AgentError::Bind { what, addr, source })
+}
+
+async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> Result<Arc<Server>, AgentError> {
+    let raft_id = raft_id_of(&me.node_id).expect("data_dir::prepare checked the node id");
+    let pool = ChannelPool::default();
+    let stamp = ClusterStamp::default();
+    if let Some(id) = store.cluster_id()? {
+        stamp.set(&id);
+    }
+    let raft_config = config.openraft_config().validate().map_err(|e| AgentError::Raft(e.to_string()))?;
+    let network = Network::new(pool.clone(), stamp.clone());
+    let raft = Raft::new(raft_id, Arc::new(raft_config), network, store.log_store(), store.state_machine())
+        .await
+        .map_err(|e| AgentError::Raft(e.to_string()))?;
+    Ok(Arc::new(Server::new(config, me, raft_id, raft, store, pool, stamp)))
+}
+
+fn spawn_services(
+    tasks: &mut JoinSet<Result<(), AgentError>>,
+    server: &Arc<Server>,
+    rpc_listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: &CancellationToken,
+) {
+    let router = transport::server()
+        .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
+        .add_service(ClusterService::new(server.clone()));
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
+        transport::serve(router, rpc_listener, token).await.map_err(stopped)
+    });
+    let (http_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
+        http::serve(http_listener, http_server, token).await.map_err(stopped)
+    });
+    let (leader_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        cluster::leader::run(leader_server, token).await;
+        Ok(())
+    });
+    let (bootstrap_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move { Ok(cluster::bootstrap::run(bootstrap_server, token).await?) });
+}
+
+/// Waits for shutdown; a task that fails ends the agent with its error.
+async fn supervise(tasks: &mut JoinSet<Result<(), AgentError>>, shutdown: &CancellationToken) -> Result<(), AgentError> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            finished = tasks.join_next() => match finished {
+                None => return Ok(()),
+                Some(Ok(Ok(()))) => continue,
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(panic)) => return Err(AgentError::Stopped { what: "a task", reason: panic.to_string() }),
+            },
+        }
+    }
+}
+
+/// Consul-style startup summary on stdout.
+fn announce(server: &Server, dir: &std::path::Path, http_addr: Option<SocketAddr>) {
+    let config = &server.config;
+    let http = http_addr.map_or_else(|| config.http_addr().to_string(), |a| a.to_string());
+    println!("==> Starting Tessera agent...");
+    println!("              Version: '{}'", env!("CARGO_PKG_VERSION"));
+    println!("              Node ID: '{}'", server.me.node_id);
+    println!("            Node name: '{}'", server.me.name);
+    println!("           Datacenter: '{}'", config.datacenter);
+    println!("               Server: true (Bootstrap-expect: {}, Dev: {})", config.bootstrap_expect, config.dev);
+    println!("          Client Addr: [{}] (HTTP: {http})", config.client_addr);
+    println!("         Cluster Addr: {} (Server RPC: {})", config.bind_addr, server.me.rpc_addr);
+    println!("             Data Dir: {}", dir.display());
+    println!();
+    println!("==> Log data will now stream in as it occurs:");
+    println!();
+}
+
+/// A temporary directory removed when dropped, for -dev's data.
+mod tempfile_dir {
+    use std::path::Path;
+    use std::path::PathBuf;
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new() -> std::io::Result<TempDir> {
+            let path = std::env::temp_dir().join(format!("tessera-dev-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&path)?;
+            Ok(TempDir(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The CLI's HTTP client for the local agent's Consul-compatible API.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use anyhow::Context;
+use reqwest::Method;
+use reqwest::StatusCode;
+
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8500";
+
+/// Picks the agent address: the flag, then TESSERA_HTTP_ADDR, then
+/// CONSUL_HTTP_ADDR (so Consul users' shells keep working), then the default.
+pub fn resolve_addr(flag: Option<&str>) -> String {
+    let chosen = flag
+        .map(str::to_string)
+        .or_else(|| std::env::var("TESSERA_HTTP_ADDR").ok().filter(|v| !v.is_empty()))
+        .or_else(|| std::env::var("CONSUL_HTTP_ADDR").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
+    if chosen.starts_with("http://") || chosen.starts_with("https://") {
+        chosen.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{chosen}")
+    }
+}
+
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A response the agent gave, whatever its status.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).trim().to_string()
+    }
+
+    /// The body as JSON, or the agent's error text for a non-2xx status.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
+        if !self.status.is_success() {
+            return Err(anyhow!("Unexpected response code: {} ({})", self.status.as_u16(), self.text()));
+        }
+        serde_json::from_slice(&self.body).context("the agent's answer is not the JSON expected")
+    }
+}
+
+impl Client {
+    pub fn new(addr_flag: Option<&str>) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
+        Ok(Client { base: resolve_addr(addr_flag), http })
+    }
+
+    pub async fn call(&self, method: Method, path_and_query: &str, body: Option<Vec<u8>>) -> anyhow::Result<Reply> {
+        let url = format!("{}{}", self.base, path_and_query);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))?;
+        let status = response.status();
+        let body = response.bytes().await.context("reading the agent's answer")?.to_vec();
+        Ok(Reply { status, body })
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> anyhow::Result<Reply> {
+        self.call(Method::GET, path_and_query, None).await
+    }
+}
+
+/// Percent-encodes a KV key for a URL path, keeping `/` as a separator.
+pub fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(byte as char),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// Prints rows as left-aligned columns separated by two spaces, as Consul's
+/// `columnize` does.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..width).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| if i + 1 == row.len() { cell.clone() } else { format!("{cell:<w$}", w = widths[i]) })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_gain_a_scheme() {
+        assert_eq!(resolve_addr(Some("127.0.0.5:8500")), "http://127.0.0.5:8500");
+        assert_eq!(resolve_addr(Some("http://h:1/")), "http://h:1");
+    }
+
+    #[test]
+    fn keys_are_escaped_except_slashes() {
+        assert_eq!(encode_key("a b/c?d"), "a%20b/c%3Fd");
+    }
+
+    #[test]
+    fn columns_align() {
+        let rows = vec![vec!["Node".into(), "ID".into()], vec!["server-1".into(), "x".into()]];
+        assert_eq!(columns(&rows), "Node      ID\nserver-1  x\n");
+    }
+}

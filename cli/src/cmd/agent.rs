@@ -1,0 +1,192 @@
+//! `tessera agent`: flags to [`AgentConfig`], logging, signals, run.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tessera_server::config::defaults;
+use tessera_server::config::AgentConfig;
+use tessera_server::config::RaftTuning;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub struct AgentArgs {
+    /// Development mode: one server with everything on 127.0.0.1, data in a temporary dir.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    dev: bool,
+    /// Server mode: take part in Raft.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    server: bool,
+    /// Wait for this many servers, then bootstrap the cluster.
+    #[arg(long = "bootstrap-expect", value_name = "N", default_value_t = 0)]
+    bootstrap_expect: u32,
+    /// This node's name (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    #[arg(long, default_value = defaults::DATACENTER)]
+    datacenter: String,
+    /// Where the server keeps its state (required except with -dev).
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address for server RPC (Raft, forwarding), advertised to other servers.
+    #[arg(long, value_name = "IP")]
+    bind: Option<IpAddr>,
+    /// Address for the HTTP API.
+    #[arg(long, value_name = "IP")]
+    client: Option<IpAddr>,
+    #[arg(long = "http-port", default_value_t = defaults::HTTP_PORT)]
+    http_port: u16,
+    #[arg(long = "server-port", default_value_t = defaults::SERVER_PORT)]
+    server_port: u16,
+    /// A server to join, as host or host:port (repeatable).
+    #[arg(long = "retry-join", value_name = "ADDR")]
+    retry_join: Vec<String>,
+    /// Time between join attempts, e.g. 1s or 500ms.
+    #[arg(long = "retry-interval", value_name = "DURATION", default_value = "1s")]
+    retry_interval: String,
+    /// trace, debug, info, warn or err.
+    #[arg(long = "log-level", default_value = "info")]
+    log_level: String,
+    /// Scales Raft's heartbeat (100 ms) and election timeout (300-600 ms), 1-10.
+    #[arg(long = "raft-multiplier", default_value_t = defaults::RAFT_MULTIPLIER)]
+    raft_multiplier: u64,
+    /// Log entries between snapshots.
+    #[arg(long = "raft-snapshot-threshold", default_value_t = defaults::RAFT_SNAPSHOT_THRESHOLD)]
+    raft_snapshot_threshold: u64,
+    /// Log entries kept behind a snapshot.
+    #[arg(long = "raft-trailing-logs", default_value_t = defaults::RAFT_TRAILING_LOGS)]
+    raft_trailing_logs: u64,
+}
+
+impl AgentArgs {
+    fn into_config(self) -> Result<AgentConfig, String> {
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let bind = self.bind.unwrap_or(loopback);
+        let server_port = self.server_port;
+        let retry_interval = parse_duration(&self.retry_interval)
+            .ok_or_else(|| format!("-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)", self.retry_interval))?;
+        Ok(AgentConfig {
+            node_name: self.node.unwrap_or_else(hostname),
+            datacenter: self.datacenter,
+            data_dir: self.data_dir,
+            dev: self.dev,
+            server: self.server || self.dev,
+            bootstrap_expect: self.bootstrap_expect,
+            bind_addr: bind,
+            client_addr: self.client.unwrap_or(loopback),
+            http_port: self.http_port,
+            server_port,
+            retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
+            retry_interval,
+            raft: RaftTuning {
+                multiplier: self.raft_multiplier,
+                snapshot_threshold: self.raft_snapshot_threshold,
+                trailing_logs: self.raft_trailing_logs,
+            },
+            ..AgentConfig::default()
+        })
+    }
+}
+
+fn with_default_port(addr: &str, port: u16) -> String {
+    if addr.parse::<std::net::SocketAddr>().is_ok() || (addr.contains(':') && !addr.contains("::")) {
+        addr.to_string()
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
+fn parse_duration(raw: &str) -> Option<Duration> {
+    tessera_server::http::parse_duration(raw)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tessera".to_string())
+}
+
+fn init_logging(level: &str) -> Result<(), String> {
+    let directive = match level.to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "info" => "info",
+        "warn" => "warn",
+        "err" | "error" => "error",
+        other => return Err(format!("-log-level: unknown level {other:?} (trace, debug, info, warn, err)")),
+    };
+    // Our crates log at the chosen level; dependencies only warn and above
+    // unless tracing is asked for.
+    let filter = if directive == "trace" {
+        "trace".to_string()
+    } else {
+        format!("warn,tessera={directive},tessera_server={directive},openraft={}", if directive == "debug" { "info" } else { "warn" })
+    };
+    use std::io::IsTerminal;
+    let ansi = std::io::stdout().is_terminal();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_target(false).with_ansi(ansi).init();
+    Ok(())
+}
+
+pub async fn run(args: AgentArgs) -> u8 {
+    if let Err(e) = init_logging(&args.log_level) {
+        eprintln!("==> {e}");
+        return 1;
+    }
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("==> {e}");
+            return 1;
+        }
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    match tessera_server::run(config, shutdown).await {
+        Ok(()) => {
+            println!("==> Tessera agent stopped");
+            0
+        }
+        Err(e) => {
+            eprintln!("==> Error: {e}");
+            1
+        }
+    }
+}
+
+/// SIGINT and SIGTERM stop the agent gracefully; SIGHUP is reserved for
+/// config reload and must not kill the process.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::signal;
+    use tokio::signal::unix::SignalKind;
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => tracing::info!("SIGHUP: nothing to reload yet"),
+        }
+    }
+    tracing::info!("caught signal, shutting down");
+    shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_join_without_a_port_uses_the_server_port() {
+        assert_eq!(with_default_port("127.0.0.2", 8300), "127.0.0.2:8300");
+        assert_eq!(with_default_port("127.0.0.2:9000", 8300), "127.0.0.2:9000");
+        assert_eq!(with_default_port("server-2", 8300), "server-2:8300");
+    }
+}

@@ -1,0 +1,166 @@
+//! `tessera kv put|get|delete`, worded as Consul's `consul kv`.
+
+use std::io::Read;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use clap::Args;
+use clap::Subcommand;
+use reqwest::Method;
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use crate::client::encode_key;
+use crate::client::Client;
+use crate::cmd::fail;
+use crate::cmd::HttpFlags;
+
+#[derive(Subcommand)]
+pub enum KvCommand {
+    /// Writes a value: `kv put KEY [VALUE]`; VALUE `-` reads stdin, `@file` reads a file.
+    Put(PutArgs),
+    /// Reads a value, or every value under a prefix with -recurse.
+    Get(GetArgs),
+    /// Deletes a key, or every key under a prefix with -recurse.
+    Delete(DeleteArgs),
+}
+
+#[derive(Args)]
+pub struct PutArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// Write only if the key's ModifyIndex equals -modify-index (0: only if absent).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    cas: bool,
+    #[arg(long = "modify-index", default_value_t = 0)]
+    modify_index: u64,
+    #[arg(long, default_value_t = 0)]
+    flags: u64,
+    key: String,
+    value: Option<String>,
+}
+
+#[derive(Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    recurse: bool,
+    /// Read from any server, without a linearizability check.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    stale: bool,
+    key: String,
+}
+
+#[derive(Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    recurse: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    cas: bool,
+    #[arg(long = "modify-index", default_value_t = 0)]
+    modify_index: u64,
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KvPair {
+    key: String,
+    value: Option<String>,
+}
+
+pub async fn run(command: KvCommand) -> u8 {
+    let outcome = match command {
+        KvCommand::Put(args) => put(args).await,
+        KvCommand::Get(args) => get(args).await,
+        KvCommand::Delete(args) => delete(args).await,
+    };
+    outcome.unwrap_or_else(fail)
+}
+
+fn read_value(raw: Option<String>) -> anyhow::Result<Vec<u8>> {
+    match raw.as_deref() {
+        None => Ok(Vec::new()),
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            Ok(buf)
+        }
+        Some(v) if v.starts_with('@') => std::fs::read(&v[1..]).map_err(|e| anyhow::anyhow!("Failed to read file {}: {e}", &v[1..])),
+        Some(v) => Ok(v.as_bytes().to_vec()),
+    }
+}
+
+async fn put(args: PutArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let value = read_value(args.value)?;
+    let mut query = format!("?flags={}", args.flags);
+    if args.cas {
+        query.push_str(&format!("&cas={}", args.modify_index));
+    }
+    let path = format!("/v1/kv/{}{query}", encode_key(&args.key));
+    let written: bool = client.call(Method::PUT, &path, Some(value)).await?.json()?;
+    if !written {
+        return Ok(fail(format!("Did not write to {}: CAS failed", args.key)));
+    }
+    println!("Success! Data written to: {}", args.key);
+    Ok(0)
+}
+
+async fn get(args: GetArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let mut query = String::new();
+    if args.recurse {
+        query.push_str("?recurse");
+    }
+    if args.stale {
+        query.push_str(if query.is_empty() { "?stale" } else { "&stale" });
+    }
+    let reply = client.get(&format!("/v1/kv/{}{query}", encode_key(&args.key))).await?;
+    if reply.status == StatusCode::NOT_FOUND {
+        if args.recurse {
+            return Ok(0);
+        }
+        return Ok(fail(format!("No key exists at: {}", args.key)));
+    }
+    let pairs: Vec<KvPair> = reply.json()?;
+    for pair in pairs {
+        let value = decode(pair.value)?;
+        if args.recurse {
+            println!("{}:{}", pair.key, String::from_utf8_lossy(&value));
+        } else {
+            println!("{}", String::from_utf8_lossy(&value));
+        }
+    }
+    Ok(0)
+}
+
+fn decode(value: Option<String>) -> anyhow::Result<Vec<u8>> {
+    Ok(match value {
+        Some(v) => STANDARD.decode(v)?,
+        None => Vec::new(),
+    })
+}
+
+async fn delete(args: DeleteArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let mut query = String::new();
+    if args.recurse {
+        query.push_str("?recurse");
+    } else if args.cas {
+        query.push_str(&format!("?cas={}", args.modify_index));
+    }
+    let path = format!("/v1/kv/{}{query}", encode_key(&args.key));
+    let deleted: bool = client.call(Method::DELETE, &path, None).await?.json()?;
+    if !deleted {
+        return Ok(fail(format!("Did not delete key {}: CAS failed", args.key)));
+    }
+    match args.recurse {
+        true => println!("Success! Deleted keys with prefix: {}", args.key),
+        false => println!("Success! Deleted key: {}", args.key),
+    }
+    Ok(0)
+}

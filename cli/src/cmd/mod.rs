@@ -1,0 +1,22 @@
+//! One module per command noun.
+
+pub mod agent;
+pub mod kv;
+pub mod members;
+pub mod operator;
+
+use clap::Args;
+
+/// Flags every command that talks to an agent takes.
+#[derive(Args, Clone)]
+pub struct HttpFlags {
+    /// The agent's HTTP address (also TESSERA_HTTP_ADDR or CONSUL_HTTP_ADDR).
+    #[arg(long = "http-addr", value_name = "ADDR")]
+    pub http_addr: Option<String>,
+}
+
+/// Prints an error the way Consul's CLI does and returns exit code 1.
+pub fn fail(error: impl std::fmt::Display) -> u8 {
+    eprintln!("Error! {error}");
+    1
+}

@@ -1,0 +1,106 @@
+//! `tessera operator raft list-peers|remove-peer`.
+
+use clap::Args;
+use clap::Subcommand;
+use reqwest::Method;
+use serde::Deserialize;
+
+use crate::client::columns;
+use crate::client::Client;
+use crate::cmd::fail;
+use crate::cmd::HttpFlags;
+
+#[derive(Subcommand)]
+pub enum OperatorCommand {
+    /// Raft peer set tools.
+    #[command(subcommand)]
+    Raft(RaftCommand),
+}
+
+#[derive(Subcommand)]
+pub enum RaftCommand {
+    /// Lists the servers of the Raft configuration.
+    ListPeers(ListPeersArgs),
+    /// Removes a server from the Raft configuration.
+    RemovePeer(RemovePeerArgs),
+}
+
+#[derive(Args)]
+pub struct ListPeersArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    stale: bool,
+}
+
+#[derive(Args)]
+pub struct RemovePeerArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// The server's node ID (see list-peers).
+    #[arg(long, conflicts_with = "address")]
+    id: Option<String>,
+    /// The server's RPC address, IP:port.
+    #[arg(long)]
+    address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Configuration {
+    servers: Vec<RaftServer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RaftServer {
+    #[serde(rename = "ID")]
+    id: String,
+    node: String,
+    address: String,
+    leader: bool,
+    voter: bool,
+    protocol_version: String,
+}
+
+pub async fn run(command: OperatorCommand) -> u8 {
+    let OperatorCommand::Raft(raft) = command;
+    let outcome = match raft {
+        RaftCommand::ListPeers(args) => list_peers(args).await,
+        RaftCommand::RemovePeer(args) => remove_peer(args).await,
+    };
+    outcome.unwrap_or_else(fail)
+}
+
+async fn list_peers(args: ListPeersArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let path = if args.stale { "/v1/operator/raft/configuration?stale" } else { "/v1/operator/raft/configuration" };
+    let config: Configuration = client.get(path).await?.json()?;
+    let header = ["Node", "ID", "Address", "State", "Voter", "RaftProtocol"];
+    let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    for s in config.servers {
+        let state = if s.leader { "leader" } else { "follower" };
+        rows.push(vec![s.node, s.id, s.address, state.into(), s.voter.to_string(), s.protocol_version]);
+    }
+    print!("{}", columns(&rows));
+    Ok(0)
+}
+
+async fn remove_peer(args: RemovePeerArgs) -> anyhow::Result<u8> {
+    let query = match (&args.id, &args.address) {
+        (Some(id), None) => format!("id={id}"),
+        (None, Some(address)) => format!("address={address}"),
+        _ => return Ok(fail("Must specify exactly one of -id or -address")),
+    };
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let reply = client.call(Method::DELETE, &format!("/v1/operator/raft/peer?{query}"), None).await?;
+    if !reply.status.is_success() {
+        return Ok(fail(format!("Error removing peer: Unexpected response code: {} ({})", reply.status.as_u16(), reply.text())));
+    }
+    match (&args.id, &args.address) {
+        (Some(id), _) => println!("Removed peer with id \"{id}\""),
+        (_, Some(address)) => println!("Removed peer with address \"{address}\""),
+        _ => {}
+    }
+    Ok(0)
+}

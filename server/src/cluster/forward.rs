@@ -1,0 +1,90 @@
+//! Calls from one server to another's Cluster service.
+
+use std::time::Duration;
+
+use tessera_proto::v1::cluster_client::ClusterClient;
+use tessera_proto::v1::ApplyRequest;
+use tessera_proto::v1::HelloRequest;
+use tessera_proto::v1::HelloResponse;
+use tessera_proto::v1::JoinRequest;
+use tessera_proto::v1::ReadIndexRequest;
+use tessera_proto::v1::RemovePeerRequest;
+use tessera_proto::v1::StatusRequest;
+use tessera_proto::v1::StatusResponse;
+use tonic::transport::Channel;
+use tonic::Code;
+use tonic::Status;
+
+use crate::cluster::to_info;
+use crate::command::Command;
+use crate::command::CommandResponse;
+use crate::proposer::Applied;
+use crate::server::Attempt;
+use crate::server::ServerError;
+use crate::transport::ChannelPool;
+use crate::types::ServerNode;
+
+/// Forwarded work is bounded so a leader that vanished mid-call is given up
+/// on and found again.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn client(pool: &ChannelPool, addr: &str) -> Result<ClusterClient<Channel>, Status> {
+    let channel = pool.channel(addr).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    Ok(ClusterClient::new(channel).max_decoding_message_size(64 << 20))
+}
+
+fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    request
+}
+
+/// What a failed call to the leader means for the caller.
+pub fn classify(status: Status) -> Attempt {
+    match status.code() {
+        Code::FailedPrecondition | Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            Attempt::Retry(format!("{}: {}", status.code(), status.message()))
+        }
+        Code::NotFound => Attempt::Fail(ServerError::NotFound(status.message().to_string())),
+        Code::InvalidArgument => Attempt::Fail(ServerError::BadRequest(status.message().to_string())),
+        _ => Attempt::Fail(ServerError::Internal(status.message().to_string())),
+    }
+}
+
+pub async fn apply(pool: &ChannelPool, leader: &ServerNode, command: &Command) -> Result<Applied, Attempt> {
+    let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
+    let message = ApplyRequest { command: command.encode() };
+    let reply = client.apply(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?.into_inner();
+    let response = CommandResponse::decode(&reply.response)
+        .map_err(|e| Attempt::Fail(ServerError::Internal(format!("leader sent a bad response: {e}"))))?;
+    Ok(Applied { response, index: reply.index })
+}
+
+pub async fn read_index(pool: &ChannelPool, leader: &ServerNode) -> Result<u64, Attempt> {
+    let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
+    let reply = client.read_index(request(ReadIndexRequest {}, FORWARD_TIMEOUT)).await.map_err(classify)?;
+    Ok(reply.into_inner().index)
+}
+
+pub async fn join(pool: &ChannelPool, via: &ServerNode, joiner: &ServerNode, datacenter: &str) -> Result<(), Attempt> {
+    let mut client = client(pool, &via.rpc_addr).map_err(classify)?;
+    let message = JoinRequest { server: Some(to_info(joiner, datacenter)) };
+    client.join(request(message, FORWARD_TIMEOUT * 4)).await.map_err(classify)?;
+    Ok(())
+}
+
+pub async fn remove_peer(pool: &ChannelPool, leader: &ServerNode, message: RemovePeerRequest) -> Result<(), Attempt> {
+    let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
+    client.remove_peer(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?;
+    Ok(())
+}
+
+pub async fn hello(pool: &ChannelPool, addr: &str, message: HelloRequest) -> Result<HelloResponse, Status> {
+    let mut client = client(pool, addr)?;
+    Ok(client.hello(request(message, Duration::from_secs(2))).await?.into_inner())
+}
+
+pub async fn status(pool: &ChannelPool, addr: &str, timeout: Duration) -> Result<StatusResponse, Status> {
+    let mut client = client(pool, addr)?;
+    Ok(client.status(request(StatusRequest {}, timeout)).await?.into_inner())
+}

@@ -1,0 +1,110 @@
+//! The Cluster gRPC service: what servers ask each other.
+
+use std::sync::Arc;
+
+use tessera_proto::v1::cluster_server;
+use tessera_proto::v1::ApplyRequest;
+use tessera_proto::v1::ApplyResponse;
+use tessera_proto::v1::HelloRequest;
+use tessera_proto::v1::HelloResponse;
+use tessera_proto::v1::JoinRequest;
+use tessera_proto::v1::JoinResponse;
+use tessera_proto::v1::ReadIndexRequest;
+use tessera_proto::v1::ReadIndexResponse;
+use tessera_proto::v1::RemovePeerRequest;
+use tessera_proto::v1::RemovePeerResponse;
+use tessera_proto::v1::StatusRequest;
+use tessera_proto::v1::StatusResponse;
+use tonic::Request;
+use tonic::Response;
+use tonic::Status;
+
+use crate::cluster::from_info;
+use crate::cluster::membership::PeerRef;
+use crate::cluster::to_info;
+use crate::command::Command;
+use crate::proposer::ProposeError;
+use crate::server::Server;
+use crate::server::ServerError;
+
+pub struct ClusterService {
+    server: Arc<Server>,
+}
+
+impl ClusterService {
+    pub fn new(server: Arc<Server>) -> cluster_server::ClusterServer<ClusterService> {
+        cluster_server::ClusterServer::new(ClusterService { server }).max_decoding_message_size(64 << 20)
+    }
+
+    fn not_leader() -> Status {
+        Status::failed_precondition("not the leader")
+    }
+}
+
+fn to_status(e: ServerError) -> Status {
+    match e {
+        ServerError::NoLeader => Status::unavailable(e.to_string()),
+        ServerError::NotFound(m) => Status::not_found(m),
+        ServerError::BadRequest(m) => Status::invalid_argument(m),
+        ServerError::Internal(m) => Status::internal(m),
+    }
+}
+
+#[tonic::async_trait]
+impl cluster_server::Cluster for ClusterService {
+    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        let request = request.into_inner();
+        let server = &self.server;
+        server.discovery.merge(request.from.iter().chain(&request.known).map(from_info));
+        let dc = &server.config.datacenter;
+        Ok(Response::new(HelloResponse {
+            server: Some(to_info(&server.me, dc)),
+            initialized: server.raft.is_initialized().await.map_err(|e| Status::internal(e.to_string()))?,
+            known: server.discovery.servers().iter().map(|n| to_info(n, dc)).collect(),
+            cluster_id: server.stamp.get(),
+        }))
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let info = request.into_inner().server.ok_or_else(|| Status::invalid_argument("join without a server"))?;
+        self.server.add_voter(from_info(&info)).await.map_err(to_status)?;
+        Ok(Response::new(JoinResponse {}))
+    }
+
+    async fn apply(&self, request: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
+        let command = Command::decode(&request.into_inner().command)
+            .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
+        match self.server.propose_local(command).await {
+            Ok(applied) => Ok(Response::new(ApplyResponse { response: applied.response.encode(), index: applied.index })),
+            Err(ProposeError::NotLeader { .. }) => Err(Self::not_leader()),
+            Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
+        }
+    }
+
+    async fn read_index(&self, _: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
+        match self.server.raft.get_read_log_id().await {
+            Ok((read_log_id, _)) => Ok(Response::new(ReadIndexResponse { index: read_log_id.map_or(0, |l| l.index) })),
+            Err(_) => Err(Self::not_leader()),
+        }
+    }
+
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let server = &self.server;
+        let metrics = server.raft.metrics().borrow().clone();
+        let leader_id = server.leader().map(|(_, node)| node.node_id).unwrap_or_default();
+        Ok(Response::new(StatusResponse {
+            server: Some(to_info(&server.me, &server.config.datacenter)),
+            leader_id,
+            term: metrics.current_term,
+            applied_index: metrics.last_applied.map_or(0, |l| l.index),
+            cluster_id: server.stamp.get(),
+        }))
+    }
+
+    async fn remove_peer(&self, request: Request<RemovePeerRequest>) -> Result<Response<RemovePeerResponse>, Status> {
+        let peer = PeerRef::from_request(&request.into_inner())
+            .ok_or_else(|| Status::invalid_argument("give exactly one of node_id and rpc_addr"))?;
+        self.server.remove_voter(peer).await.map_err(to_status)?;
+        Ok(Response::new(RemovePeerResponse {}))
+    }
+}

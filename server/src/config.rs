@@ -1,0 +1,199 @@
+//! The agent's configuration: one struct, validated before anything binds
+//! or touches the disk.
+
+use std::net::IpAddr;
+use std::net::Ipv4Addr;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Defaults shared by [`AgentConfig::default`] and the CLI's help text.
+pub mod defaults {
+    pub const DATACENTER: &str = "dc1";
+    pub const HTTP_PORT: u16 = 8500;
+    pub const SERVER_PORT: u16 = 8300;
+    /// Consul's retry_join interval is 30 s; forming a cluster should not
+    /// wait that long, and a probe costs one small RPC.
+    pub const RETRY_INTERVAL_MS: u64 = 1000;
+    pub const RPC_HOLD_TIMEOUT_MS: u64 = 7000;
+    pub const RAFT_MULTIPLIER: u64 = 1;
+    pub const RAFT_SNAPSHOT_THRESHOLD: u64 = 16384;
+    pub const RAFT_TRAILING_LOGS: u64 = 10000;
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub node_name: String,
+    pub datacenter: String,
+    /// None only with `dev`, which then uses a temporary directory.
+    pub data_dir: Option<PathBuf>,
+    pub dev: bool,
+    pub server: bool,
+    /// 0: do not bootstrap; join a cluster that exists.
+    pub bootstrap_expect: u32,
+    /// Address of the server RPC listener, and what peers are told to dial.
+    pub bind_addr: IpAddr,
+    /// Address of the HTTP API.
+    pub client_addr: IpAddr,
+    pub http_port: u16,
+    pub server_port: u16,
+    pub retry_join: Vec<String>,
+    pub retry_interval: Duration,
+    /// How long a request waits for a leader before failing with "No cluster leader".
+    pub rpc_hold_timeout: Duration,
+    pub raft: RaftTuning,
+}
+
+#[derive(Debug, Clone)]
+pub struct RaftTuning {
+    /// Scales heartbeat (100 ms) and election timeout (300-600 ms), as Consul's raft_multiplier.
+    pub multiplier: u64,
+    /// Entries since the last snapshot that trigger a new one.
+    pub snapshot_threshold: u64,
+    /// Entries kept in the log behind a snapshot, for followers slightly behind.
+    pub trailing_logs: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("-data-dir is required (except with -dev)")]
+    MissingDataDir,
+    #[error("client agents are not available yet: run with -server or -dev")]
+    ClientModeUnavailable,
+    #[error("-bootstrap-expect={0} needs -retry-join addresses of the other servers")]
+    BootstrapWithoutPeers(u32),
+    #[error("-bootstrap-expect cannot be used with -dev")]
+    BootstrapWithDev,
+    #[error("-raft-multiplier must be between 1 and 10, got {0}")]
+    BadMultiplier(u64),
+    #[error("-node must not be empty")]
+    EmptyNodeName,
+    #[error("-http-port and -server-port must differ when -bind and -client are the same address (both {0})")]
+    PortClash(u16),
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            node_name: String::new(),
+            datacenter: defaults::DATACENTER.to_string(),
+            data_dir: None,
+            dev: false,
+            server: false,
+            bootstrap_expect: 0,
+            bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            client_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            http_port: defaults::HTTP_PORT,
+            server_port: defaults::SERVER_PORT,
+            retry_join: Vec::new(),
+            retry_interval: Duration::from_millis(defaults::RETRY_INTERVAL_MS),
+            rpc_hold_timeout: Duration::from_millis(defaults::RPC_HOLD_TIMEOUT_MS),
+            raft: RaftTuning {
+                multiplier: defaults::RAFT_MULTIPLIER,
+                snapshot_threshold: defaults::RAFT_SNAPSHOT_THRESHOLD,
+                trailing_logs: defaults::RAFT_TRAILING_LOGS,
+            },
+        }
+    }
+}
+
+impl AgentConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_name.is_empty() {
+            return Err(ConfigError::EmptyNodeName);
+        }
+        if !self.dev && !self.server {
+            return Err(ConfigError::ClientModeUnavailable);
+        }
+        if !self.dev && self.data_dir.is_none() {
+            return Err(ConfigError::MissingDataDir);
+        }
+        if self.dev && self.bootstrap_expect > 0 {
+            return Err(ConfigError::BootstrapWithDev);
+        }
+        if self.bootstrap_expect > 1 && self.retry_join.is_empty() {
+            return Err(ConfigError::BootstrapWithoutPeers(self.bootstrap_expect));
+        }
+        if !(1..=10).contains(&self.raft.multiplier) {
+            return Err(ConfigError::BadMultiplier(self.raft.multiplier));
+        }
+        if self.bind_addr == self.client_addr && self.http_port == self.server_port && self.http_port != 0 {
+            return Err(ConfigError::PortClash(self.http_port));
+        }
+        Ok(())
+    }
+
+    /// Whether this server forms a cluster of one by itself.
+    pub fn bootstraps_alone(&self) -> bool {
+        self.dev || self.bootstrap_expect == 1
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.client_addr, self.http_port)
+    }
+
+    pub fn server_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind_addr, self.server_port)
+    }
+
+    pub fn openraft_config(&self) -> openraft::Config {
+        let m = self.raft.multiplier;
+        openraft::Config {
+            cluster_name: "tessera".to_string(),
+            heartbeat_interval: 100 * m,
+            election_timeout_min: 300 * m,
+            election_timeout_max: 600 * m,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.raft.snapshot_threshold),
+            max_in_snapshot_log_to_keep: self.raft.trailing_logs,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> AgentConfig {
+        AgentConfig {
+            node_name: "n1".into(),
+            server: true,
+            data_dir: Some("/tmp/x".into()),
+            bootstrap_expect: 3,
+            retry_join: vec!["127.0.0.2:8300".into()],
+            ..AgentConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_server_config_is_valid() {
+        assert_eq!(server().validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_mistake_is_named() {
+        let cases: Vec<(AgentConfig, ConfigError)> = vec![
+            (AgentConfig { data_dir: None, ..server() }, ConfigError::MissingDataDir),
+            (AgentConfig { server: false, ..server() }, ConfigError::ClientModeUnavailable),
+            (AgentConfig { retry_join: vec![], ..server() }, ConfigError::BootstrapWithoutPeers(3)),
+            (AgentConfig { dev: true, ..server() }, ConfigError::BootstrapWithDev),
+            (AgentConfig { node_name: String::new(), ..server() }, ConfigError::EmptyNodeName),
+            (AgentConfig { http_port: 8300, ..server() }, ConfigError::PortClash(8300)),
+        ];
+        for (config, want) in cases {
+            assert_eq!(config.validate(), Err(want));
+        }
+        let mut bad = server();
+        bad.raft.multiplier = 11;
+        assert_eq!(bad.validate(), Err(ConfigError::BadMultiplier(11)));
+    }
+
+    #[test]
+    fn openraft_accepts_the_derived_timings() {
+        for multiplier in [1, 5, 10] {
+            let mut config = server();
+            config.raft.multiplier = multiplier;
+            config.openraft_config().validate().expect("valid openraft config");
+        }
+    }
+}

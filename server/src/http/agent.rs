@@ -1,0 +1,116 @@
+//! `/v1/agent/members` and `/v1/agent/self`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::Json;
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::cluster::forward;
+use crate::server::Server;
+use crate::types::ServerNode;
+
+/// How long a member may take to answer before it is reported failed.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Consul's member status codes.
+const ALIVE: u8 = 1;
+const FAILED: u8 = 4;
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct Member {
+    name: String,
+    addr: String,
+    port: u16,
+    tags: MemberTags,
+    status: u8,
+}
+
+#[derive(Serialize, Clone)]
+pub struct MemberTags {
+    role: String,
+    dc: String,
+    id: String,
+    port: String,
+    build: String,
+    vsn: String,
+}
+
+fn member(server: &Server, node: &ServerNode, status: u8) -> Member {
+    let (addr, port) = match node.rpc_addr.rsplit_once(':') {
+        Some((host, port)) => (host.to_string(), port.parse().unwrap_or(0)),
+        None => (node.rpc_addr.clone(), 0),
+    };
+    Member {
+        name: node.name.clone(),
+        addr,
+        port,
+        status,
+        tags: MemberTags {
+            role: "consul".to_string(),
+            dc: server.config.datacenter.clone(),
+            id: node.node_id.clone(),
+            port: port.to_string(),
+            build: env!("CARGO_PKG_VERSION").to_string(),
+            vsn: "2".to_string(),
+        },
+    }
+}
+
+/// Every server of the Raft configuration, probed now: alive if it answers.
+pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
+    let nodes: Vec<ServerNode> = {
+        let metrics = server.raft.metrics();
+        let metrics = metrics.borrow();
+        let mut nodes: Vec<ServerNode> = metrics.membership_config.membership().nodes().map(|(_, n)| n.clone()).collect();
+        if nodes.is_empty() {
+            nodes.push(server.me.clone());
+        }
+        nodes
+    };
+    let probes = nodes.iter().map(|node| {
+        let server = server.clone();
+        async move {
+            let alive = node.node_id == server.me.node_id
+                || forward::status(&server.pool, &node.rpc_addr, PROBE_TIMEOUT).await.is_ok();
+            member(&server, node, if alive { ALIVE } else { FAILED })
+        }
+    });
+    let mut members = join_all(probes).await;
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(members)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AgentSelf {
+    config: SelfConfig,
+    member: Member,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SelfConfig {
+    datacenter: String,
+    node_name: String,
+    #[serde(rename = "NodeID")]
+    node_id: String,
+    server: bool,
+    version: String,
+}
+
+pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<AgentSelf> {
+    Json(AgentSelf {
+        config: SelfConfig {
+            datacenter: server.config.datacenter.clone(),
+            node_name: server.me.name.clone(),
+            node_id: server.me.node_id.clone(),
+            server: true,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        member: member(&server, &server.me, ALIVE),
+    })
+}

@@ -1,0 +1,90 @@
+//! Query options shared by reads: consistency (`?stale`, `?consistent`) and
+//! blocking (`?index=&wait=`), as Consul defines them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::http::ApiError;
+use crate::server::Consistency;
+use crate::server::Server;
+use crate::store::watch::Table;
+
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+pub struct QueryOptions {
+    pub consistency: Consistency,
+    /// Block until the table's index exceeds this.
+    pub min_index: Option<u64>,
+    pub wait: Duration,
+}
+
+impl QueryOptions {
+    pub fn parse(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let consistency = if params.contains_key("stale") { Consistency::Stale } else { Consistency::Linearizable };
+        let min_index = match params.get("index") {
+            None => None,
+            Some(raw) => Some(raw.parse::<u64>().map_err(|_| ApiError::bad_request(format!("Invalid index {raw:?}")))?),
+        };
+        let wait = match params.get("wait") {
+            None => DEFAULT_WAIT,
+            Some(raw) => parse_duration(raw).ok_or_else(|| ApiError::bad_request(format!("Invalid wait time {raw:?}")))?,
+        };
+        Ok(QueryOptions { consistency, min_index, wait: wait.min(MAX_WAIT) })
+    }
+
+    /// Waits (when asked) for `table` to change past `?index`, then makes the
+    /// read consistent. A timeout is not an error: the caller answers with
+    /// whatever is current, as Consul does.
+    pub async fn prepare(&self, server: &Server, table: Table) -> Result<(), ApiError> {
+        if let Some(min_index) = self.min_index.filter(|i| *i > 0) {
+            // Up to wait/16 of jitter spreads out watchers that all time out together.
+            let jitter_ms = rand::thread_rng().gen_range(0..=(self.wait.as_millis() as u64 / 16).max(1));
+            let deadline = self.wait + Duration::from_millis(jitter_ms);
+            let mut changes = server.store.subscribe(table);
+            let _ = tokio::time::timeout(deadline, changes.wait_for(|index| *index > min_index)).await;
+        }
+        server.read_barrier(self.consistency).await?;
+        Ok(())
+    }
+}
+
+/// Go-style durations as Consul takes them: "10s", "5m", "150ms", "1h", or bare seconds.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let units: [(&str, f64); 5] = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("", 1.0)];
+    for (suffix, seconds) in units {
+        if let Some(number) = raw.strip_suffix(suffix) {
+            if let Ok(n) = number.parse::<f64>() {
+                if n >= 0.0 && n.is_finite() {
+                    return Some(Duration::from_secs_f64(n * seconds));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_durations() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("150ms"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn wait_is_capped_and_index_must_be_a_number() {
+        let params: HashMap<String, String> = [("wait".to_string(), "1h".to_string())].into();
+        assert_eq!(QueryOptions::parse(&params).ok().unwrap().wait, MAX_WAIT);
+        let params: HashMap<String, String> = [("index".to_string(), "x".to_string())].into();
+        assert!(QueryOptions::parse(&params).is_err());
+    }
+}

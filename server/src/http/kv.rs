@@ -1,0 +1,193 @@
+//! `/v1/kv/<key>`: Consul's KV API on the replicated KV table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::command::Command;
+use crate::command::CommandResponse;
+use crate::http::blocking::QueryOptions;
+use crate::http::read_headers;
+use crate::http::ApiError;
+use crate::server::Server;
+use crate::store::tables::kv::KvEntry;
+use crate::store::watch::Table;
+
+/// Consul's limit on a KV value.
+const MAX_VALUE_BYTES: usize = 512 * 1024;
+
+type Params = Query<HashMap<String, String>>;
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct KvJson {
+    lock_index: u64,
+    key: String,
+    flags: u64,
+    value: Option<String>,
+    create_index: u64,
+    modify_index: u64,
+}
+
+impl From<KvEntry> for KvJson {
+    fn from(e: KvEntry) -> Self {
+        KvJson {
+            lock_index: e.lock_index,
+            key: e.key,
+            flags: e.flags,
+            value: (!e.value.is_empty()).then(|| STANDARD.encode(&e.value)),
+            create_index: e.create_index,
+            modify_index: e.modify_index,
+        }
+    }
+}
+
+pub async fn get(State(server): State<Arc<Server>>, Path(key): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+    read(&server, &key, &params).await
+}
+
+pub async fn get_root(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+    read(&server, "", &params).await
+}
+
+async fn read(server: &Server, key: &str, params: &HashMap<String, String>) -> Result<Response, ApiError> {
+    let options = QueryOptions::parse(params)?;
+    options.prepare(server, Table::Kv).await?;
+    let index = server.store.table_index(Table::Kv);
+    let headers = read_headers(server, index);
+    if params.contains_key("keys") {
+        let separator = params.get("separator").map(String::as_str).unwrap_or("");
+        let keys = list_keys(server.store.kv_list(key)?, key, separator);
+        return Ok(found_or_404(headers, !keys.is_empty(), Json(keys)));
+    }
+    if params.contains_key("recurse") {
+        let entries: Vec<KvJson> = server.store.kv_list(key)?.into_iter().map(KvJson::from).collect();
+        return Ok(found_or_404(headers, !entries.is_empty(), Json(entries)));
+    }
+    let Some(entry) = server.store.kv_get(key)? else {
+        return Ok((StatusCode::NOT_FOUND, headers).into_response());
+    };
+    if params.contains_key("raw") {
+        return Ok((headers, entry.value).into_response());
+    }
+    Ok((headers, Json(vec![KvJson::from(entry)])).into_response())
+}
+
+fn found_or_404(headers: axum::http::HeaderMap, found: bool, body: impl IntoResponse) -> Response {
+    if found {
+        (headers, body).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, headers).into_response()
+    }
+}
+
+/// Keys under `prefix`; with a separator, each key is cut just after the
+/// first separator that follows the prefix, and duplicates collapse.
+fn list_keys(entries: Vec<KvEntry>, prefix: &str, separator: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for entry in entries {
+        let key = match separator.is_empty() {
+            true => entry.key,
+            false => match entry.key[prefix.len()..].find(separator) {
+                Some(at) => entry.key[..prefix.len() + at + separator.len()].to_string(),
+                None => entry.key,
+            },
+        };
+        if keys.last() != Some(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+pub async fn put(
+    State(server): State<Arc<Server>>,
+    Path(key): Path<String>,
+    Query(params): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    write_key(&server, key, &params, body).await
+}
+
+pub async fn put_root(State(server): State<Arc<Server>>, Query(params): Params, body: Bytes) -> Result<Response, ApiError> {
+    write_key(&server, String::new(), &params, body).await
+}
+
+async fn write_key(server: &Server, key: String, params: &HashMap<String, String>, body: Bytes) -> Result<Response, ApiError> {
+    if key.is_empty() {
+        return Err(ApiError::bad_request("Missing key name"));
+    }
+    if params.contains_key("acquire") || params.contains_key("release") {
+        return Err(ApiError::bad_request("sessions (?acquire, ?release) are not supported by tessera"));
+    }
+    if body.len() > MAX_VALUE_BYTES {
+        let message = format!("Request body too large, max size: {MAX_VALUE_BYTES} bytes");
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message));
+    }
+    let flags = parse_number(params, "flags", "Invalid flags")?.unwrap_or(0);
+    let cas = parse_number(params, "cas", "Invalid CAS index")?;
+    let command = Command::KvSet { key, value: body.to_vec(), flags, cas };
+    Ok(Json(applied(server.write(command).await?.response)).into_response())
+}
+
+pub async fn delete(State(server): State<Arc<Server>>, Path(key): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+    delete_key(&server, key, &params).await
+}
+
+pub async fn delete_root(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+    delete_key(&server, String::new(), &params).await
+}
+
+async fn delete_key(server: &Server, key: String, params: &HashMap<String, String>) -> Result<Response, ApiError> {
+    let recurse = params.contains_key("recurse");
+    if key.is_empty() && !recurse {
+        return Err(ApiError::bad_request("Missing key name"));
+    }
+    let cas = parse_number(params, "cas", "Invalid CAS index")?;
+    let command = Command::KvDelete { key, recurse, cas };
+    Ok(Json(applied(server.write(command).await?.response)).into_response())
+}
+
+fn applied(response: CommandResponse) -> bool {
+    matches!(response, CommandResponse::Applied(true) | CommandResponse::Done)
+}
+
+fn parse_number(params: &HashMap<String, String>, name: &str, message: &str) -> Result<Option<u64>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(raw) => raw.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{message}: {raw:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str) -> KvEntry {
+        KvEntry { key: key.into(), create_index: 1, modify_index: 1, lock_index: 0, flags: 0, value: vec![] }
+    }
+
+    #[test]
+    fn keys_with_a_separator_fold_into_folders() {
+        let entries = vec![entry("web/a"), entry("web/sub/b"), entry("web/sub/c"), entry("web/z")];
+        assert_eq!(list_keys(entries, "web/", "/"), vec!["web/a", "web/sub/", "web/z"]);
+    }
+
+    #[test]
+    fn empty_values_show_as_null_like_consul() {
+        let json = serde_json::to_value(KvJson::from(entry("k"))).unwrap();
+        assert!(json["Value"].is_null());
+        assert_eq!(json["Key"], "k");
+    }
+}

@@ -1,0 +1,103 @@
+//! The HTTP API on the client address (8500), with Consul's paths, JSON
+//! shapes, headers and status codes. Handlers are thin: parse, call the
+//! [`Server`], shape the answer.
+
+mod agent;
+mod blocking;
+mod kv;
+mod status;
+
+pub use blocking::parse_duration;
+
+use std::sync::Arc;
+
+use axum::http::header::HeaderName;
+use axum::http::HeaderMap;
+use axum::http::HeaderValue;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::routing::delete;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::Server;
+use crate::server::ServerError;
+
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route("/v1/status/leader", get(status::leader))
+        .route("/v1/status/peers", get(status::peers))
+        .route("/v1/operator/raft/configuration", get(status::raft_configuration))
+        .route("/v1/operator/raft/peer", delete(status::remove_peer))
+        .route("/v1/agent/members", get(agent::members))
+        .route("/v1/agent/self", get(agent::agent_self))
+        .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
+        .route("/v1/kv/", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
+        .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
+        .fallback(not_found)
+        .with_state(server)
+}
+
+pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(server)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+/// An error as Consul's HTTP API shows it: a status code and plain text.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+}
+
+impl From<ServerError> for ApiError {
+    fn from(e: ServerError) -> Self {
+        let status = match e {
+            ServerError::NoLeader | ServerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError { status, message: e.to_string() }
+    }
+}
+
+impl From<crate::store::engine::EngineError> for ApiError {
+    fn from(e: crate::store::engine::EngineError) -> Self {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, self.message).into_response()
+    }
+}
+
+/// Consul's read headers: the index and whether a leader is known.
+pub fn read_headers(server: &Server, index: u64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("x-consul-index", index.max(1).to_string());
+    set("x-consul-knownleader", server.leader().is_some().to_string());
+    set("x-consul-lastcontact", "0".to_string());
+    headers
+}

@@ -1,0 +1,74 @@
+//! `/v1/status/*` and `/v1/operator/raft/*`: who leads, who votes, and
+//! removing a server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::Query;
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+
+use crate::cluster::membership::PeerRef;
+use crate::http::ApiError;
+use crate::server::Server;
+
+pub async fn leader(State(server): State<Arc<Server>>) -> Json<String> {
+    Json(server.leader().map(|(_, node)| node.rpc_addr).unwrap_or_default())
+}
+
+pub async fn peers(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
+    let metrics = server.raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership();
+    let voters: Vec<String> =
+        membership.voter_ids().filter_map(|id| membership.get_node(&id)).map(|n| n.rpc_addr.clone()).collect();
+    Json(voters)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RaftConfiguration {
+    servers: Vec<RaftServer>,
+    index: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RaftServer {
+    #[serde(rename = "ID")]
+    id: String,
+    node: String,
+    address: String,
+    leader: bool,
+    voter: bool,
+    protocol_version: String,
+}
+
+pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftConfiguration> {
+    let metrics = server.raft.metrics().borrow().clone();
+    let leader = metrics.current_leader;
+    let config = &metrics.membership_config;
+    let membership = config.membership();
+    let servers = membership
+        .nodes()
+        .map(|(id, node)| RaftServer {
+            id: node.node_id.clone(),
+            node: node.name.clone(),
+            address: node.rpc_addr.clone(),
+            leader: Some(*id) == leader,
+            voter: membership.voter_ids().any(|v| v == *id),
+            protocol_version: "3".to_string(),
+        })
+        .collect();
+    Json(RaftConfiguration { servers, index: config.log_id().map_or(0, |l| l.index) })
+}
+
+pub async fn remove_peer(State(server): State<Arc<Server>>, Query(params): Query<HashMap<String, String>>) -> Result<(), ApiError> {
+    let peer = match (params.get("id"), params.get("address")) {
+        (Some(id), None) if !id.is_empty() => PeerRef::NodeId(id.clone()),
+        (None, Some(addr)) if !addr.is_empty() => PeerRef::Address(addr.clone()),
+        _ => return Err(ApiError::bad_request("Must specify either ?id with the server's ID or ?address with IP:port of peer")),
+    };
+    server.remove_voter(peer).await?;
+    Ok(())
+}

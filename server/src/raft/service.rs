@@ -1,0 +1,59 @@
+//! The server side of Raft between servers: decodes a peer's RPC, hands it
+//! to openraft, encodes openraft's whole `Result` back.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tessera_proto::v1::raft_server;
+use tessera_proto::v1::RaftPayload;
+use tonic::Request;
+use tonic::Response;
+use tonic::Status;
+
+use crate::raft::ClusterStamp;
+use crate::types::Raft;
+
+pub struct RaftService {
+    raft: Raft,
+    stamp: ClusterStamp,
+}
+
+impl RaftService {
+    pub fn new(raft: Raft, stamp: ClusterStamp) -> raft_server::RaftServer<RaftService> {
+        raft_server::RaftServer::new(RaftService { raft, stamp }).max_decoding_message_size(64 << 20)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, request: Request<RaftPayload>) -> Result<T, Status> {
+        let payload = request.into_inner();
+        if !self.stamp.accepts(&payload.cluster_id) {
+            return Err(Status::permission_denied(format!(
+                "raft traffic from cluster {} refused: this server belongs to cluster {}",
+                payload.cluster_id,
+                self.stamp.get()
+            )));
+        }
+        serde_json::from_slice(&payload.data).map_err(|e| Status::invalid_argument(format!("bad raft payload: {e}")))
+    }
+
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Response<RaftPayload>, Status> {
+        let data = serde_json::to_vec(value).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(RaftPayload { data, cluster_id: self.stamp.get() }))
+    }
+}
+
+#[tonic::async_trait]
+impl raft_server::Raft for RaftService {
+    async fn append_entries(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc = self.decode(request)?;
+        self.encode(&self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc = self.decode(request)?;
+        self.encode(&self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc = self.decode(request)?;
+        self.encode(&self.raft.install_snapshot(rpc).await)
+    }
+}

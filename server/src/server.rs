@@ -1,0 +1,173 @@
+//! A running server: the Raft node, its store, and the operations every API
+//! reaches it through. Writes, linearizable reads and membership changes
+//! all run on the leader; [`Server::on_leader`] finds it, forwards, and
+//! holds the request while an election is under way.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::cluster::discovery::Discovery;
+use crate::cluster::forward;
+use crate::command::Command;
+use crate::config::AgentConfig;
+use crate::proposer::Applied;
+use crate::proposer::ProposeError;
+use crate::proposer::Proposer;
+use crate::raft::ClusterStamp;
+use crate::store::Store;
+use crate::transport::ChannelPool;
+use crate::types::NodeId;
+use crate::types::Raft;
+use crate::types::ServerNode;
+
+/// How a read is served. Consul's `?stale` and `?consistent`; the default
+/// here is linearizable too (Consul's default only trusts the leader's view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    Linearizable,
+    Stale,
+}
+
+/// Errors an API caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No leader emerged within the hold timeout (Consul's exact text).
+    #[error("No cluster leader")]
+    NoLeader,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// One try at an operation on the leader.
+pub enum Attempt {
+    /// Leadership moved or the leader is unreachable: find it again.
+    Retry(String),
+    Fail(ServerError),
+}
+
+pub struct Server {
+    pub config: AgentConfig,
+    pub me: ServerNode,
+    pub raft_id: NodeId,
+    pub raft: Raft,
+    pub store: Arc<Store>,
+    pub pool: ChannelPool,
+    pub stamp: ClusterStamp,
+    pub discovery: Discovery,
+    proposer: Proposer,
+}
+
+impl Server {
+    pub fn new(config: AgentConfig, me: ServerNode, raft_id: NodeId, raft: Raft, store: Arc<Store>, pool: ChannelPool, stamp: ClusterStamp) -> Self {
+        let proposer = Proposer::start(raft.clone());
+        let discovery = Discovery::new(me.clone());
+        Server { config, me, raft_id, raft, store, pool, stamp, discovery, proposer }
+    }
+
+    /// The leader as this server currently knows it.
+    pub fn leader(&self) -> Option<(NodeId, ServerNode)> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let id = metrics.current_leader?;
+        let node = metrics.membership_config.membership().get_node(&id)?.clone();
+        Some((id, node))
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader().is_some_and(|(id, _)| id == self.raft_id)
+    }
+
+    /// Runs `local` if this server leads, `remote` against the leader
+    /// otherwise, retrying through elections until the hold timeout.
+    pub async fn on_leader<T, L, R, LF, RF>(&self, what: &str, local: L, remote: R) -> Result<T, ServerError>
+    where
+        L: Fn() -> LF,
+        LF: Future<Output = Result<T, Attempt>>,
+        R: Fn(ServerNode) -> RF,
+        RF: Future<Output = Result<T, Attempt>>,
+    {
+        let deadline = Instant::now() + self.config.rpc_hold_timeout;
+        let mut metrics = self.raft.metrics();
+        loop {
+            let attempt = match self.leader() {
+                Some((id, _)) if id == self.raft_id => Some(local().await),
+                Some((_, node)) => Some(remote(node).await),
+                None => None,
+            };
+            match attempt {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(Attempt::Fail(e))) => return Err(e),
+                Some(Err(Attempt::Retry(reason))) => tracing::debug!(what, reason, "retrying on the leader"),
+                None => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ServerError::NoLeader);
+            }
+            // Wake on any Raft state change (a new leader), or re-try soon.
+            let pause = Duration::from_millis(50).min(deadline - now);
+            let _ = tokio::time::timeout(pause, metrics.changed()).await;
+        }
+    }
+
+    /// Commits `command` through Raft and returns what applying it answered.
+    pub async fn write(&self, command: Command) -> Result<Applied, ServerError> {
+        self.on_leader(
+            "write",
+            || async {
+                match self.proposer.propose(command.clone()).await {
+                    Ok(applied) => Ok(applied),
+                    Err(ProposeError::NotLeader { .. }) => Err(Attempt::Retry("leadership moved".into())),
+                    Err(ProposeError::Stopped(reason)) => Err(Attempt::Fail(ServerError::Internal(reason))),
+                }
+            },
+            |leader| {
+                let command = command.clone();
+                async move { forward::apply(&self.pool, &leader, &command).await }
+            },
+        )
+        .await
+    }
+
+    /// Commits on the leader a write a peer forwarded; never forwards again.
+    pub async fn propose_local(&self, command: Command) -> Result<Applied, ProposeError> {
+        self.proposer.propose(command).await
+    }
+
+    /// Returns once this server's state machine reflects every write
+    /// acknowledged before the call (read-index through the leader).
+    pub async fn read_barrier(&self, consistency: Consistency) -> Result<(), ServerError> {
+        if consistency == Consistency::Stale {
+            return Ok(());
+        }
+        self.on_leader(
+            "read",
+            || async {
+                match self.raft.ensure_linearizable().await {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(Attempt::Retry(e.to_string())),
+                }
+            },
+            |leader| async move {
+                let index = forward::read_index(&self.pool, &leader).await?;
+                self.wait_applied(index).await
+            },
+        )
+        .await
+    }
+
+    async fn wait_applied(&self, index: u64) -> Result<(), Attempt> {
+        let wait = self.raft.wait(Some(self.config.rpc_hold_timeout));
+        wait.applied_index_at_least(Some(index), "read index")
+            .await
+            .map(|_| ())
+            .map_err(|e| Attempt::Retry(format!("waiting to apply {index}: {e}")))
+    }
+}

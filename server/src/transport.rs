@@ -1,0 +1,68 @@
+//! Every gRPC channel and listener of the agent is made here, so that TLS
+//! between agents and servers can be switched on in one place.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::transport::Endpoint;
+use tonic::transport::Server;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One lazily connected HTTP/2 channel per peer address, shared by every
+/// RPC to that peer (tonic multiplexes them).
+#[derive(Clone, Default)]
+pub struct ChannelPool {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid peer address {addr:?}: {reason}")]
+pub struct BadAddress {
+    pub addr: String,
+    pub reason: String,
+}
+
+impl ChannelPool {
+    pub fn channel(&self, addr: &str) -> Result<Channel, BadAddress> {
+        let mut channels = self.channels.lock().expect("channel pool lock");
+        if let Some(channel) = channels.get(addr) {
+            return Ok(channel.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| BadAddress { addr: addr.to_string(), reason: e.to_string() })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5));
+        let channel = endpoint.connect_lazy();
+        channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+}
+
+/// Binds the server RPC listener (Raft and cluster services).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// The gRPC server builder every listener of the agent starts from.
+pub fn server() -> Server {
+    Server::builder().tcp_nodelay(true)
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    router: tonic::transport::server::Router,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    router.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()).await
+}
