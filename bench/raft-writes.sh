@@ -333,7 +333,7 @@ start_tessera() {
   log "tessera: started pids ${PID_OF[tessera:${TS_IPS[0]}]} ${PID_OF[tessera:${TS_IPS[1]}]} ${PID_OF[tessera:${TS_IPS[2]}]}"
 }
 
-# wait_ready PRODUCT: leader elected and the wrk target accepts a write, within START_TIMEOUT
+# wait_ready PRODUCT: leader elected and accepting writes, within START_TIMEOUT
 wait_ready() {
   local product=$1 end=$((SECONDS + START_TIMEOUT)) leader="" first
   first=$(ips_of "$product" | head -n1)
@@ -347,7 +347,10 @@ wait_ready() {
     else
       leader=$(leader_ip etcd)
     fi
-    if [[ -n $leader ]] && probe_write "$product" "$leader" && probe_write "$product" "$first"; then
+    if [[ -n $leader && -z ${PID_OF[$product:$leader]:-} ]]; then
+      die "$product: reported leader '$leader' is not one of the addresses this script started ($(ips_of "$product" | tr '\n' ' '))"
+    fi
+    if [[ -n $leader ]] && probe_write "$product" "$leader"; then
       log "$product: ready, leader $leader"
       return 0
     fi
@@ -391,6 +394,7 @@ run_wrk() {
   unset "LIVE[$pid]"
   if ((rc != 0)) || ! grep -q '^WRK_RESULT ' "$out"; then
     cat "$out" >&2
+    check_all_alive "$product" "during the load run"
     die "wrk against $product $url failed (exit $rc)"
   fi
   WRK_LINE=$(grep '^WRK_RESULT ' "$out" | tail -n1)
@@ -407,6 +411,11 @@ bench_product() {
   fi
   TARGET_IP[$product]=$ip
   log "$product: load target $ip ($TARGET)"
+  local end=$((SECONDS + 15))
+  until probe_write "$product" "$ip"; do
+    ((SECONDS < end)) || die "$product: target $ip does not accept writes (a follower must forward them)"
+    sleep 0.2
+  done
   if ((WARMUP > 0)); then
     log "$product: warm-up ${WARMUP}s"
     run_wrk "$product" "$ip" "${CONN_LIST[-1]}" "$WARMUP" "$TMP/wrk-$product-warmup.txt"
@@ -494,7 +503,7 @@ failover_product() {
 
   rm -f "$TMP/stop-writers"
   for ip in "${survivors[@]}"; do
-    writer "$product" "$ip" &
+    writer "$product" "$ip" 2>>"$TMP/writer-$product-$ip.err" &
     wpids+=($!)
     track $! "writer $product $ip"
   done
@@ -515,7 +524,8 @@ failover_product() {
         echo "HTTP codes seen by writers on $ip:" >&2
         wlogs "$product" "$ip" | awk '{ print $3 }' | sort | uniq -c >&2
       done
-      die "$product: writers to ${survivors[*]} got no successful writes before the kill"
+      die "$product: writes to the followers ${survivors[*]} did not succeed before the kill" \
+        "(the failover test writes to followers, which must forward to the leader)"
     fi
     sleep 0.1
   done

@@ -46,7 +46,7 @@ pub struct AgentConfig {
 
 #[derive(Debug, Clone)]
 pub struct RaftTuning {
-    /// Scales heartbeat (100 ms) and election timeout (300-600 ms), as Consul's raft_multiplier.
+    /// Scales heartbeat (30 ms) and election timeout (100-200 ms), as Consul's raft_multiplier.
     pub multiplier: u64,
     /// Entries since the last snapshot that trigger a new one.
     pub snapshot_threshold: u64,
@@ -140,9 +140,14 @@ impl AgentConfig {
         let m = self.raft.multiplier;
         openraft::Config {
             cluster_name: "tessera".to_string(),
-            heartbeat_interval: 100 * m,
-            election_timeout_min: 300 * m,
-            election_timeout_max: 600 * m,
+            // A follower whose leader went silent waits the leader lease
+            // (openraft: election_timeout_max) plus a random election timeout
+            // before it stands: 300-400 ms at multiplier 1. A candidate with a
+            // shorter log can still bump the term once and delay the rightful
+            // one by another 100-200 ms; failover stays well under a second.
+            heartbeat_interval: 30 * m,
+            election_timeout_min: 100 * m,
+            election_timeout_max: 200 * m,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.raft.snapshot_threshold),
             max_in_snapshot_log_to_keep: self.raft.trailing_logs,
             ..Default::default()

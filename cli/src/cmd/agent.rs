@@ -48,7 +48,7 @@ pub struct AgentArgs {
     /// trace, debug, info, warn or err.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
-    /// Scales Raft's heartbeat (100 ms) and election timeout (300-600 ms), 1-10.
+    /// Scales Raft's heartbeat (30 ms) and election timeout (100-200 ms), 1-10.
     #[arg(long = "raft-multiplier", default_value_t = defaults::RAFT_MULTIPLIER)]
     raft_multiplier: u64,
     /// Log entries between snapshots.
