@@ -12,6 +12,11 @@
 #      "failover: etcd X.XX s, tessera Y.YY s".
 #   Every write is a 256-byte value under a fresh random key "bench/<16 hex>"
 #   (bench/lua/etcd-put.lua, bench/lua/tessera-put.lua). wrk threads = min(conns, 2).
+#   Requests/s, p50, p99 and error counts come from the WRK_RESULT line that the Lua
+#   done() hook adds to wrk's output (same numbers as wrk's report, in µs); writes/s
+#   counts 2xx answers only and any non-2xx / socket error is shown in the table.
+#   The failover writers target followers, so Tessera followers must forward KV
+#   writes to the leader (as etcd's do); TARGET=first relies on that as well.
 #   By default the load is sent to the current Raft LEADER of each cluster (so
 #   neither product pays a follower->leader forwarding hop); TARGET=first sends
 #   it to the first node of each cluster (127.0.0.31 / 127.0.0.21) instead.

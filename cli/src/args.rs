@@ -22,7 +22,9 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
 }
 
 fn single_dash_long_flag(arg: &str) -> bool {
-    let Some(rest) = arg.strip_prefix('-') else { return false };
+    let Some(rest) = arg.strip_prefix('-') else {
+        return false;
+    };
     if rest.starts_with('-') {
         return false;
     }
@@ -41,14 +43,35 @@ mod tests {
     #[test]
     fn single_dash_long_flags_gain_a_dash() {
         assert_eq!(
-            norm(&["tessera", "agent", "-dev", "-bootstrap-expect", "3", "-data-dir=/x", "--bind", "1.2.3.4"]),
-            vec!["tessera", "agent", "--dev", "--bootstrap-expect", "3", "--data-dir=/x", "--bind", "1.2.3.4"]
+            norm(&[
+                "tessera",
+                "agent",
+                "-dev",
+                "-bootstrap-expect",
+                "3",
+                "-data-dir=/x",
+                "--bind",
+                "1.2.3.4"
+            ]),
+            vec![
+                "tessera",
+                "agent",
+                "--dev",
+                "--bootstrap-expect",
+                "3",
+                "--data-dir=/x",
+                "--bind",
+                "1.2.3.4"
+            ]
         );
     }
 
     #[test]
     fn short_flags_values_and_the_passthrough_stay() {
-        assert_eq!(norm(&["kv", "put", "-h", "k", "-", "-5"]), vec!["kv", "put", "-h", "k", "-", "-5"]);
+        assert_eq!(
+            norm(&["kv", "put", "-h", "k", "-", "-5"]),
+            vec!["kv", "put", "-h", "k", "-", "-5"]
+        );
         assert_eq!(norm(&["x", "--", "-literal"]), vec!["x", "--", "-literal"]);
     }
 }

@@ -1,1 +1,309 @@
-//! Harness for multi-node tests.
+//! The harness for cluster tests: real `tessera` processes on their own
+//! loopback addresses, killed and restarted for real, observed only through
+//! their public HTTP API and CLI.
+//!
+//! Each test takes its own `127.0.<subnet>.0/24`, so tests run in parallel
+//! with the default ports. Waiting is always on a condition with a deadline
+//! ([`wait_until`]); agents are killed when dropped, and a failing test
+//! prints their logs.
+
+use std::future::Future;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Child;
+use std::process::Command;
+use std::process::ExitStatus;
+use std::process::Output;
+use std::process::Stdio;
+use std::time::Duration;
+use std::time::Instant;
+
+use serde_json::Value;
+
+/// How often [`wait_until`] checks its condition.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The `tessera` binary `cargo test --workspace` built beside this test
+/// binary (the `tessera` package's own integration tests make cargo build it).
+pub fn tessera_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("tessera");
+    assert!(
+        bin.exists(),
+        "{} not found: build it with `cargo build -p tessera` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Polls `check` until it yields a value, or panics naming `what` at the deadline.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        tokio::time::sleep(POLL).await; // wait_until's poll interval, bounded by the deadline above
+    }
+}
+
+/// One `tessera agent` process and its data dir.
+pub struct Agent {
+    pub name: String,
+    pub ip: String,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    pub args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Agent {
+    pub fn new(name: &str, ip: &str, dir: &Path, args: Vec<String>) -> Agent {
+        Agent {
+            name: name.to_string(),
+            ip: ip.to_string(),
+            data_dir: dir.join(name),
+            log_path: dir.join(format!("{name}.log")),
+            args,
+            child: None,
+        }
+    }
+
+    pub fn http_addr(&self) -> String {
+        format!("{}:8500", self.ip)
+    }
+
+    pub fn rpc_addr(&self) -> String {
+        format!("{}:8300", self.ip)
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} already running", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
+        let child = Command::new(tessera_bin())
+            .arg("agent")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn tessera agent");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(POLL); // polling for the exit, bounded by the deadline: wait_until in sync form
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Waits for a process that should exit on its own.
+    pub async fn exit_status(&mut self, timeout: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("agent was started");
+        let status = wait_until("the agent exits", timeout, || {
+            let exited = child.try_wait().ok().flatten();
+            async move { exited }
+        })
+        .await;
+        self.child = None;
+        status
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("---- last lines of {} ({}) ----", self.name, self.log_path.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        self.kill9();
+    }
+}
+
+/// Servers on `127.0.<subnet>.1..=n`, each told about all others.
+pub struct Cluster {
+    pub agents: Vec<Agent>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Builds (does not start) `n` servers with `-bootstrap-expect expect`.
+    pub fn servers(subnet: u8, n: usize, expect: usize, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ips: Vec<String> = (1..=n).map(|i| format!("127.0.{subnet}.{i}")).collect();
+        let agents = ips
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| {
+                let name = format!("s{}", i + 1);
+                let mut args: Vec<String> = ["-server", "-bootstrap-expect", &expect.to_string(), "-node", &name]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                args.extend(["-bind".into(), ip.clone(), "-client".into(), ip.clone()]);
+                args.extend(["-data-dir".into(), dir.path().join(&name).display().to_string()]);
+                for peer in ips.iter().filter(|p| *p != ip) {
+                    args.extend(["-retry-join".into(), peer.clone()]);
+                }
+                args.extend(extra.iter().map(|s| s.to_string()));
+                Agent::new(&name, ip, dir.path(), args)
+            })
+            .collect();
+        Cluster { agents, dir }
+    }
+
+    pub fn start_all(&mut self) {
+        self.agents.iter_mut().for_each(Agent::start);
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = &Agent> {
+        self.agents.iter().filter(|a| a.is_running())
+    }
+
+    /// Waits until every running agent names the same leader, itself
+    /// running (right after a kill the others still name the dead one);
+    /// returns its index.
+    pub async fn wait_leader(&self, timeout: Duration) -> usize {
+        let http = Http::new();
+        let addrs: Vec<String> = self.running().map(Agent::http_addr).collect();
+        let rpc_addrs: Vec<String> = self.running().map(Agent::rpc_addr).collect();
+        let leader = wait_until("all running servers agree on a running leader", timeout, || {
+            let (http, addrs, rpc_addrs) = (&http, &addrs, &rpc_addrs);
+            async move {
+                let mut seen = Vec::new();
+                for addr in addrs {
+                    let (status, body) = http.get(addr, "/v1/status/leader").await?;
+                    let leader: String = serde_json::from_str(&body).ok()?;
+                    (status == 200 && !leader.is_empty()).then_some(())?;
+                    seen.push(leader);
+                }
+                let agreed = seen.windows(2).all(|w| w[0] == w[1]) && rpc_addrs.contains(&seen[0]);
+                agreed.then(|| seen[0].clone())
+            }
+        })
+        .await;
+        self.agents
+            .iter()
+            .position(|a| a.rpc_addr() == leader)
+            .expect("leader is one of ours")
+    }
+}
+
+/// A small HTTP client for the agents' API; `None` when the agent does not answer.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http::new()
+    }
+}
+
+impl Http {
+    pub fn new() -> Http {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
+        Http { client }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Option<(u16, String)> {
+        let response = request.send().await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    pub async fn get(&self, addr: &str, path: &str) -> Option<(u16, String)> {
+        self.send(self.client.get(format!("http://{addr}{path}"))).await
+    }
+
+    pub async fn put(&self, addr: &str, path: &str, body: &str) -> Option<(u16, String)> {
+        self.send(self.client.put(format!("http://{addr}{path}")).body(body.to_string()))
+            .await
+    }
+
+    pub async fn delete(&self, addr: &str, path: &str) -> Option<(u16, String)> {
+        self.send(self.client.delete(format!("http://{addr}{path}"))).await
+    }
+
+    /// A read and its `X-Consul-Index`, what blocking queries wait past.
+    pub async fn get_indexed(&self, addr: &str, path: &str) -> Option<(u64, String)> {
+        let response = self.client.get(format!("http://{addr}{path}")).send().await.ok()?;
+        let index = response.headers().get("x-consul-index")?.to_str().ok()?.parse().ok()?;
+        Some((index, response.text().await.ok()?))
+    }
+
+    pub async fn get_json(&self, addr: &str, path: &str) -> Option<Value> {
+        let (status, body) = self.get(addr, path).await?;
+        (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+    }
+
+    /// The decoded value of a KV key, if the agent has it.
+    pub async fn kv_value(&self, addr: &str, key: &str, query: &str) -> Option<String> {
+        use base64::Engine;
+        let entries = self.get_json(addr, &format!("/v1/kv/{key}{query}")).await?;
+        let encoded = entries.get(0)?.get("Value")?.as_str().unwrap_or("");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    /// Writes a key; true only when the agent acknowledged it.
+    pub async fn kv_put(&self, addr: &str, key: &str, value: &str) -> bool {
+        matches!(self.put(addr, &format!("/v1/kv/{key}"), value).await, Some((200, body)) if body.trim() == "true")
+    }
+}
+
+/// Runs the `tessera` CLI with `args` and returns what it did.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(tessera_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tessera")
+}

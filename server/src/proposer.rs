@@ -62,7 +62,10 @@ impl Proposer {
     pub async fn propose(&self, command: Command) -> Result<Applied, ProposeError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || ProposeError::Stopped("proposer closed".into());
-        self.queue.send(Pending { command, reply }).await.map_err(|_| stopped())?;
+        self.queue
+            .send(Pending { command, reply })
+            .await
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -90,7 +93,9 @@ async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
     let command = if batch.len() == 1 {
         batch[0].command.clone()
     } else {
-        Command::Batch { commands: batch.iter().map(|p| p.command.clone()).collect() }
+        Command::Batch {
+            commands: batch.iter().map(|p| p.command.clone()).collect(),
+        }
     };
     let result = raft.client_write(command).await;
     let answers: Vec<Result<Applied, ProposeError>> = match result {
@@ -101,7 +106,10 @@ async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
                 (_, CommandResponse::Batch(many)) => many,
                 (n, other) => vec![other; n],
             };
-            responses.into_iter().map(|response| Ok(Applied { response, index })).collect()
+            responses
+                .into_iter()
+                .map(|response| Ok(Applied { response, index }))
+                .collect()
         }
         Err(e) => vec![Err(propose_error(e)); batch.len()],
     };
@@ -112,9 +120,9 @@ async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
 
 fn propose_error(e: RaftError<NodeId, ClientWriteError<NodeId, ServerNode>>) -> ProposeError {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            ProposeError::NotLeader { leader: f.leader_id.zip(f.leader_node) }
-        }
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
+            leader: f.leader_id.zip(f.leader_node),
+        },
         RaftError::APIError(other) => ProposeError::Stopped(other.to_string()),
         RaftError::Fatal(fatal) => ProposeError::Stopped(fatal.to_string()),
     }

@@ -65,10 +65,28 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(config: AgentConfig, me: ServerNode, raft_id: NodeId, raft: Raft, store: Arc<Store>, pool: ChannelPool, stamp: ClusterStamp) -> Self {
+    pub fn new(
+        config: AgentConfig,
+        me: ServerNode,
+        raft_id: NodeId,
+        raft: Raft,
+        store: Arc<Store>,
+        pool: ChannelPool,
+        stamp: ClusterStamp,
+    ) -> Self {
         let proposer = Proposer::start(raft.clone());
         let discovery = Discovery::new(me.clone());
-        Server { config, me, raft_id, raft, store, pool, stamp, discovery, proposer }
+        Server {
+            config,
+            me,
+            raft_id,
+            raft,
+            store,
+            pool,
+            stamp,
+            discovery,
+            proposer,
+        }
     }
 
     /// The leader as this server currently knows it.

@@ -45,6 +45,9 @@ pub struct AgentArgs {
     /// Time between join attempts, e.g. 1s or 500ms.
     #[arg(long = "retry-interval", value_name = "DURATION", default_value = "1s")]
     retry_interval: String,
+    /// How long a request waits for a leader before failing with "No cluster leader".
+    #[arg(long = "rpc-hold-timeout", value_name = "DURATION", default_value = "7s")]
+    rpc_hold_timeout: String,
     /// trace, debug, info, warn or err.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -64,8 +67,18 @@ impl AgentArgs {
         let loopback = IpAddr::from([127, 0, 0, 1]);
         let bind = self.bind.unwrap_or(loopback);
         let server_port = self.server_port;
-        let retry_interval = parse_duration(&self.retry_interval)
-            .ok_or_else(|| format!("-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)", self.retry_interval))?;
+        let retry_interval = parse_duration(&self.retry_interval).ok_or_else(|| {
+            format!(
+                "-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)",
+                self.retry_interval
+            )
+        })?;
+        let rpc_hold_timeout = parse_duration(&self.rpc_hold_timeout).ok_or_else(|| {
+            format!(
+                "-rpc-hold-timeout: {:?} is not a duration (e.g. 7s)",
+                self.rpc_hold_timeout
+            )
+        })?;
         Ok(AgentConfig {
             node_name: self.node.unwrap_or_else(hostname),
             datacenter: self.datacenter,
@@ -77,8 +90,13 @@ impl AgentArgs {
             client_addr: self.client.unwrap_or(loopback),
             http_port: self.http_port,
             server_port,
-            retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
+            retry_join: self
+                .retry_join
+                .iter()
+                .map(|a| with_default_port(a, server_port))
+                .collect(),
             retry_interval,
+            rpc_hold_timeout,
             raft: RaftTuning {
                 multiplier: self.raft_multiplier,
                 snapshot_threshold: self.raft_snapshot_threshold,
@@ -116,18 +134,29 @@ fn init_logging(level: &str) -> Result<(), String> {
         "info" => "info",
         "warn" => "warn",
         "err" | "error" => "error",
-        other => return Err(format!("-log-level: unknown level {other:?} (trace, debug, info, warn, err)")),
+        other => {
+            return Err(format!(
+                "-log-level: unknown level {other:?} (trace, debug, info, warn, err)"
+            ))
+        }
     };
     // Our crates log at the chosen level; dependencies only warn and above
     // unless tracing is asked for.
     let filter = if directive == "trace" {
         "trace".to_string()
     } else {
-        format!("warn,tessera={directive},tessera_server={directive},openraft={}", if directive == "debug" { "info" } else { "warn" })
+        format!(
+            "warn,tessera={directive},tessera_server={directive},openraft={}",
+            if directive == "debug" { "info" } else { "warn" }
+        )
     };
     use std::io::IsTerminal;
     let ansi = std::io::stdout().is_terminal();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_target(false).with_ansi(ansi).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
     Ok(())
 }
 
@@ -162,9 +191,11 @@ pub async fn run(args: AgentArgs) -> u8 {
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::signal;
     use tokio::signal::unix::SignalKind;
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

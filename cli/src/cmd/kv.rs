@@ -89,7 +89,9 @@ fn read_value(raw: Option<String>) -> anyhow::Result<Vec<u8>> {
             std::io::stdin().read_to_end(&mut buf)?;
             Ok(buf)
         }
-        Some(v) if v.starts_with('@') => std::fs::read(&v[1..]).map_err(|e| anyhow::anyhow!("Failed to read file {}: {e}", &v[1..])),
+        Some(v) if v.starts_with('@') => {
+            std::fs::read(&v[1..]).map_err(|e| anyhow::anyhow!("Failed to read file {}: {e}", &v[1..]))
+        }
         Some(v) => Ok(v.as_bytes().to_vec()),
     }
 }

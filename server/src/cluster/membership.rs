@@ -23,8 +23,14 @@ pub enum PeerRef {
 impl PeerRef {
     fn to_request(&self) -> RemovePeerRequest {
         match self {
-            PeerRef::NodeId(id) => RemovePeerRequest { node_id: id.clone(), rpc_addr: String::new() },
-            PeerRef::Address(addr) => RemovePeerRequest { node_id: String::new(), rpc_addr: addr.clone() },
+            PeerRef::NodeId(id) => RemovePeerRequest {
+                node_id: id.clone(),
+                rpc_addr: String::new(),
+            },
+            PeerRef::Address(addr) => RemovePeerRequest {
+                node_id: String::new(),
+                rpc_addr: addr.clone(),
+            },
         }
     }
 
@@ -60,7 +66,12 @@ fn retry(e: impl std::fmt::Display) -> Attempt {
 impl Server {
     fn is_voter(&self, id: NodeId) -> bool {
         let metrics = self.raft.metrics();
-        let voter = metrics.borrow().membership_config.membership().voter_ids().any(|v| v == id);
+        let voter = metrics
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == id);
         voter
     }
 
@@ -75,7 +86,10 @@ impl Server {
                     return Ok(());
                 }
                 self.raft.add_learner(id, node.clone(), true).await.map_err(retry)?;
-                self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await.map_err(retry)?;
+                self.raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                    .await
+                    .map_err(retry)?;
                 tracing::info!(server = %node, "server joined the cluster as a voter");
                 Ok(())
             },
@@ -93,7 +107,9 @@ impl Server {
             "remove peer",
             || async {
                 let id = self.find_member(&peer).ok_or_else(|| {
-                    Attempt::Fail(ServerError::NotFound(format!("no server with {peer} in the Raft configuration")))
+                    Attempt::Fail(ServerError::NotFound(format!(
+                        "no server with {peer} in the Raft configuration"
+                    )))
                 })?;
                 let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
                 self.raft.change_membership(change, false).await.map_err(retry)?;
@@ -111,7 +127,12 @@ impl Server {
     fn find_member(&self, peer: &PeerRef) -> Option<NodeId> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
-        let found = metrics.membership_config.membership().nodes().find(|(_, node)| peer.matches(node)).map(|(id, _)| *id);
+        let found = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .find(|(_, node)| peer.matches(node))
+            .map(|(id, _)| *id);
         found
     }
 }

@@ -53,7 +53,11 @@ impl From<KvEntry> for KvJson {
     }
 }
 
-pub async fn get(State(server): State<Arc<Server>>, Path(key): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn get(
+    State(server): State<Arc<Server>>,
+    Path(key): Path<String>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     read(&server, &key, &params).await
 }
 
@@ -120,16 +124,27 @@ pub async fn put(
     write_key(&server, key, &params, body).await
 }
 
-pub async fn put_root(State(server): State<Arc<Server>>, Query(params): Params, body: Bytes) -> Result<Response, ApiError> {
+pub async fn put_root(
+    State(server): State<Arc<Server>>,
+    Query(params): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     write_key(&server, String::new(), &params, body).await
 }
 
-async fn write_key(server: &Server, key: String, params: &HashMap<String, String>, body: Bytes) -> Result<Response, ApiError> {
+async fn write_key(
+    server: &Server,
+    key: String,
+    params: &HashMap<String, String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if key.is_empty() {
         return Err(ApiError::bad_request("Missing key name"));
     }
     if params.contains_key("acquire") || params.contains_key("release") {
-        return Err(ApiError::bad_request("sessions (?acquire, ?release) are not supported by tessera"));
+        return Err(ApiError::bad_request(
+            "sessions (?acquire, ?release) are not supported by tessera",
+        ));
     }
     if body.len() > MAX_VALUE_BYTES {
         let message = format!("Request body too large, max size: {MAX_VALUE_BYTES} bytes");
@@ -137,11 +152,20 @@ async fn write_key(server: &Server, key: String, params: &HashMap<String, String
     }
     let flags = parse_number(params, "flags", "Invalid flags")?.unwrap_or(0);
     let cas = parse_number(params, "cas", "Invalid CAS index")?;
-    let command = Command::KvSet { key, value: body.to_vec(), flags, cas };
+    let command = Command::KvSet {
+        key,
+        value: body.to_vec(),
+        flags,
+        cas,
+    };
     Ok(Json(applied(server.write(command).await?.response)).into_response())
 }
 
-pub async fn delete(State(server): State<Arc<Server>>, Path(key): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(server): State<Arc<Server>>,
+    Path(key): Path<String>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     delete_key(&server, key, &params).await
 }
 
@@ -166,7 +190,10 @@ fn applied(response: CommandResponse) -> bool {
 fn parse_number(params: &HashMap<String, String>, name: &str, message: &str) -> Result<Option<u64>, ApiError> {
     match params.get(name) {
         None => Ok(None),
-        Some(raw) => raw.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{message}: {raw:?}"))),
+        Some(raw) => raw
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("{message}: {raw:?}"))),
     }
 }
 
@@ -175,7 +202,14 @@ mod tests {
     use super::*;
 
     fn entry(key: &str) -> KvEntry {
-        KvEntry { key: key.into(), create_index: 1, modify_index: 1, lock_index: 0, flags: 0, value: vec![] }
+        KvEntry {
+            key: key.into(),
+            create_index: 1,
+            modify_index: 1,
+            lock_index: 0,
+            flags: 0,
+            value: vec![],
+        }
     }
 
     #[test]

@@ -20,8 +20,11 @@ pub async fn leader(State(server): State<Arc<Server>>) -> Json<String> {
 pub async fn peers(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
     let metrics = server.raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
-    let voters: Vec<String> =
-        membership.voter_ids().filter_map(|id| membership.get_node(&id)).map(|n| n.rpc_addr.clone()).collect();
+    let voters: Vec<String> = membership
+        .voter_ids()
+        .filter_map(|id| membership.get_node(&id))
+        .map(|n| n.rpc_addr.clone())
+        .collect();
     Json(voters)
 }
 
@@ -60,14 +63,24 @@ pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftC
             protocol_version: "3".to_string(),
         })
         .collect();
-    Json(RaftConfiguration { servers, index: config.log_id().map_or(0, |l| l.index) })
+    Json(RaftConfiguration {
+        servers,
+        index: config.log_id().map_or(0, |l| l.index),
+    })
 }
 
-pub async fn remove_peer(State(server): State<Arc<Server>>, Query(params): Query<HashMap<String, String>>) -> Result<(), ApiError> {
+pub async fn remove_peer(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<(), ApiError> {
     let peer = match (params.get("id"), params.get("address")) {
         (Some(id), None) if !id.is_empty() => PeerRef::NodeId(id.clone()),
         (None, Some(addr)) if !addr.is_empty() => PeerRef::Address(addr.clone()),
-        _ => return Err(ApiError::bad_request("Must specify either ?id with the server's ID or ?address with IP:port of peer")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Must specify either ?id with the server's ID or ?address with IP:port of peer",
+            ))
+        }
     };
     server.remove_voter(peer).await?;
     Ok(())

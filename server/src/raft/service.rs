@@ -36,7 +36,10 @@ impl RaftService {
 
     fn encode<T: Serialize>(&self, value: &T) -> Result<Response<RaftPayload>, Status> {
         let data = serde_json::to_vec(value).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(RaftPayload { data, cluster_id: self.stamp.get() }))
+        Ok(Response::new(RaftPayload {
+            data,
+            cluster_id: self.stamp.get(),
+        }))
     }
 }
 

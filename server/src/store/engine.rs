@@ -119,7 +119,9 @@ impl Engine {
         start: &[u8],
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, EngineError>,
     ) -> Result<(), EngineError> {
-        let iter = self.db.iterator_cf(self.handle(cf), IteratorMode::From(start, Direction::Forward));
+        let iter = self
+            .db
+            .iterator_cf(self.handle(cf), IteratorMode::From(start, Direction::Forward));
         for item in iter {
             let (key, value) = item?;
             if !visit(&key, &value)? {
@@ -202,7 +204,12 @@ mod tests {
             ops.put(Cf::Kv, key.as_bytes(), key.as_bytes());
         }
         engine.write(ops, Durability::Synced).unwrap();
-        let keys: Vec<_> = engine.scan_prefix(Cf::Kv, b"a/").unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<_> = engine
+            .scan_prefix(Cf::Kv, b"a/")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, vec![b"a/1".to_vec(), b"a/10".to_vec(), b"a/2".to_vec()]);
     }
 
@@ -210,7 +217,10 @@ mod tests {
     fn a_second_open_of_the_same_dir_is_refused_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Engine::open(dir.path()).unwrap();
-        let err = Engine::open(dir.path()).err().expect("second open must fail").to_string();
+        let err = Engine::open(dir.path())
+            .err()
+            .expect("second open must fail")
+            .to_string();
         assert!(err.contains("in use by another process"), "{err}");
     }
 }

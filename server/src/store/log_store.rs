@@ -60,8 +60,14 @@ impl LogStore {
     }
 
     fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
-        let bytes = self.store.engine().get(Cf::RaftMeta, raft_meta::LAST_PURGED).map_err(logs_read_err)?;
-        bytes.map(|b| serde_json::from_slice(&b).map_err(logs_read_err)).transpose()
+        let bytes = self
+            .store
+            .engine()
+            .get(Cf::RaftMeta, raft_meta::LAST_PURGED)
+            .map_err(logs_read_err)?;
+        bytes
+            .map(|b| serde_json::from_slice(&b).map_err(logs_read_err))
+            .transpose()
     }
 }
 
@@ -110,12 +116,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some((_, bytes)) => Some(Self::decode_entry(&bytes)?.log_id),
             None => last_purged_log_id,
         };
-        Ok(LogState { last_purged_log_id, last_log_id })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let mut ops = WriteOps::default();
-        ops.put(Cf::RaftMeta, raft_meta::VOTE, serde_json::to_vec(vote).expect("vote serializes"));
+        ops.put(
+            Cf::RaftMeta,
+            raft_meta::VOTE,
+            serde_json::to_vec(vote).expect("vote serializes"),
+        );
         self.store
             .engine()
             .write(ops, Durability::Synced)
@@ -124,7 +137,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
         let read_err = |e: EngineError| io_err(ErrorSubject::Vote, ErrorVerb::Read, e);
-        let bytes = self.store.engine().get(Cf::RaftMeta, raft_meta::VOTE).map_err(read_err)?;
+        let bytes = self
+            .store
+            .engine()
+            .get(Cf::RaftMeta, raft_meta::VOTE)
+            .map_err(read_err)?;
         bytes
             .map(|b| serde_json::from_slice(&b).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e)))
             .transpose()
@@ -144,7 +161,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             ops.put(Cf::RaftLogs, log_key(entry.log_id.index), bytes);
         }
         // One fsync for the whole batch, whatever its size.
-        self.store.engine().write(ops, Durability::Synced).map_err(logs_write_err)?;
+        self.store
+            .engine()
+            .write(ops, Durability::Synced)
+            .map_err(logs_write_err)?;
         callback.log_io_completed(Ok(()));
         Ok(())
     }
@@ -153,15 +173,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut ops = WriteOps::default();
         ops.delete_range(Cf::RaftLogs, log_key(log_id.index), log_key(u64::MAX));
         ops.delete(Cf::RaftLogs, log_key(u64::MAX));
-        self.store.engine().write(ops, Durability::Synced).map_err(logs_write_err)
+        self.store
+            .engine()
+            .write(ops, Durability::Synced)
+            .map_err(logs_write_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // Recording the purge point first is what makes a half-done purge
         // harmless: openraft ignores entries at or below it.
         let mut ops = WriteOps::default();
-        ops.put(Cf::RaftMeta, raft_meta::LAST_PURGED, serde_json::to_vec(&log_id).expect("log id serializes"));
+        ops.put(
+            Cf::RaftMeta,
+            raft_meta::LAST_PURGED,
+            serde_json::to_vec(&log_id).expect("log id serializes"),
+        );
         ops.delete_range(Cf::RaftLogs, log_key(0), log_key(log_id.index + 1));
-        self.store.engine().write(ops, Durability::Buffered).map_err(logs_write_err)
+        self.store
+            .engine()
+            .write(ops, Durability::Buffered)
+            .map_err(logs_write_err)
     }
 }

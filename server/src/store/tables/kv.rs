@@ -53,7 +53,14 @@ fn corrupt(key: &[u8]) -> EngineError {
 
 /// Sets `key`. With `cas`, only if the current ModifyIndex equals it (0: only
 /// if absent). Returns whether it was written.
-pub fn set(txn: &mut Txn<'_>, index: u64, key: &str, value: &[u8], flags: u64, cas: Option<u64>) -> Result<bool, EngineError> {
+pub fn set(
+    txn: &mut Txn<'_>,
+    index: u64,
+    key: &str,
+    value: &[u8],
+    flags: u64,
+    cas: Option<u64>,
+) -> Result<bool, EngineError> {
     let existing = read(txn, key)?;
     if let Some(want) = cas {
         let have = existing.as_ref().map_or(0, |e| e.modify_index);
@@ -99,16 +106,25 @@ pub fn delete(txn: &mut Txn<'_>, index: u64, key: &str, recurse: bool, cas: Opti
 }
 
 fn read(txn: &Txn<'_>, key: &str) -> Result<Option<KvEntry>, EngineError> {
-    txn.get(Cf::Kv, key.as_bytes())?.map(|row| KvEntry::decode(key.as_bytes(), &row)).transpose()
+    txn.get(Cf::Kv, key.as_bytes())?
+        .map(|row| KvEntry::decode(key.as_bytes(), &row))
+        .transpose()
 }
 
 pub fn get(engine: &Engine, key: &str) -> Result<Option<KvEntry>, EngineError> {
-    engine.get(Cf::Kv, key.as_bytes())?.map(|row| KvEntry::decode(key.as_bytes(), &row)).transpose()
+    engine
+        .get(Cf::Kv, key.as_bytes())?
+        .map(|row| KvEntry::decode(key.as_bytes(), &row))
+        .transpose()
 }
 
 /// Every entry whose key starts with `prefix`, in key order.
 pub fn list(engine: &Engine, prefix: &str) -> Result<Vec<KvEntry>, EngineError> {
-    engine.scan_prefix(Cf::Kv, prefix.as_bytes())?.iter().map(|(k, v)| KvEntry::decode(k, v)).collect()
+    engine
+        .scan_prefix(Cf::Kv, prefix.as_bytes())?
+        .iter()
+        .map(|(k, v)| KvEntry::decode(k, v))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,11 @@
+//! Cluster tests on real `tessera` processes. One binary; each module takes
+//! its own 127.0.<subnet>.0/24 so the tests run in parallel.
+//!
+//! Names follow openraft's tiers: t10 forming a cluster, t50 failures,
+//! t60 membership, t70 restarts, t80 operator errors and the CLI.
+
+mod t10_bootstrap;
+mod t50_failover;
+mod t60_membership;
+mod t70_restart;
+mod t80_errors;
