@@ -43,35 +43,14 @@ mod tests {
     #[test]
     fn single_dash_long_flags_gain_a_dash() {
         assert_eq!(
-            norm(&[
-                "tessera",
-                "agent",
-                "-dev",
-                "-bootstrap-expect",
-                "3",
-                "-data-dir=/x",
-                "--bind",
-                "1.2.3.4"
-            ]),
-            vec![
-                "tessera",
-                "agent",
-                "--dev",
-                "--bootstrap-expect",
-                "3",
-                "--data-dir=/x",
-                "--bind",
-                "1.2.3.4"
-            ]
+            norm(&["tessera", "agent", "-dev", "-bootstrap-expect", "3", "-data-dir=/x", "--bind", "1.2.3.4"]),
+            vec!["tessera", "agent", "--dev", "--bootstrap-expect", "3", "--data-dir=/x", "--bind", "1.2.3.4"]
         );
     }
 
     #[test]
     fn short_flags_values_and_the_passthrough_stay() {
-        assert_eq!(
-            norm(&["kv", "put", "-h", "k", "-", "-5"]),
-            vec!["kv", "put", "-h", "k", "-", "-5"]
-        );
+        assert_eq!(norm(&["kv", "put", "-h", "k", "-", "-5"]), vec!["kv", "put", "-h", "k", "-", "-5"]);
         assert_eq!(norm(&["x", "--", "-literal"]), vec!["x", "--", "-literal"]);
     }
 }

@@ -43,11 +43,7 @@ impl Reply {
     /// The body as JSON, or the agent's error text for a non-2xx status.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
         if !self.status.is_success() {
-            return Err(anyhow!(
-                "Unexpected response code: {} ({})",
-                self.status.as_u16(),
-                self.text()
-            ));
+            return Err(anyhow!("Unexpected response code: {} ({})", self.status.as_u16(), self.text()));
         }
         serde_json::from_slice(&self.body).context("the agent's answer is not the JSON expected")
     }
@@ -55,13 +51,8 @@ impl Reply {
 
 impl Client {
     pub fn new(addr_flag: Option<&str>) -> anyhow::Result<Client> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
-        Ok(Client {
-            base: resolve_addr(addr_flag),
-            http,
-        })
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
+        Ok(Client { base: resolve_addr(addr_flag), http })
     }
 
     pub async fn call(&self, method: Method, path_and_query: &str, body: Option<Vec<u8>>) -> anyhow::Result<Reply> {
@@ -70,10 +61,8 @@ impl Client {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("Error connecting to the agent at {}", self.base))?;
+        let response =
+            request.send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))?;
         let status = response.status();
         let body = response.bytes().await.context("reading the agent's answer")?.to_vec();
         Ok(Reply { status, body })
@@ -101,26 +90,14 @@ pub fn encode_key(key: &str) -> String {
 pub fn columns(rows: &[Vec<String>]) -> String {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..width)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(i, cell)| {
-                if i + 1 == row.len() {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}", w = widths[i])
-                }
-            })
+            .map(|(i, cell)| if i + 1 == row.len() { cell.clone() } else { format!("{cell:<w$}", w = widths[i]) })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');

@@ -12,11 +12,7 @@ use clap::Parser;
 use clap::Subcommand;
 
 #[derive(Parser)]
-#[command(
-    name = "tessera",
-    version,
-    about = "Tessera: a service mesh control plane, one binary."
-)]
+#[command(name = "tessera", version, about = "Tessera: a service mesh control plane, one binary.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,16 +37,10 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
-            let informational = matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            );
+            let informational =
+                matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
             let _ = e.print();
-            return if informational {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            };
+            return if informational { ExitCode::SUCCESS } else { ExitCode::from(1) };
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -5,10 +5,7 @@
 use std::process::Command;
 
 fn tessera(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
+    Command::new(env!("CARGO_BIN_EXE_tessera")).args(args).output().expect("run tessera")
 }
 
 #[test]

@@ -48,10 +48,7 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting until {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
         tokio::time::sleep(POLL).await; // wait_until's poll interval, bounded by the deadline above
     }
 }
@@ -88,11 +85,7 @@ impl Agent {
 
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "{} already running", self.name);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("log file");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
         let child = Command::new(tessera_bin())
             .arg("agent")
             .args(&self.args)
@@ -224,10 +217,7 @@ impl Cluster {
             }
         })
         .await;
-        self.agents
-            .iter()
-            .position(|a| a.rpc_addr() == leader)
-            .expect("leader is one of ours")
+        self.agents.iter().position(|a| a.rpc_addr() == leader).expect("leader is one of ours")
     }
 }
 
@@ -264,8 +254,7 @@ impl Http {
     }
 
     pub async fn put(&self, addr: &str, path: &str, body: &str) -> Option<(u16, String)> {
-        self.send(self.client.put(format!("http://{addr}{path}")).body(body.to_string()))
-            .await
+        self.send(self.client.put(format!("http://{addr}{path}")).body(body.to_string())).await
     }
 
     pub async fn delete(&self, addr: &str, path: &str) -> Option<(u16, String)> {
@@ -301,9 +290,5 @@ impl Http {
 
 /// Runs the `tessera` CLI with `args` and returns what it did.
 pub fn cli(args: &[&str]) -> Output {
-    Command::new(tessera_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tessera")
+    Command::new(tessera_bin()).args(args).stdin(Stdio::null()).output().expect("run tessera")
 }

@@ -98,17 +98,8 @@ mod tests {
     fn commands_round_trip_through_the_log_encoding() {
         let batch = Command::Batch {
             commands: vec![
-                Command::KvSet {
-                    key: "a/b".into(),
-                    value: vec![0, 255, 7],
-                    flags: 3,
-                    cas: Some(0),
-                },
-                Command::KvDelete {
-                    key: "a".into(),
-                    recurse: true,
-                    cas: None,
-                },
+                Command::KvSet { key: "a/b".into(), value: vec![0, 255, 7], flags: 3, cas: Some(0) },
+                Command::KvDelete { key: "a".into(), recurse: true, cas: None },
                 Command::InitCluster { cluster_id: "c".into() },
             ],
         };
@@ -117,12 +108,7 @@ mod tests {
 
     #[test]
     fn kv_values_are_stored_as_base64() {
-        let set = Command::KvSet {
-            key: "k".into(),
-            value: b"hi".to_vec(),
-            flags: 0,
-            cas: None,
-        };
+        let set = Command::KvSet { key: "k".into(), value: b"hi".to_vec(), flags: 0, cas: None };
         let text = String::from_utf8(set.encode()).unwrap();
         assert!(text.contains("\"aGk=\""), "{text}");
     }
@@ -131,14 +117,6 @@ mod tests {
     fn entries_written_before_optional_fields_existed_still_decode() {
         let old = br#"{"op":"KvSet","key":"k","value":"aGk="}"#;
         let decoded = Command::decode(old).unwrap();
-        assert_eq!(
-            decoded,
-            Command::KvSet {
-                key: "k".into(),
-                value: b"hi".to_vec(),
-                flags: 0,
-                cas: None
-            }
-        );
+        assert_eq!(decoded, Command::KvSet { key: "k".into(), value: b"hi".to_vec(), flags: 0, cas: None });
     }
 }

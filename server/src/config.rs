@@ -178,42 +178,12 @@ mod tests {
     #[test]
     fn each_mistake_is_named() {
         let cases: Vec<(AgentConfig, ConfigError)> = vec![
-            (
-                AgentConfig {
-                    data_dir: None,
-                    ..server()
-                },
-                ConfigError::MissingDataDir,
-            ),
-            (
-                AgentConfig {
-                    server: false,
-                    ..server()
-                },
-                ConfigError::ClientModeUnavailable,
-            ),
-            (
-                AgentConfig {
-                    retry_join: vec![],
-                    ..server()
-                },
-                ConfigError::BootstrapWithoutPeers(3),
-            ),
+            (AgentConfig { data_dir: None, ..server() }, ConfigError::MissingDataDir),
+            (AgentConfig { server: false, ..server() }, ConfigError::ClientModeUnavailable),
+            (AgentConfig { retry_join: vec![], ..server() }, ConfigError::BootstrapWithoutPeers(3)),
             (AgentConfig { dev: true, ..server() }, ConfigError::BootstrapWithDev),
-            (
-                AgentConfig {
-                    node_name: String::new(),
-                    ..server()
-                },
-                ConfigError::EmptyNodeName,
-            ),
-            (
-                AgentConfig {
-                    http_port: 8300,
-                    ..server()
-                },
-                ConfigError::PortClash(8300),
-            ),
+            (AgentConfig { node_name: String::new(), ..server() }, ConfigError::EmptyNodeName),
+            (AgentConfig { http_port: 8300, ..server() }, ConfigError::PortClash(8300)),
         ];
         for (config, want) in cases {
             assert_eq!(config.validate(), Err(want));

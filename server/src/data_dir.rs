@@ -10,11 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
     #[error("data dir {dir}: {action}: {source}")]
-    Io {
-        dir: PathBuf,
-        action: &'static str,
-        source: io::Error,
-    },
+    Io { dir: PathBuf, action: &'static str, source: io::Error },
     #[error("data dir {dir}: file node-id holds {found:?}, which is not a UUID; refusing to use this dir")]
     BadNodeId { dir: PathBuf, found: String },
 }
@@ -25,23 +21,14 @@ pub struct DataDir {
 }
 
 pub fn prepare(dir: &Path) -> Result<DataDir, DataDirError> {
-    let io = |action: &'static str| {
-        move |source| DataDirError::Io {
-            dir: dir.to_path_buf(),
-            action,
-            source,
-        }
-    };
+    let io = |action: &'static str| move |source| DataDirError::Io { dir: dir.to_path_buf(), action, source };
     fs::create_dir_all(dir).map_err(io("cannot create it"))?;
     let id_path = dir.join("node-id");
     let node_id = match fs::read_to_string(&id_path) {
         Ok(text) => {
             let found = text.trim().to_string();
             if uuid::Uuid::parse_str(&found).is_err() {
-                return Err(DataDirError::BadNodeId {
-                    dir: dir.to_path_buf(),
-                    found,
-                });
+                return Err(DataDirError::BadNodeId { dir: dir.to_path_buf(), found });
             }
             found
         }
@@ -52,10 +39,7 @@ pub fn prepare(dir: &Path) -> Result<DataDir, DataDirError> {
         }
         Err(e) => return Err(io("cannot read node-id")(e)),
     };
-    Ok(DataDir {
-        node_id,
-        store_path: dir.join("store"),
-    })
+    Ok(DataDir { node_id, store_path: dir.join("store") })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {

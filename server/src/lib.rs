@@ -60,11 +60,7 @@ pub enum AgentError {
     #[error(transparent)]
     Store(#[from] EngineError),
     #[error("cannot listen for {what} on {addr}: {source}")]
-    Bind {
-        what: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
     #[error("raft: {0}")]
@@ -82,11 +78,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let rpc_listener = bind("server RPC", config.server_addr()).await?;
     let http_listener = bind("HTTP", config.http_addr()).await?;
     let rpc_addr = rpc_listener.local_addr().map_err(|e| AgentError::Raft(e.to_string()))?;
-    let me = ServerNode {
-        node_id: data.node_id.clone(),
-        name: config.node_name.clone(),
-        rpc_addr: rpc_addr.to_string(),
-    };
+    let me =
+        ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
     let server = start_raft(config, me, store).await?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
@@ -97,10 +90,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     if let Err(e) = server.raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }
-    if tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
         tracing::warn!("some tasks were still running after the shutdown grace period");
     }
     outcome
@@ -121,9 +111,7 @@ fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::T
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
-    transport::bind(addr)
-        .await
-        .map_err(|source| AgentError::Bind { what, addr, source })
+    transport::bind(addr).await.map_err(|source| AgentError::Bind { what, addr, source })
 }
 
 async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> Result<Arc<Server>, AgentError> {
@@ -133,20 +121,11 @@ async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> R
     if let Some(id) = store.cluster_id()? {
         stamp.set(&id);
     }
-    let raft_config = config
-        .openraft_config()
-        .validate()
-        .map_err(|e| AgentError::Raft(e.to_string()))?;
+    let raft_config = config.openraft_config().validate().map_err(|e| AgentError::Raft(e.to_string()))?;
     let network = Network::new(pool.clone(), stamp.clone());
-    let raft = Raft::new(
-        raft_id,
-        Arc::new(raft_config),
-        network,
-        store.log_store(),
-        store.state_machine(),
-    )
-    .await
-    .map_err(|e| AgentError::Raft(e.to_string()))?;
+    let raft = Raft::new(raft_id, Arc::new(raft_config), network, store.log_store(), store.state_machine())
+        .await
+        .map_err(|e| AgentError::Raft(e.to_string()))?;
     Ok(Arc::new(Server::new(config, me, raft_id, raft, store, pool, stamp)))
 }
 
@@ -162,18 +141,12 @@ fn spawn_services(
         .add_service(ClusterService::new(server.clone()));
     let token = shutdown.clone();
     tasks.spawn(async move {
-        let stopped = |e: tonic::transport::Error| AgentError::Stopped {
-            what: "server RPC",
-            reason: e.to_string(),
-        };
+        let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
         transport::serve(router, rpc_listener, token).await.map_err(stopped)
     });
     let (http_server, token) = (server.clone(), shutdown.clone());
     tasks.spawn(async move {
-        let stopped = |e: std::io::Error| AgentError::Stopped {
-            what: "HTTP API",
-            reason: e.to_string(),
-        };
+        let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
         http::serve(http_listener, http_server, token).await.map_err(stopped)
     });
     let (leader_server, token) = (server.clone(), shutdown.clone());
@@ -212,15 +185,9 @@ fn announce(server: &Server, dir: &std::path::Path, http_addr: Option<SocketAddr
     println!("              Node ID: '{}'", server.me.node_id);
     println!("            Node name: '{}'", server.me.name);
     println!("           Datacenter: '{}'", config.datacenter);
-    println!(
-        "               Server: true (Bootstrap-expect: {}, Dev: {})",
-        config.bootstrap_expect, config.dev
-    );
+    println!("               Server: true (Bootstrap-expect: {}, Dev: {})", config.bootstrap_expect, config.dev);
     println!("          Client Addr: [{}] (HTTP: {http})", config.client_addr);
-    println!(
-        "         Cluster Addr: {} (Server RPC: {})",
-        config.bind_addr, server.me.rpc_addr
-    );
+    println!("         Cluster Addr: {} (Server RPC: {})", config.bind_addr, server.me.rpc_addr);
     println!("             Data Dir: {}", dir.display());
     println!();
     println!("==> Log data will now stream in as it occurs:");

@@ -5,13 +5,10 @@
 //! takes all of them as one `Command::Batch`: under load, one fsync serves
 //! hundreds of writes; alone, a write goes out at once.
 
-use std::sync::Arc;
-
 use openraft::error::ClientWriteError;
 use openraft::error::RaftError;
 use tokio::sync::mpsc;
 use tokio::sync::oneshot;
-use tokio::sync::Semaphore;
 
 use crate::command::Command;
 use crate::command::CommandResponse;
@@ -19,9 +16,10 @@ use crate::types::NodeId;
 use crate::types::Raft;
 use crate::types::ServerNode;
 
-/// Batches in flight at once: enough to keep the pipeline full while the
-/// next batch fills.
-const MAX_IN_FLIGHT: usize = 4;
+/// How long the next entry may wait for writers the last commit answered.
+/// Only under load (the last entry carried more than one write); a lone
+/// writer never waits.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 16 * 1024;
 
@@ -62,30 +60,48 @@ impl Proposer {
     pub async fn propose(&self, command: Command) -> Result<Applied, ProposeError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || ProposeError::Stopped("proposer closed".into());
-        self.queue
-            .send(Pending { command, reply })
-            .await
-            .map_err(|_| stopped())?;
+        self.queue.send(Pending { command, reply }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
 async fn batch_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>) {
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Writers answered by the last commit; most will be back with their next
+    // write within a moment, and should ride the next entry rather than the
+    // one after it.
+    let mut answered = 0;
     while let Some(first) = rx.recv().await {
-        let permit = permits.clone().acquire_owned().await.expect("semaphore never closed");
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+        drain_ready(&mut rx, &mut batch);
+        if answered > 1 {
+            let expected = answered.min(MAX_BATCH);
+            linger(&mut rx, &mut batch, expected).await;
         }
-        let raft = raft.clone();
-        tokio::spawn(async move {
-            commit_batch(&raft, batch).await;
-            drop(permit);
-        });
+        answered = batch.len();
+        commit_batch(&raft, batch).await;
+    }
+}
+
+fn drain_ready(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Waits, at most [`LINGER`], until `expected` writes are queued.
+async fn linger(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, expected: usize) {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while batch.len() < expected {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(next)) => {
+                batch.push(next);
+                drain_ready(rx, batch);
+            }
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 
@@ -93,9 +109,7 @@ async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
     let command = if batch.len() == 1 {
         batch[0].command.clone()
     } else {
-        Command::Batch {
-            commands: batch.iter().map(|p| p.command.clone()).collect(),
-        }
+        Command::Batch { commands: batch.iter().map(|p| p.command.clone()).collect() }
     };
     let result = raft.client_write(command).await;
     let answers: Vec<Result<Applied, ProposeError>> = match result {
@@ -106,10 +120,7 @@ async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
                 (_, CommandResponse::Batch(many)) => many,
                 (n, other) => vec![other; n],
             };
-            responses
-                .into_iter()
-                .map(|response| Ok(Applied { response, index }))
-                .collect()
+            responses.into_iter().map(|response| Ok(Applied { response, index })).collect()
         }
         Err(e) => vec![Err(propose_error(e)); batch.len()],
     };
@@ -120,9 +131,9 @@ async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
 
 fn propose_error(e: RaftError<NodeId, ClientWriteError<NodeId, ServerNode>>) -> ProposeError {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
-            leader: f.leader_id.zip(f.leader_node),
-        },
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ProposeError::NotLeader { leader: f.leader_id.zip(f.leader_node) }
+        }
         RaftError::APIError(other) => ProposeError::Stopped(other.to_string()),
         RaftError::Fatal(fatal) => ProposeError::Stopped(fatal.to_string()),
     }

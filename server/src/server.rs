@@ -76,17 +76,7 @@ impl Server {
     ) -> Self {
         let proposer = Proposer::start(raft.clone());
         let discovery = Discovery::new(me.clone());
-        Server {
-            config,
-            me,
-            raft_id,
-            raft,
-            store,
-            pool,
-            stamp,
-            discovery,
-            proposer,
-        }
+        Server { config, me, raft_id, raft, store, pool, stamp, discovery, proposer }
     }
 
     /// The leader as this server currently knows it.

@@ -15,6 +15,10 @@ use tonic::transport::Server;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// HTTP/2 flow-control windows. The 64 KiB default makes a busy Raft stream
+/// stop every 64 KiB until the peer's WINDOW_UPDATE arrives.
+const WINDOW: u32 = 1 << 30;
+
 /// One lazily connected HTTP/2 channel per peer address, shared by every
 /// RPC to that peer (tonic multiplexes them).
 #[derive(Clone, Default)]
@@ -36,12 +40,11 @@ impl ChannelPool {
             return Ok(channel.clone());
         }
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| BadAddress {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| BadAddress { addr: addr.to_string(), reason: e.to_string() })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
+            .initial_connection_window_size(WINDOW)
+            .initial_stream_window_size(WINDOW)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5));
         let channel = endpoint.connect_lazy();
@@ -57,7 +60,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// The gRPC server builder every listener of the agent starts from.
 pub fn server() -> Server {
-    Server::builder().tcp_nodelay(true)
+    Server::builder().tcp_nodelay(true).initial_connection_window_size(WINDOW).initial_stream_window_size(WINDOW)
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled.
@@ -67,7 +70,5 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    router
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
+    router.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()).await
 }

@@ -67,18 +67,10 @@ impl AgentArgs {
         let loopback = IpAddr::from([127, 0, 0, 1]);
         let bind = self.bind.unwrap_or(loopback);
         let server_port = self.server_port;
-        let retry_interval = parse_duration(&self.retry_interval).ok_or_else(|| {
-            format!(
-                "-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)",
-                self.retry_interval
-            )
-        })?;
-        let rpc_hold_timeout = parse_duration(&self.rpc_hold_timeout).ok_or_else(|| {
-            format!(
-                "-rpc-hold-timeout: {:?} is not a duration (e.g. 7s)",
-                self.rpc_hold_timeout
-            )
-        })?;
+        let retry_interval = parse_duration(&self.retry_interval)
+            .ok_or_else(|| format!("-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)", self.retry_interval))?;
+        let rpc_hold_timeout = parse_duration(&self.rpc_hold_timeout)
+            .ok_or_else(|| format!("-rpc-hold-timeout: {:?} is not a duration (e.g. 7s)", self.rpc_hold_timeout))?;
         Ok(AgentConfig {
             node_name: self.node.unwrap_or_else(hostname),
             datacenter: self.datacenter,
@@ -90,11 +82,7 @@ impl AgentArgs {
             client_addr: self.client.unwrap_or(loopback),
             http_port: self.http_port,
             server_port,
-            retry_join: self
-                .retry_join
-                .iter()
-                .map(|a| with_default_port(a, server_port))
-                .collect(),
+            retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
             retry_interval,
             rpc_hold_timeout,
             raft: RaftTuning {
@@ -134,11 +122,7 @@ fn init_logging(level: &str) -> Result<(), String> {
         "info" => "info",
         "warn" => "warn",
         "err" | "error" => "error",
-        other => {
-            return Err(format!(
-                "-log-level: unknown level {other:?} (trace, debug, info, warn, err)"
-            ))
-        }
+        other => return Err(format!("-log-level: unknown level {other:?} (trace, debug, info, warn, err)")),
     };
     // Our crates log at the chosen level; dependencies only warn and above
     // unless tracing is asked for.
@@ -191,11 +175,9 @@ pub async fn run(args: AgentArgs) -> u8 {
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::signal;
     use tokio::signal::unix::SignalKind;
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -55,22 +55,9 @@ pub async fn run(args: MembersArgs) -> u8 {
 async fn list(args: MembersArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
     let members: Vec<Member> = client.get("/v1/agent/members").await?.json()?;
-    let header = [
-        "Node",
-        "Address",
-        "Status",
-        "Type",
-        "Build",
-        "Protocol",
-        "DC",
-        "Partition",
-        "Segment",
-    ];
+    let header = ["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"];
     let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    for m in members
-        .iter()
-        .filter(|m| args.status.as_deref().is_none_or(|s| s == status_name(m.status)))
-    {
+    for m in members.iter().filter(|m| args.status.as_deref().is_none_or(|s| s == status_name(m.status))) {
         let kind = if m.tags.role == "consul" { "server" } else { "client" };
         let segment = if kind == "server" { "<all>" } else { "<default>" };
         rows.push(vec![

@@ -74,24 +74,13 @@ pub async fn run(command: OperatorCommand) -> u8 {
 
 async fn list_peers(args: ListPeersArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
-    let path = if args.stale {
-        "/v1/operator/raft/configuration?stale"
-    } else {
-        "/v1/operator/raft/configuration"
-    };
+    let path = if args.stale { "/v1/operator/raft/configuration?stale" } else { "/v1/operator/raft/configuration" };
     let config: Configuration = client.get(path).await?.json()?;
     let header = ["Node", "ID", "Address", "State", "Voter", "RaftProtocol"];
     let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for s in config.servers {
         let state = if s.leader { "leader" } else { "follower" };
-        rows.push(vec![
-            s.node,
-            s.id,
-            s.address,
-            state.into(),
-            s.voter.to_string(),
-            s.protocol_version,
-        ]);
+        rows.push(vec![s.node, s.id, s.address, state.into(), s.voter.to_string(), s.protocol_version]);
     }
     print!("{}", columns(&rows));
     Ok(0)
@@ -104,9 +93,7 @@ async fn remove_peer(args: RemovePeerArgs) -> anyhow::Result<u8> {
         _ => return Ok(fail("Must specify exactly one of -id or -address")),
     };
     let client = Client::new(args.http.http_addr.as_deref())?;
-    let reply = client
-        .call(Method::DELETE, &format!("/v1/operator/raft/peer?{query}"), None)
-        .await?;
+    let reply = client.call(Method::DELETE, &format!("/v1/operator/raft/peer?{query}"), None).await?;
     if !reply.status.is_success() {
         return Ok(fail(format!(
             "Error removing peer: Unexpected response code: {} ({})",

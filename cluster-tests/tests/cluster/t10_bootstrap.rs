@@ -21,12 +21,7 @@ async fn assert_one_cluster_of(cluster: &Cluster, n: usize) {
             }
         })
         .await;
-        let voters = config["Servers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["Voter"] == Value::Bool(true))
-            .count();
+        let voters = config["Servers"].as_array().unwrap().iter().filter(|s| s["Voter"] == Value::Bool(true)).count();
         assert_eq!(voters, n, "{}: {config}", agent.name);
     }
 }
@@ -44,10 +39,7 @@ async fn t10_three_servers_started_at_once_form_one_cluster_and_replicate() {
         // A write through a follower is forwarded to the leader; a default
         // read anywhere afterwards must see it (linearizable reads).
         let writer = cluster.agents[follower].http_addr();
-        assert!(
-            http.kv_put(&writer, "greeting", "hello").await,
-            "write through follower"
-        );
+        assert!(http.kv_put(&writer, "greeting", "hello").await, "write through follower");
         for agent in &cluster.agents {
             assert_eq!(
                 http.kv_value(&agent.http_addr(), "greeting", "").await.as_deref(),
@@ -59,15 +51,9 @@ async fn t10_three_servers_started_at_once_form_one_cluster_and_replicate() {
     }
     {
         // The status endpoints speak Consul's shapes.
-        let peers = http
-            .get_json(&cluster.agents[0].http_addr(), "/v1/status/peers")
-            .await
-            .unwrap();
+        let peers = http.get_json(&cluster.agents[0].http_addr(), "/v1/status/peers").await.unwrap();
         assert_eq!(peers.as_array().unwrap().len(), 3);
-        let (status, headers_body) = http
-            .get(&cluster.agents[2].http_addr(), "/v1/kv/greeting?stale")
-            .await
-            .unwrap();
+        let (status, headers_body) = http.get(&cluster.agents[2].http_addr(), "/v1/kv/greeting?stale").await.unwrap();
         assert_eq!(status, 200, "{headers_body}");
     }
     {
@@ -98,23 +84,12 @@ async fn t11_servers_started_one_by_one_in_any_order_form_exactly_one_cluster() 
     })
     .await;
     for i in [2, 0] {
-        let (status, body) = http
-            .get(&cluster.agents[i].http_addr(), "/v1/status/leader")
-            .await
-            .unwrap();
-        assert_eq!(
-            (status, body.trim()),
-            (200, "\"\""),
-            "no leader before the third server"
-        );
+        let (status, body) = http.get(&cluster.agents[i].http_addr(), "/v1/status/leader").await.unwrap();
+        assert_eq!((status, body.trim()), (200, "\"\""), "no leader before the third server");
     }
     cluster.agents[1].start();
     cluster.wait_leader(FORM).await;
     assert_one_cluster_of(&cluster, 3).await;
-    let bootstraps: usize = cluster
-        .agents
-        .iter()
-        .map(|a| a.log().matches("bootstrapped the cluster").count())
-        .sum();
+    let bootstraps: usize = cluster.agents.iter().map(|a| a.log().matches("bootstrapped the cluster").count()).sum();
     assert_eq!(bootstraps, 1, "exactly one server bootstraps");
 }

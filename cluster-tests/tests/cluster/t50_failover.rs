@@ -28,12 +28,7 @@ impl Writer {
         let targets = Arc::new(Mutex::new(targets));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(Self::run(acked.clone(), targets.clone(), stopped));
-        Writer {
-            acked,
-            targets,
-            stop,
-            task,
-        }
+        Writer { acked, targets, stop, task }
     }
 
     async fn run(
@@ -75,10 +70,7 @@ impl Writer {
 
 /// Every acknowledged key, read back from the agent at `addr` (`extra`: more query parameters).
 async fn assert_all_readable(http: &Http, addr: &str, acked: &BTreeSet<u64>, extra: &str) {
-    let (status, body) = http
-        .get(addr, &format!("/v1/kv/w/?recurse{extra}"))
-        .await
-        .expect("recursive read answered");
+    let (status, body) = http.get(addr, &format!("/v1/kv/w/?recurse{extra}")).await.expect("recursive read answered");
     assert_eq!(status, 200, "recursive read on {addr}: {body}");
     let entries: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let present: BTreeSet<u64> = entries
@@ -88,33 +80,19 @@ async fn assert_all_readable(http: &Http, addr: &str, acked: &BTreeSet<u64>, ext
         .filter_map(|e| e["Key"].as_str()?.strip_prefix("w/")?.parse().ok())
         .collect();
     let missing: Vec<_> = acked.difference(&present).take(10).collect();
-    assert!(
-        missing.is_empty(),
-        "{addr} lost acknowledged writes, e.g. {missing:?} ({} acked)",
-        acked.len()
-    );
+    assert!(missing.is_empty(), "{addr} lost acknowledged writes, e.g. {missing:?} ({} acked)", acked.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn t50_leader_sigkill_loses_no_acknowledged_write_and_the_node_catches_up_by_snapshot() {
     // Small snapshot settings so the log is compacted while the node is down
     // and it must catch up through a snapshot.
-    let mut cluster = Cluster::servers(
-        50,
-        3,
-        3,
-        &["-raft-snapshot-threshold", "200", "-raft-trailing-logs", "20"],
-    );
+    let mut cluster = Cluster::servers(50, 3, 3, &["-raft-snapshot-threshold", "200", "-raft-trailing-logs", "20"]);
     cluster.start_all();
     let leader = cluster.wait_leader(FORM).await;
     let http = Http::new();
-    let survivors: Vec<String> = cluster
-        .agents
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != leader)
-        .map(|(_, a)| a.http_addr())
-        .collect();
+    let survivors: Vec<String> =
+        cluster.agents.iter().enumerate().filter(|(i, _)| *i != leader).map(|(_, a)| a.http_addr()).collect();
 
     let writer = Writer::start(cluster.agents.iter().map(|a| a.http_addr()).collect());
     wait_until("writes flow before the kill", FORM, || {
@@ -152,10 +130,7 @@ async fn t50_leader_sigkill_loses_no_acknowledged_write_and_the_node_catches_up_
     })
     .await;
     assert_all_readable(&http, &restarted, &acked, "&stale").await;
-    assert!(
-        cluster.agents[leader].log().contains("installed snapshot"),
-        "caught up through a snapshot"
-    );
+    assert!(cluster.agents[leader].log().contains("installed snapshot"), "caught up through a snapshot");
 }
 
 fn tracing_phase(name: &str) {

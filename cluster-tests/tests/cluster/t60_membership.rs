@@ -9,13 +9,7 @@ const FORM: Duration = Duration::from_secs(40);
 
 async fn voter_count(http: &Http, addr: &str) -> Option<usize> {
     let config = http.get_json(addr, "/v1/operator/raft/configuration").await?;
-    Some(
-        config["Servers"]
-            .as_array()?
-            .iter()
-            .filter(|s| s["Voter"] == true)
-            .count(),
-    )
+    Some(config["Servers"].as_array()?.iter().filter(|s| s["Voter"] == true).count())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -37,10 +31,7 @@ async fn t60_five_servers_survive_two_failures_and_remove_peer_shrinks_the_confi
         let config = http.get_json(&first, "/v1/operator/raft/configuration").await.unwrap();
         let addr = cluster.agents[other].rpc_addr();
         let servers = config["Servers"].as_array().unwrap().clone();
-        servers.iter().find(|s| s["Address"] == addr.as_str()).unwrap()["ID"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        servers.iter().find(|s| s["Address"] == addr.as_str()).unwrap()["ID"].as_str().unwrap().to_string()
     };
     cluster.agents[leader].kill9();
     cluster.agents[other].kill9();
@@ -50,24 +41,10 @@ async fn t60_five_servers_survive_two_failures_and_remove_peer_shrinks_the_confi
 
     // remove-peer by id (Consul's flag style) through a follower's agent.
     let via = cluster.running().map(|a| a.http_addr()).find(|a| *a != addr).unwrap();
-    let out = cli(&[
-        "operator",
-        "raft",
-        "remove-peer",
-        &format!("-id={dead_id}"),
-        "-http-addr",
-        &via,
-    ]);
+    let out = cli(&["operator", "raft", "remove-peer", &format!("-id={dead_id}"), "-http-addr", &via]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("Removed peer with id \"{dead_id}\"")),
-        "{stdout}"
-    );
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("Removed peer with id \"{dead_id}\"")), "{stdout}");
     wait_until("four voters after remove-peer", FORM, || {
         let (http, addr) = (&http, &addr);
         async move { (voter_count(http, addr).await? == 4).then_some(()) }
@@ -77,14 +54,7 @@ async fn t60_five_servers_survive_two_failures_and_remove_peer_shrinks_the_confi
     assert!(!String::from_utf8_lossy(&peers.stdout).contains(&dead_id));
 
     // Removing an unknown server is an error that names it.
-    let out = cli(&[
-        "operator",
-        "raft",
-        "remove-peer",
-        "-id=00000000-0000-0000-0000-000000000000",
-        "-http-addr",
-        &via,
-    ]);
+    let out = cli(&["operator", "raft", "remove-peer", "-id=00000000-0000-0000-0000-000000000000", "-http-addr", &via]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("00000000-0000-0000-0000-000000000000"));
     assert!(http.kv_put(&addr, "after-remove", "ok").await);

@@ -16,9 +16,7 @@ async fn t70_whole_cluster_restart_keeps_data_and_never_bootstraps_again() {
         assert!(http.kv_put(&addr, &format!("keep/{n}"), &format!("v{n}")).await);
     }
     let cluster_id_line = |log: &str| {
-        log.lines()
-            .find(|l| l.contains("cluster id"))
-            .map(|l| l.split("cluster_id=").nth(1).unwrap_or("").to_string())
+        log.lines().find(|l| l.contains("cluster id")).map(|l| l.split("cluster_id=").nth(1).unwrap_or("").to_string())
     };
     let id_before = cluster_id_line(&cluster.agents[0].log()).expect("cluster id logged");
 
@@ -30,17 +28,10 @@ async fn t70_whole_cluster_restart_keeps_data_and_never_bootstraps_again() {
     let leader = cluster.wait_leader(FORM).await;
     let addr = cluster.agents[leader].http_addr();
     for n in 0..50 {
-        assert_eq!(
-            http.kv_value(&addr, &format!("keep/{n}"), "").await,
-            Some(format!("v{n}"))
-        );
+        assert_eq!(http.kv_value(&addr, &format!("keep/{n}"), "").await, Some(format!("v{n}")));
     }
     assert!(http.kv_put(&addr, "after-restart", "ok").await);
-    let bootstraps: usize = cluster
-        .agents
-        .iter()
-        .map(|a| a.log().matches("bootstrapped the cluster").count())
-        .sum();
+    let bootstraps: usize = cluster.agents.iter().map(|a| a.log().matches("bootstrapped the cluster").count()).sum();
     assert_eq!(bootstraps, 1, "a restarted cluster must not bootstrap again");
     let ids: Vec<String> = cluster
         .agents

@@ -44,10 +44,7 @@ pub async fn run(server: Arc<Server>, shutdown: CancellationToken) -> Result<(),
         // Probe the peers once all the same: a data dir of another cluster
         // must be refused even when this server needs no one to start.
     }
-    let had_state = server
-        .store
-        .has_raft_state()
-        .map_err(|e| BootstrapError::Raft(e.to_string()))?;
+    let had_state = server.store.has_raft_state().map_err(|e| BootstrapError::Raft(e.to_string()))?;
     let mut ticker = tokio::time::interval(server.config.retry_interval);
     let mut last_view: Vec<String> = Vec::new();
     let mut stable_rounds = 0;
@@ -62,11 +59,7 @@ pub async fn run(server: Arc<Server>, shutdown: CancellationToken) -> Result<(),
             tracing::debug!("this server is a voter of the cluster; bootstrap done");
             return Ok(());
         }
-        if let Some(member) = replies
-            .iter()
-            .find(|(_, r)| r.initialized)
-            .and_then(|(_, r)| r.server.as_ref())
-        {
+        if let Some(member) = replies.iter().find(|(_, r)| r.initialized).and_then(|(_, r)| r.server.as_ref()) {
             match forward::join(&server.pool, &from_info(member), &server.me, &server.config.datacenter).await {
                 Ok(()) => tracing::info!(via = %member.rpc_addr, "joined the cluster"),
                 Err(_) => tracing::info!(via = %member.rpc_addr, "join not accepted yet; retrying"),
@@ -93,11 +86,7 @@ pub async fn run(server: Arc<Server>, shutdown: CancellationToken) -> Result<(),
 }
 
 async fn bootstrap_alone(server: &Server) -> Result<(), BootstrapError> {
-    let initialized = server
-        .raft
-        .is_initialized()
-        .await
-        .map_err(|e| BootstrapError::Raft(e.to_string()))?;
+    let initialized = server.raft.is_initialized().await.map_err(|e| BootstrapError::Raft(e.to_string()))?;
     if initialized {
         return Ok(());
     }
@@ -105,16 +94,10 @@ async fn bootstrap_alone(server: &Server) -> Result<(), BootstrapError> {
 }
 
 async fn initialize(server: &Server, view: &[ServerNode]) -> Result<(), BootstrapError> {
-    let members: BTreeMap<_, _> = view
-        .iter()
-        .filter_map(|n| raft_id_of(&n.node_id).map(|id| (id, n.clone())))
-        .collect();
+    let members: BTreeMap<_, _> =
+        view.iter().filter_map(|n| raft_id_of(&n.node_id).map(|id| (id, n.clone()))).collect();
     let names: Vec<&str> = view.iter().map(|n| n.name.as_str()).collect();
-    server
-        .raft
-        .initialize(members)
-        .await
-        .map_err(|e| BootstrapError::Raft(e.to_string()))?;
+    server.raft.initialize(members).await.map_err(|e| BootstrapError::Raft(e.to_string()))?;
     tracing::info!(servers = ?names, "bootstrapped the cluster");
     Ok(())
 }
@@ -136,9 +119,7 @@ async fn probe_peers(server: &Server) -> Vec<(String, HelloResponse)> {
     });
     let replies: Vec<_> = join_all(probes).await.into_iter().flatten().collect();
     for (_, reply) in &replies {
-        server
-            .discovery
-            .merge(reply.server.iter().chain(&reply.known).map(from_info));
+        server.discovery.merge(reply.server.iter().chain(&reply.known).map(from_info));
     }
     replies
 }
@@ -147,11 +128,7 @@ fn check_same_cluster(server: &Server, replies: &[(String, HelloResponse)]) -> R
     let ours = server.stamp.get();
     for (peer, reply) in replies {
         if !ours.is_empty() && !reply.cluster_id.is_empty() && reply.cluster_id != ours {
-            return Err(BootstrapError::ForeignCluster {
-                peer: peer.clone(),
-                ours,
-                theirs: reply.cluster_id.clone(),
-            });
+            return Err(BootstrapError::ForeignCluster { peer: peer.clone(), ours, theirs: reply.cluster_id.clone() });
         }
     }
     Ok(())
@@ -160,10 +137,6 @@ fn check_same_cluster(server: &Server, replies: &[(String, HelloResponse)]) -> R
 fn is_voter(server: &Server) -> bool {
     let metrics = server.raft.metrics();
     let metrics = metrics.borrow();
-    let voter = metrics
-        .membership_config
-        .membership()
-        .voter_ids()
-        .any(|id| id == server.raft_id);
+    let voter = metrics.membership_config.membership().voter_ids().any(|id| id == server.raft_id);
     voter
 }

@@ -15,9 +15,7 @@ impl Discovery {
     pub fn new(me: ServerNode) -> Self {
         let mut known = BTreeMap::new();
         known.insert(me.node_id.clone(), me);
-        Discovery {
-            known: Mutex::new(known),
-        }
+        Discovery { known: Mutex::new(known) }
     }
 
     pub fn merge(&self, nodes: impl IntoIterator<Item = ServerNode>) {
@@ -46,11 +44,7 @@ mod tests {
     use super::*;
 
     fn node(id: &str) -> ServerNode {
-        ServerNode {
-            node_id: id.into(),
-            name: format!("n-{id}"),
-            rpc_addr: format!("{id}:8300"),
-        }
+        ServerNode { node_id: id.into(), name: format!("n-{id}"), rpc_addr: format!("{id}:8300") }
     }
 
     #[test]

@@ -29,9 +29,7 @@ use crate::types::ServerNode;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn client(pool: &ChannelPool, addr: &str) -> Result<ClusterClient<Channel>, Status> {
-    let channel = pool
-        .channel(addr)
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let channel = pool.channel(addr).map_err(|e| Status::invalid_argument(e.to_string()))?;
     Ok(ClusterClient::new(channel).max_decoding_message_size(64 << 20))
 }
 
@@ -55,58 +53,35 @@ pub fn classify(status: Status) -> Attempt {
 
 pub async fn apply(pool: &ChannelPool, leader: &ServerNode, command: &Command) -> Result<Applied, Attempt> {
     let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
-    let message = ApplyRequest {
-        command: command.encode(),
-    };
-    let reply = client
-        .apply(request(message, FORWARD_TIMEOUT))
-        .await
-        .map_err(classify)?
-        .into_inner();
+    let message = ApplyRequest { command: command.encode() };
+    let reply = client.apply(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?.into_inner();
     let response = CommandResponse::decode(&reply.response)
         .map_err(|e| Attempt::Fail(ServerError::Internal(format!("leader sent a bad response: {e}"))))?;
-    Ok(Applied {
-        response,
-        index: reply.index,
-    })
+    Ok(Applied { response, index: reply.index })
 }
 
 pub async fn read_index(pool: &ChannelPool, leader: &ServerNode) -> Result<u64, Attempt> {
     let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
-    let reply = client
-        .read_index(request(ReadIndexRequest {}, FORWARD_TIMEOUT))
-        .await
-        .map_err(classify)?;
+    let reply = client.read_index(request(ReadIndexRequest {}, FORWARD_TIMEOUT)).await.map_err(classify)?;
     Ok(reply.into_inner().index)
 }
 
 pub async fn join(pool: &ChannelPool, via: &ServerNode, joiner: &ServerNode, datacenter: &str) -> Result<(), Attempt> {
     let mut client = client(pool, &via.rpc_addr).map_err(classify)?;
-    let message = JoinRequest {
-        server: Some(to_info(joiner, datacenter)),
-    };
-    client
-        .join(request(message, FORWARD_TIMEOUT * 4))
-        .await
-        .map_err(classify)?;
+    let message = JoinRequest { server: Some(to_info(joiner, datacenter)) };
+    client.join(request(message, FORWARD_TIMEOUT * 4)).await.map_err(classify)?;
     Ok(())
 }
 
 pub async fn remove_peer(pool: &ChannelPool, leader: &ServerNode, message: RemovePeerRequest) -> Result<(), Attempt> {
     let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
-    client
-        .remove_peer(request(message, FORWARD_TIMEOUT))
-        .await
-        .map_err(classify)?;
+    client.remove_peer(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?;
     Ok(())
 }
 
 pub async fn hello(pool: &ChannelPool, addr: &str, message: HelloRequest) -> Result<HelloResponse, Status> {
     let mut client = client(pool, addr)?;
-    Ok(client
-        .hello(request(message, Duration::from_secs(2)))
-        .await?
-        .into_inner())
+    Ok(client.hello(request(message, Duration::from_secs(2))).await?.into_inner())
 }
 
 pub async fn status(pool: &ChannelPool, addr: &str, timeout: Duration) -> Result<StatusResponse, Status> {

@@ -23,14 +23,8 @@ pub enum PeerRef {
 impl PeerRef {
     fn to_request(&self) -> RemovePeerRequest {
         match self {
-            PeerRef::NodeId(id) => RemovePeerRequest {
-                node_id: id.clone(),
-                rpc_addr: String::new(),
-            },
-            PeerRef::Address(addr) => RemovePeerRequest {
-                node_id: String::new(),
-                rpc_addr: addr.clone(),
-            },
+            PeerRef::NodeId(id) => RemovePeerRequest { node_id: id.clone(), rpc_addr: String::new() },
+            PeerRef::Address(addr) => RemovePeerRequest { node_id: String::new(), rpc_addr: addr.clone() },
         }
     }
 
@@ -66,12 +60,7 @@ fn retry(e: impl std::fmt::Display) -> Attempt {
 impl Server {
     fn is_voter(&self, id: NodeId) -> bool {
         let metrics = self.raft.metrics();
-        let voter = metrics
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|v| v == id);
+        let voter = metrics.borrow().membership_config.membership().voter_ids().any(|v| v == id);
         voter
     }
 
@@ -107,9 +96,7 @@ impl Server {
             "remove peer",
             || async {
                 let id = self.find_member(&peer).ok_or_else(|| {
-                    Attempt::Fail(ServerError::NotFound(format!(
-                        "no server with {peer} in the Raft configuration"
-                    )))
+                    Attempt::Fail(ServerError::NotFound(format!("no server with {peer} in the Raft configuration")))
                 })?;
                 let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
                 self.raft.change_membership(change, false).await.map_err(retry)?;
@@ -127,12 +114,8 @@ impl Server {
     fn find_member(&self, peer: &PeerRef) -> Option<NodeId> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
-        let found = metrics
-            .membership_config
-            .membership()
-            .nodes()
-            .find(|(_, node)| peer.matches(node))
-            .map(|(id, _)| *id);
+        let found =
+            metrics.membership_config.membership().nodes().find(|(_, node)| peer.matches(node)).map(|(id, _)| *id);
         found
     }
 }

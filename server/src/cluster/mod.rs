@@ -25,9 +25,5 @@ pub fn to_info(node: &ServerNode, datacenter: &str) -> ServerInfo {
 }
 
 pub fn from_info(info: &ServerInfo) -> ServerNode {
-    ServerNode {
-        node_id: info.node_id.clone(),
-        name: info.name.clone(),
-        rpc_addr: info.rpc_addr.clone(),
-    }
+    ServerNode { node_id: info.node_id.clone(), name: info.name.clone(), rpc_addr: info.rpc_addr.clone() }
 }

@@ -55,27 +55,18 @@ impl cluster_server::Cluster for ClusterService {
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         let request = request.into_inner();
         let server = &self.server;
-        server
-            .discovery
-            .merge(request.from.iter().chain(&request.known).map(from_info));
+        server.discovery.merge(request.from.iter().chain(&request.known).map(from_info));
         let dc = &server.config.datacenter;
         Ok(Response::new(HelloResponse {
             server: Some(to_info(&server.me, dc)),
-            initialized: server
-                .raft
-                .is_initialized()
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?,
+            initialized: server.raft.is_initialized().await.map_err(|e| Status::internal(e.to_string()))?,
             known: server.discovery.servers().iter().map(|n| to_info(n, dc)).collect(),
             cluster_id: server.stamp.get(),
         }))
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
-        let info = request
-            .into_inner()
-            .server
-            .ok_or_else(|| Status::invalid_argument("join without a server"))?;
+        let info = request.into_inner().server.ok_or_else(|| Status::invalid_argument("join without a server"))?;
         self.server.add_voter(from_info(&info)).await.map_err(to_status)?;
         Ok(Response::new(JoinResponse {}))
     }
@@ -84,10 +75,9 @@ impl cluster_server::Cluster for ClusterService {
         let command = Command::decode(&request.into_inner().command)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
         match self.server.propose_local(command).await {
-            Ok(applied) => Ok(Response::new(ApplyResponse {
-                response: applied.response.encode(),
-                index: applied.index,
-            })),
+            Ok(applied) => {
+                Ok(Response::new(ApplyResponse { response: applied.response.encode(), index: applied.index }))
+            }
             Err(ProposeError::NotLeader { .. }) => Err(Self::not_leader()),
             Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
         }
@@ -95,9 +85,7 @@ impl cluster_server::Cluster for ClusterService {
 
     async fn read_index(&self, _: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
         match self.server.raft.get_read_log_id().await {
-            Ok((read_log_id, _)) => Ok(Response::new(ReadIndexResponse {
-                index: read_log_id.map_or(0, |l| l.index),
-            })),
+            Ok((read_log_id, _)) => Ok(Response::new(ReadIndexResponse { index: read_log_id.map_or(0, |l| l.index) })),
             Err(_) => Err(Self::not_leader()),
         }
     }

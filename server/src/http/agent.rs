@@ -65,12 +65,8 @@ pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
     let nodes: Vec<ServerNode> = {
         let metrics = server.raft.metrics();
         let metrics = metrics.borrow();
-        let mut nodes: Vec<ServerNode> = metrics
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(_, n)| n.clone())
-            .collect();
+        let mut nodes: Vec<ServerNode> =
+            metrics.membership_config.membership().nodes().map(|(_, n)| n.clone()).collect();
         if nodes.is_empty() {
             nodes.push(server.me.clone());
         }
@@ -80,9 +76,7 @@ pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
         let server = server.clone();
         async move {
             let alive = node.node_id == server.me.node_id
-                || forward::status(&server.pool, &node.rpc_addr, PROBE_TIMEOUT)
-                    .await
-                    .is_ok();
+                || forward::status(&server.pool, &node.rpc_addr, PROBE_TIMEOUT).await.is_ok();
             member(&server, node, if alive { ALIVE } else { FAILED })
         }
     });

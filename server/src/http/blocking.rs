@@ -23,17 +23,10 @@ pub struct QueryOptions {
 
 impl QueryOptions {
     pub fn parse(params: &HashMap<String, String>) -> Result<Self, ApiError> {
-        let consistency = if params.contains_key("stale") {
-            Consistency::Stale
-        } else {
-            Consistency::Linearizable
-        };
+        let consistency = if params.contains_key("stale") { Consistency::Stale } else { Consistency::Linearizable };
         let min_index = match params.get("index") {
             None => None,
-            Some(raw) => Some(
-                raw.parse::<u64>()
-                    .map_err(|_| ApiError::bad_request(format!("Invalid index {raw:?}")))?,
-            ),
+            Some(raw) => Some(raw.parse::<u64>().map_err(|_| ApiError::bad_request(format!("Invalid index {raw:?}")))?),
         };
         let wait = match params.get("wait") {
             None => DEFAULT_WAIT,
@@ -41,11 +34,7 @@ impl QueryOptions {
                 parse_duration(raw).ok_or_else(|| ApiError::bad_request(format!("Invalid wait time {raw:?}")))?
             }
         };
-        Ok(QueryOptions {
-            consistency,
-            min_index,
-            wait: wait.min(MAX_WAIT),
-        })
+        Ok(QueryOptions { consistency, min_index, wait: wait.min(MAX_WAIT) })
     }
 
     /// Waits (when asked) for `table` to change past `?index`, then makes the

@@ -142,9 +142,7 @@ async fn write_key(
         return Err(ApiError::bad_request("Missing key name"));
     }
     if params.contains_key("acquire") || params.contains_key("release") {
-        return Err(ApiError::bad_request(
-            "sessions (?acquire, ?release) are not supported by tessera",
-        ));
+        return Err(ApiError::bad_request("sessions (?acquire, ?release) are not supported by tessera"));
     }
     if body.len() > MAX_VALUE_BYTES {
         let message = format!("Request body too large, max size: {MAX_VALUE_BYTES} bytes");
@@ -152,12 +150,7 @@ async fn write_key(
     }
     let flags = parse_number(params, "flags", "Invalid flags")?.unwrap_or(0);
     let cas = parse_number(params, "cas", "Invalid CAS index")?;
-    let command = Command::KvSet {
-        key,
-        value: body.to_vec(),
-        flags,
-        cas,
-    };
+    let command = Command::KvSet { key, value: body.to_vec(), flags, cas };
     Ok(Json(applied(server.write(command).await?.response)).into_response())
 }
 
@@ -190,10 +183,7 @@ fn applied(response: CommandResponse) -> bool {
 fn parse_number(params: &HashMap<String, String>, name: &str, message: &str) -> Result<Option<u64>, ApiError> {
     match params.get(name) {
         None => Ok(None),
-        Some(raw) => raw
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("{message}: {raw:?}"))),
+        Some(raw) => raw.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{message}: {raw:?}"))),
     }
 }
 
@@ -202,14 +192,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str) -> KvEntry {
-        KvEntry {
-            key: key.into(),
-            create_index: 1,
-            modify_index: 1,
-            lock_index: 0,
-            flags: 0,
-            value: vec![],
-        }
+        KvEntry { key: key.into(), create_index: 1, modify_index: 1, lock_index: 0, flags: 0, value: vec![] }
     }
 
     #[test]

@@ -42,9 +42,12 @@ pub fn router(server: Arc<Server>) -> Router {
 }
 
 pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(server))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    use axum::serve::ListenerExt;
+    // No Nagle delay on small API answers (see transport::serve).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(server)).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
 async fn not_found() -> Response {
@@ -59,17 +62,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
     }
 
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
 }
 
@@ -80,19 +77,13 @@ impl From<ServerError> for ApiError {
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
         };
-        ApiError {
-            status,
-            message: e.to_string(),
-        }
+        ApiError { status, message: e.to_string() }
     }
 }
 
 impl From<crate::store::engine::EngineError> for ApiError {
     fn from(e: crate::store::engine::EngineError) -> Self {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        }
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() }
     }
 }
 

@@ -20,11 +20,8 @@ pub async fn leader(State(server): State<Arc<Server>>) -> Json<String> {
 pub async fn peers(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
     let metrics = server.raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
-    let voters: Vec<String> = membership
-        .voter_ids()
-        .filter_map(|id| membership.get_node(&id))
-        .map(|n| n.rpc_addr.clone())
-        .collect();
+    let voters: Vec<String> =
+        membership.voter_ids().filter_map(|id| membership.get_node(&id)).map(|n| n.rpc_addr.clone()).collect();
     Json(voters)
 }
 
@@ -63,10 +60,7 @@ pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftC
             protocol_version: "3".to_string(),
         })
         .collect();
-    Json(RaftConfiguration {
-        servers,
-        index: config.log_id().map_or(0, |l| l.index),
-    })
+    Json(RaftConfiguration { servers, index: config.log_id().map_or(0, |l| l.index) })
 }
 
 pub async fn remove_peer(

@@ -36,10 +36,7 @@ impl RaftService {
 
     fn encode<T: Serialize>(&self, value: &T) -> Result<Response<RaftPayload>, Status> {
         let data = serde_json::to_vec(value).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(RaftPayload {
-            data,
-            cluster_id: self.stamp.get(),
-        }))
+        Ok(Response::new(RaftPayload { data, cluster_id: self.stamp.get() }))
     }
 }
 

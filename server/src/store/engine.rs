@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::path::PathBuf;
 
+use rocksdb::BlockBasedOptions;
 use rocksdb::ColumnFamilyDescriptor;
 use rocksdb::Direction;
 use rocksdb::IteratorMode;
@@ -80,11 +81,9 @@ impl Engine {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let cfs = Cf::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
-        let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| EngineError::Open {
-            dir: dir.to_path_buf(),
-            reason: explain_open_error(&e),
-        })?;
+        let cfs = Cf::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
+        let db = DB::open_cf_descriptors(&opts, dir, cfs)
+            .map_err(|e| EngineError::Open { dir: dir.to_path_buf(), reason: explain_open_error(&e) })?;
         Ok(Engine { db })
     }
 
@@ -119,9 +118,7 @@ impl Engine {
         start: &[u8],
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, EngineError>,
     ) -> Result<(), EngineError> {
-        let iter = self
-            .db
-            .iterator_cf(self.handle(cf), IteratorMode::From(start, Direction::Forward));
+        let iter = self.db.iterator_cf(self.handle(cf), IteratorMode::From(start, Direction::Forward));
         for item in iter {
             let (key, value) = item?;
             if !visit(&key, &value)? {
@@ -178,6 +175,21 @@ impl Engine {
     }
 }
 
+/// Tables are read by key on every write (CAS, CreateIndex), mostly for keys
+/// that do not exist yet: bloom filters, in SST files and in the memtable,
+/// answer those misses without a search.
+fn cf_options(cf: Cf) -> Options {
+    let mut opts = Options::default();
+    if cf.is_table() {
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        opts.set_block_based_table_factory(&table);
+        opts.set_memtable_whole_key_filtering(true);
+        opts.set_memtable_prefix_bloom_ratio(0.1);
+    }
+    opts
+}
+
 /// RocksDB's own messages for the common cases are cryptic; say what the
 /// operator can do about them.
 fn explain_open_error(e: &rocksdb::Error) -> String {
@@ -204,12 +216,7 @@ mod tests {
             ops.put(Cf::Kv, key.as_bytes(), key.as_bytes());
         }
         engine.write(ops, Durability::Synced).unwrap();
-        let keys: Vec<_> = engine
-            .scan_prefix(Cf::Kv, b"a/")
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys: Vec<_> = engine.scan_prefix(Cf::Kv, b"a/").unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![b"a/1".to_vec(), b"a/10".to_vec(), b"a/2".to_vec()]);
     }
 
@@ -217,10 +224,7 @@ mod tests {
     fn a_second_open_of_the_same_dir_is_refused_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Engine::open(dir.path()).unwrap();
-        let err = Engine::open(dir.path())
-            .err()
-            .expect("second open must fail")
-            .to_string();
+        let err = Engine::open(dir.path()).err().expect("second open must fail").to_string();
         assert!(err.contains("in use by another process"), "{err}");
     }
 }

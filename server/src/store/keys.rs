@@ -26,6 +26,11 @@ impl Cf {
     /// The column families a state machine snapshot carries.
     pub const STATE: [Cf; 2] = [Cf::SmMeta, Cf::Kv];
 
+    /// Whether this column family holds a replicated table (read by key).
+    pub fn is_table(self) -> bool {
+        matches!(self, Cf::Kv)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Cf::RaftMeta => "raft_meta",

@@ -4,6 +4,12 @@
 //! Appends, votes and truncations are fsync'd before they are acknowledged:
 //! Raft's safety rests on them. A purge need not be (a replayed purge is
 //! harmless), and neither are state machine writes, which the log can replay.
+//!
+//! Appends are group-committed: `append` writes the entries to RocksDB's WAL
+//! and returns at once, and a flusher thread fsyncs the WAL and then tells
+//! openraft they are durable. openraft goes on meanwhile (replicating the
+//! same entries to followers), and appends that arrive during one fsync share
+//! the next.
 
 use std::fmt::Debug;
 use std::ops::Bound;
@@ -36,6 +42,38 @@ use crate::types::Vote;
 #[derive(Clone)]
 pub struct LogStore {
     store: Arc<Store>,
+    flusher: Arc<Flusher>,
+}
+
+/// Fsyncs the WAL on its own thread and acknowledges appends in order.
+struct Flusher {
+    pending: std::sync::Mutex<std::sync::mpsc::Sender<LogFlushed<TypeConfig>>>,
+}
+
+impl Flusher {
+    fn start(store: Arc<Store>) -> Flusher {
+        let (tx, rx) = std::sync::mpsc::channel::<LogFlushed<TypeConfig>>();
+        std::thread::Builder::new()
+            .name("tessera-log-flush".into())
+            .spawn(move || {
+                // Ends when the last LogStore (and so the sender) is dropped.
+                while let Ok(first) = rx.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(rx.try_iter());
+                    let synced = store.engine().sync_wal().map_err(|e| e.to_string());
+                    for callback in waiting {
+                        callback.log_io_completed(synced.clone().map_err(std::io::Error::other));
+                    }
+                }
+            })
+            .expect("spawn the log flusher thread");
+        Flusher { pending: std::sync::Mutex::new(tx) }
+    }
+
+    fn submit(&self, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError> {
+        let sender = self.pending.lock().expect("flusher lock");
+        sender.send(callback).map_err(|_| logs_write_err(std::io::Error::other("log flusher stopped")))
+    }
 }
 
 fn io_err(subject: ErrorSubject<u64>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
@@ -52,7 +90,8 @@ fn logs_write_err(e: impl std::error::Error + 'static) -> StorageError {
 
 impl LogStore {
     pub fn new(store: Arc<Store>) -> Self {
-        LogStore { store }
+        let flusher = Arc::new(Flusher::start(store.clone()));
+        LogStore { store, flusher }
     }
 
     fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
@@ -60,14 +99,8 @@ impl LogStore {
     }
 
     fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
-        let bytes = self
-            .store
-            .engine()
-            .get(Cf::RaftMeta, raft_meta::LAST_PURGED)
-            .map_err(logs_read_err)?;
-        bytes
-            .map(|b| serde_json::from_slice(&b).map_err(logs_read_err))
-            .transpose()
+        let bytes = self.store.engine().get(Cf::RaftMeta, raft_meta::LAST_PURGED).map_err(logs_read_err)?;
+        bytes.map(|b| serde_json::from_slice(&b).map_err(logs_read_err)).transpose()
     }
 }
 
@@ -116,32 +149,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some((_, bytes)) => Some(Self::decode_entry(&bytes)?.log_id),
             None => last_purged_log_id,
         };
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let mut ops = WriteOps::default();
-        ops.put(
-            Cf::RaftMeta,
-            raft_meta::VOTE,
-            serde_json::to_vec(vote).expect("vote serializes"),
-        );
-        self.store
-            .engine()
-            .write(ops, Durability::Synced)
-            .map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))
+        ops.put(Cf::RaftMeta, raft_meta::VOTE, serde_json::to_vec(vote).expect("vote serializes"));
+        self.store.engine().write(ops, Durability::Synced).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
         let read_err = |e: EngineError| io_err(ErrorSubject::Vote, ErrorVerb::Read, e);
-        let bytes = self
-            .store
-            .engine()
-            .get(Cf::RaftMeta, raft_meta::VOTE)
-            .map_err(read_err)?;
+        let bytes = self.store.engine().get(Cf::RaftMeta, raft_meta::VOTE).map_err(read_err)?;
         bytes
             .map(|b| serde_json::from_slice(&b).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e)))
             .transpose()
@@ -160,38 +179,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = serde_json::to_vec(&entry).map_err(logs_write_err)?;
             ops.put(Cf::RaftLogs, log_key(entry.log_id.index), bytes);
         }
-        // One fsync for the whole batch, whatever its size.
-        self.store
-            .engine()
-            .write(ops, Durability::Synced)
-            .map_err(logs_write_err)?;
-        callback.log_io_completed(Ok(()));
-        Ok(())
+        // In the WAL now (readable, and safe from a process crash); durable
+        // once the flusher's next fsync has run, which is when openraft hears.
+        self.store.engine().write(ops, Durability::Buffered).map_err(logs_write_err)?;
+        self.flusher.submit(callback)
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut ops = WriteOps::default();
         ops.delete_range(Cf::RaftLogs, log_key(log_id.index), log_key(u64::MAX));
         ops.delete(Cf::RaftLogs, log_key(u64::MAX));
-        self.store
-            .engine()
-            .write(ops, Durability::Synced)
-            .map_err(logs_write_err)
+        self.store.engine().write(ops, Durability::Synced).map_err(logs_write_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // Recording the purge point first is what makes a half-done purge
         // harmless: openraft ignores entries at or below it.
         let mut ops = WriteOps::default();
-        ops.put(
-            Cf::RaftMeta,
-            raft_meta::LAST_PURGED,
-            serde_json::to_vec(&log_id).expect("log id serializes"),
-        );
+        ops.put(Cf::RaftMeta, raft_meta::LAST_PURGED, serde_json::to_vec(&log_id).expect("log id serializes"));
         ops.delete_range(Cf::RaftLogs, log_key(0), log_key(log_id.index + 1));
-        self.store
-            .engine()
-            .write(ops, Durability::Buffered)
-            .map_err(logs_write_err)
+        self.store.engine().write(ops, Durability::Buffered).map_err(logs_write_err)
     }
 }

@@ -30,19 +30,14 @@ pub fn encode_rows(rows: &[(Cf, Vec<u8>, Vec<u8>)]) -> Vec<u8> {
 }
 
 pub fn decode_rows(data: &[u8]) -> Result<Vec<(Cf, Vec<u8>, Vec<u8>)>, SnapshotFormatError> {
-    let body = data
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| SnapshotFormatError("no TSNAP1 header".into()))?;
+    let body = data.strip_prefix(MAGIC).ok_or_else(|| SnapshotFormatError("no TSNAP1 header".into()))?;
     let mut reader = Reader { buf: body };
     let mut rows = Vec::new();
     while !reader.buf.is_empty() {
         let tag = reader.take(1)?[0];
         let cf = Cf::from_tag(tag).ok_or_else(|| SnapshotFormatError(format!("unknown column family tag {tag}")))?;
         if !Cf::STATE.contains(&cf) {
-            return Err(SnapshotFormatError(format!(
-                "column family {} is not state machine data",
-                cf.name()
-            )));
+            return Err(SnapshotFormatError(format!("column family {} is not state machine data", cf.name())));
         }
         let key = reader.take_prefixed()?.to_vec();
         let value = reader.take_prefixed()?.to_vec();
@@ -93,10 +88,7 @@ mod tests {
 
     #[test]
     fn rows_round_trip() {
-        let rows = vec![
-            (Cf::Kv, b"k".to_vec(), vec![1, 2, 3]),
-            (Cf::SmMeta, b"m".to_vec(), vec![]),
-        ];
+        let rows = vec![(Cf::Kv, b"k".to_vec(), vec![1, 2, 3]), (Cf::SmMeta, b"m".to_vec(), vec![])];
         assert_eq!(decode_rows(&encode_rows(&rows)).unwrap(), rows);
     }
 

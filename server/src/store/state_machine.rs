@@ -69,10 +69,7 @@ impl StateMachine {
                 CommandResponse::Applied(kv::delete(txn, index, key, *recurse, *cas)?)
             }
             Command::Batch { commands } => {
-                let answers = commands
-                    .iter()
-                    .map(|c| Self::apply_command(txn, index, c))
-                    .collect::<Result<_, _>>()?;
+                let answers = commands.iter().map(|c| Self::apply_command(txn, index, c)).collect::<Result<_, _>>()?;
                 CommandResponse::Batch(answers)
             }
         })
@@ -95,6 +92,12 @@ impl StateMachine {
             self.store.watches().publish(table, index);
         }
         Ok(())
+    }
+
+    /// The touched tables' indexes as this apply leaves them (read from the
+    /// txn's own writes, not from disk).
+    fn indexes_after(txn: &Txn<'_>, touched: HashSet<Table>) -> Result<Vec<(Table, u64)>, EngineError> {
+        touched.into_iter().map(|t| Ok((t, meta::table_index_in(txn, t)?))).collect()
     }
 }
 
@@ -131,18 +134,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             answers.push(answer);
         }
-        self.store
-            .engine()
-            .write(txn.into_ops(), Durability::Buffered)
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        self.publish_indexes(touched).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let indexes = Self::indexes_after(&txn, touched).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        self.store.engine().write(txn.into_ops(), Durability::Buffered).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        for (table, index) in indexes {
+            self.store.watches().publish(table, index);
+        }
         Ok(answers)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder {
-            store: self.store.clone(),
-        }
+        SnapshotBuilder { store: self.store.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -155,24 +156,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let engine = self.store.engine();
         let mut ops = WriteOps::default();
         for cf in Cf::STATE {
-            for (key, _) in engine
-                .scan_prefix(cf, b"")
-                .map_err(|e| snapshot_err(Some(meta), ErrorVerb::Read, e))?
-            {
+            for (key, _) in engine.scan_prefix(cf, b"").map_err(|e| snapshot_err(Some(meta), ErrorVerb::Read, e))? {
                 ops.delete(cf, key);
             }
         }
         for (cf, key, value) in rows {
             ops.put(cf, key, value);
         }
-        ops.put(
-            Cf::Snapshot,
-            keys::snapshot::CURRENT,
-            snapshot::encode_stored(meta, &data),
-        );
-        engine
-            .write(ops, Durability::Synced)
-            .map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
+        ops.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(meta, &data));
+        engine.write(ops, Durability::Synced).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "installed snapshot");
         self.publish_indexes(Table::ALL).map_err(|e| sm_err(ErrorVerb::Read, e))
     }
@@ -185,10 +177,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
         let Some(bytes) = stored else { return Ok(None) };
         let (meta, data) = snapshot::decode_stored(&bytes).map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
-        Ok(Some(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        }))
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }
 
@@ -219,9 +208,7 @@ impl SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let engine = self.store.engine();
-        let rows = engine
-            .export(&Cf::STATE)
-            .map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
+        let rows = engine.export(&Cf::STATE).map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
         let (last_log_id, last_membership) =
             Self::meta_of(&rows).map_err(|e| snapshot_err(None, ErrorVerb::Read, e))?;
         let data = snapshot::encode_rows(&rows);
@@ -229,26 +216,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, rand::random::<u32>()),
             None => format!("empty-{}", rand::random::<u32>()),
         };
-        let meta = SnapshotMeta {
-            last_log_id,
-            last_membership,
-            snapshot_id,
-        };
+        let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
         let mut ops = WriteOps::default();
-        ops.put(
-            Cf::Snapshot,
-            keys::snapshot::CURRENT,
-            snapshot::encode_stored(&meta, &data),
-        );
+        ops.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(&meta, &data));
         // Synced: once openraft purges the log behind this snapshot, the
         // snapshot is the only copy of those entries' effects.
-        engine
-            .write(ops, Durability::Synced)
-            .map_err(|e| snapshot_err(Some(&meta), ErrorVerb::Write, e))?;
+        engine.write(ops, Durability::Synced).map_err(|e| snapshot_err(Some(&meta), ErrorVerb::Write, e))?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }

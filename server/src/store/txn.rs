@@ -19,10 +19,7 @@ pub struct Txn<'a> {
 
 impl<'a> Txn<'a> {
     pub fn new(engine: &'a Engine) -> Self {
-        Txn {
-            engine,
-            writes: BTreeMap::new(),
-        }
+        Txn { engine, writes: BTreeMap::new() }
     }
 
     pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
@@ -43,10 +40,8 @@ impl<'a> Txn<'a> {
     /// Entries under `prefix` as they will be after this txn, in key order.
     pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, EngineError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.engine.scan_prefix(cf, prefix)?.into_iter().collect();
-        let pending = self
-            .writes
-            .range((cf, prefix.to_vec())..)
-            .take_while(|((c, k), _)| *c == cf && k.starts_with(prefix));
+        let pending =
+            self.writes.range((cf, prefix.to_vec())..).take_while(|((c, k), _)| *c == cf && k.starts_with(prefix));
         for ((_, key), value) in pending {
             match value {
                 Some(v) => merged.insert(key.clone(), v.clone()),
@@ -89,12 +84,7 @@ mod tests {
 
         assert_eq!(txn.get(Cf::Kv, b"p/new").unwrap(), Some(b"3".to_vec()));
         assert_eq!(txn.get(Cf::Kv, b"p/gone").unwrap(), None);
-        let keys: Vec<_> = txn
-            .scan_prefix(Cf::Kv, b"p/")
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys: Vec<_> = txn.scan_prefix(Cf::Kv, b"p/").unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![b"p/new".to_vec(), b"p/old".to_vec()]);
 
         engine.write(txn.into_ops(), Durability::Synced).unwrap();

@@ -27,9 +27,7 @@ pub struct TableWatches {
 
 impl TableWatches {
     pub fn new(initial: impl Fn(Table) -> u64) -> Self {
-        TableWatches {
-            kv: watch::Sender::new(initial(Table::Kv)),
-        }
+        TableWatches { kv: watch::Sender::new(initial(Table::Kv)) }
     }
 
     fn sender(&self, table: Table) -> &watch::Sender<u64> {

@@ -106,25 +106,16 @@ pub fn delete(txn: &mut Txn<'_>, index: u64, key: &str, recurse: bool, cas: Opti
 }
 
 fn read(txn: &Txn<'_>, key: &str) -> Result<Option<KvEntry>, EngineError> {
-    txn.get(Cf::Kv, key.as_bytes())?
-        .map(|row| KvEntry::decode(key.as_bytes(), &row))
-        .transpose()
+    txn.get(Cf::Kv, key.as_bytes())?.map(|row| KvEntry::decode(key.as_bytes(), &row)).transpose()
 }
 
 pub fn get(engine: &Engine, key: &str) -> Result<Option<KvEntry>, EngineError> {
-    engine
-        .get(Cf::Kv, key.as_bytes())?
-        .map(|row| KvEntry::decode(key.as_bytes(), &row))
-        .transpose()
+    engine.get(Cf::Kv, key.as_bytes())?.map(|row| KvEntry::decode(key.as_bytes(), &row)).transpose()
 }
 
 /// Every entry whose key starts with `prefix`, in key order.
 pub fn list(engine: &Engine, prefix: &str) -> Result<Vec<KvEntry>, EngineError> {
-    engine
-        .scan_prefix(Cf::Kv, prefix.as_bytes())?
-        .iter()
-        .map(|(k, v)| KvEntry::decode(k, v))
-        .collect()
+    engine.scan_prefix(Cf::Kv, prefix.as_bytes())?.iter().map(|(k, v)| KvEntry::decode(k, v)).collect()
 }
 
 #[cfg(test)]

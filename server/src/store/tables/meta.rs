@@ -21,10 +21,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub fn last_applied(engine: &Engine) -> Result<Option<LogId>, EngineError> {
-    engine
-        .get(Cf::SmMeta, sm_meta::LAST_APPLIED)?
-        .map(|b| json(&b, "last applied log id"))
-        .transpose()
+    engine.get(Cf::SmMeta, sm_meta::LAST_APPLIED)?.map(|b| json(&b, "last applied log id")).transpose()
 }
 
 pub fn set_last_applied(txn: &mut Txn<'_>, log_id: &LogId) {
@@ -44,9 +41,7 @@ pub fn set_membership(txn: &mut Txn<'_>, membership: &StoredMembership) {
 
 /// The cluster id, once the first leader has recorded it.
 pub fn cluster_id(engine: &Engine) -> Result<Option<String>, EngineError> {
-    Ok(engine
-        .get(Cf::SmMeta, sm_meta::CLUSTER_ID)?
-        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    Ok(engine.get(Cf::SmMeta, sm_meta::CLUSTER_ID)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// Records the cluster id; the first one recorded stays.
@@ -58,9 +53,12 @@ pub fn init_cluster_id(txn: &mut Txn<'_>, cluster_id: &str) -> Result<(), Engine
 }
 
 pub fn table_index(engine: &Engine, table: Table) -> Result<u64, EngineError> {
-    Ok(engine
-        .get(Cf::SmMeta, &table_index_key(table.name()))?
-        .map_or(0, |b| decode_u64(&b)))
+    Ok(engine.get(Cf::SmMeta, &table_index_key(table.name()))?.map_or(0, |b| decode_u64(&b)))
+}
+
+/// The table's index as it will be once `txn` commits.
+pub fn table_index_in(txn: &Txn<'_>, table: Table) -> Result<u64, EngineError> {
+    Ok(txn.get(Cf::SmMeta, &table_index_key(table.name()))?.map_or(0, |b| decode_u64(&b)))
 }
 
 pub fn bump_table_index(txn: &mut Txn<'_>, table: Table, index: u64) {
