@@ -11,6 +11,8 @@ use std::path::PathBuf;
 pub enum DataDirError {
     #[error("data dir {dir}: {action}: {source}")]
     Io { dir: PathBuf, action: &'static str, source: io::Error },
+    #[error("data dir {dir} exists and is not a directory")]
+    NotADirectory { dir: PathBuf },
     #[error("data dir {dir}: file node-id holds {found:?}, which is not a UUID; refusing to use this dir")]
     BadNodeId { dir: PathBuf, found: String },
 }
@@ -22,6 +24,9 @@ pub struct DataDir {
 
 pub fn prepare(dir: &Path) -> Result<DataDir, DataDirError> {
     let io = |action: &'static str| move |source| DataDirError::Io { dir: dir.to_path_buf(), action, source };
+    if dir.exists() && !dir.is_dir() {
+        return Err(DataDirError::NotADirectory { dir: dir.to_path_buf() });
+    }
     fs::create_dir_all(dir).map_err(io("cannot create it"))?;
     let id_path = dir.join("node-id");
     let node_id = match fs::read_to_string(&id_path) {
@@ -58,6 +63,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = prepare(dir.path()).unwrap().node_id;
         assert_eq!(prepare(dir.path()).unwrap().node_id, first);
+    }
+
+    #[test]
+    fn a_file_in_place_of_the_dir_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        fs::write(&file, "x").unwrap();
+        let err = prepare(&file).err().unwrap().to_string();
+        assert!(err.contains("is not a directory"), "{err}");
     }
 
     #[test]

@@ -104,15 +104,17 @@ impl Server {
         let deadline = Instant::now() + self.config.rpc_hold_timeout;
         let mut metrics = self.raft.metrics();
         loop {
+            // Bounded too: a leader cut off from its quorum never commits.
             let attempt = match self.leader() {
-                Some((id, _)) if id == self.raft_id => Some(local().await),
-                Some((_, node)) => Some(remote(node).await),
+                Some((id, _)) if id == self.raft_id => Some(tokio::time::timeout_at(deadline, local()).await),
+                Some((_, node)) => Some(tokio::time::timeout_at(deadline, remote(node)).await),
                 None => None,
             };
             match attempt {
-                Some(Ok(value)) => return Ok(value),
-                Some(Err(Attempt::Fail(e))) => return Err(e),
-                Some(Err(Attempt::Retry(reason))) => tracing::debug!(what, reason, "retrying on the leader"),
+                Some(Ok(Ok(value))) => return Ok(value),
+                Some(Ok(Err(Attempt::Fail(e)))) => return Err(e),
+                Some(Ok(Err(Attempt::Retry(reason)))) => tracing::debug!(what, reason, "retrying on the leader"),
+                Some(Err(_elapsed)) => return Err(ServerError::NoLeader),
                 None => {}
             }
             let now = Instant::now();

@@ -167,3 +167,26 @@ async fn t51_without_a_quorum_writes_fail_with_no_cluster_leader_and_stale_reads
     assert_eq!((status, body.trim()), (500, "No cluster leader"));
     assert_eq!(http.kv_value(&addr, "before", "?stale").await.as_deref(), Some("1"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t52_a_leader_cut_off_from_its_quorum_answers_no_cluster_leader_instead_of_hanging() {
+    let mut cluster = Cluster::servers(52, 3, 3, &["-rpc-hold-timeout", "1s"]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(FORM).await;
+    let http = Http::new();
+    let addr = cluster.agents[leader].http_addr();
+    assert!(http.kv_put(&addr, "before", "1").await);
+    for (i, agent) in cluster.agents.iter_mut().enumerate() {
+        if i != leader {
+            agent.kill9();
+        }
+    }
+    let started = Instant::now();
+    let (status, body) = http.put(&addr, "/v1/kv/after", "2").await.expect("an answer, not a hang");
+    assert_eq!((status, body.trim()), (500, "No cluster leader"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered within the hold timeout, took {:?}",
+        started.elapsed()
+    );
+}
