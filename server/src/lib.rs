@@ -93,7 +93,24 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     if tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
         tracing::warn!("some tasks were still running after the shutdown grace period");
     }
+    close_store(server).await;
     outcome
+}
+
+/// Closes RocksDB here, on the way out, rather than wherever the last
+/// reference happens to drop: a database still closing on another thread
+/// while the process exits aborts it.
+async fn close_store(server: Arc<Server>) {
+    let store = server.store.clone();
+    drop(server);
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if Arc::strong_count(&store) > 1 {
+        tracing::warn!("the store was still in use at shutdown");
+    }
+    drop(store);
 }
 
 fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::TempDir>), AgentError> {

@@ -98,7 +98,7 @@ async fn t82_a_data_dir_from_another_cluster_is_refused_and_left_intact() {
     server.args.extend(["-retry-join".to_string(), b.agents[0].rpc_addr()]);
     server.start();
     let status = server.exit_status(FORM).await;
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(1), "{}", server.log());
     assert!(server.log().contains("belongs to cluster"), "{}", server.log());
     assert_eq!(std::fs::read_to_string(server.data_dir.join("node-id")).unwrap(), node_id_before);
 

@@ -51,8 +51,12 @@ struct Flusher {
 }
 
 impl Flusher {
-    fn start(store: Arc<Store>) -> Flusher {
+    fn start(store: &Arc<Store>) -> Flusher {
         let (tx, rx) = std::sync::mpsc::channel::<LogFlushed<TypeConfig>>();
+        // Weak: the thread must not keep RocksDB open after everyone else let
+        // go of it, or the database would close on this thread, racing the
+        // process exit.
+        let store = Arc::downgrade(store);
         std::thread::Builder::new()
             .name("tessera-log-flush".into())
             .spawn(move || {
@@ -60,7 +64,10 @@ impl Flusher {
                 while let Ok(first) = rx.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(rx.try_iter());
-                    let synced = store.engine().sync_wal().map_err(|e| e.to_string());
+                    let synced = match store.upgrade() {
+                        Some(store) => store.engine().sync_wal().map_err(|e| e.to_string()),
+                        None => Err("the store is closed".to_string()),
+                    };
                     for callback in waiting {
                         callback.log_io_completed(synced.clone().map_err(std::io::Error::other));
                     }
@@ -90,7 +97,7 @@ fn logs_write_err(e: impl std::error::Error + 'static) -> StorageError {
 
 impl LogStore {
     pub fn new(store: Arc<Store>) -> Self {
-        let flusher = Arc::new(Flusher::start(store.clone()));
+        let flusher = Arc::new(Flusher::start(&store));
         LogStore { store, flusher }
     }
 
