@@ -1,0 +1,497 @@
+//! Service and check definitions as users write them: agent config files
+//! (`*.json`, `*.hcl`, snake_case) and API bodies (Consul's CamelCase is
+//! accepted too). [`ServiceDefinition::validate`] names the field at fault.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::catalog::duration;
+use crate::catalog::model::ProxySettings;
+use crate::catalog::model::Service;
+use crate::catalog::model::ServiceKind;
+use crate::catalog::model::Upstream;
+use crate::catalog::model::Weights;
+
+/// A bad definition: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct DefinitionError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn bad(field: impl Into<String>, reason: impl Into<String>) -> DefinitionError {
+    DefinitionError { field: field.into(), reason: reason.into() }
+}
+
+/// What one agent config file may hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub service: Option<ServiceDefinition>,
+    #[serde(default)]
+    pub services: Vec<ServiceDefinition>,
+    #[serde(default)]
+    pub check: Option<CheckDefinition>,
+    #[serde(default)]
+    pub checks: Vec<CheckDefinition>,
+}
+
+impl ConfigFile {
+    pub fn all_services(&self) -> impl Iterator<Item = &ServiceDefinition> {
+        self.service.iter().chain(&self.services)
+    }
+
+    pub fn all_checks(&self) -> impl Iterator<Item = &CheckDefinition> {
+        self.check.iter().chain(&self.checks)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDefinition {
+    #[serde(default, alias = "ID", alias = "Id")]
+    pub id: Option<String>,
+    #[serde(default, alias = "Name")]
+    pub name: String,
+    #[serde(default, alias = "Tags")]
+    pub tags: Vec<String>,
+    #[serde(default, alias = "Address")]
+    pub address: String,
+    #[serde(default, alias = "Port")]
+    pub port: u16,
+    #[serde(default, alias = "Meta")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(default, alias = "Kind")]
+    pub kind: String,
+    #[serde(default, alias = "Proxy")]
+    pub proxy: Option<ProxyDefinition>,
+    #[serde(default, alias = "Connect")]
+    pub connect: Option<ConnectDefinition>,
+    #[serde(default, alias = "Check")]
+    pub check: Option<CheckDefinition>,
+    #[serde(default, alias = "Checks")]
+    pub checks: Vec<CheckDefinition>,
+    #[serde(default, alias = "Weights")]
+    pub weights: Option<WeightsDefinition>,
+    #[serde(default, alias = "EnableTagOverride")]
+    pub enable_tag_override: bool,
+    /// Accepted for compatibility; ACLs are not enforced yet.
+    #[serde(default, alias = "Token")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectDefinition {
+    #[serde(default, alias = "Native")]
+    pub native: bool,
+    #[serde(default, alias = "SidecarService")]
+    pub sidecar_service: Option<Box<ServiceDefinition>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyDefinition {
+    #[serde(default, alias = "DestinationServiceName")]
+    pub destination_service_name: String,
+    #[serde(default, alias = "DestinationServiceID")]
+    pub destination_service_id: String,
+    #[serde(default, alias = "LocalServiceAddress")]
+    pub local_service_address: String,
+    #[serde(default, alias = "LocalServicePort")]
+    pub local_service_port: u16,
+    #[serde(default, alias = "Mode")]
+    pub mode: String,
+    #[serde(default, alias = "Config")]
+    pub config: BTreeMap<String, serde_json::Value>,
+    #[serde(default, alias = "Upstreams")]
+    pub upstreams: Vec<UpstreamDefinition>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamDefinition {
+    #[serde(default, alias = "DestinationType")]
+    pub destination_type: String,
+    #[serde(default, alias = "DestinationName")]
+    pub destination_name: String,
+    #[serde(default, alias = "DestinationNamespace")]
+    pub destination_namespace: String,
+    #[serde(default, alias = "Datacenter")]
+    pub datacenter: String,
+    #[serde(default, alias = "LocalBindAddress")]
+    pub local_bind_address: String,
+    #[serde(default, alias = "LocalBindPort")]
+    pub local_bind_port: u16,
+    #[serde(default, alias = "Config")]
+    pub config: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsDefinition {
+    #[serde(default, alias = "Passing")]
+    pub passing: u32,
+    #[serde(default, alias = "Warning")]
+    pub warning: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDefinition {
+    #[serde(default, alias = "ID", alias = "CheckID", alias = "check_id")]
+    pub id: Option<String>,
+    #[serde(default, alias = "Name")]
+    pub name: String,
+    #[serde(default, alias = "Notes")]
+    pub notes: String,
+    #[serde(default, alias = "ServiceID")]
+    pub service_id: String,
+    #[serde(default, alias = "TCP")]
+    pub tcp: String,
+    #[serde(default, alias = "HTTP")]
+    pub http: String,
+    #[serde(default, alias = "Method")]
+    pub method: String,
+    #[serde(default, alias = "Header")]
+    pub header: BTreeMap<String, Vec<String>>,
+    #[serde(default, alias = "Body")]
+    pub body: String,
+    #[serde(default, alias = "TLSSkipVerify")]
+    pub tls_skip_verify: bool,
+    #[serde(default, alias = "TTL")]
+    pub ttl: String,
+    #[serde(default, alias = "Interval")]
+    pub interval: String,
+    #[serde(default, alias = "Timeout")]
+    pub timeout: String,
+    #[serde(default, alias = "Status")]
+    pub status: String,
+    #[serde(default, alias = "AliasService")]
+    pub alias_service: String,
+    #[serde(default, alias = "AliasNode")]
+    pub alias_node: String,
+    #[serde(default, alias = "DeregisterCriticalServiceAfter")]
+    pub deregister_critical_service_after: String,
+    #[serde(default, alias = "SuccessBeforePassing")]
+    pub success_before_passing: u32,
+    #[serde(default, alias = "FailuresBeforeCritical")]
+    pub failures_before_critical: u32,
+    #[serde(default, alias = "Args", alias = "ScriptArgs")]
+    pub args: Vec<String>,
+    #[serde(default, alias = "GRPC")]
+    pub grpc: String,
+}
+
+/// What a check does, once validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    Tcp {
+        address: String,
+        interval: Duration,
+        timeout: Duration,
+    },
+    Http {
+        url: String,
+        method: String,
+        header: BTreeMap<String, Vec<String>>,
+        body: String,
+        interval: Duration,
+        timeout: Duration,
+    },
+    Ttl {
+        ttl: Duration,
+    },
+    Alias {
+        service_id: String,
+    },
+}
+
+impl CheckKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Tcp { .. } => "tcp",
+            CheckKind::Http { .. } => "http",
+            CheckKind::Ttl { .. } => "ttl",
+            CheckKind::Alias { .. } => "alias",
+        }
+    }
+}
+
+/// Consul's default check timeout.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn parse_duration(field: &str, raw: &str) -> Result<Duration, DefinitionError> {
+    duration::parse(raw).ok_or_else(|| bad(field, format!("{raw:?} is not a duration (e.g. 10s, 1m)")))
+}
+
+impl CheckDefinition {
+    /// Validates and classifies the check; `field` prefixes error names.
+    pub fn kind(&self, field: &str) -> Result<CheckKind, DefinitionError> {
+        let given: Vec<&str> = [
+            (!self.tcp.is_empty()).then_some("tcp"),
+            (!self.http.is_empty()).then_some("http"),
+            (!self.ttl.is_empty()).then_some("ttl"),
+            (!self.alias_service.is_empty()).then_some("alias_service"),
+            (!self.args.is_empty()).then_some("args"),
+            (!self.grpc.is_empty()).then_some("grpc"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match given.as_slice() {
+            [] => return Err(bad(field, "a check needs one of tcp, http, ttl or alias_service")),
+            [_] => {}
+            many => return Err(bad(field, format!("a check takes one type, got {}", many.join(", ")))),
+        }
+        if !self.status.is_empty() && crate::catalog::CheckStatus::parse(&self.status).is_none() {
+            return Err(bad(
+                format!("{field}.status"),
+                format!("{:?} is not passing, warning or critical", self.status),
+            ));
+        }
+        let timeout = match self.timeout.as_str() {
+            "" => DEFAULT_CHECK_TIMEOUT,
+            raw => parse_duration(&format!("{field}.timeout"), raw)?,
+        };
+        let interval = || -> Result<Duration, DefinitionError> {
+            let name = format!("{field}.interval");
+            match self.interval.as_str() {
+                "" => Err(bad(name, "required for tcp and http checks")),
+                raw => parse_duration(&name, raw).and_then(|d| {
+                    if d < Duration::from_millis(100) {
+                        Err(bad(format!("{field}.interval"), "must be at least 100ms"))
+                    } else {
+                        Ok(d)
+                    }
+                }),
+            }
+        };
+        match given[0] {
+            "tcp" => Ok(CheckKind::Tcp { address: self.tcp.clone(), interval: interval()?, timeout }),
+            "http" => Ok(CheckKind::Http {
+                url: self.http.clone(),
+                method: if self.method.is_empty() { "GET".into() } else { self.method.to_uppercase() },
+                header: self.header.clone(),
+                body: self.body.clone(),
+                interval: interval()?,
+                timeout,
+            }),
+            "ttl" => Ok(CheckKind::Ttl { ttl: parse_duration(&format!("{field}.ttl"), &self.ttl)? }),
+            "alias_service" => Ok(CheckKind::Alias { service_id: self.alias_service.clone() }),
+            "args" => Err(bad(format!("{field}.args"), "script checks are disabled on this agent")),
+            _ => Err(bad(format!("{field}.grpc"), "gRPC checks are not supported yet")),
+        }
+    }
+}
+
+const MAX_META_KEYS: usize = 64;
+
+impl ServiceDefinition {
+    /// The instance id: `id`, else the name.
+    pub fn effective_id(&self) -> String {
+        self.id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| self.name.clone())
+    }
+
+    /// The service's checks, from `check` and `checks`.
+    pub fn all_checks(&self) -> impl Iterator<Item = &CheckDefinition> {
+        self.check.iter().chain(&self.checks)
+    }
+
+    pub fn validate(&self) -> Result<(), DefinitionError> {
+        if self.name.is_empty() {
+            return Err(bad("name", "missing service name"));
+        }
+        let kind =
+            ServiceKind::parse(&self.kind).ok_or_else(|| bad("kind", format!("unknown kind {:?}", self.kind)))?;
+        validate_meta(&self.meta)?;
+        for (i, check) in self.all_checks().enumerate() {
+            check.kind(&format!("checks[{i}]"))?;
+        }
+        if kind == ServiceKind::ConnectProxy {
+            let proxy = self.proxy.as_ref().ok_or_else(|| bad("proxy", "a connect-proxy needs a proxy block"))?;
+            if proxy.destination_service_name.is_empty() {
+                return Err(bad("proxy.destination_service_name", "required for a connect-proxy"));
+            }
+        }
+        for (i, upstream) in self.proxy.iter().flat_map(|p| &p.upstreams).enumerate() {
+            if upstream.destination_name.is_empty() {
+                return Err(bad(format!("proxy.upstreams[{i}].destination_name"), "required"));
+            }
+        }
+        if let Some(connect) = &self.connect {
+            if connect.native && kind == ServiceKind::ConnectProxy {
+                return Err(bad("connect.native", "a connect-proxy cannot be native"));
+            }
+            if let Some(sidecar) = &connect.sidecar_service {
+                validate_sidecar_block(sidecar)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The catalog form of this (validated) definition.
+    pub fn to_service(&self) -> Service {
+        let kind = ServiceKind::parse(&self.kind).unwrap_or_default();
+        Service {
+            id: self.effective_id(),
+            name: self.name.clone(),
+            tags: self.tags.clone(),
+            address: self.address.clone(),
+            port: self.port,
+            meta: self.meta.clone(),
+            kind,
+            proxy: self.proxy.as_ref().map(ProxyDefinition::to_settings),
+            connect_native: self.connect.as_ref().is_some_and(|c| c.native),
+            weights: self
+                .weights
+                .map(|w| Weights { passing: w.passing.max(1), warning: w.warning })
+                .unwrap_or_default(),
+            enable_tag_override: self.enable_tag_override,
+        }
+    }
+}
+
+fn validate_meta(meta: &BTreeMap<String, String>) -> Result<(), DefinitionError> {
+    if meta.len() > MAX_META_KEYS {
+        return Err(bad("meta", format!("at most {MAX_META_KEYS} keys, got {}", meta.len())));
+    }
+    for (key, value) in meta {
+        let well_formed = !key.is_empty()
+            && key.len() <= 128
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !well_formed {
+            return Err(bad(format!("meta.{key}"), "keys are 1-128 characters of A-Z a-z 0-9 _ -"));
+        }
+        if key.starts_with("consul-") {
+            return Err(bad(format!("meta.{key}"), "the consul- prefix is reserved"));
+        }
+        if value.len() > 512 {
+            return Err(bad(format!("meta.{key}"), "values are at most 512 characters"));
+        }
+    }
+    Ok(())
+}
+
+/// Consul forbids these inside `connect.sidecar_service`.
+fn validate_sidecar_block(sidecar: &ServiceDefinition) -> Result<(), DefinitionError> {
+    let field = "connect.sidecar_service";
+    if sidecar.id.as_deref().is_some_and(|id| !id.is_empty()) {
+        return Err(bad(format!("{field}.id"), "the sidecar id is always <service id>-sidecar-proxy"));
+    }
+    if !sidecar.kind.is_empty() {
+        return Err(bad(format!("{field}.kind"), "a sidecar is always connect-proxy"));
+    }
+    if let Some(connect) = &sidecar.connect {
+        if connect.sidecar_service.is_some() {
+            return Err(bad(format!("{field}.connect.sidecar_service"), "a sidecar cannot have its own sidecar"));
+        }
+        if connect.native {
+            return Err(bad(format!("{field}.connect.native"), "a sidecar cannot be native"));
+        }
+    }
+    validate_meta(&sidecar.meta).map_err(|e| bad(format!("{field}.{}", e.field), e.reason))?;
+    for (i, check) in sidecar.all_checks().enumerate() {
+        check.kind(&format!("{field}.checks[{i}]"))?;
+    }
+    for (i, upstream) in sidecar.proxy.iter().flat_map(|p| &p.upstreams).enumerate() {
+        if upstream.destination_name.is_empty() {
+            return Err(bad(format!("{field}.proxy.upstreams[{i}].destination_name"), "required"));
+        }
+    }
+    Ok(())
+}
+
+impl ProxyDefinition {
+    pub fn to_settings(&self) -> ProxySettings {
+        ProxySettings {
+            destination_service_name: self.destination_service_name.clone(),
+            destination_service_id: self.destination_service_id.clone(),
+            local_service_address: self.local_service_address.clone(),
+            local_service_port: self.local_service_port,
+            mode: if self.mode.is_empty() { "direct".into() } else { self.mode.clone() },
+            config: self.config.clone(),
+            upstreams: self.upstreams.iter().map(UpstreamDefinition::to_upstream).collect(),
+        }
+    }
+}
+
+impl UpstreamDefinition {
+    pub fn to_upstream(&self) -> Upstream {
+        let or = |value: &str, default: &str| if value.is_empty() { default.to_string() } else { value.to_string() };
+        Upstream {
+            destination_type: or(&self.destination_type, "service"),
+            destination_name: self.destination_name.clone(),
+            destination_namespace: or(&self.destination_namespace, "default"),
+            datacenter: self.datacenter.clone(),
+            local_bind_address: or(&self.local_bind_address, "127.0.0.1"),
+            local_bind_port: self.local_bind_port,
+            config: self.config.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(json: &str) -> ServiceDefinition {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn snake_case_files_and_camel_case_api_bodies_mean_the_same() {
+        let file = service(r#"{"name":"web","id":"web1","port":80,"tags":["a"],"connect":{"sidecar_service":{}}}"#);
+        let api = service(r#"{"Name":"web","ID":"web1","Port":80,"Tags":["a"],"Connect":{"SidecarService":{}}}"#);
+        assert_eq!(file, api);
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let err = serde_json::from_str::<ServiceDefinition>(r#"{"name":"web","prot":80}"#).unwrap_err().to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases = [
+            (r#"{"port":1}"#, "name"),
+            (r#"{"name":"a","kind":"weird"}"#, "kind"),
+            (r#"{"name":"a","check":{"tcp":"x:1"}}"#, "checks[0].interval"),
+            (r#"{"name":"a","check":{"tcp":"x:1","ttl":"1s"}}"#, "checks[0]"),
+            (r#"{"name":"a","check":{"ttl":"soon"}}"#, "checks[0].ttl"),
+            (r#"{"name":"a","connect":{"sidecar_service":{"id":"x"}}}"#, "connect.sidecar_service.id"),
+            (r#"{"name":"a","meta":{"consul-x":"1"}}"#, "meta.consul-x"),
+            (r#"{"name":"a","kind":"connect-proxy"}"#, "proxy"),
+            (r#"{"name":"a","proxy":{"upstreams":[{"local_bind_port":1}]}}"#, "proxy.upstreams[0].destination_name"),
+        ];
+        for (json, field) in cases {
+            let err = service(json).validate().unwrap_err();
+            assert_eq!(err.field, field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn checks_are_classified_with_defaults() {
+        let check: CheckDefinition = serde_json::from_str(r#"{"http":"http://x/","interval":"5s"}"#).unwrap();
+        match check.kind("check").unwrap() {
+            CheckKind::Http { method, timeout, interval, .. } => {
+                assert_eq!((method.as_str(), timeout, interval), ("GET", DEFAULT_CHECK_TIMEOUT, Duration::from_secs(5)))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn upstream_defaults_follow_consul() {
+        let upstream: UpstreamDefinition =
+            serde_json::from_str(r#"{"destination_name":"db","local_bind_port":9191}"#).unwrap();
+        let u = upstream.to_upstream();
+        assert_eq!((u.destination_type.as_str(), u.local_bind_address.as_str()), ("service", "127.0.0.1"));
+    }
+}
