@@ -8,8 +8,11 @@
 
 use serde::Deserialize;
 use serde::Serialize;
+use tessera_proto::catalog::HealthCheck;
+use tessera_proto::catalog::Node;
+use tessera_proto::catalog::Service;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op")]
 pub enum Command {
     /// Records the cluster id. Proposed once, by the first leader.
@@ -36,6 +39,27 @@ pub enum Command {
     /// Several commands in one log entry, applied in order. Writers are
     /// batched this way so that one fsync serves many of them.
     Batch { commands: Vec<Command> },
+    /// `/v1/catalog/register`: upserts a node, and optionally one service
+    /// and some checks on it.
+    CatalogRegister {
+        node: Node,
+        #[serde(default)]
+        service: Option<Service>,
+        #[serde(default)]
+        checks: Vec<HealthCheck>,
+    },
+    /// `/v1/catalog/deregister`: a check, a service (with its checks) or,
+    /// with neither, the whole node.
+    CatalogDeregister {
+        node: String,
+        #[serde(default)]
+        service_id: Option<String>,
+        #[serde(default)]
+        check_id: Option<String>,
+    },
+    /// An agent's anti-entropy sync: the node's services and checks become
+    /// exactly these.
+    CatalogSyncNode { node: Node, services: Vec<Service>, checks: Vec<HealthCheck> },
 }
 
 /// What applying a command answered. Business rejections (a failed CAS) are

@@ -18,17 +18,20 @@ pub enum Cf {
     Kv,
     /// The most recent state machine snapshot, as sent to lagging followers.
     Snapshot,
+    /// The service catalog: nodes, services, checks and a by-name index
+    /// (see [`crate::store::tables::catalog`]).
+    Catalog,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 5] = [Cf::RaftMeta, Cf::RaftLogs, Cf::SmMeta, Cf::Kv, Cf::Snapshot];
+    pub const ALL: [Cf; 6] = [Cf::RaftMeta, Cf::RaftLogs, Cf::SmMeta, Cf::Kv, Cf::Snapshot, Cf::Catalog];
 
     /// The column families a state machine snapshot carries.
-    pub const STATE: [Cf; 2] = [Cf::SmMeta, Cf::Kv];
+    pub const STATE: [Cf; 3] = [Cf::SmMeta, Cf::Kv, Cf::Catalog];
 
     /// Whether this column family holds a replicated table (read by key).
     pub fn is_table(self) -> bool {
-        matches!(self, Cf::Kv)
+        matches!(self, Cf::Kv | Cf::Catalog)
     }
 
     pub fn name(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Cf {
             Cf::SmMeta => "sm_meta",
             Cf::Kv => "kv",
             Cf::Snapshot => "snapshot",
+            Cf::Catalog => "catalog",
         }
     }
 
@@ -49,6 +53,7 @@ impl Cf {
             Cf::SmMeta => 3,
             Cf::Kv => 4,
             Cf::Snapshot => 5,
+            Cf::Catalog => 6,
         }
     }
 

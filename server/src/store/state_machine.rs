@@ -24,6 +24,7 @@ use crate::store::engine::WriteOps;
 use crate::store::keys;
 use crate::store::keys::Cf;
 use crate::store::snapshot;
+use crate::store::tables::catalog;
 use crate::store::tables::kv;
 use crate::store::tables::meta;
 use crate::store::txn::Txn;
@@ -72,6 +73,28 @@ impl StateMachine {
                 let answers = commands.iter().map(|c| Self::apply_command(txn, index, c)).collect::<Result<_, _>>()?;
                 CommandResponse::Batch(answers)
             }
+            Command::CatalogRegister { node, service, checks } => {
+                catalog::upsert_node(txn, index, node)?;
+                if let Some(service) = service {
+                    catalog::upsert_service(txn, index, &node.name, service)?;
+                }
+                for check in checks {
+                    catalog::upsert_check(txn, index, check)?;
+                }
+                CommandResponse::Done
+            }
+            Command::CatalogDeregister { node, service_id, check_id } => {
+                match (service_id, check_id) {
+                    (Some(service), _) => catalog::delete_service(txn, index, node, service)?,
+                    (None, Some(check)) => catalog::delete_check(txn, index, node, check)?,
+                    (None, None) => catalog::delete_node(txn, index, node)?,
+                }
+                CommandResponse::Done
+            }
+            Command::CatalogSyncNode { node, services, checks } => {
+                catalog::sync_node(txn, index, node, services, checks)?;
+                CommandResponse::Done
+            }
         })
     }
 
@@ -83,6 +106,9 @@ impl StateMachine {
                 out.insert(Table::Kv);
             }
             Command::Batch { commands } => commands.iter().for_each(|c| Self::tables_touched(c, out)),
+            Command::CatalogRegister { .. } | Command::CatalogDeregister { .. } | Command::CatalogSyncNode { .. } => {
+                out.insert(Table::Catalog);
+            }
         }
     }
 

@@ -9,30 +9,38 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     Kv,
+    /// Nodes, services and checks together: a health answer depends on all three.
+    Catalog,
 }
 
 impl Table {
-    pub const ALL: [Table; 1] = [Table::Kv];
+    pub const ALL: [Table; 2] = [Table::Kv, Table::Catalog];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Kv => "kv",
+            Table::Catalog => "catalog",
         }
     }
 }
 
 pub struct TableWatches {
     kv: watch::Sender<u64>,
+    catalog: watch::Sender<u64>,
 }
 
 impl TableWatches {
     pub fn new(initial: impl Fn(Table) -> u64) -> Self {
-        TableWatches { kv: watch::Sender::new(initial(Table::Kv)) }
+        TableWatches {
+            kv: watch::Sender::new(initial(Table::Kv)),
+            catalog: watch::Sender::new(initial(Table::Catalog)),
+        }
     }
 
     fn sender(&self, table: Table) -> &watch::Sender<u64> {
         match table {
             Table::Kv => &self.kv,
+            Table::Catalog => &self.catalog,
         }
     }
 

@@ -2,5 +2,6 @@
 //! (taking the Raft index of the entry that makes them, and bumping the
 //! table's modify index when something changed) and its reads.
 
+pub mod catalog;
 pub mod kv;
 pub mod meta;

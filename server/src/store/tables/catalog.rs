@@ -1,0 +1,293 @@
+//! The catalog table: nodes, service instances and health checks, in
+//! [`Cf::Catalog`] under these keys (`\0` separates parts, so names may hold
+//! any other byte):
+//!
+//! - `n\0<node>`: the node
+//! - `s\0<node>\0<service id>`: a service instance
+//! - `c\0<node>\0<check id>`: a health check
+//! - `x\0<service name>\0<node>\0<service id>`: empty; finds instances by name
+//!
+//! Every row carries the Raft index that created it and the one that last
+//! changed it. Writes that change nothing leave both, and the table's modify
+//! index, untouched, so periodic agent syncs do not wake blocking queries.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::Serialize;
+use tessera_proto::catalog::HealthCheck;
+use tessera_proto::catalog::Node;
+use tessera_proto::catalog::Service;
+
+use crate::store::engine::Engine;
+use crate::store::engine::EngineError;
+use crate::store::keys::Cf;
+use crate::store::tables::meta;
+use crate::store::txn::Txn;
+use crate::store::watch::Table;
+
+/// A stored value with its Consul-style indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row<T> {
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub value: T,
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("\0").into_bytes()
+}
+
+fn prefix(parts: &[&str]) -> Vec<u8> {
+    let mut k = key(parts);
+    k.push(0);
+    k
+}
+
+fn node_key(node: &str) -> Vec<u8> {
+    key(&["n", node])
+}
+
+fn service_key(node: &str, id: &str) -> Vec<u8> {
+    key(&["s", node, id])
+}
+
+fn check_key(node: &str, id: &str) -> Vec<u8> {
+    key(&["c", node, id])
+}
+
+fn name_index_key(name: &str, node: &str, id: &str) -> Vec<u8> {
+    key(&["x", name, node, id])
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Row<T>, EngineError> {
+    serde_json::from_slice(bytes).map_err(|e| EngineError::Corrupt(format!("catalog row: {e}")))
+}
+
+fn encode<T: Serialize>(row: &Row<T>) -> Vec<u8> {
+    serde_json::to_vec(row).expect("catalog rows serialize")
+}
+
+/// Writes `value` under `k` unless it is already there; true if it changed.
+fn upsert<T>(txn: &mut Txn<'_>, index: u64, k: Vec<u8>, value: &T) -> Result<bool, EngineError>
+where
+    T: Serialize + DeserializeOwned + PartialEq + Clone,
+{
+    let existing: Option<Row<T>> = txn.get(Cf::Catalog, &k)?.map(|b| decode(&b)).transpose()?;
+    if existing.as_ref().is_some_and(|row| row.value == *value) {
+        return Ok(false);
+    }
+    let create_index = existing.map_or(index, |row| row.create_index);
+    txn.put(Cf::Catalog, k, encode(&Row { create_index, modify_index: index, value: value.clone() }));
+    meta::bump_table_index(txn, Table::Catalog, index);
+    Ok(true)
+}
+
+fn remove(txn: &mut Txn<'_>, index: u64, k: Vec<u8>) -> Result<bool, EngineError> {
+    if txn.get(Cf::Catalog, &k)?.is_none() {
+        return Ok(false);
+    }
+    txn.delete(Cf::Catalog, k);
+    meta::bump_table_index(txn, Table::Catalog, index);
+    Ok(true)
+}
+
+pub fn upsert_node(txn: &mut Txn<'_>, index: u64, node: &Node) -> Result<(), EngineError> {
+    upsert(txn, index, node_key(&node.name), node)?;
+    Ok(())
+}
+
+pub fn upsert_service(txn: &mut Txn<'_>, index: u64, node: &str, service: &Service) -> Result<(), EngineError> {
+    let k = service_key(node, &service.id);
+    if let Some(old) = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()? {
+        if old.value.name != service.name {
+            txn.delete(Cf::Catalog, name_index_key(&old.value.name, node, &service.id));
+        }
+    }
+    if upsert(txn, index, k, service)? {
+        txn.put(Cf::Catalog, name_index_key(&service.name, node, &service.id), Vec::new());
+    }
+    Ok(())
+}
+
+pub fn upsert_check(txn: &mut Txn<'_>, index: u64, check: &HealthCheck) -> Result<(), EngineError> {
+    upsert(txn, index, check_key(&check.node, &check.check_id), check)?;
+    Ok(())
+}
+
+/// Removes a service instance and its checks.
+pub fn delete_service(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Result<(), EngineError> {
+    let k = service_key(node, id);
+    if let Some(old) = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()? {
+        txn.delete(Cf::Catalog, name_index_key(&old.value.name, node, id));
+    }
+    remove(txn, index, k)?;
+    for (check_k, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["c", node]))? {
+        if decode::<HealthCheck>(&bytes)?.value.service_id == id {
+            remove(txn, index, check_k)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn delete_check(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Result<(), EngineError> {
+    remove(txn, index, check_key(node, id))?;
+    Ok(())
+}
+
+/// Removes a node with all its services and checks.
+pub fn delete_node(txn: &mut Txn<'_>, index: u64, node: &str) -> Result<(), EngineError> {
+    for (_, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s", node]))? {
+        delete_service(txn, index, node, &decode::<Service>(&bytes)?.value.id)?;
+    }
+    for (k, _) in txn.scan_prefix(Cf::Catalog, &prefix(&["c", node]))? {
+        remove(txn, index, k)?;
+    }
+    remove(txn, index, node_key(node))?;
+    Ok(())
+}
+
+/// Makes the node's services and checks exactly `services` and `checks`:
+/// an agent's full anti-entropy sync.
+pub fn sync_node(txn: &mut Txn<'_>, index: u64, node: &Node, services: &[Service], checks: &[HealthCheck]) -> Result<(), EngineError> {
+    upsert_node(txn, index, node)?;
+    for (_, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s", &node.name]))? {
+        let id = decode::<Service>(&bytes)?.value.id;
+        if !services.iter().any(|s| s.id == id) {
+            delete_service(txn, index, &node.name, &id)?;
+        }
+    }
+    for (k, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["c", &node.name]))? {
+        let id = decode::<HealthCheck>(&bytes)?.value.check_id;
+        if !checks.iter().any(|c| c.check_id == id) {
+            remove(txn, index, k)?;
+        }
+    }
+    for service in services {
+        upsert_service(txn, index, &node.name, service)?;
+    }
+    for check in checks {
+        upsert_check(txn, index, check)?;
+    }
+    Ok(())
+}
+
+fn scan<T: DeserializeOwned>(engine: &Engine, parts: &[&str]) -> Result<Vec<Row<T>>, EngineError> {
+    engine.scan_prefix(Cf::Catalog, &prefix(parts))?.iter().map(|(_, v)| decode(v)).collect()
+}
+
+fn get<T: DeserializeOwned>(engine: &Engine, k: &[u8]) -> Result<Option<Row<T>>, EngineError> {
+    engine.get(Cf::Catalog, k)?.map(|b| decode(&b)).transpose()
+}
+
+pub fn nodes(engine: &Engine) -> Result<Vec<Row<Node>>, EngineError> {
+    scan(engine, &["n"])
+}
+
+pub fn node(engine: &Engine, name: &str) -> Result<Option<Row<Node>>, EngineError> {
+    get(engine, &node_key(name))
+}
+
+pub fn node_services(engine: &Engine, node: &str) -> Result<Vec<Row<Service>>, EngineError> {
+    scan(engine, &["s", node])
+}
+
+pub fn node_checks(engine: &Engine, node: &str) -> Result<Vec<Row<HealthCheck>>, EngineError> {
+    scan(engine, &["c", node])
+}
+
+/// Every service instance of every node, as (node name, instance).
+pub fn all_services(engine: &Engine) -> Result<Vec<(String, Row<Service>)>, EngineError> {
+    let rows = engine.scan_prefix(Cf::Catalog, &prefix(&["s"]))?;
+    rows.iter()
+        .map(|(k, v)| {
+            let node = String::from_utf8_lossy(k).split('\0').nth(1).unwrap_or_default().to_string();
+            Ok((node, decode(v)?))
+        })
+        .collect()
+}
+
+pub fn all_checks(engine: &Engine) -> Result<Vec<Row<HealthCheck>>, EngineError> {
+    scan(engine, &["c"])
+}
+
+/// The instances of service `name`, each with its node.
+pub fn instances(engine: &Engine, name: &str) -> Result<Vec<(Row<Node>, Row<Service>)>, EngineError> {
+    let mut out = Vec::new();
+    for (k, _) in engine.scan_prefix(Cf::Catalog, &prefix(&["x", name]))? {
+        let text = String::from_utf8_lossy(&k).into_owned();
+        let parts: Vec<&str> = text.split('\0').collect();
+        let [_, _, node_name, id] = parts.as_slice() else { continue };
+        let (Some(node), Some(service)) = (node(engine, node_name)?, get(engine, &service_key(node_name, id))?) else {
+            continue;
+        };
+        out.push((node, service));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::engine::Durability;
+
+    fn commit(engine: &Engine, f: impl FnOnce(&mut Txn<'_>)) {
+        let mut txn = Txn::new(engine);
+        f(&mut txn);
+        engine.write(txn.into_ops(), Durability::Buffered).unwrap();
+    }
+
+    fn node(name: &str) -> Node {
+        Node { name: name.into(), address: "10.0.0.1".into(), datacenter: "dc1".into(), ..Node::default() }
+    }
+
+    fn service(id: &str, name: &str) -> Service {
+        Service { id: id.into(), name: name.into(), port: 80, ..Service::default() }
+    }
+
+    fn check(node: &str, id: &str, service_id: &str) -> HealthCheck {
+        HealthCheck { node: node.into(), check_id: id.into(), service_id: service_id.into(), ..HealthCheck::default() }
+    }
+
+    #[test]
+    fn sync_replaces_the_node_set_and_keeps_indexes_of_unchanged_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let n = node("a");
+        commit(&engine, |t| sync_node(t, 5, &n, &[service("web1", "web"), service("db", "db")], &[check("a", "c1", "web1")]).unwrap());
+        commit(&engine, |t| sync_node(t, 9, &n, &[service("web1", "web")], &[check("a", "c1", "web1")]).unwrap());
+        let rows = node_services(&engine, "a").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].create_index, rows[0].modify_index), (5, 5), "unchanged row keeps its indexes");
+        assert!(instances(&engine, "db").unwrap().is_empty());
+        assert_eq!(instances(&engine, "web").unwrap().len(), 1);
+        assert_eq!(meta::table_index(&engine, Table::Catalog).unwrap(), 9);
+
+        commit(&engine, |t| sync_node(t, 12, &n, &[service("web1", "web")], &[check("a", "c1", "web1")]).unwrap());
+        assert_eq!(meta::table_index(&engine, Table::Catalog).unwrap(), 9, "a no-op sync does not move the index");
+    }
+
+    #[test]
+    fn renaming_a_service_moves_its_name_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        commit(&engine, |t| {
+            upsert_node(t, 1, &node("a")).unwrap();
+            upsert_service(t, 1, "a", &service("s1", "old")).unwrap();
+        });
+        commit(&engine, |t| upsert_service(t, 2, "a", &service("s1", "new")).unwrap());
+        assert!(instances(&engine, "old").unwrap().is_empty());
+        assert_eq!(instances(&engine, "new").unwrap()[0].1.value.name, "new");
+    }
+
+    #[test]
+    fn deleting_a_node_removes_its_services_and_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        commit(&engine, |t| sync_node(t, 1, &node("a"), &[service("web1", "web")], &[check("a", "c1", "web1")]).unwrap());
+        commit(&engine, |t| sync_node(t, 1, &node("b"), &[service("web2", "web")], &[]).unwrap());
+        commit(&engine, |t| delete_node(t, 2, "a").unwrap());
+        assert!(nodes(&engine).unwrap().iter().all(|n| n.value.name == "b"));
+        assert!(all_checks(&engine).unwrap().is_empty());
+        assert_eq!(instances(&engine, "web").unwrap().len(), 1);
+    }
+}
