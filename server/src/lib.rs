@@ -11,6 +11,7 @@
 //! - [`http`]: the Consul-compatible HTTP API.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod cluster;
 pub mod command;
 pub mod config;

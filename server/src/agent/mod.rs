@@ -1,0 +1,2 @@
+pub mod config_files;
+pub mod local;
