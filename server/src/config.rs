@@ -42,6 +42,9 @@ pub struct AgentConfig {
     /// How long a request waits for a leader before failing with "No cluster leader".
     pub rpc_hold_timeout: Duration,
     pub raft: RaftTuning,
+    /// Directories of service definitions (`*.json`, `*.hcl`).
+    pub config_dirs: Vec<PathBuf>,
+    pub config_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +96,8 @@ impl Default for AgentConfig {
                 snapshot_threshold: defaults::RAFT_SNAPSHOT_THRESHOLD,
                 trailing_logs: defaults::RAFT_TRAILING_LOGS,
             },
+            config_dirs: Vec::new(),
+            config_files: Vec::new(),
         }
     }
 }

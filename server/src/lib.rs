@@ -33,6 +33,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use tessera_proto::catalog::Node;
+use tessera_proto::catalog::Service;
+
+use crate::agent::config_files::Sources;
+use crate::agent::Agent;
+use crate::agent::AgentSetup;
 use crate::cluster::bootstrap::BootstrapError;
 use crate::cluster::service::ClusterService;
 use crate::config::AgentConfig;
@@ -41,6 +47,7 @@ use crate::data_dir::DataDirError;
 use crate::raft::network::Network;
 use crate::raft::service::RaftService;
 use crate::raft::ClusterStamp;
+use crate::server::LocalCatalogSink;
 use crate::server::Server;
 use crate::store::engine::EngineError;
 use crate::store::Store;
@@ -68,6 +75,8 @@ pub enum AgentError {
     Raft(String),
     #[error("{what} stopped: {reason}")]
     Stopped { what: &'static str, reason: String },
+    #[error("service definitions: {0}")]
+    Definitions(#[from] agent::AgentError),
 }
 
 /// Runs the agent until `shutdown` is cancelled or something fatal happens.
@@ -82,12 +91,15 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let me =
         ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
     let server = start_raft(config, me, store).await?;
+    let agent = start_agent(&server, &dir)?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
     let mut tasks = JoinSet::new();
-    spawn_services(&mut tasks, &server, rpc_listener, http_listener, &shutdown);
+    spawn_services(&mut tasks, &server, &agent, rpc_listener, http_listener, &shutdown);
     let outcome = supervise(&mut tasks, &shutdown).await;
     shutdown.cancel();
+    agent.stop();
+    drop(agent);
     if let Err(e) = server.raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }
@@ -132,6 +144,27 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Agent
     transport::bind(addr).await.map_err(|source| AgentError::Bind { what, addr, source })
 }
 
+fn start_agent(server: &Arc<Server>, data_dir: &std::path::Path) -> Result<Arc<Agent>, AgentError> {
+    let config = &server.config;
+    let node = Node {
+        name: server.me.name.clone(),
+        id: server.me.node_id.clone(),
+        address: config.bind_addr.to_string(),
+        datacenter: config.datacenter.clone(),
+        meta: Default::default(),
+    };
+    // Servers list themselves as the `consul` service, as Consul's do.
+    let consul = Service { id: "consul".into(), name: "consul".into(), port: config.server_port, ..Service::default() };
+    let setup = AgentSetup {
+        node,
+        sources: Sources { config_dirs: config.config_dirs.clone(), config_files: config.config_files.clone() },
+        persist_path: Some(agent::persist::path_in(data_dir)),
+        builtin_services: vec![consul],
+        sink: Box::new(LocalCatalogSink(Arc::downgrade(server))),
+    };
+    Ok(Agent::start(setup)?)
+}
+
 async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> Result<Arc<Server>, AgentError> {
     let raft_id = raft_id_of(&me.node_id).expect("data_dir::prepare checked the node id");
     let pool = ChannelPool::default();
@@ -150,6 +183,7 @@ async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> R
 fn spawn_services(
     tasks: &mut JoinSet<Result<(), AgentError>>,
     server: &Arc<Server>,
+    agent: &Arc<Agent>,
     rpc_listener: TcpListener,
     http_listener: TcpListener,
     shutdown: &CancellationToken,
@@ -162,10 +196,20 @@ fn spawn_services(
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
         transport::serve(router, rpc_listener, token).await.map_err(stopped)
     });
-    let (http_server, token) = (server.clone(), shutdown.clone());
+    let (app, token) = (http::App { server: server.clone(), agent: agent.clone() }, shutdown.clone());
     tasks.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
-        http::serve(http_listener, http_server, token).await.map_err(stopped)
+        http::serve(http_listener, app, token).await.map_err(stopped)
+    });
+    let (sync_agent, token) = (agent.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        agent::sync::run(sync_agent, token).await;
+        Ok(())
+    });
+    let (reload_agent, token) = (agent.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        reload_on_sighup(reload_agent, token).await;
+        Ok(())
     });
     let (leader_server, token) = (server.clone(), shutdown.clone());
     tasks.spawn(async move {
@@ -174,6 +218,23 @@ fn spawn_services(
     });
     let (bootstrap_server, token) = (server.clone(), shutdown.clone());
     tasks.spawn(async move { Ok(cluster::bootstrap::run(bootstrap_server, token).await?) });
+}
+
+/// SIGHUP reloads service definitions, as in Consul; a bad file is logged
+/// and changes nothing.
+async fn reload_on_sighup(agent: Arc<Agent>, shutdown: CancellationToken) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return tracing::error!("cannot listen for SIGHUP");
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hup.recv() => match agent.reload() {
+                Ok(()) => tracing::info!("reloaded on SIGHUP"),
+                Err(e) => tracing::error!(error = %e, "reload refused; the running configuration stays"),
+            },
+        }
+    }
 }
 
 /// Waits for shutdown; a task that fails ends the agent with its error.

@@ -181,3 +181,17 @@ impl Server {
             .map_err(|e| Attempt::Retry(format!("waiting to apply {index}: {e}")))
     }
 }
+
+/// The agent's catalog writes on a server go through this server's own
+/// write path (forwarded to the leader like any other). Weak, so the agent
+/// does not keep the server (and its store) alive at shutdown.
+pub struct LocalCatalogSink(pub std::sync::Weak<Server>);
+
+impl crate::agent::CatalogSink for LocalCatalogSink {
+    fn write(&self, command: Command) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let server = self.0.upgrade().ok_or_else(|| "the server is shutting down".to_string())?;
+            server.write(command).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+}

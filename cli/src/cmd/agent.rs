@@ -48,6 +48,12 @@ pub struct AgentArgs {
     /// How long a request waits for a leader before failing with "No cluster leader".
     #[arg(long = "rpc-hold-timeout", value_name = "DURATION", default_value = "7s")]
     rpc_hold_timeout: String,
+    /// A directory of service definitions, *.json and *.hcl (repeatable).
+    #[arg(long = "config-dir", value_name = "DIR")]
+    config_dir: Vec<PathBuf>,
+    /// A file of service definitions (repeatable).
+    #[arg(long = "config-file", value_name = "FILE")]
+    config_file: Vec<PathBuf>,
     /// trace, debug, info, warn or err.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -85,6 +91,8 @@ impl AgentArgs {
             retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
             retry_interval,
             rpc_hold_timeout,
+            config_dirs: self.config_dir,
+            config_files: self.config_file,
             raft: RaftTuning {
                 multiplier: self.raft_multiplier,
                 snapshot_threshold: self.raft_snapshot_threshold,
@@ -170,23 +178,18 @@ pub async fn run(args: AgentArgs) -> u8 {
     }
 }
 
-/// SIGINT and SIGTERM stop the agent gracefully; SIGHUP is reserved for
-/// config reload and must not kill the process.
+/// SIGINT and SIGTERM stop the agent gracefully (SIGHUP, reload, is the
+/// agent's own).
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::signal;
     use tokio::signal::unix::SignalKind;
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
-    loop {
-        tokio::select! {
-            _ = int.recv() => break,
-            _ = term.recv() => break,
-            _ = hup.recv() => tracing::info!("SIGHUP: nothing to reload yet"),
-        }
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
     }
     tracing::info!("caught signal, shutting down");
     shutdown.cancel();

@@ -1,2 +1,259 @@
+//! The agent side of every Tessera process: the services and checks of this
+//! host ([`local`]), loaded from config files ([`config_files`]) or
+//! registered through the API ([`persist`] keeps those), checked by
+//! [`checks`] runners, and pushed to the catalog by anti-entropy ([`sync`]).
+
+pub mod checks;
 pub mod config_files;
 pub mod local;
+pub mod persist;
+pub mod sync;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::Weak;
+
+use tessera_proto::catalog::model::SERF_HEALTH_ID;
+use tessera_proto::catalog::model::SERF_HEALTH_NAME;
+use tessera_proto::catalog::CheckDefinition;
+use tessera_proto::catalog::CheckStatus;
+use tessera_proto::catalog::HealthCheck;
+use tessera_proto::catalog::Node;
+use tessera_proto::catalog::Service;
+use tessera_proto::catalog::ServiceDefinition;
+use tokio::sync::Notify;
+
+use crate::agent::checks::Runner;
+use crate::agent::config_files::Sources;
+use crate::agent::local::LocalState;
+use crate::agent::local::Source;
+use crate::command::Command;
+
+/// Where the agent's catalog writes go: the local server in -dev and on
+/// servers; the servers over gRPC on client agents.
+pub trait CatalogSink: Send + Sync + 'static {
+    fn write(&self, command: Command) -> futures::future::BoxFuture<'_, Result<(), String>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub struct Agent {
+    node: Node,
+    sources: Sources,
+    persist_path: Option<PathBuf>,
+    /// Services this process always registers (a server's `consul`).
+    builtin_services: Vec<Service>,
+    state: Mutex<LocalState>,
+    runners: Mutex<BTreeMap<String, Runner>>,
+    /// Wakes anti-entropy; a permit is kept if it is busy.
+    changed: Notify,
+    sink: Box<dyn CatalogSink>,
+    me: Weak<Agent>,
+}
+
+pub struct AgentSetup {
+    pub node: Node,
+    pub sources: Sources,
+    pub persist_path: Option<PathBuf>,
+    pub builtin_services: Vec<Service>,
+    pub sink: Box<dyn CatalogSink>,
+}
+
+impl Agent {
+    /// Loads persisted API registrations and the config files. A bad config
+    /// file fails the start, as it fails a reload.
+    pub fn start(setup: AgentSetup) -> Result<Arc<Agent>, AgentError> {
+        let agent = Arc::new_cyclic(|me| Agent {
+            state: Mutex::new(LocalState::new(&setup.node.name)),
+            node: setup.node,
+            sources: setup.sources,
+            persist_path: setup.persist_path,
+            builtin_services: setup.builtin_services,
+            runners: Mutex::new(BTreeMap::new()),
+            changed: Notify::new(),
+            sink: setup.sink,
+            me: me.clone(),
+        });
+        agent.restore_registrations();
+        agent.reload()?;
+        Ok(agent)
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    fn restore_registrations(&self) {
+        let Some(path) = &self.persist_path else { return };
+        let saved = match persist::load(path) {
+            Ok(saved) => saved,
+            Err(e) => return tracing::error!(error = %e, "cannot read saved registrations; starting without them"),
+        };
+        let mut state = self.state.lock().expect("agent state lock");
+        for service in &saved.services {
+            if let Err(e) = state.add_service(service, Source::Api) {
+                tracing::error!(service = %service.name, error = %e, "dropping a saved registration");
+            }
+        }
+        for check in &saved.checks {
+            if let Err(e) = state.add_check(check, Source::Api) {
+                tracing::error!(check = %check.name, error = %e, "dropping a saved check");
+            }
+        }
+    }
+
+    /// Re-reads the config files and reconciles; on error nothing changes.
+    pub fn reload(&self) -> Result<(), AgentError> {
+        let definitions = self.sources.load().map_err(|e| AgentError::Invalid(e.to_string()))?;
+        let services: Vec<ServiceDefinition> = definitions.services.into_iter().map(|(_, s)| s).collect();
+        let checks: Vec<CheckDefinition> = definitions.checks.into_iter().map(|(_, c)| c).collect();
+        self.update(|state| state.reconcile_config(&services, &checks).map_err(|e| AgentError::Invalid(e.to_string())))?;
+        tracing::info!(services = services.len(), checks = checks.len(), "loaded service definitions");
+        Ok(())
+    }
+
+    pub fn register_service(&self, definition: &ServiceDefinition) -> Result<(), AgentError> {
+        self.update(|state| state.add_service(definition, Source::Api).map_err(|e| AgentError::Invalid(e.to_string())))?;
+        self.save_registrations();
+        Ok(())
+    }
+
+    pub fn deregister_service(&self, id: &str) -> Result<(), AgentError> {
+        self.update(|state| match state.remove_service(id) {
+            true => Ok(()),
+            false => Err(AgentError::NotFound(format!("Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."))),
+        })?;
+        self.save_registrations();
+        Ok(())
+    }
+
+    pub fn register_check(&self, definition: &CheckDefinition) -> Result<(), AgentError> {
+        self.update(|state| state.add_check(definition, Source::Api).map(|_| ()).map_err(|e| AgentError::Invalid(e.to_string())))?;
+        self.save_registrations();
+        Ok(())
+    }
+
+    pub fn deregister_check(&self, id: &str) -> Result<(), AgentError> {
+        self.update(|state| match state.remove_check(id) {
+            true => Ok(()),
+            false => Err(AgentError::NotFound(format!("Unknown check ID {id:?}"))),
+        })?;
+        self.save_registrations();
+        Ok(())
+    }
+
+    /// `/v1/agent/check/pass|warn|fail`: only for TTL checks; resets the timer.
+    pub fn update_ttl(&self, id: &str, status: CheckStatus, note: &str) -> Result<(), AgentError> {
+        let reset = {
+            let runners = self.runners.lock().expect("runners lock");
+            runners.get(id).and_then(|r| r.ttl_reset.clone())
+        };
+        let Some(reset) = reset else {
+            let known = self.state.lock().expect("agent state lock").checks.contains_key(id);
+            return Err(match known {
+                true => AgentError::Invalid(format!("Check {id:?} is not a TTL check")),
+                false => AgentError::NotFound(format!("Unknown check ID {id:?}")),
+            });
+        };
+        reset.notify_one();
+        self.record_check(id, status, note);
+        Ok(())
+    }
+
+    /// A check result from a runner or the TTL API.
+    pub fn record_check(&self, id: &str, status: CheckStatus, output: &str) {
+        let changed = {
+            let mut state = self.state.lock().expect("agent state lock");
+            let changed = state.set_check_status(id, status, output);
+            changed | (changed && state.refresh_aliases())
+        };
+        if changed {
+            tracing::debug!(check = id, status = status.as_str(), "check status changed");
+            self.changed.notify_one();
+        }
+    }
+
+    /// Applies `change` to the local state, then brings runners, aliases
+    /// and the catalog in line with it.
+    fn update<T>(&self, change: impl FnOnce(&mut LocalState) -> Result<T, AgentError>) -> Result<T, AgentError> {
+        let outcome = {
+            let mut state = self.state.lock().expect("agent state lock");
+            let outcome = change(&mut state)?;
+            state.refresh_aliases();
+            self.reconcile_runners(&state);
+            outcome
+        };
+        self.changed.notify_one();
+        Ok(outcome)
+    }
+
+    fn reconcile_runners(&self, state: &LocalState) {
+        let mut runners = self.runners.lock().expect("runners lock");
+        runners.retain(|id, runner| state.checks.get(id).is_some_and(|c| c.kind == runner.kind));
+        for (id, check) in &state.checks {
+            if !runners.contains_key(id) {
+                if let Some(runner) = checks::spawn(self.me.clone(), id.clone(), check.kind.clone()) {
+                    runners.insert(id.clone(), runner);
+                }
+            }
+        }
+    }
+
+    fn save_registrations(&self) {
+        let Some(path) = &self.persist_path else { return };
+        let (services, checks) = self.state.lock().expect("agent state lock").api_registrations();
+        if let Err(e) = persist::save(path, &persist::Registrations { services, checks }) {
+            tracing::error!(error = %e, "cannot save API registrations");
+        }
+    }
+
+    pub fn services(&self) -> Vec<Service> {
+        self.state.lock().expect("agent state lock").services()
+    }
+
+    pub fn service(&self, id: &str) -> Option<Service> {
+        self.state.lock().expect("agent state lock").services.get(id).map(|s| s.service.clone())
+    }
+
+    pub fn checks(&self) -> Vec<HealthCheck> {
+        self.state.lock().expect("agent state lock").health_checks()
+    }
+
+    /// What the catalog should hold for this node.
+    pub fn catalog_payload(&self) -> Command {
+        let mut services = self.builtin_services.clone();
+        services.extend(self.services());
+        let mut checks = vec![HealthCheck {
+            node: self.node.name.clone(),
+            check_id: SERF_HEALTH_ID.into(),
+            name: SERF_HEALTH_NAME.into(),
+            status: CheckStatus::Passing,
+            output: "Agent alive and reachable".into(),
+            kind: "serf".into(),
+            ..HealthCheck::default()
+        }];
+        checks.extend(self.checks());
+        Command::CatalogSyncNode { node: self.node.clone(), services, checks }
+    }
+
+    pub fn sink(&self) -> &dyn CatalogSink {
+        self.sink.as_ref()
+    }
+
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// Stops every check runner.
+    pub fn stop(&self) {
+        self.runners.lock().expect("runners lock").clear();
+    }
+}

@@ -3,8 +3,12 @@
 //! [`Server`], shape the answer.
 
 mod agent;
+mod agent_services;
 mod blocking;
+pub mod catalog;
+pub mod health;
 mod kv;
+mod shapes;
 mod status;
 
 pub use blocking::parse_duration;
@@ -17,16 +21,38 @@ use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
+use axum::extract::FromRef;
 use axum::routing::delete;
 use axum::routing::get;
+use axum::routing::put;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::Agent;
 use crate::server::Server;
 use crate::server::ServerError;
 
-pub fn router(server: Arc<Server>) -> Router {
+/// What the handlers share: the server (Raft, store) and this process's agent.
+#[derive(Clone)]
+pub struct App {
+    pub server: Arc<Server>,
+    pub agent: Arc<Agent>,
+}
+
+impl FromRef<App> for Arc<Server> {
+    fn from_ref(app: &App) -> Arc<Server> {
+        app.server.clone()
+    }
+}
+
+impl FromRef<App> for Arc<Agent> {
+    fn from_ref(app: &App) -> Arc<Agent> {
+        app.agent.clone()
+    }
+}
+
+pub fn router(app: App) -> Router {
     Router::new()
         .route("/v1/status/leader", get(status::leader))
         .route("/v1/status/peers", get(status::peers))
@@ -37,17 +63,41 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
         .route("/v1/kv/", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
         .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
+        .route("/v1/agent/services", get(agent_services::services))
+        .route("/v1/agent/service/{id}", get(agent_services::service))
+        .route("/v1/agent/service/register", put(agent_services::register_service))
+        .route("/v1/agent/service/deregister/{id}", put(agent_services::deregister_service))
+        .route("/v1/agent/checks", get(agent_services::checks))
+        .route("/v1/agent/check/register", put(agent_services::register_check))
+        .route("/v1/agent/check/deregister/{id}", put(agent_services::deregister_check))
+        .route("/v1/agent/check/pass/{id}", put(agent_services::pass))
+        .route("/v1/agent/check/warn/{id}", put(agent_services::warn))
+        .route("/v1/agent/check/fail/{id}", put(agent_services::fail))
+        .route("/v1/agent/reload", put(agent_services::reload))
+        .route("/v1/agent/health/service/name/{name}", get(agent_services::health_by_name))
+        .route("/v1/catalog/services", get(catalog::services))
+        .route("/v1/catalog/service/{name}", get(catalog::service))
+        .route("/v1/catalog/nodes", get(catalog::nodes))
+        .route("/v1/catalog/node/{name}", get(catalog::node))
+        .route("/v1/catalog/datacenters", get(catalog::datacenters))
+        .route("/v1/catalog/register", put(catalog::register))
+        .route("/v1/catalog/deregister", put(catalog::deregister))
+        .route("/v1/health/service/{name}", get(health::service))
+        .route("/v1/health/connect/{name}", get(health::connect))
+        .route("/v1/health/checks/{service}", get(health::checks))
+        .route("/v1/health/node/{node}", get(health::node))
+        .route("/v1/health/state/{state}", get(health::state))
         .fallback(not_found)
-        .with_state(server)
+        .with_state(app)
 }
 
-pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, app: App, shutdown: CancellationToken) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // No Nagle delay on small API answers (see transport::serve).
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(server)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
 async fn not_found() -> Response {

@@ -1,0 +1,140 @@
+//! `/v1/agent/service*`, `/v1/agent/check*`, `/v1/agent/reload`: this
+//! agent's own services and checks.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::Json;
+use serde_json::json;
+use serde_json::Value;
+use tessera_proto::catalog::CheckDefinition;
+use tessera_proto::catalog::CheckStatus;
+use tessera_proto::catalog::ServiceDefinition;
+
+use crate::agent::Agent;
+use crate::agent::AgentError;
+use crate::http::shapes;
+use crate::http::ApiError;
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::Invalid(m) => ApiError::bad_request(m),
+            AgentError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+        }
+    }
+}
+
+fn datacenter(agent: &Agent) -> String {
+    agent.node().datacenter.clone()
+}
+
+pub async fn services(State(agent): State<Arc<Agent>>) -> Json<BTreeMap<String, Value>> {
+    let dc = datacenter(&agent);
+    Json(agent.services().iter().map(|s| (s.id.clone(), Value::Object(shapes::service(s, &dc)))).collect())
+}
+
+pub async fn service(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let service = agent.service(&id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown service ID: {id}")))?;
+    let mut fields = shapes::service(&service, &datacenter(&agent));
+    let hash = content_hash(&Value::Object(fields.clone()));
+    fields.insert("ContentHash".into(), json!(hash));
+    Ok(Json(Value::Object(fields)))
+}
+
+/// A stable hash of an answer, for hash-based blocking (`?hash=`).
+fn content_hash(value: &Value) -> String {
+    use std::hash::Hash;
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+pub async fn checks(State(agent): State<Arc<Agent>>) -> Json<BTreeMap<String, Value>> {
+    Json(agent.checks().iter().map(|c| (c.check_id.clone(), Value::Object(shapes::check(c)))).collect())
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))
+}
+
+pub async fn register_service(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<(), ApiError> {
+    let definition: ServiceDefinition = parse_body(&body)?;
+    agent.register_service(&definition)?;
+    Ok(())
+}
+
+pub async fn deregister_service(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Result<(), ApiError> {
+    Ok(agent.deregister_service(&id)?)
+}
+
+pub async fn register_check(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<(), ApiError> {
+    let definition: CheckDefinition = parse_body(&body)?;
+    agent.register_check(&definition)?;
+    Ok(())
+}
+
+pub async fn deregister_check(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Result<(), ApiError> {
+    Ok(agent.deregister_check(&id)?)
+}
+
+async fn update_ttl(agent: &Agent, id: &str, status: CheckStatus, params: &HashMap<String, String>) -> Result<(), ApiError> {
+    let note = params.get("note").map(String::as_str).unwrap_or("");
+    Ok(agent.update_ttl(id, status, note)?)
+}
+
+type Params = Query<HashMap<String, String>>;
+
+pub async fn pass(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Query(p): Params) -> Result<(), ApiError> {
+    update_ttl(&agent, &id, CheckStatus::Passing, &p).await
+}
+
+pub async fn warn(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Query(p): Params) -> Result<(), ApiError> {
+    update_ttl(&agent, &id, CheckStatus::Warning, &p).await
+}
+
+pub async fn fail(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Query(p): Params) -> Result<(), ApiError> {
+    update_ttl(&agent, &id, CheckStatus::Critical, &p).await
+}
+
+/// Consul answers a refused reload with 500 and the reason.
+pub async fn reload(State(agent): State<Arc<Agent>>) -> Result<(), ApiError> {
+    agent
+        .reload()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("Failed reloading configuration: {e}")))
+}
+
+/// `/v1/agent/health/service/name/:name`: 200 passing, 429 warning, 503 critical.
+pub async fn health_by_name(State(agent): State<Arc<Agent>>, Path(name): Path<String>) -> Response {
+    let services: Vec<_> = agent.services().into_iter().filter(|s| s.name == name).collect();
+    if services.is_empty() {
+        return (StatusCode::NOT_FOUND, format!("ServiceName {name} Not Found")).into_response();
+    }
+    let checks = agent.checks();
+    let dc = datacenter(&agent);
+    let mut worst = CheckStatus::Passing;
+    let entries: Vec<Value> = services
+        .iter()
+        .map(|s| {
+            let status = checks.iter().filter(|c| c.service_id == s.id).map(|c| c.status).max().unwrap_or(CheckStatus::Passing);
+            worst = worst.max(status);
+            let own_checks: Vec<Value> = checks.iter().filter(|c| c.service_id == s.id).map(|c| Value::Object(shapes::check(c))).collect();
+            json!({"AggregatedStatus": status.as_str(), "Service": Value::Object(shapes::service(s, &dc)), "Checks": own_checks})
+        })
+        .collect();
+    let code = match worst {
+        CheckStatus::Passing => StatusCode::OK,
+        CheckStatus::Warning => StatusCode::TOO_MANY_REQUESTS,
+        CheckStatus::Critical => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, Json(entries)).into_response()
+}

@@ -1,0 +1,188 @@
+//! `/v1/catalog/*`: the cluster-wide service catalog.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::Value;
+use tessera_proto::catalog::CheckStatus;
+use tessera_proto::catalog::HealthCheck;
+use tessera_proto::catalog::Node;
+use tessera_proto::catalog::ServiceDefinition;
+
+use crate::command::Command;
+use crate::http::blocking::QueryOptions;
+use crate::http::read_headers;
+use crate::http::shapes;
+use crate::http::ApiError;
+use crate::server::Server;
+use crate::store::tables::catalog;
+use crate::store::watch::Table;
+
+type Params = Query<HashMap<String, String>>;
+
+/// Waits as the query asks, then returns the catalog index to report.
+pub async fn prepare(server: &Server, params: &HashMap<String, String>) -> Result<u64, ApiError> {
+    QueryOptions::parse(params)?.prepare(server, Table::Catalog).await?;
+    Ok(server.store.table_index(Table::Catalog))
+}
+
+pub async fn services(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+    let index = prepare(&server, &params).await?;
+    let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (_, row) in catalog::all_services(server.store.engine())? {
+        names.entry(row.value.name.clone()).or_default().extend(row.value.tags.iter().cloned());
+    }
+    Ok((read_headers(&server, index), Json(names)).into_response())
+}
+
+pub async fn service(State(server): State<Arc<Server>>, Path(name): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+    let index = prepare(&server, &params).await?;
+    let tag = params.get("tag");
+    let rows: Vec<Value> = catalog::instances(server.store.engine(), &name)?
+        .iter()
+        .filter(|(_, s)| tag.is_none_or(|t| s.value.tags.contains(t)))
+        .map(|(n, s)| shapes::catalog_service(n, s))
+        .collect();
+    Ok((read_headers(&server, index), Json(rows)).into_response())
+}
+
+pub async fn nodes(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+    let index = prepare(&server, &params).await?;
+    let engine = server.store.engine();
+    let mut rows = catalog::nodes(engine)?;
+    if let Some(service) = params.get("service") {
+        let with: BTreeSet<String> = catalog::instances(engine, service)?.into_iter().map(|(n, _)| n.value.name).collect();
+        rows.retain(|n| with.contains(&n.value.name));
+    }
+    let nodes: Vec<Value> = rows.iter().map(shapes::node).collect();
+    Ok((read_headers(&server, index), Json(nodes)).into_response())
+}
+
+pub async fn node(State(server): State<Arc<Server>>, Path(name): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+    let index = prepare(&server, &params).await?;
+    let engine = server.store.engine();
+    let Some(node) = catalog::node(engine, &name)? else {
+        return Ok((read_headers(&server, index), Json(Value::Null)).into_response());
+    };
+    let services: BTreeMap<String, Value> = catalog::node_services(engine, &name)?
+        .iter()
+        .map(|row| (row.value.id.clone(), shapes::indexed(shapes::service(&row.value, &node.value.datacenter), row)))
+        .collect();
+    Ok((read_headers(&server, index), Json(json!({"Node": shapes::node(&node), "Services": services}))).into_response())
+}
+
+pub async fn datacenters(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
+    Json(vec![server.config.datacenter.clone()])
+}
+
+/// The body of `/v1/catalog/register` (Consul's field names).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RegisterBody {
+    #[serde(rename = "ID", default)]
+    id: String,
+    node: String,
+    address: String,
+    #[serde(default)]
+    datacenter: String,
+    #[serde(default)]
+    node_meta: BTreeMap<String, String>,
+    #[serde(default)]
+    service: Option<ServiceDefinition>,
+    #[serde(default)]
+    check: Option<RegisterCheck>,
+    #[serde(default)]
+    checks: Vec<RegisterCheck>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RegisterCheck {
+    #[serde(rename = "CheckID", default)]
+    check_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    status: String,
+    #[serde(rename = "ServiceID", default)]
+    service_id: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    output: String,
+}
+
+pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
+    let body: RegisterBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    if body.node.is_empty() || body.address.is_empty() {
+        return Err(ApiError::bad_request("Must provide node and address"));
+    }
+    let datacenter = if body.datacenter.is_empty() { server.config.datacenter.clone() } else { body.datacenter };
+    let node = Node { name: body.node.clone(), id: body.id, address: body.address, datacenter, meta: body.node_meta };
+    let service = match body.service {
+        Some(definition) => {
+            definition.validate().map_err(|e| ApiError::bad_request(format!("Invalid service: {e}")))?;
+            Some(definition.to_service())
+        }
+        None => None,
+    };
+    let checks = body
+        .check
+        .into_iter()
+        .chain(body.checks)
+        .map(|c| to_health_check(c, &body.node, service.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    server.write(Command::CatalogRegister { node, service, checks }).await?;
+    Ok(Json(true))
+}
+
+fn to_health_check(c: RegisterCheck, node: &str, service: Option<&tessera_proto::catalog::Service>) -> Result<HealthCheck, ApiError> {
+    let status = match c.status.as_str() {
+        "" => CheckStatus::Critical,
+        other => CheckStatus::parse(other).ok_or_else(|| ApiError::bad_request(format!("Invalid check status {other:?}")))?,
+    };
+    let id = if c.check_id.is_empty() { c.name.clone() } else { c.check_id };
+    let owner = service.filter(|s| s.id == c.service_id);
+    Ok(HealthCheck {
+        node: node.to_string(),
+        check_id: id.clone(),
+        name: if c.name.is_empty() { id } else { c.name },
+        status,
+        notes: c.notes,
+        output: c.output,
+        service_id: c.service_id,
+        service_name: owner.map(|s| s.name.clone()).unwrap_or_default(),
+        service_tags: owner.map(|s| s.tags.clone()).unwrap_or_default(),
+        ..HealthCheck::default()
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeregisterBody {
+    node: String,
+    #[serde(rename = "ServiceID", default)]
+    service_id: Option<String>,
+    #[serde(rename = "CheckID", default)]
+    check_id: Option<String>,
+}
+
+pub async fn deregister(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
+    let body: DeregisterBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    if body.node.is_empty() {
+        return Err(ApiError::bad_request("Must provide node"));
+    }
+    server.write(Command::CatalogDeregister { node: body.node, service_id: body.service_id, check_id: body.check_id }).await?;
+    Ok(Json(true))
+}
