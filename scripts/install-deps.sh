@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Tessera builds and tests with: RocksDB (linked,
-# not compiled), libclang for its bindings. Idempotent; quiet when all is there.
+# not compiled), libclang for its bindings, dig for the DNS tests. Idempotent; quiet when all is there.
 set -euo pipefail
 
-packages=(librocksdb-dev libclang-dev clang pkg-config)
+packages=(librocksdb-dev libclang-dev clang pkg-config dnsutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -30,6 +30,14 @@ enum Command {
     /// Operator tools for the cluster.
     #[command(subcommand)]
     Operator(cmd::operator::OperatorCommand),
+    /// Reads the service catalog.
+    #[command(subcommand)]
+    Catalog(cmd::catalog::CatalogCommand),
+    /// Registers and deregisters services with the local agent.
+    #[command(subcommand)]
+    Services(cmd::catalog::ServicesCommand),
+    /// Reloads the agent's service definitions (as SIGHUP does).
+    Reload(cmd::catalog::ReloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +64,9 @@ fn main() -> ExitCode {
             Command::Members(args) => cmd::members::run(args).await,
             Command::Kv(command) => cmd::kv::run(command).await,
             Command::Operator(command) => cmd::operator::run(command).await,
+            Command::Catalog(command) => cmd::catalog::run(command).await,
+            Command::Services(command) => cmd::catalog::run_services(command).await,
+            Command::Reload(args) => cmd::catalog::reload(args).await,
         }
     });
     ExitCode::from(code)

@@ -132,6 +132,10 @@ impl Agent {
         status
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
@@ -291,4 +295,27 @@ impl Http {
 /// Runs the `tessera` CLI with `args` and returns what it did.
 pub fn cli(args: &[&str]) -> Output {
     Command::new(tessera_bin()).args(args).stdin(Stdio::null()).output().expect("run tessera")
+}
+
+/// One DNS question over UDP to `server`; the answer's records as text
+/// (`"<type> <data>"`) and its response code. None if nothing came back.
+pub async fn dns_query(server: &str, name: &str, kind: hickory_proto::rr::RecordType) -> Option<(String, Vec<String>)> {
+    use hickory_proto::op::Message;
+    use hickory_proto::op::MessageType;
+    use hickory_proto::op::OpCode;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+    let mut request = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    request.add_query(Query::query(Name::from_ascii(name).ok()?, kind));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    socket.send_to(&request.to_vec().ok()?, server).await.ok()?;
+    let mut buf = vec![0u8; 4096];
+    let (len, _) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await.ok()?.ok()?;
+    let reply = Message::from_vec(&buf[..len]).ok()?;
+    let records = reply.answers.iter().map(|r| format!("{} {}", r.record_type(), r.data)).collect();
+    Some((reply.metadata.response_code.to_string(), records))
+}
+
+fn rand_id() -> u16 {
+    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) & 0xffff) as u16
 }

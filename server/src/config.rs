@@ -11,6 +11,8 @@ use std::time::Duration;
 pub mod defaults {
     pub const DATACENTER: &str = "dc1";
     pub const HTTP_PORT: u16 = 8500;
+    pub const DNS_PORT: u16 = 8600;
+    pub const DOMAIN: &str = "consul.";
     pub const SERVER_PORT: u16 = 8300;
     /// Consul's retry_join interval is 30 s; forming a cluster should not
     /// wait that long, and a probe costs one small RPC.
@@ -37,6 +39,10 @@ pub struct AgentConfig {
     pub client_addr: IpAddr,
     pub http_port: u16,
     pub server_port: u16,
+    /// None: no DNS server (Consul's `-dns-port=-1`).
+    pub dns_port: Option<u16>,
+    /// The DNS domain, e.g. `consul.`.
+    pub domain: String,
     pub retry_join: Vec<String>,
     pub retry_interval: Duration,
     /// How long a request waits for a leader before failing with "No cluster leader".
@@ -88,6 +94,8 @@ impl Default for AgentConfig {
             client_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             http_port: defaults::HTTP_PORT,
             server_port: defaults::SERVER_PORT,
+            dns_port: Some(defaults::DNS_PORT),
+            domain: defaults::DOMAIN.to_string(),
             retry_join: Vec::new(),
             retry_interval: Duration::from_millis(defaults::RETRY_INTERVAL_MS),
             rpc_hold_timeout: Duration::from_millis(defaults::RPC_HOLD_TIMEOUT_MS),
@@ -135,6 +143,10 @@ impl AgentConfig {
 
     pub fn http_addr(&self) -> SocketAddr {
         SocketAddr::new(self.client_addr, self.http_port)
+    }
+
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns_port.map(|port| SocketAddr::new(self.client_addr, port))
     }
 
     pub fn server_addr(&self) -> SocketAddr {

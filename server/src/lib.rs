@@ -16,6 +16,8 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod data_dir;
+pub mod dns;
+pub mod health;
 pub mod http;
 pub mod proposer;
 pub mod raft;
@@ -87,6 +89,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let store = Store::open(&data.store_path)?;
     let rpc_listener = bind("server RPC", config.server_addr()).await?;
     let http_listener = bind("HTTP", config.http_addr()).await?;
+    let dns_sockets = bind_dns(&config).await?;
     let rpc_addr = rpc_listener.local_addr().map_err(|e| AgentError::Raft(e.to_string()))?;
     let me =
         ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
@@ -96,6 +99,9 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
 
     let mut tasks = JoinSet::new();
     spawn_services(&mut tasks, &server, &agent, rpc_listener, http_listener, &shutdown);
+    if let Some((udp, tcp)) = dns_sockets {
+        spawn_dns(&mut tasks, &server, udp, tcp, &shutdown);
+    }
     let outcome = supervise(&mut tasks, &shutdown).await;
     shutdown.cancel();
     agent.stop();
@@ -138,6 +144,38 @@ fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::T
             Ok((temp.path().to_path_buf(), Some(temp)))
         }
     }
+}
+
+async fn bind_dns(config: &AgentConfig) -> Result<Option<(tokio::net::UdpSocket, TcpListener)>, AgentError> {
+    let Some(addr) = config.dns_addr() else { return Ok(None) };
+    let udp = tokio::net::UdpSocket::bind(addr).await.map_err(|source| AgentError::Bind {
+        what: "DNS (UDP)",
+        addr,
+        source,
+    })?;
+    let tcp = bind("DNS (TCP)", addr).await?;
+    Ok(Some((udp, tcp)))
+}
+
+fn spawn_dns(
+    tasks: &mut JoinSet<Result<(), AgentError>>,
+    server: &Arc<Server>,
+    udp: tokio::net::UdpSocket,
+    tcp: TcpListener,
+    shutdown: &CancellationToken,
+) {
+    let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
+    let dns = Arc::new(dns::Dns { zone, store: server.store.clone() });
+    let (udp_dns, token) = (dns.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        dns::serve_udp(udp_dns, udp, token).await;
+        Ok(())
+    });
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        dns::serve_tcp(dns, tcp, token).await;
+        Ok(())
+    });
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
@@ -265,7 +303,8 @@ fn announce(server: &Server, dir: &std::path::Path, http_addr: Option<SocketAddr
     println!("            Node name: '{}'", server.me.name);
     println!("           Datacenter: '{}'", config.datacenter);
     println!("               Server: true (Bootstrap-expect: {}, Dev: {})", config.bootstrap_expect, config.dev);
-    println!("          Client Addr: [{}] (HTTP: {http})", config.client_addr);
+    let dns = config.dns_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
+    println!("          Client Addr: [{}] (HTTP: {http}, DNS: {dns})", config.client_addr);
     println!("         Cluster Addr: {} (Server RPC: {})", config.bind_addr, server.me.rpc_addr);
     println!("             Data Dir: {}", dir.display());
     println!();

@@ -39,6 +39,12 @@ pub struct AgentArgs {
     http_port: u16,
     #[arg(long = "server-port", default_value_t = defaults::SERVER_PORT)]
     server_port: u16,
+    /// DNS port (UDP and TCP) on the client address; -1 turns DNS off.
+    #[arg(long = "dns-port", default_value_t = defaults::DNS_PORT as i32, allow_negative_numbers = true)]
+    dns_port: i32,
+    /// The DNS domain served.
+    #[arg(long, default_value = defaults::DOMAIN)]
+    domain: String,
     /// A server to join, as host or host:port (repeatable).
     #[arg(long = "retry-join", value_name = "ADDR")]
     retry_join: Vec<String>,
@@ -88,6 +94,13 @@ impl AgentArgs {
             client_addr: self.client.unwrap_or(loopback),
             http_port: self.http_port,
             server_port,
+            dns_port: match self.dns_port {
+                -1 => None,
+                port => {
+                    Some(u16::try_from(port).map_err(|_| format!("-dns-port: {port} is not a port (or -1 for none)"))?)
+                }
+            },
+            domain: if self.domain.ends_with('.') { self.domain } else { format!("{}.", self.domain) },
             retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
             retry_interval,
             rpc_hold_timeout,

@@ -1,6 +1,7 @@
 //! One module per command noun.
 
 pub mod agent;
+pub mod catalog;
 pub mod kv;
 pub mod members;
 pub mod operator;

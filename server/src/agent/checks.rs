@@ -32,7 +32,9 @@ impl Drop for Runner {
 
 pub fn spawn(agent: Weak<Agent>, id: String, kind: CheckKind) -> Option<Runner> {
     let (task, ttl_reset) = match kind.clone() {
-        CheckKind::Tcp { address, interval, timeout } => (tokio::spawn(tcp_loop(agent, id, address, interval, timeout)), None),
+        CheckKind::Tcp { address, interval, timeout } => {
+            (tokio::spawn(tcp_loop(agent, id, address, interval, timeout)), None)
+        }
         CheckKind::Http { url, method, header, body, interval, timeout } => {
             let probe = HttpProbe { url, method, header, body, timeout };
             (tokio::spawn(http_loop(agent, id, probe, interval)), None)

@@ -48,11 +48,16 @@ impl Sources {
             let name = file.display().to_string();
             let parsed = parse_file(&file)?;
             for service in parsed.all_services() {
-                service.validate().map_err(|e| LoadError { file: name.clone(), message: format!("service {:?}: {e}", service.name) })?;
+                service.validate().map_err(|e| LoadError {
+                    file: name.clone(),
+                    message: format!("service {:?}: {e}", service.name),
+                })?;
                 definitions.services.push((name.clone(), service.clone()));
             }
             for (i, check) in parsed.all_checks().enumerate() {
-                check.kind(&format!("checks[{i}]")).map_err(|e| LoadError { file: name.clone(), message: e.to_string() })?;
+                check
+                    .kind(&format!("checks[{i}]"))
+                    .map_err(|e| LoadError { file: name.clone(), message: e.to_string() })?;
                 definitions.checks.push((name.clone(), check.clone()));
             }
         }
@@ -62,7 +67,10 @@ impl Sources {
 }
 
 fn files_in(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let unreadable = |e: std::io::Error| LoadError { file: dir.display().to_string(), message: format!("cannot read config dir: {e}") };
+    let unreadable = |e: std::io::Error| LoadError {
+        file: dir.display().to_string(),
+        message: format!("cannot read config dir: {e}"),
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(unreadable)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -74,7 +82,8 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 fn parse_file(path: &Path) -> Result<ConfigFile, LoadError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError { file: file.clone(), message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError { file: file.clone(), message: format!("cannot read: {e}") })?;
     let parsed = if path.extension().and_then(|e| e.to_str()) == Some("hcl") {
         hcl::from_str::<ConfigFile>(&text).map_err(|e| e.to_string())
     } else {
@@ -88,7 +97,10 @@ fn reject_duplicate_ids(definitions: &Definitions) -> Result<(), LoadError> {
     for (file, service) in &definitions.services {
         let id = service.effective_id();
         if let Some(first) = seen.insert(id.clone(), file) {
-            return Err(LoadError { file: file.clone(), message: format!("service id {id:?} is already defined in {first}") });
+            return Err(LoadError {
+                file: file.clone(),
+                message: format!("service id {id:?} is already defined in {first}"),
+            });
         }
     }
     Ok(())
@@ -125,7 +137,10 @@ mod tests {
 
     #[test]
     fn a_bad_file_is_named_with_its_field() {
-        let dir = dir_with(&[("good.json", r#"{"service": {"name": "a"}}"#), ("bad.json", r#"{"service": {"name": "b", "port": "eighty"}}"#)]);
+        let dir = dir_with(&[
+            ("good.json", r#"{"service": {"name": "a"}}"#),
+            ("bad.json", r#"{"service": {"name": "b", "port": "eighty"}}"#),
+        ]);
         let err = load(&dir).unwrap_err();
         assert!(err.file.ends_with("bad.json"), "{err}");
         let dir = dir_with(&[("bad.json", r#"{"service": {"name": "b", "check": {"tcp": "x:1"}}}"#)]);
@@ -135,7 +150,8 @@ mod tests {
 
     #[test]
     fn the_same_service_id_in_two_files_is_refused() {
-        let dir = dir_with(&[("1.json", r#"{"service": {"name": "a"}}"#), ("2.json", r#"{"services": [{"name": "a"}]}"#)]);
+        let dir =
+            dir_with(&[("1.json", r#"{"service": {"name": "a"}}"#), ("2.json", r#"{"services": [{"name": "a"}]}"#)]);
         let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains("already defined"), "{err}");
     }

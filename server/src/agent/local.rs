@@ -75,7 +75,8 @@ impl LocalState {
             .filter(|s| s.service.kind == ServiceKind::ConnectProxy)
             .map(|s| s.service.port)
             .collect();
-        let choice = sidecar::PortChoice { previous: previous_sidecar_port, in_use: &in_use, range: self.sidecar_ports.clone() };
+        let choice =
+            sidecar::PortChoice { previous: previous_sidecar_port, in_use: &in_use, range: self.sidecar_ports.clone() };
         let expanded = sidecar::expand(definition, &choice)?;
         self.insert(definition, source, None)?;
         if let Some(sidecar_def) = expanded {
@@ -84,7 +85,12 @@ impl LocalState {
         Ok(())
     }
 
-    fn insert(&mut self, definition: &ServiceDefinition, source: Source, sidecar_of: Option<String>) -> Result<(), DefinitionError> {
+    fn insert(
+        &mut self,
+        definition: &ServiceDefinition,
+        source: Source,
+        sidecar_of: Option<String>,
+    ) -> Result<(), DefinitionError> {
         let service = definition.to_service();
         let checks: Vec<&CheckDefinition> = definition.all_checks().collect();
         for (i, check) in checks.iter().enumerate() {
@@ -132,12 +138,17 @@ impl LocalState {
         let kind = definition.kind("check")?;
         let id = definition.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| definition.name.clone());
         let initial = CheckStatus::parse(&definition.status).unwrap_or_default();
-        let kept = self.checks.get(&id).filter(|c| c.definition == *definition).map(|c| (c.check.status, c.check.output.clone()));
+        let kept = self
+            .checks
+            .get(&id)
+            .filter(|c| c.definition == *definition)
+            .map(|c| (c.check.status, c.check.output.clone()));
         let (status, output) = kept.unwrap_or((initial, String::new()));
         let (interval, timeout) = match &kind {
-            CheckKind::Tcp { interval, timeout, .. } | CheckKind::Http { interval, timeout, .. } => {
-                (tessera_proto::catalog::duration::format(*interval), tessera_proto::catalog::duration::format(*timeout))
-            }
+            CheckKind::Tcp { interval, timeout, .. } | CheckKind::Http { interval, timeout, .. } => (
+                tessera_proto::catalog::duration::format(*interval),
+                tessera_proto::catalog::duration::format(*timeout),
+            ),
             _ => (String::new(), String::new()),
         };
         let check = HealthCheck {
@@ -162,8 +173,12 @@ impl LocalState {
     pub fn remove_service(&mut self, id: &str) -> bool {
         let Some(removed) = self.services.remove(id) else { return false };
         self.checks.retain(|_, c| c.check.service_id != id);
-        let sidecars: Vec<String> =
-            self.services.values().filter(|s| s.sidecar_of.as_deref() == Some(id)).map(|s| s.service.id.clone()).collect();
+        let sidecars: Vec<String> = self
+            .services
+            .values()
+            .filter(|s| s.sidecar_of.as_deref() == Some(id))
+            .map(|s| s.service.id.clone())
+            .collect();
         for sidecar in sidecars {
             self.remove_service(&sidecar);
         }
@@ -177,7 +192,11 @@ impl LocalState {
 
     /// Makes the config-sourced registrations exactly `services` and
     /// `checks`. All or nothing: on error the state is unchanged.
-    pub fn reconcile_config(&mut self, services: &[ServiceDefinition], checks: &[CheckDefinition]) -> Result<(), DefinitionError> {
+    pub fn reconcile_config(
+        &mut self,
+        services: &[ServiceDefinition],
+        checks: &[CheckDefinition],
+    ) -> Result<(), DefinitionError> {
         let mut next = self.clone();
         let from_config: Vec<String> = next
             .services
@@ -193,7 +212,10 @@ impl LocalState {
             checks.iter().map(|c| c.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| c.name.clone())).collect();
         next.checks.retain(|id, c| c.source != Source::Config || c.inline || wanted_checks.contains(id));
         for definition in services {
-            let unchanged = next.services.get(&definition.effective_id()).is_some_and(|s| s.definition == *definition && s.source == Source::Config);
+            let unchanged = next
+                .services
+                .get(&definition.effective_id())
+                .is_some_and(|s| s.definition == *definition && s.source == Source::Config);
             if !unchanged {
                 next.add_service(definition, Source::Config)?;
             }
@@ -289,7 +311,9 @@ mod tests {
     #[test]
     fn a_sidecar_block_registers_two_services_with_consuls_checks() {
         let mut state = LocalState::new("n1");
-        state.add_service(&def(r#"{"name":"socat","port":8181,"connect":{"sidecar_service":{}}}"#), Source::Config).unwrap();
+        state
+            .add_service(&def(r#"{"name":"socat","port":8181,"connect":{"sidecar_service":{}}}"#), Source::Config)
+            .unwrap();
         assert_eq!(state.services.keys().collect::<Vec<_>>(), vec!["socat", "socat-sidecar-proxy"]);
         let ids: Vec<&String> = state.checks.keys().collect();
         assert_eq!(ids, vec!["service:socat-sidecar-proxy:1", "service:socat-sidecar-proxy:2"]);
@@ -320,7 +344,11 @@ mod tests {
         let broken = def(r#"{"name":"c","check":{"tcp":"x:1"}}"#);
         let err = state.reconcile_config(&[broken], &[]).unwrap_err();
         assert_eq!(err.field, "checks[0].interval");
-        assert_eq!(state.services.keys().collect::<Vec<_>>(), vec!["api-made", "b"], "unchanged after a refused reconcile");
+        assert_eq!(
+            state.services.keys().collect::<Vec<_>>(),
+            vec!["api-made", "b"],
+            "unchanged after a refused reconcile"
+        );
     }
 
     #[test]
@@ -348,7 +376,12 @@ mod tests {
     #[test]
     fn alias_checks_mirror_the_worst_status_of_their_service() {
         let mut state = LocalState::new("n1");
-        state.add_service(&def(r#"{"name":"s","port":1,"check":{"ttl":"30s"},"connect":{"sidecar_service":{}}}"#), Source::Config).unwrap();
+        state
+            .add_service(
+                &def(r#"{"name":"s","port":1,"check":{"ttl":"30s"},"connect":{"sidecar_service":{}}}"#),
+                Source::Config,
+            )
+            .unwrap();
         state.refresh_aliases();
         assert_eq!(state.checks["service:s-sidecar-proxy:2"].check.status, CheckStatus::Critical);
         state.set_check_status("service:s", CheckStatus::Passing, "");

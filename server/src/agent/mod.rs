@@ -115,13 +115,17 @@ impl Agent {
         let definitions = self.sources.load().map_err(|e| AgentError::Invalid(e.to_string()))?;
         let services: Vec<ServiceDefinition> = definitions.services.into_iter().map(|(_, s)| s).collect();
         let checks: Vec<CheckDefinition> = definitions.checks.into_iter().map(|(_, c)| c).collect();
-        self.update(|state| state.reconcile_config(&services, &checks).map_err(|e| AgentError::Invalid(e.to_string())))?;
+        self.update(|state| {
+            state.reconcile_config(&services, &checks).map_err(|e| AgentError::Invalid(e.to_string()))
+        })?;
         tracing::info!(services = services.len(), checks = checks.len(), "loaded service definitions");
         Ok(())
     }
 
     pub fn register_service(&self, definition: &ServiceDefinition) -> Result<(), AgentError> {
-        self.update(|state| state.add_service(definition, Source::Api).map_err(|e| AgentError::Invalid(e.to_string())))?;
+        self.update(|state| {
+            state.add_service(definition, Source::Api).map_err(|e| AgentError::Invalid(e.to_string()))
+        })?;
         self.save_registrations();
         Ok(())
     }
@@ -129,14 +133,18 @@ impl Agent {
     pub fn deregister_service(&self, id: &str) -> Result<(), AgentError> {
         self.update(|state| match state.remove_service(id) {
             true => Ok(()),
-            false => Err(AgentError::NotFound(format!("Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."))),
+            false => Err(AgentError::NotFound(format!(
+                "Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."
+            ))),
         })?;
         self.save_registrations();
         Ok(())
     }
 
     pub fn register_check(&self, definition: &CheckDefinition) -> Result<(), AgentError> {
-        self.update(|state| state.add_check(definition, Source::Api).map(|_| ()).map_err(|e| AgentError::Invalid(e.to_string())))?;
+        self.update(|state| {
+            state.add_check(definition, Source::Api).map(|_| ()).map_err(|e| AgentError::Invalid(e.to_string()))
+        })?;
         self.save_registrations();
         Ok(())
     }

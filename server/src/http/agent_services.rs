@@ -43,7 +43,8 @@ pub async fn services(State(agent): State<Arc<Agent>>) -> Json<BTreeMap<String, 
 }
 
 pub async fn service(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let service = agent.service(&id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown service ID: {id}")))?;
+    let service =
+        agent.service(&id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown service ID: {id}")))?;
     let mut fields = shapes::service(&service, &datacenter(&agent));
     let hash = content_hash(&Value::Object(fields.clone()));
     fields.insert("ContentHash".into(), json!(hash));
@@ -87,7 +88,12 @@ pub async fn deregister_check(State(agent): State<Arc<Agent>>, Path(id): Path<St
     Ok(agent.deregister_check(&id)?)
 }
 
-async fn update_ttl(agent: &Agent, id: &str, status: CheckStatus, params: &HashMap<String, String>) -> Result<(), ApiError> {
+async fn update_ttl(
+    agent: &Agent,
+    id: &str,
+    status: CheckStatus,
+    params: &HashMap<String, String>,
+) -> Result<(), ApiError> {
     let note = params.get("note").map(String::as_str).unwrap_or("");
     Ok(agent.update_ttl(id, status, note)?)
 }

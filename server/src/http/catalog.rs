@@ -46,7 +46,11 @@ pub async fn services(State(server): State<Arc<Server>>, Query(params): Params) 
     Ok((read_headers(&server, index), Json(names)).into_response())
 }
 
-pub async fn service(State(server): State<Arc<Server>>, Path(name): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn service(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let index = prepare(&server, &params).await?;
     let tag = params.get("tag");
     let rows: Vec<Value> = catalog::instances(server.store.engine(), &name)?
@@ -62,14 +66,19 @@ pub async fn nodes(State(server): State<Arc<Server>>, Query(params): Params) -> 
     let engine = server.store.engine();
     let mut rows = catalog::nodes(engine)?;
     if let Some(service) = params.get("service") {
-        let with: BTreeSet<String> = catalog::instances(engine, service)?.into_iter().map(|(n, _)| n.value.name).collect();
+        let with: BTreeSet<String> =
+            catalog::instances(engine, service)?.into_iter().map(|(n, _)| n.value.name).collect();
         rows.retain(|n| with.contains(&n.value.name));
     }
     let nodes: Vec<Value> = rows.iter().map(shapes::node).collect();
     Ok((read_headers(&server, index), Json(nodes)).into_response())
 }
 
-pub async fn node(State(server): State<Arc<Server>>, Path(name): Path<String>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn node(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     let index = prepare(&server, &params).await?;
     let engine = server.store.engine();
     let Some(node) = catalog::node(engine, &name)? else {
@@ -124,7 +133,8 @@ struct RegisterCheck {
 }
 
 pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
-    let body: RegisterBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    let body: RegisterBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
     if body.node.is_empty() || body.address.is_empty() {
         return Err(ApiError::bad_request("Must provide node and address"));
     }
@@ -147,10 +157,16 @@ pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<
     Ok(Json(true))
 }
 
-fn to_health_check(c: RegisterCheck, node: &str, service: Option<&tessera_proto::catalog::Service>) -> Result<HealthCheck, ApiError> {
+fn to_health_check(
+    c: RegisterCheck,
+    node: &str,
+    service: Option<&tessera_proto::catalog::Service>,
+) -> Result<HealthCheck, ApiError> {
     let status = match c.status.as_str() {
         "" => CheckStatus::Critical,
-        other => CheckStatus::parse(other).ok_or_else(|| ApiError::bad_request(format!("Invalid check status {other:?}")))?,
+        other => {
+            CheckStatus::parse(other).ok_or_else(|| ApiError::bad_request(format!("Invalid check status {other:?}")))?
+        }
     };
     let id = if c.check_id.is_empty() { c.name.clone() } else { c.check_id };
     let owner = service.filter(|s| s.id == c.service_id);
@@ -179,10 +195,13 @@ struct DeregisterBody {
 }
 
 pub async fn deregister(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
-    let body: DeregisterBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    let body: DeregisterBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
     if body.node.is_empty() {
         return Err(ApiError::bad_request("Must provide node"));
     }
-    server.write(Command::CatalogDeregister { node: body.node, service_id: body.service_id, check_id: body.check_id }).await?;
+    server
+        .write(Command::CatalogDeregister { node: body.node, service_id: body.service_id, check_id: body.check_id })
+        .await?;
     Ok(Json(true))
 }

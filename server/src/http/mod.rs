@@ -15,13 +15,13 @@ pub use blocking::parse_duration;
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::http::header::HeaderName;
 use axum::http::HeaderMap;
 use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
-use axum::extract::FromRef;
 use axum::routing::delete;
 use axum::routing::get;
 use axum::routing::put;

@@ -148,7 +148,13 @@ pub fn delete_node(txn: &mut Txn<'_>, index: u64, node: &str) -> Result<(), Engi
 
 /// Makes the node's services and checks exactly `services` and `checks`:
 /// an agent's full anti-entropy sync.
-pub fn sync_node(txn: &mut Txn<'_>, index: u64, node: &Node, services: &[Service], checks: &[HealthCheck]) -> Result<(), EngineError> {
+pub fn sync_node(
+    txn: &mut Txn<'_>,
+    index: u64,
+    node: &Node,
+    services: &[Service],
+    checks: &[HealthCheck],
+) -> Result<(), EngineError> {
     upsert_node(txn, index, node)?;
     for (_, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s", &node.name]))? {
         let id = decode::<Service>(&bytes)?.value.id;
@@ -253,7 +259,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
         let n = node("a");
-        commit(&engine, |t| sync_node(t, 5, &n, &[service("web1", "web"), service("db", "db")], &[check("a", "c1", "web1")]).unwrap());
+        commit(&engine, |t| {
+            sync_node(t, 5, &n, &[service("web1", "web"), service("db", "db")], &[check("a", "c1", "web1")]).unwrap()
+        });
         commit(&engine, |t| sync_node(t, 9, &n, &[service("web1", "web")], &[check("a", "c1", "web1")]).unwrap());
         let rows = node_services(&engine, "a").unwrap();
         assert_eq!(rows.len(), 1);
@@ -283,7 +291,9 @@ mod tests {
     fn deleting_a_node_removes_its_services_and_checks() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
-        commit(&engine, |t| sync_node(t, 1, &node("a"), &[service("web1", "web")], &[check("a", "c1", "web1")]).unwrap());
+        commit(&engine, |t| {
+            sync_node(t, 1, &node("a"), &[service("web1", "web")], &[check("a", "c1", "web1")]).unwrap()
+        });
         commit(&engine, |t| sync_node(t, 1, &node("b"), &[service("web2", "web")], &[]).unwrap());
         commit(&engine, |t| delete_node(t, 2, "a").unwrap());
         assert!(nodes(&engine).unwrap().iter().all(|n| n.value.name == "b"));

@@ -1,0 +1,230 @@
+//! `tessera catalog services|nodes`, `tessera services register|deregister`
+//! and `tessera reload`, worded as Consul's commands.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::client::columns;
+use crate::client::Client;
+use crate::cmd::fail;
+use crate::cmd::HttpFlags;
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Lists the services of the catalog.
+    Services(ServicesArgs),
+    /// Lists the nodes of the catalog.
+    Nodes(NodesArgs),
+}
+
+#[derive(Args)]
+pub struct ServicesArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// Show each service's tags.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    tags: bool,
+    /// Only the services of this node.
+    #[arg(long)]
+    node: Option<String>,
+}
+
+#[derive(Args)]
+pub struct NodesArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// Only nodes that run this service.
+    #[arg(long)]
+    service: Option<String>,
+}
+
+pub async fn run(command: CatalogCommand) -> u8 {
+    let outcome = match command {
+        CatalogCommand::Services(args) => services(args).await,
+        CatalogCommand::Nodes(args) => nodes(args).await,
+    };
+    outcome.unwrap_or_else(fail)
+}
+
+async fn services(args: ServicesArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let by_name: BTreeMap<String, Vec<String>> = match &args.node {
+        None => client.get("/v1/catalog/services").await?.json()?,
+        Some(node) => {
+            let answer: Value = client.get(&format!("/v1/catalog/node/{node}")).await?.json()?;
+            let services = answer["Services"].as_object().cloned().unwrap_or_default();
+            services
+                .values()
+                .map(|s| {
+                    let tags = s["Tags"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str().map(String::from))
+                        .collect();
+                    (s["Service"].as_str().unwrap_or_default().to_string(), tags)
+                })
+                .collect()
+        }
+    };
+    let rows: Vec<Vec<String>> = by_name
+        .into_iter()
+        .map(|(name, tags)| if args.tags { vec![name, tags.join(",")] } else { vec![name] })
+        .collect();
+    print!("{}", columns(&rows));
+    Ok(0)
+}
+
+async fn nodes(args: NodesArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let path = match &args.service {
+        Some(service) => format!("/v1/catalog/nodes?service={service}"),
+        None => "/v1/catalog/nodes".to_string(),
+    };
+    let nodes: Vec<Value> = client.get(&path).await?.json()?;
+    let mut rows = vec![["Node", "ID", "Address", "DC"].map(String::from).to_vec()];
+    for n in nodes {
+        let text = |k: &str| n[k].as_str().unwrap_or_default().to_string();
+        let id: String = text("ID").chars().take(8).collect();
+        rows.push(vec![text("Node"), id, text("Address"), text("Datacenter")]);
+    }
+    print!("{}", columns(&rows));
+    Ok(0)
+}
+
+#[derive(Subcommand)]
+pub enum ServicesCommand {
+    /// Registers services from files, or one from flags.
+    Register(RegisterArgs),
+    /// Deregisters services named in files, or by -id.
+    Deregister(DeregisterArgs),
+}
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long)]
+    address: Option<String>,
+    #[arg(long)]
+    port: Option<u16>,
+    /// A tag (repeatable).
+    #[arg(long)]
+    tag: Vec<String>,
+    /// Service definition files (JSON or HCL).
+    files: Vec<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct DeregisterArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    #[arg(long)]
+    id: Option<String>,
+    files: Vec<std::path::PathBuf>,
+}
+
+pub async fn run_services(command: ServicesCommand) -> u8 {
+    let outcome = match command {
+        ServicesCommand::Register(args) => register(args).await,
+        ServicesCommand::Deregister(args) => deregister(args).await,
+    };
+    outcome.unwrap_or_else(fail)
+}
+
+/// The service definitions in `files`, as JSON values for the API.
+fn definitions_in(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let parsed: Value = match file.extension().and_then(|e| e.to_str()) {
+            Some("hcl") => hcl::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+            _ => serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+        };
+        out.extend(parsed.get("service").cloned());
+        out.extend(parsed.get("services").and_then(Value::as_array).cloned().unwrap_or_default());
+    }
+    Ok(out)
+}
+
+async fn register(args: RegisterArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let mut definitions = definitions_in(&args.files)?;
+    if let Some(name) = args.name {
+        let mut flags = serde_json::json!({"name": name, "tags": args.tag});
+        for (key, value) in [
+            ("id", args.id.map(Value::from)),
+            ("address", args.address.map(Value::from)),
+            ("port", args.port.map(Value::from)),
+        ] {
+            if let Some(value) = value {
+                flags[key] = value;
+            }
+        }
+        definitions.push(flags);
+    }
+    if definitions.is_empty() {
+        return Ok(fail("give service definition files or -name"));
+    }
+    for definition in definitions {
+        let reply =
+            client.call(Method::PUT, "/v1/agent/service/register", Some(definition.to_string().into_bytes())).await?;
+        if !reply.status.is_success() {
+            return Ok(fail(format!(
+                "Error registering service {:?}: {}",
+                definition["name"].as_str().unwrap_or("?"),
+                reply.text()
+            )));
+        }
+        println!("Registered service: {}", definition["name"].as_str().unwrap_or_default());
+    }
+    Ok(0)
+}
+
+async fn deregister(args: DeregisterArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let mut ids: Vec<String> = definitions_in(&args.files)?
+        .iter()
+        .map(|d| d["id"].as_str().or(d["name"].as_str()).unwrap_or_default().to_string())
+        .collect();
+    ids.extend(args.id);
+    if ids.is_empty() {
+        return Ok(fail("give service definition files or -id"));
+    }
+    for id in ids {
+        let reply = client.call(Method::PUT, &format!("/v1/agent/service/deregister/{id}"), None).await?;
+        if !reply.status.is_success() {
+            return Ok(fail(format!("Error deregistering service {id:?}: {}", reply.text())));
+        }
+        println!("Deregistered service: {id}");
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+}
+
+pub async fn reload(args: ReloadArgs) -> u8 {
+    let outcome = async {
+        let client = Client::new(args.http.http_addr.as_deref())?;
+        let reply = client.call(Method::PUT, "/v1/agent/reload", None).await?;
+        if !reply.status.is_success() {
+            eprintln!("Error reloading: {}", reply.text());
+            return Ok(1);
+        }
+        println!("Configuration reload triggered");
+        anyhow::Ok(0)
+    };
+    outcome.await.unwrap_or_else(fail)
+}

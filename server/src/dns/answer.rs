@@ -1,0 +1,151 @@
+//! Builds DNS answers from the catalog: healthy instances only (critical
+//! ones are left out), shuffled; NXDOMAIN with the zone's SOA when there is
+//! nothing to answer. DNS reads the local state machine (stale reads, as
+//! Consul's DNS does by default).
+
+use std::net::Ipv4Addr;
+
+use hickory_proto::op::Message;
+use hickory_proto::op::OpCode;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::rdata::SOA;
+use hickory_proto::rr::rdata::SRV;
+use hickory_proto::rr::Name;
+use hickory_proto::rr::RData;
+use hickory_proto::rr::Record;
+use hickory_proto::rr::RecordType;
+use rand::seq::SliceRandom;
+use tessera_proto::catalog::CheckStatus;
+
+use crate::dns::lookup;
+use crate::dns::lookup::Lookup;
+use crate::health;
+use crate::store::engine::Engine;
+use crate::store::tables::catalog;
+
+/// Consul's default: answers are not cached.
+const TTL: u32 = 0;
+
+pub struct Zone {
+    pub domain: String,
+    pub datacenter: String,
+}
+
+/// An address to answer with, and the name it stands under.
+struct Target {
+    host: Name,
+    ip: Ipv4Addr,
+    port: u16,
+    weight: u16,
+}
+
+impl Zone {
+    pub fn answer(&self, engine: &Engine, request: &Message) -> Message {
+        let mut response = Message::response(request.metadata.id, OpCode::Query);
+        response.metadata.authoritative = true;
+        response.metadata.recursion_desired = request.metadata.recursion_desired;
+        let Some(query) = request.queries.first() else {
+            response.metadata.response_code = ResponseCode::FormErr;
+            return response;
+        };
+        response.add_query(query.clone());
+        let name = query.name().clone();
+        let targets = lookup::parse(&name.to_ascii(), &self.domain, &self.datacenter).map(|l| self.targets(engine, &l));
+        match targets {
+            Some(Ok(targets)) if !targets.is_empty() => {
+                self.add_records(&mut response, &name, query.query_type(), targets)
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "dns: catalog read failed");
+                response.metadata.response_code = ResponseCode::ServFail;
+            }
+            _ => {
+                response.metadata.response_code = ResponseCode::NXDomain;
+                response.add_authority(self.soa());
+            }
+        }
+        response
+    }
+
+    fn targets(&self, engine: &Engine, lookup: &Lookup) -> Result<Vec<Target>, crate::store::engine::EngineError> {
+        let instances = match lookup {
+            Lookup::Service { name, tag } => {
+                let mut found = health::instances(engine, name, false)?;
+                if let Some(tag) = tag {
+                    found.retain(|i| i.service.value.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)));
+                }
+                found
+            }
+            Lookup::Connect { name } => health::instances(engine, name, true)?,
+            Lookup::Node { name } => {
+                let node = catalog::node(engine, name)?;
+                return Ok(node
+                    .and_then(|n| n.value.address.parse().ok().map(|ip| (n.value.name, ip)))
+                    .map(|(node, ip)| vec![Target { host: self.node_name(&node), ip, port: 0, weight: 1 }])
+                    .unwrap_or_default());
+            }
+            Lookup::Addr { ip } => return Ok(vec![Target { host: self.addr_name(*ip), ip: *ip, port: 0, weight: 1 }]),
+        };
+        let mut targets: Vec<Target> = instances
+            .iter()
+            .filter(|i| i.status() != CheckStatus::Critical)
+            .filter_map(|i| {
+                let service = &i.service.value;
+                let ip: Ipv4Addr = service.effective_address(&i.node.value).parse().ok()?;
+                let host = match service.address.is_empty() {
+                    true => self.node_name(&i.node.value.name),
+                    false => self.addr_name(ip),
+                };
+                let weights = service.weights;
+                let weight = if i.status() == CheckStatus::Warning { weights.warning } else { weights.passing };
+                Some(Target { host, ip, port: service.port, weight: weight.min(u16::MAX as u32) as u16 })
+            })
+            .collect();
+        targets.shuffle(&mut rand::thread_rng());
+        Ok(targets)
+    }
+
+    fn add_records(&self, response: &mut Message, name: &Name, qtype: RecordType, targets: Vec<Target>) {
+        match qtype {
+            RecordType::SRV => {
+                for t in &targets {
+                    let srv = SRV::new(1, t.weight, t.port, t.host.clone());
+                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::SRV(srv)));
+                    response.add_additional(Record::from_rdata(t.host.clone(), TTL, RData::A(A(t.ip))));
+                }
+            }
+            RecordType::A | RecordType::ANY => {
+                let mut seen = std::collections::BTreeSet::new();
+                for t in targets.iter().filter(|t| seen.insert(t.ip)) {
+                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::A(A(t.ip))));
+                }
+            }
+            // The name exists but has no records of this type: NOERROR with the SOA.
+            _ => {
+                response.add_authority(self.soa());
+            }
+        }
+    }
+
+    fn zone_name(&self, label: &str) -> Name {
+        Name::from_ascii(format!("{label}.{}.{}", self.datacenter, self.domain)).unwrap_or_else(|_| Name::root())
+    }
+
+    fn node_name(&self, node: &str) -> Name {
+        self.zone_name(&format!("{node}.node"))
+    }
+
+    fn addr_name(&self, ip: Ipv4Addr) -> Name {
+        self.zone_name(&format!("{}.addr", lookup::addr_label(ip)))
+    }
+
+    fn soa(&self) -> Record {
+        let zone = Name::from_ascii(&self.domain).unwrap_or_else(|_| Name::root());
+        let ns = Name::from_ascii(format!("ns.{}", self.domain)).unwrap_or_else(|_| Name::root());
+        let mail = Name::from_ascii(format!("hostmaster.{}", self.domain)).unwrap_or_else(|_| Name::root());
+        let serial =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32);
+        Record::from_rdata(zone, TTL, RData::SOA(SOA::new(ns, mail, serial, 3600, 600, 86400, 0)))
+    }
+}

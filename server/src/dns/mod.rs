@@ -1,0 +1,92 @@
+//! DNS on the client address (8600, UDP and TCP): service, connect, node
+//! and addr names under the agent's domain, answered from the catalog.
+
+pub mod answer;
+pub mod lookup;
+
+use std::sync::Arc;
+
+use hickory_proto::op::Message;
+use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use crate::dns::answer::Zone;
+use crate::store::Store;
+
+/// A UDP answer larger than this is cut (answers dropped, TC bit set), as
+/// RFC 1035 asks of servers without EDNS.
+const UDP_LIMIT: usize = 512;
+
+pub struct Dns {
+    pub zone: Zone,
+    pub store: Arc<Store>,
+}
+
+impl Dns {
+    fn respond(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let request = Message::from_vec(query).ok()?;
+        self.zone.answer(self.store.engine(), &request).to_vec().ok()
+    }
+
+    fn respond_udp(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let bytes = self.respond(query)?;
+        if bytes.len() <= UDP_LIMIT {
+            return Some(bytes);
+        }
+        let full = Message::from_vec(&bytes).ok()?;
+        full.truncate().to_vec().ok()
+    }
+}
+
+pub async fn serve_udp(dns: Arc<Dns>, socket: UdpSocket, shutdown: CancellationToken) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (len, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(error = %e, "dns: udp receive failed");
+                    continue;
+                }
+            },
+        };
+        if let Some(reply) = dns.respond_udp(&buf[..len]) {
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    }
+}
+
+pub async fn serve_tcp(dns: Arc<Dns>, listener: TcpListener, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let (dns, token) = (dns.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = token.cancelled() => {}
+                _ = serve_tcp_connection(&dns, stream) => {}
+            }
+        });
+    }
+}
+
+/// DNS over TCP: each message behind a two-byte length, several per connection.
+async fn serve_tcp_connection(dns: &Dns, mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    loop {
+        let len = stream.read_u16().await? as usize;
+        let mut query = vec![0u8; len];
+        stream.read_exact(&mut query).await?;
+        let Some(reply) = dns.respond(&query) else { return Ok(()) };
+        stream.write_u16(reply.len() as u16).await?;
+        stream.write_all(&reply).await?;
+    }
+}
