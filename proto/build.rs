@@ -2,7 +2,7 @@
 //! building Tessera needs no `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/tessera/v1/raft.proto", "proto/tessera/v1/cluster.proto"];
+    let files = ["proto/tessera/v1/raft.proto", "proto/tessera/v1/cluster.proto", "proto/tessera/v1/agent.proto"];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

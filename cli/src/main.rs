@@ -38,6 +38,8 @@ enum Command {
     Services(cmd::catalog::ServicesCommand),
     /// Reloads the agent's service definitions (as SIGHUP does).
     Reload(cmd::catalog::ReloadArgs),
+    /// Makes a client agent leave the cluster and stop.
+    Leave(cmd::catalog::LeaveArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
             Command::Catalog(command) => cmd::catalog::run(command).await,
             Command::Services(command) => cmd::catalog::run_services(command).await,
             Command::Reload(args) => cmd::catalog::reload(args).await,
+            Command::Leave(args) => cmd::catalog::leave(args).await,
         }
     });
     ExitCode::from(code)

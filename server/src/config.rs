@@ -18,6 +18,8 @@ pub mod defaults {
     /// wait that long, and a probe costs one small RPC.
     pub const RETRY_INTERVAL_MS: u64 = 1000;
     pub const RPC_HOLD_TIMEOUT_MS: u64 = 7000;
+    /// A client agent silent this long has its node marked critical.
+    pub const NODE_TTL_MS: u64 = 10_000;
     pub const RAFT_MULTIPLIER: u64 = 1;
     pub const RAFT_SNAPSHOT_THRESHOLD: u64 = 16384;
     pub const RAFT_TRAILING_LOGS: u64 = 10000;
@@ -47,6 +49,8 @@ pub struct AgentConfig {
     pub retry_interval: Duration,
     /// How long a request waits for a leader before failing with "No cluster leader".
     pub rpc_hold_timeout: Duration,
+    /// How long a client agent may miss heartbeats before its node is critical.
+    pub node_ttl: Duration,
     pub raft: RaftTuning,
     /// Directories of service definitions (`*.json`, `*.hcl`).
     pub config_dirs: Vec<PathBuf>,
@@ -67,8 +71,8 @@ pub struct RaftTuning {
 pub enum ConfigError {
     #[error("-data-dir is required (except with -dev)")]
     MissingDataDir,
-    #[error("client agents are not available yet: run with -server or -dev")]
-    ClientModeUnavailable,
+    #[error("a client agent needs -retry-join with the address of a server")]
+    ClientWithoutServers,
     #[error("-bootstrap-expect={0} needs -retry-join addresses of the other servers")]
     BootstrapWithoutPeers(u32),
     #[error("-bootstrap-expect cannot be used with -dev")]
@@ -99,6 +103,7 @@ impl Default for AgentConfig {
             retry_join: Vec::new(),
             retry_interval: Duration::from_millis(defaults::RETRY_INTERVAL_MS),
             rpc_hold_timeout: Duration::from_millis(defaults::RPC_HOLD_TIMEOUT_MS),
+            node_ttl: Duration::from_millis(defaults::NODE_TTL_MS),
             raft: RaftTuning {
                 multiplier: defaults::RAFT_MULTIPLIER,
                 snapshot_threshold: defaults::RAFT_SNAPSHOT_THRESHOLD,
@@ -115,8 +120,8 @@ impl AgentConfig {
         if self.node_name.is_empty() {
             return Err(ConfigError::EmptyNodeName);
         }
-        if !self.dev && !self.server {
-            return Err(ConfigError::ClientModeUnavailable);
+        if !self.dev && !self.server && self.retry_join.is_empty() {
+            return Err(ConfigError::ClientWithoutServers);
         }
         if !self.dev && self.data_dir.is_none() {
             return Err(ConfigError::MissingDataDir);
@@ -196,7 +201,10 @@ mod tests {
     fn each_mistake_is_named() {
         let cases: Vec<(AgentConfig, ConfigError)> = vec![
             (AgentConfig { data_dir: None, ..server() }, ConfigError::MissingDataDir),
-            (AgentConfig { server: false, ..server() }, ConfigError::ClientModeUnavailable),
+            (
+                AgentConfig { server: false, retry_join: vec![], bootstrap_expect: 0, ..server() },
+                ConfigError::ClientWithoutServers,
+            ),
             (AgentConfig { retry_join: vec![], ..server() }, ConfigError::BootstrapWithoutPeers(3)),
             (AgentConfig { dev: true, ..server() }, ConfigError::BootstrapWithDev),
             (AgentConfig { node_name: String::new(), ..server() }, ConfigError::EmptyNodeName),

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod client_agent;
 pub mod cluster;
 pub mod command;
 pub mod config;
@@ -41,6 +42,7 @@ use tessera_proto::catalog::Service;
 use crate::agent::config_files::Sources;
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
+use crate::cluster::agent_api::AgentApiService;
 use crate::cluster::bootstrap::BootstrapError;
 use crate::cluster::service::ClusterService;
 use crate::config::AgentConfig;
@@ -84,6 +86,9 @@ pub enum AgentError {
 /// Runs the agent until `shutdown` is cancelled or something fatal happens.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
     config.validate()?;
+    if !config.server {
+        return client_agent::run(config, shutdown).await;
+    }
     let (dir, _dev_dir) = data_dir_for(&config)?;
     let data = data_dir::prepare(&dir)?;
     let store = Store::open(&data.store_path)?;
@@ -97,10 +102,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let agent = start_agent(&server, &dir)?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
+    let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
+    let dns = Arc::new(dns::Dns { zone, store: server.store.clone() });
     let mut tasks = JoinSet::new();
-    spawn_services(&mut tasks, &server, &agent, rpc_listener, http_listener, &shutdown);
+    spawn_services(&mut tasks, &server, &agent, &dns, rpc_listener, http_listener, &shutdown);
     if let Some((udp, tcp)) = dns_sockets {
-        spawn_dns(&mut tasks, &server, udp, tcp, &shutdown);
+        spawn_dns(&mut tasks, dns, udp, tcp, &shutdown);
     }
     let outcome = supervise(&mut tasks, &shutdown).await;
     shutdown.cancel();
@@ -146,7 +153,7 @@ fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::T
     }
 }
 
-async fn bind_dns(config: &AgentConfig) -> Result<Option<(tokio::net::UdpSocket, TcpListener)>, AgentError> {
+pub(crate) async fn bind_dns(config: &AgentConfig) -> Result<Option<(tokio::net::UdpSocket, TcpListener)>, AgentError> {
     let Some(addr) = config.dns_addr() else { return Ok(None) };
     let udp = tokio::net::UdpSocket::bind(addr).await.map_err(|source| AgentError::Bind {
         what: "DNS (UDP)",
@@ -157,15 +164,13 @@ async fn bind_dns(config: &AgentConfig) -> Result<Option<(tokio::net::UdpSocket,
     Ok(Some((udp, tcp)))
 }
 
-fn spawn_dns(
+pub(crate) fn spawn_dns<D: dns::Answerer>(
     tasks: &mut JoinSet<Result<(), AgentError>>,
-    server: &Arc<Server>,
+    dns: Arc<D>,
     udp: tokio::net::UdpSocket,
     tcp: TcpListener,
     shutdown: &CancellationToken,
 ) {
-    let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
-    let dns = Arc::new(dns::Dns { zone, store: server.store.clone() });
     let (udp_dns, token) = (dns.clone(), shutdown.clone());
     tasks.spawn(async move {
         dns::serve_udp(udp_dns, udp, token).await;
@@ -178,7 +183,7 @@ fn spawn_dns(
     });
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
+pub(crate) async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
     transport::bind(addr).await.map_err(|source| AgentError::Bind { what, addr, source })
 }
 
@@ -222,22 +227,30 @@ fn spawn_services(
     tasks: &mut JoinSet<Result<(), AgentError>>,
     server: &Arc<Server>,
     agent: &Arc<Agent>,
+    dns: &Arc<dns::Dns>,
     rpc_listener: TcpListener,
     http_listener: TcpListener,
     shutdown: &CancellationToken,
 ) {
+    let app = http::App { server: server.clone(), agent: agent.clone() };
     let router = transport::server()
         .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
-        .add_service(ClusterService::new(server.clone()));
+        .add_service(ClusterService::new(server.clone()))
+        .add_service(AgentApiService::new(server.clone(), http::router(app.clone()), dns.clone()));
     let token = shutdown.clone();
     tasks.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
         transport::serve(router, rpc_listener, token).await.map_err(stopped)
     });
-    let (app, token) = (http::App { server: server.clone(), agent: agent.clone() }, shutdown.clone());
+    let token = shutdown.clone();
     tasks.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
         http::serve(http_listener, app, token).await.map_err(stopped)
+    });
+    let (liveness_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        cluster::liveness::run(liveness_server, token).await;
+        Ok(())
     });
     let (sync_agent, token) = (agent.clone(), shutdown.clone());
     tasks.spawn(async move {
@@ -260,7 +273,7 @@ fn spawn_services(
 
 /// SIGHUP reloads service definitions, as in Consul; a bad file is logged
 /// and changes nothing.
-async fn reload_on_sighup(agent: Arc<Agent>, shutdown: CancellationToken) {
+pub(crate) async fn reload_on_sighup(agent: Arc<Agent>, shutdown: CancellationToken) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return tracing::error!("cannot listen for SIGHUP");
     };
@@ -276,7 +289,7 @@ async fn reload_on_sighup(agent: Arc<Agent>, shutdown: CancellationToken) {
 }
 
 /// Waits for shutdown; a task that fails ends the agent with its error.
-async fn supervise(
+pub(crate) async fn supervise(
     tasks: &mut JoinSet<Result<(), AgentError>>,
     shutdown: &CancellationToken,
 ) -> Result<(), AgentError> {

@@ -61,6 +61,7 @@ pub struct Server {
     pub pool: ChannelPool,
     pub stamp: ClusterStamp,
     pub discovery: Discovery,
+    pub liveness: crate::cluster::liveness::Liveness,
     proposer: Proposer,
 }
 
@@ -76,7 +77,8 @@ impl Server {
     ) -> Self {
         let proposer = Proposer::start(raft.clone());
         let discovery = Discovery::new(me.clone());
-        Server { config, me, raft_id, raft, store, pool, stamp, discovery, proposer }
+        let liveness = Default::default();
+        Server { config, me, raft_id, raft, store, pool, stamp, discovery, liveness, proposer }
     }
 
     /// The leader as this server currently knows it.

@@ -51,6 +51,9 @@ pub struct AgentArgs {
     /// Time between join attempts, e.g. 1s or 500ms.
     #[arg(long = "retry-interval", value_name = "DURATION", default_value = "1s")]
     retry_interval: String,
+    /// How long a client agent may miss heartbeats before its node is critical.
+    #[arg(long = "node-ttl", value_name = "DURATION", default_value = "10s")]
+    node_ttl: String,
     /// How long a request waits for a leader before failing with "No cluster leader".
     #[arg(long = "rpc-hold-timeout", value_name = "DURATION", default_value = "7s")]
     rpc_hold_timeout: String,
@@ -81,6 +84,8 @@ impl AgentArgs {
         let server_port = self.server_port;
         let retry_interval = parse_duration(&self.retry_interval)
             .ok_or_else(|| format!("-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)", self.retry_interval))?;
+        let node_ttl = parse_duration(&self.node_ttl)
+            .ok_or_else(|| format!("-node-ttl: {:?} is not a duration", self.node_ttl))?;
         let rpc_hold_timeout = parse_duration(&self.rpc_hold_timeout)
             .ok_or_else(|| format!("-rpc-hold-timeout: {:?} is not a duration (e.g. 7s)", self.rpc_hold_timeout))?;
         Ok(AgentConfig {
@@ -104,6 +109,7 @@ impl AgentArgs {
             retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
             retry_interval,
             rpc_hold_timeout,
+            node_ttl,
             config_dirs: self.config_dir,
             config_files: self.config_file,
             raft: RaftTuning {

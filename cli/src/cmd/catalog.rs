@@ -228,3 +228,24 @@ pub async fn reload(args: ReloadArgs) -> u8 {
     };
     outcome.await.unwrap_or_else(fail)
 }
+
+#[derive(Args)]
+pub struct LeaveArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+}
+
+/// `tessera leave`: the agent leaves the catalog and stops.
+pub async fn leave(args: LeaveArgs) -> u8 {
+    let outcome = async {
+        let client = Client::new(args.http.http_addr.as_deref())?;
+        let reply = client.call(Method::PUT, "/v1/agent/leave", None).await?;
+        if !reply.status.is_success() {
+            eprintln!("Error leaving: {}", reply.text());
+            return Ok(1);
+        }
+        println!("Graceful leave complete");
+        anyhow::Ok(0)
+    };
+    outcome.await.unwrap_or_else(fail)
+}

@@ -79,6 +79,14 @@ pub async fn remove_peer(pool: &ChannelPool, leader: &ServerNode, message: Remov
     Ok(())
 }
 
+pub async fn heartbeat(pool: &ChannelPool, leader: &ServerNode, node: &str) -> Result<(), Status> {
+    let channel = pool.channel(&leader.rpc_addr).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let mut client = tessera_proto::v1::agent_api_client::AgentApiClient::new(channel);
+    let message = tessera_proto::v1::HeartbeatRequest { node: node.to_string() };
+    client.heartbeat(request(message, FORWARD_TIMEOUT)).await?;
+    Ok(())
+}
+
 pub async fn hello(pool: &ChannelPool, addr: &str, message: HelloRequest) -> Result<HelloResponse, Status> {
     let mut client = client(pool, addr)?;
     Ok(client.hello(request(message, Duration::from_secs(2))).await?.into_inner())

@@ -4,10 +4,12 @@
 //! [`leader`] (work only the leader does), [`forward`] (calls to peers) and
 //! [`service`] (answering them).
 
+pub mod agent_api;
 pub mod bootstrap;
 pub mod discovery;
 pub mod forward;
 pub mod leader;
+pub mod liveness;
 pub mod membership;
 pub mod service;
 

@@ -20,28 +20,40 @@ use crate::store::Store;
 /// RFC 1035 asks of servers without EDNS.
 const UDP_LIMIT: usize = 512;
 
+/// Answers DNS messages: from the local catalog on servers, through a
+/// server on client agents.
+pub trait Answerer: Send + Sync + 'static {
+    fn answer(&self, query: Vec<u8>) -> futures::future::BoxFuture<'_, Option<Vec<u8>>>;
+}
+
+/// A server's DNS: answers from its own state machine.
 pub struct Dns {
     pub zone: Zone,
     pub store: Arc<Store>,
 }
 
 impl Dns {
-    fn respond(&self, query: &[u8]) -> Option<Vec<u8>> {
+    pub fn respond(&self, query: &[u8]) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
         self.zone.answer(self.store.engine(), &request).to_vec().ok()
     }
+}
 
-    fn respond_udp(&self, query: &[u8]) -> Option<Vec<u8>> {
-        let bytes = self.respond(query)?;
-        if bytes.len() <= UDP_LIMIT {
-            return Some(bytes);
-        }
-        let full = Message::from_vec(&bytes).ok()?;
-        full.truncate().to_vec().ok()
+impl Answerer for Dns {
+    fn answer(&self, query: Vec<u8>) -> futures::future::BoxFuture<'_, Option<Vec<u8>>> {
+        Box::pin(async move { self.respond(&query) })
     }
 }
 
-pub async fn serve_udp(dns: Arc<Dns>, socket: UdpSocket, shutdown: CancellationToken) {
+fn fit_udp(bytes: Vec<u8>) -> Option<Vec<u8>> {
+    if bytes.len() <= UDP_LIMIT {
+        return Some(bytes);
+    }
+    let full = Message::from_vec(&bytes).ok()?;
+    full.truncate().to_vec().ok()
+}
+
+pub async fn serve_udp<D: Answerer>(dns: Arc<D>, socket: UdpSocket, shutdown: CancellationToken) {
     let mut buf = vec![0u8; 4096];
     loop {
         let (len, peer) = tokio::select! {
@@ -54,13 +66,13 @@ pub async fn serve_udp(dns: Arc<Dns>, socket: UdpSocket, shutdown: CancellationT
                 }
             },
         };
-        if let Some(reply) = dns.respond_udp(&buf[..len]) {
+        if let Some(reply) = dns.answer(buf[..len].to_vec()).await.and_then(fit_udp) {
             let _ = socket.send_to(&reply, peer).await;
         }
     }
 }
 
-pub async fn serve_tcp(dns: Arc<Dns>, listener: TcpListener, shutdown: CancellationToken) {
+pub async fn serve_tcp<D: Answerer>(dns: Arc<D>, listener: TcpListener, shutdown: CancellationToken) {
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -73,19 +85,19 @@ pub async fn serve_tcp(dns: Arc<Dns>, listener: TcpListener, shutdown: Cancellat
         tokio::spawn(async move {
             tokio::select! {
                 _ = token.cancelled() => {}
-                _ = serve_tcp_connection(&dns, stream) => {}
+                _ = serve_tcp_connection(dns.as_ref(), stream) => {}
             }
         });
     }
 }
 
 /// DNS over TCP: each message behind a two-byte length, several per connection.
-async fn serve_tcp_connection(dns: &Dns, mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+async fn serve_tcp_connection<D: Answerer>(dns: &D, mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
     loop {
         let len = stream.read_u16().await? as usize;
         let mut query = vec![0u8; len];
         stream.read_exact(&mut query).await?;
-        let Some(reply) = dns.respond(&query) else { return Ok(()) };
+        let Some(reply) = dns.answer(query).await else { return Ok(()) };
         stream.write_u16(reply.len() as u16).await?;
         stream.write_all(&reply).await?;
     }

@@ -81,8 +81,35 @@ pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
         }
     });
     let mut members = join_all(probes).await;
+    members.extend(client_members(&server, &nodes));
     members.sort_by(|a, b| a.name.cmp(&b.name));
     Json(members)
+}
+
+/// Catalog nodes that are not servers: client agents, alive while their
+/// serfHealth check passes.
+fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
+    let engine = server.store.engine();
+    let nodes = crate::store::tables::catalog::nodes(engine).unwrap_or_default();
+    nodes
+        .into_iter()
+        .filter(|n| !servers.iter().any(|s| s.name == n.value.name))
+        .map(|n| {
+            let checks = crate::store::tables::catalog::node_checks(engine, &n.value.name).unwrap_or_default();
+            let alive = checks.iter().any(|c| {
+                c.value.check_id == tessera_proto::catalog::model::SERF_HEALTH_ID
+                    && c.value.status == tessera_proto::catalog::CheckStatus::Passing
+            });
+            let as_server = ServerNode {
+                node_id: n.value.id.clone(),
+                name: n.value.name.clone(),
+                rpc_addr: n.value.address.clone(),
+            };
+            let mut member = member(server, &as_server, if alive { ALIVE } else { FAILED });
+            member.tags.role = "node".to_string();
+            member
+        })
+        .collect()
 }
 
 #[derive(Serialize)]

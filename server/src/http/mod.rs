@@ -52,17 +52,14 @@ impl FromRef<App> for Arc<Agent> {
     }
 }
 
-pub fn router(app: App) -> Router {
+/// The endpoints about this agent's own services and checks, answered
+/// locally by servers and client agents alike.
+pub fn agent_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<Agent>: FromRef<S>,
+{
     Router::new()
-        .route("/v1/status/leader", get(status::leader))
-        .route("/v1/status/peers", get(status::peers))
-        .route("/v1/operator/raft/configuration", get(status::raft_configuration))
-        .route("/v1/operator/raft/peer", delete(status::remove_peer))
-        .route("/v1/agent/members", get(agent::members))
-        .route("/v1/agent/self", get(agent::agent_self))
-        .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
-        .route("/v1/kv/", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
-        .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
         .route("/v1/agent/services", get(agent_services::services))
         .route("/v1/agent/service/{id}", get(agent_services::service))
         .route("/v1/agent/service/register", put(agent_services::register_service))
@@ -75,6 +72,19 @@ pub fn router(app: App) -> Router {
         .route("/v1/agent/check/fail/{id}", put(agent_services::fail))
         .route("/v1/agent/reload", put(agent_services::reload))
         .route("/v1/agent/health/service/name/{name}", get(agent_services::health_by_name))
+}
+
+pub fn router(app: App) -> Router {
+    agent_routes::<App>()
+        .route("/v1/status/leader", get(status::leader))
+        .route("/v1/status/peers", get(status::peers))
+        .route("/v1/operator/raft/configuration", get(status::raft_configuration))
+        .route("/v1/operator/raft/peer", delete(status::remove_peer))
+        .route("/v1/agent/members", get(agent::members))
+        .route("/v1/agent/self", get(agent::agent_self))
+        .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
+        .route("/v1/kv/", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
+        .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
         .route("/v1/catalog/services", get(catalog::services))
         .route("/v1/catalog/service/{name}", get(catalog::service))
         .route("/v1/catalog/nodes", get(catalog::nodes))
@@ -92,15 +102,19 @@ pub fn router(app: App) -> Router {
 }
 
 pub async fn serve(listener: TcpListener, app: App, shutdown: CancellationToken) -> std::io::Result<()> {
+    serve_router(listener, router(app), shutdown).await
+}
+
+pub async fn serve_router(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // No Nagle delay on small API answers (see transport::serve).
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
-async fn not_found() -> Response {
+pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
 }
 

@@ -1,0 +1,112 @@
+use std::time::Duration;
+
+use cluster_tests::cli;
+use cluster_tests::dns_query;
+use cluster_tests::wait_until;
+use cluster_tests::Agent;
+use cluster_tests::Cluster;
+use cluster_tests::Http;
+use hickory_proto::rr::RecordType;
+
+const SETTLE: Duration = Duration::from_secs(40);
+
+/// A client agent on `ip` that knows one server, with `files` in its config dir.
+fn client(name: &str, ip: &str, server: &str, dir: &std::path::Path, files: &[(&str, &str)]) -> Agent {
+    let config_dir = dir.join(format!("{name}.d"));
+    std::fs::create_dir_all(&config_dir).unwrap();
+    for (file, text) in files {
+        std::fs::write(config_dir.join(file), text).unwrap();
+    }
+    let args = [
+        "-node",
+        name,
+        "-bind",
+        ip,
+        "-client",
+        ip,
+        "-retry-join",
+        server,
+        "-config-dir",
+        &config_dir.display().to_string(),
+        "-data-dir",
+        &dir.join(name).display().to_string(),
+    ];
+    Agent::new(name, ip, dir, args.iter().map(|s| s.to_string()).collect())
+}
+
+async fn passing_count(http: &Http, addr: &str, service: &str) -> Option<usize> {
+    Some(http.get_json(addr, &format!("/v1/health/service/{service}?passing")).await?.as_array()?.len())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_when_gone() {
+    let mut cluster = Cluster::servers(40, 3, 3, &["-node-ttl", "2s"]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(SETTLE).await;
+    // The clients know only the leader: losing it tests that they learned the others.
+    let first_server = cluster.agents[leader].rpc_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let web = r#"{"service": {"name": "web", "port": 8080}}"#;
+    let mut c1 = client("c1", "127.0.40.11", &first_server, dir.path(), &[("web.json", web)]);
+    let mut c2 = client("c2", "127.0.40.12", &first_server, dir.path(), &[]);
+    c1.start();
+    c2.start();
+    let http = Http::new();
+    let (a1, a2) = (c1.http_addr(), c2.http_addr());
+
+    eprintln!("=== a service on one client host is found from the other");
+    wait_until("c2 sees web on c1", SETTLE, || {
+        let (http, a2) = (&http, &a2);
+        async move { passing_count(http, a2, "web").await.filter(|n| *n == 1) }
+    })
+    .await;
+    let rows = http.get_json(&a2, "/v1/catalog/service/web").await.unwrap();
+    assert_eq!((rows[0]["Node"].as_str(), rows[0]["Address"].as_str()), (Some("c1"), Some("127.0.40.11")));
+    let (_, answers) =
+        dns_query("127.0.40.12:8600", "web.service.consul.", RecordType::A).await.expect("client DNS answers");
+    assert_eq!(answers, vec!["A 127.0.40.11".to_string()]);
+    let members = cli(&["members", "-http-addr", &a2]);
+    let text = String::from_utf8_lossy(&members.stdout);
+    assert_eq!(text.lines().filter(|l| l.contains("alive")).count(), 5, "{text}");
+    assert!(text.lines().any(|l| l.starts_with("c1") && l.contains("client")), "{text}");
+
+    eprintln!("=== the leader dies; registrations through clients still work");
+    for c in [&c1, &c2] {
+        wait_until("the client learned the other servers", SETTLE, || {
+            let log = c.log();
+            async move { log.contains("learned servers").then_some(()) }
+        })
+        .await;
+    }
+    cluster.agents[leader].kill9();
+    cluster.wait_leader(SETTLE).await;
+    let body = r#"{"Name": "api", "Port": 7000}"#;
+    wait_until("c1 registers api after the failover", SETTLE, || {
+        let (http, a1) = (&http, &a1);
+        async move { http.put(a1, "/v1/agent/service/register", body).await.filter(|(code, _)| *code == 200) }
+    })
+    .await;
+    wait_until("c2 sees api", SETTLE, || {
+        let (http, a2) = (&http, &a2);
+        async move { passing_count(http, a2, "api").await.filter(|n| *n == 1) }
+    })
+    .await;
+
+    eprintln!("=== a client host dies: its services turn critical");
+    c1.kill9();
+    wait_until("web drops out of ?passing", SETTLE, || {
+        let (http, a2) = (&http, &a2);
+        async move { passing_count(http, a2, "web").await.filter(|n| *n == 0) }
+    })
+    .await;
+    let (code, _) = dns_query("127.0.40.12:8600", "web.service.consul.", RecordType::A).await.unwrap();
+    assert_eq!(code, "Non-Existent Domain");
+
+    eprintln!("=== leave deregisters cleanly and stops the agent");
+    let out = cli(&["leave", "-http-addr", &a2]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(c2.exit_status(SETTLE).await.code(), Some(0));
+    let server = cluster.running().next().unwrap().http_addr();
+    let nodes = http.get_json(&server, "/v1/catalog/nodes").await.unwrap();
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["Node"] != "c2"), "{nodes}");
+}

@@ -1,0 +1,247 @@
+//! Client agent mode: no Raft and no store. The agent owns this host's
+//! services and checks, serves the HTTP API and DNS, and reaches the servers
+//! over gRPC ([`pool`]): catalog, health and KV calls run on a server,
+//! anti-entropy pushes this node's state, and heartbeats keep it alive.
+
+pub mod pool;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::FromRef;
+use axum::extract::State;
+use axum::http::HeaderName;
+use axum::http::HeaderValue;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::routing::get;
+use axum::routing::put;
+use axum::Json;
+use serde_json::json;
+use tessera_proto::catalog::Node;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::config_files::Sources;
+use crate::agent::Agent;
+use crate::agent::AgentSetup;
+use crate::agent::CatalogSink;
+use crate::client_agent::pool::ServerPool;
+use crate::command::Command;
+use crate::config::AgentConfig;
+use crate::data_dir;
+use crate::dns::Answerer;
+use crate::http;
+use crate::AgentError;
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+const LEARN_PEERS_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+struct ClientApp {
+    agent: Arc<Agent>,
+    servers: Arc<ServerPool>,
+    shutdown: CancellationToken,
+}
+
+impl FromRef<ClientApp> for Arc<Agent> {
+    fn from_ref(app: &ClientApp) -> Arc<Agent> {
+        app.agent.clone()
+    }
+}
+
+/// Anti-entropy through a server.
+struct RemoteSink {
+    servers: Arc<ServerPool>,
+    node: String,
+}
+
+impl CatalogSink for RemoteSink {
+    fn write(&self, command: Command) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(
+            async move { self.servers.sync(&self.node, command.encode()).await.map_err(|s| s.message().to_string()) },
+        )
+    }
+}
+
+struct RemoteDns(Arc<ServerPool>);
+
+impl Answerer for RemoteDns {
+    fn answer(&self, query: Vec<u8>) -> futures::future::BoxFuture<'_, Option<Vec<u8>>> {
+        Box::pin(self.0.dns(query))
+    }
+}
+
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let dir = config.data_dir.clone().expect("validate() requires -data-dir for client agents");
+    let data = data_dir::prepare(&dir)?;
+    let http_listener = crate::bind("HTTP", config.http_addr()).await?;
+    let dns_sockets = crate::bind_dns(&config).await?;
+    let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
+    let node = Node {
+        name: config.node_name.clone(),
+        id: data.node_id.clone(),
+        address: config.bind_addr.to_string(),
+        datacenter: config.datacenter.clone(),
+        meta: Default::default(),
+    };
+    let setup = AgentSetup {
+        node: node.clone(),
+        sources: Sources { config_dirs: config.config_dirs.clone(), config_files: config.config_files.clone() },
+        persist_path: Some(crate::agent::persist::path_in(&dir)),
+        builtin_services: vec![],
+        sink: Box::new(RemoteSink { servers: servers.clone(), node: node.name.clone() }),
+    };
+    let agent = Agent::start(setup)?;
+    announce(&config, &data.node_id, &dir);
+
+    let mut tasks: JoinSet<Result<(), AgentError>> = JoinSet::new();
+    let app = ClientApp { agent: agent.clone(), servers: servers.clone(), shutdown: shutdown.clone() };
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
+        http::serve_router(http_listener, router(app), token).await.map_err(stopped)
+    });
+    if let Some((udp, tcp)) = dns_sockets {
+        crate::spawn_dns(&mut tasks, Arc::new(RemoteDns(servers.clone())), udp, tcp, &shutdown);
+    }
+    spawn_background(&mut tasks, &agent, &servers, &node.name, &shutdown);
+    let outcome = crate::supervise(&mut tasks, &shutdown).await;
+    shutdown.cancel();
+    agent.stop();
+    while tasks.join_next().await.is_some() {}
+    outcome
+}
+
+fn spawn_background(
+    tasks: &mut JoinSet<Result<(), AgentError>>,
+    agent: &Arc<Agent>,
+    servers: &Arc<ServerPool>,
+    node: &str,
+    shutdown: &CancellationToken,
+) {
+    let (sync_agent, token) = (agent.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        crate::agent::sync::run(sync_agent, token).await;
+        Ok(())
+    });
+    let (reload_agent, token) = (agent.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        crate::reload_on_sighup(reload_agent, token).await;
+        Ok(())
+    });
+    let (pool, name, token) = (servers.clone(), node.to_string(), shutdown.clone());
+    tasks.spawn(async move {
+        heartbeats(pool, name, token).await;
+        Ok(())
+    });
+    let (pool, token) = (servers.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        learn_peers(pool, token).await;
+        Ok(())
+    });
+}
+
+async fn heartbeats(servers: Arc<ServerPool>, node: String, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Err(status) = servers.heartbeat(&node).await {
+            tracing::debug!(error = %status.message(), "heartbeat not delivered");
+        }
+    }
+}
+
+/// Learns every server from the Raft peers, so losing the -retry-join
+/// server does not cut this agent off.
+async fn learn_peers(servers: Arc<ServerPool>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(LEARN_PEERS_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Ok(answer) = servers.forward("GET", "/v1/status/peers?stale", Vec::new()).await {
+            if let Ok(peers) = serde_json::from_slice::<Vec<String>>(&answer.body) {
+                servers.learn(peers);
+            }
+        }
+    }
+}
+
+fn router(app: ClientApp) -> axum::Router {
+    http::agent_routes::<ClientApp>()
+        .route("/v1/agent/self", get(agent_self))
+        .route("/v1/agent/leave", put(leave))
+        .fallback(forward)
+        .with_state(app)
+}
+
+async fn agent_self(State(app): State<ClientApp>) -> Json<serde_json::Value> {
+    let node = app.agent.node();
+    Json(json!({
+        "Config": {"Datacenter": node.datacenter, "NodeName": node.name, "NodeID": node.id, "Server": false, "Version": env!("CARGO_PKG_VERSION")},
+        "Member": {"Name": node.name, "Addr": node.address, "Status": 1, "Tags": {"role": "node", "dc": node.datacenter, "id": node.id}},
+    }))
+}
+
+/// Graceful leave: the node leaves the catalog, then the agent stops.
+async fn leave(State(app): State<ClientApp>) -> Response {
+    let node = app.agent.node().name.clone();
+    let command = Command::CatalogDeregister { node: node.clone(), service_id: None, check_id: None };
+    match app.servers.sync(&node, command.encode()).await {
+        Ok(()) => {
+            tracing::info!("left the cluster; shutting down");
+            app.shutdown.cancel();
+            StatusCode::OK.into_response()
+        }
+        Err(status) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("leave failed: {}", status.message())).into_response()
+        }
+    }
+}
+
+/// Everything not about this agent runs on a server.
+async fn forward(State(app): State<ClientApp>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
+    if !path.starts_with("/v1/") {
+        return http::not_found().await;
+    }
+    match app.servers.forward(method.as_str(), &path, body.to_vec()).await {
+        Ok(answer) => {
+            let status = StatusCode::from_u16(answer.status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, answer.body).into_response();
+            for (name, value) in answer.headers {
+                if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        Err(status) => (StatusCode::INTERNAL_SERVER_ERROR, format!("No known Tessera servers: {}", status.message()))
+            .into_response(),
+    }
+}
+
+fn announce(config: &AgentConfig, node_id: &str, dir: &std::path::Path) {
+    let dns = config.dns_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
+    println!("==> Starting Tessera agent...");
+    println!("              Version: '{}'", env!("CARGO_PKG_VERSION"));
+    println!("              Node ID: '{node_id}'");
+    println!("            Node name: '{}'", config.node_name);
+    println!("           Datacenter: '{}'", config.datacenter);
+    println!("               Server: false");
+    println!("          Client Addr: [{}] (HTTP: {}, DNS: {dns})", config.client_addr, config.http_addr());
+    println!("         Cluster Addr: {} (servers: {})", config.bind_addr, config.retry_join.join(", "));
+    println!("             Data Dir: {}", dir.display());
+    println!();
+    println!("==> Log data will now stream in as it occurs:");
+    println!();
+}

@@ -1,0 +1,130 @@
+//! The servers a client agent talks to: its -retry-join addresses plus the
+//! peers it learns, tried in turn when one does not answer.
+
+use std::future::Future;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tessera_proto::v1::agent_api_client::AgentApiClient;
+use tessera_proto::v1::AgentWrite;
+use tessera_proto::v1::DnsMessage;
+use tessera_proto::v1::HeartbeatRequest;
+use tessera_proto::v1::HttpRequest;
+use tessera_proto::v1::HttpResponse;
+use tonic::transport::Channel;
+use tonic::Code;
+use tonic::Status;
+
+use crate::transport::ChannelPool;
+
+/// Longer than the longest blocking query (10 minutes plus jitter).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(11 * 60);
+const SHORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct ServerPool {
+    channels: ChannelPool,
+    servers: Mutex<Vec<String>>,
+    /// The server that answered last; tried first next time.
+    preferred: AtomicUsize,
+}
+
+fn retriable(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled)
+}
+
+fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    request
+}
+
+impl ServerPool {
+    pub fn new(servers: Vec<String>) -> ServerPool {
+        ServerPool { channels: ChannelPool::default(), servers: Mutex::new(servers), preferred: AtomicUsize::new(0) }
+    }
+
+    /// Adds servers learnt from the cluster (the Raft peers).
+    pub fn learn(&self, addrs: impl IntoIterator<Item = String>) {
+        let mut servers = self.servers.lock().expect("server pool lock");
+        let before = servers.len();
+        for addr in addrs {
+            if !servers.contains(&addr) {
+                servers.push(addr);
+            }
+        }
+        if servers.len() > before {
+            tracing::info!(servers = ?*servers, "learned servers");
+        }
+    }
+
+    /// Runs `call` on the preferred server, then on each other one while
+    /// they fail to answer.
+    async fn with_server<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: Fn(AgentApiClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let servers = self.servers.lock().expect("server pool lock").clone();
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut last = Status::unavailable("no servers known (give -retry-join)");
+        for i in 0..servers.len() {
+            let at = (start + i) % servers.len();
+            let channel = match self.channels.channel(&servers[at]) {
+                Ok(channel) => channel,
+                Err(e) => {
+                    last = Status::invalid_argument(e.to_string());
+                    continue;
+                }
+            };
+            match call(AgentApiClient::new(channel).max_decoding_message_size(64 << 20)).await {
+                Ok(value) => {
+                    self.preferred.store(at, Ordering::Relaxed);
+                    return Ok(value);
+                }
+                Err(status) if retriable(&status) => last = status,
+                Err(status) => return Err(status),
+            }
+        }
+        Err(last)
+    }
+
+    pub async fn forward(&self, method: &str, path_and_query: &str, body: Vec<u8>) -> Result<HttpResponse, Status> {
+        self.with_server(|mut client| {
+            let message = HttpRequest {
+                method: method.to_string(),
+                path_and_query: path_and_query.to_string(),
+                body: body.clone(),
+            };
+            async move { Ok(client.forward(request(message, FORWARD_TIMEOUT)).await?.into_inner()) }
+        })
+        .await
+    }
+
+    pub async fn dns(&self, data: Vec<u8>) -> Option<Vec<u8>> {
+        let answer = self
+            .with_server(|mut client| {
+                let message = DnsMessage { data: data.clone() };
+                async move { Ok(client.dns(request(message, SHORT_TIMEOUT)).await?.into_inner().data) }
+            })
+            .await;
+        answer.ok()
+    }
+
+    pub async fn heartbeat(&self, node: &str) -> Result<(), Status> {
+        self.with_server(|mut client| {
+            let message = HeartbeatRequest { node: node.to_string() };
+            async move { client.heartbeat(request(message, SHORT_TIMEOUT)).await.map(|_| ()) }
+        })
+        .await
+    }
+
+    pub async fn sync(&self, node: &str, command: Vec<u8>) -> Result<(), Status> {
+        self.with_server(|mut client| {
+            let message = AgentWrite { node: node.to_string(), command: command.clone() };
+            async move { client.sync(request(message, FORWARD_TIMEOUT)).await.map(|_| ()) }
+        })
+        .await
+    }
+}

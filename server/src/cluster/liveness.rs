@@ -1,0 +1,100 @@
+//! Client agents send heartbeats; the leader marks the `serfHealth` check
+//! of a node whose heartbeats stopped critical (which makes every service on
+//! it unhealthy), and passing again when they resume.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tessera_proto::catalog::model::SERF_HEALTH_ID;
+use tessera_proto::catalog::model::SERF_HEALTH_NAME;
+use tessera_proto::catalog::CheckStatus;
+use tessera_proto::catalog::HealthCheck;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::command::Command;
+use crate::server::Server;
+use crate::store::tables::catalog;
+
+#[derive(Default)]
+pub struct Liveness {
+    last_seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl Liveness {
+    pub fn heartbeat(&self, node: &str) {
+        self.last_seen.lock().expect("liveness lock").insert(node.to_string(), Instant::now());
+    }
+
+    fn seen(&self, node: &str) -> Option<Instant> {
+        self.last_seen.lock().expect("liveness lock").get(node).copied()
+    }
+
+    fn forget_all(&self) {
+        self.last_seen.lock().expect("liveness lock").clear();
+    }
+}
+
+/// On the leader, every second: compare each client node's serfHealth with
+/// its heartbeats. A new leader gives every node a full timeout first.
+pub async fn run(server: Arc<Server>, shutdown: CancellationToken) {
+    let mut leading_since: Option<Instant> = None;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if !server.is_leader() {
+            leading_since = None;
+            server.liveness.forget_all();
+            continue;
+        }
+        let since = *leading_since.get_or_insert_with(Instant::now);
+        if let Err(e) = check_nodes(&server, since).await {
+            tracing::warn!(error = %e, "node liveness check failed");
+        }
+    }
+}
+
+async fn check_nodes(server: &Server, leading_since: Instant) -> Result<(), String> {
+    let timeout = server.config.node_ttl;
+    let servers: Vec<String> = {
+        let metrics = server.raft.metrics();
+        let names = metrics.borrow().membership_config.membership().nodes().map(|(_, n)| n.name.clone()).collect();
+        names
+    };
+    let engine = server.store.engine();
+    for node in catalog::nodes(engine).map_err(|e| e.to_string())? {
+        let name = &node.value.name;
+        if servers.contains(name) {
+            continue;
+        }
+        let serf = catalog::node_checks(engine, name)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|c| c.value.check_id == SERF_HEALTH_ID);
+        let Some(serf) = serf else { continue };
+        let last = server.liveness.seen(name).unwrap_or(leading_since).max(leading_since);
+        let alive = last.elapsed() < timeout;
+        let wanted = if alive { CheckStatus::Passing } else { CheckStatus::Critical };
+        if serf.value.status != wanted {
+            let output = if alive { "Agent alive and reachable" } else { "Agent not live or unreachable" };
+            tracing::info!(node = %name, status = wanted.as_str(), "node liveness changed");
+            let check = HealthCheck {
+                node: name.clone(),
+                check_id: SERF_HEALTH_ID.into(),
+                name: SERF_HEALTH_NAME.into(),
+                status: wanted,
+                output: output.into(),
+                kind: "serf".into(),
+                ..HealthCheck::default()
+            };
+            let command = Command::CatalogRegister { node: node.value.clone(), service: None, checks: vec![check] };
+            server.write(command).await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
