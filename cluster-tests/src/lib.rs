@@ -20,6 +20,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+pub mod netns;
+
 /// How often [`wait_until`] checks its condition.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -60,6 +62,8 @@ pub struct Agent {
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
     pub args: Vec<String>,
+    /// Run inside this network namespace (`ip netns exec`).
+    pub netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -71,6 +75,7 @@ impl Agent {
             data_dir: dir.join(name),
             log_path: dir.join(format!("{name}.log")),
             args,
+            netns: None,
             child: None,
         }
     }
@@ -86,7 +91,16 @@ impl Agent {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "{} already running", self.name);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
-        let child = Command::new(tessera_bin())
+        let mut command = match &self.netns {
+            // `ip netns exec` execs the program, so the child is tessera itself.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(tessera_bin());
+                c
+            }
+            None => Command::new(tessera_bin()),
+        };
+        let child = command
             .arg("agent")
             .args(&self.args)
             .stdin(Stdio::null())

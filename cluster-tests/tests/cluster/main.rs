@@ -2,12 +2,13 @@
 //! its own 127.0.<subnet>.0/24 so the tests run in parallel.
 //!
 //! Names follow openraft's tiers: t10 forming a cluster, t50 failures,
-//! t30 the catalog on one agent, t40 client agents, t60 membership, t70 restarts, t80 operator
+//! t30 the catalog on one agent, t40 client agents, t45 hosts in network namespaces, t60 membership, t70 restarts, t80 operator
 //! errors and the CLI.
 
 mod t10_bootstrap;
 mod t30_catalog;
 mod t40_clients;
+mod t45_hosts;
 mod t50_failover;
 mod t60_membership;
 mod t70_restart;

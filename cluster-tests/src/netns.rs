@@ -1,0 +1,92 @@
+//! Test hosts in network namespaces: each host its own namespace and
+//! address on one bridge (in a "switch" namespace), and the test process
+//! reaching them through one more veth. Everything is removed on drop, also
+//! when the test fails. Needs root and iproute2 (CI runs as root).
+
+use std::process::Command;
+
+pub struct TestNet {
+    prefix: String,
+    subnet: u8,
+    hosts: usize,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip (iproute2)");
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}
+
+impl TestNet {
+    /// `hosts` namespaces on 10.231.<subnet>.1..=hosts, the test process on .254.
+    pub fn create(subnet: u8, hosts: usize) -> TestNet {
+        let net = TestNet { prefix: format!("ts{subnet}"), subnet, hosts };
+        net.remove_leftovers();
+        let switch = net.switch();
+        ip(&["netns", "add", &switch]);
+        ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &switch, "link", "set", "br0", "up"]);
+        // The test process's own port on the switch.
+        let (root_end, root_peer) = (format!("{}-r", net.prefix), format!("{}-rp", net.prefix));
+        ip(&["link", "add", &root_end, "type", "veth", "peer", "name", &root_peer]);
+        ip(&["link", "set", &root_peer, "netns", &switch]);
+        ip(&["-n", &switch, "link", "set", &root_peer, "master", "br0", "up"]);
+        ip(&["addr", "add", &format!("10.231.{subnet}.254/24"), "dev", &root_end]);
+        ip(&["link", "set", &root_end, "up"]);
+        for host in 1..=hosts {
+            net.add_host(host);
+        }
+        net
+    }
+
+    fn add_host(&self, host: usize) {
+        let (ns, switch) = (self.ns(host), self.switch());
+        let (inside, port) = (format!("{}-h{host}", self.prefix), self.port(host));
+        ip(&["netns", "add", &ns]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        ip(&["link", "add", &inside, "type", "veth", "peer", "name", &port]);
+        ip(&["link", "set", &inside, "netns", &ns]);
+        ip(&["link", "set", &port, "netns", &switch]);
+        ip(&["-n", &switch, "link", "set", &port, "master", "br0", "up"]);
+        ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.host_ip(host)), "dev", &inside]);
+        ip(&["-n", &ns, "link", "set", &inside, "up"]);
+    }
+
+    fn switch(&self) -> String {
+        format!("{}-sw", self.prefix)
+    }
+
+    fn port(&self, host: usize) -> String {
+        format!("{}-p{host}", self.prefix)
+    }
+
+    pub fn ns(&self, host: usize) -> String {
+        format!("{}-n{host}", self.prefix)
+    }
+
+    pub fn host_ip(&self, host: usize) -> String {
+        format!("10.231.{}.{host}", self.subnet)
+    }
+
+    /// Cuts a host off the network (its switch port goes down).
+    pub fn cut(&self, host: usize) {
+        ip(&["-n", &self.switch(), "link", "set", &self.port(host), "down"]);
+    }
+
+    pub fn restore(&self, host: usize) {
+        ip(&["-n", &self.switch(), "link", "set", &self.port(host), "up"]);
+    }
+
+    fn remove_leftovers(&self) {
+        for host in 1..=self.hosts {
+            let _ = Command::new("ip").args(["netns", "del", &self.ns(host)]).output();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.switch()]).output();
+        let _ = Command::new("ip").args(["link", "del", &format!("{}-r", self.prefix)]).output();
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        self.remove_leftovers();
+    }
+}
