@@ -61,6 +61,14 @@ async fn t45_servers_and_clients_on_separate_hosts_find_each_other_and_survive_a
     let rows = http.get_json(&a2, "/v1/catalog/service/socat").await.unwrap();
     assert_eq!(rows[0]["Address"], net.host_ip(4));
 
+    for c in [&c1, &c2] {
+        wait_until("the client learned the other servers", SETTLE, || {
+            let log = c.log();
+            async move { log.contains("learned servers").then_some(()) }
+        })
+        .await;
+    }
+
     eprintln!("=== the leader's host is cut off the network");
     let leader: String = wait_until("a leader", SETTLE, || {
         let (http, a2) = (&http, &a2);

@@ -160,18 +160,21 @@ async fn heartbeats(servers: Arc<ServerPool>, node: String, shutdown: Cancellati
 }
 
 /// Learns every server from the Raft peers, so losing the -retry-join
-/// server does not cut this agent off.
+/// server does not cut this agent off. Asks every second until it has an
+/// answer, then every ten.
 async fn learn_peers(servers: Arc<ServerPool>, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(LEARN_PEERS_EVERY);
+    let mut learned = false;
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
+        let pause = if learned { LEARN_PEERS_EVERY } else { Duration::from_secs(1) };
         if let Ok(answer) = servers.forward("GET", "/v1/status/peers?stale", Vec::new()).await {
             if let Ok(peers) = serde_json::from_slice::<Vec<String>>(&answer.body) {
+                learned = !peers.is_empty();
                 servers.learn(peers);
             }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }
