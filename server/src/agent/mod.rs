@@ -235,8 +235,9 @@ impl Agent {
         self.state.lock().expect("agent state lock").health_checks()
     }
 
-    /// What the catalog should hold for this node.
-    pub fn catalog_payload(&self) -> Command {
+    /// What the catalog should hold for this node: its services (with the
+    /// built-in ones) and checks (with serfHealth).
+    pub fn catalog_state(&self) -> (Vec<Service>, Vec<HealthCheck>) {
         let mut services = self.builtin_services.clone();
         services.extend(self.services());
         let mut checks = vec![HealthCheck {
@@ -249,7 +250,7 @@ impl Agent {
             ..HealthCheck::default()
         }];
         checks.extend(self.checks());
-        Command::CatalogSyncNode { node: self.node.clone(), services, checks }
+        (services, checks)
     }
 
     pub fn sink(&self) -> &dyn CatalogSink {

@@ -40,13 +40,21 @@ impl QueryOptions {
     /// Waits (when asked) for `table` to change past `?index`, then makes the
     /// read consistent. A timeout is not an error: the caller answers with
     /// whatever is current, as Consul does.
+    ///
+    /// A query woken by a change answers from the state that woke it, with no
+    /// further quorum round: it is newer than anything the caller has seen,
+    /// and a thousand watchers of one service must not cost a thousand
+    /// read-index rounds (Consul's default mode makes no quorum check at all).
     pub async fn prepare(&self, server: &Server, table: Table) -> Result<(), ApiError> {
         if let Some(min_index) = self.min_index.filter(|i| *i > 0) {
             // Up to wait/16 of jitter spreads out watchers that all time out together.
             let jitter_ms = rand::thread_rng().gen_range(0..=(self.wait.as_millis() as u64 / 16).max(1));
             let deadline = self.wait + Duration::from_millis(jitter_ms);
             let mut changes = server.store.subscribe(table);
-            let _ = tokio::time::timeout(deadline, changes.wait_for(|index| *index > min_index)).await;
+            let woken = tokio::time::timeout(deadline, changes.wait_for(|index| *index > min_index)).await;
+            if matches!(woken, Ok(Ok(_))) {
+                return Ok(());
+            }
         }
         server.read_barrier(self.consistency).await?;
         Ok(())
