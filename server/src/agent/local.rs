@@ -281,23 +281,6 @@ impl LocalState {
     pub fn health_checks(&self) -> Vec<HealthCheck> {
         self.checks.values().map(|c| c.check.clone()).collect()
     }
-
-    /// API-registered definitions, for persisting them.
-    pub fn api_registrations(&self) -> (Vec<ServiceDefinition>, Vec<CheckDefinition>) {
-        let services = self
-            .services
-            .values()
-            .filter(|s| s.source == Source::Api && s.sidecar_of.is_none())
-            .map(|s| s.definition.clone())
-            .collect();
-        let checks = self
-            .checks
-            .values()
-            .filter(|c| c.source == Source::Api && !c.inline)
-            .map(|c| c.definition.clone())
-            .collect();
-        (services, checks)
-    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ impl Agent {
         self.update(|state| {
             state.add_service(definition, Source::Api).map_err(|e| AgentError::Invalid(e.to_string()))
         })?;
-        self.save_registrations();
+        self.persist(|dir| persist::save_service(dir, definition));
         Ok(())
     }
 
@@ -137,15 +137,14 @@ impl Agent {
                 "Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."
             ))),
         })?;
-        self.save_registrations();
+        self.persist(|dir| persist::remove_service(dir, id));
         Ok(())
     }
 
     pub fn register_check(&self, definition: &CheckDefinition) -> Result<(), AgentError> {
-        self.update(|state| {
-            state.add_check(definition, Source::Api).map(|_| ()).map_err(|e| AgentError::Invalid(e.to_string()))
-        })?;
-        self.save_registrations();
+        let id = self
+            .update(|state| state.add_check(definition, Source::Api).map_err(|e| AgentError::Invalid(e.to_string())))?;
+        self.persist(|dir| persist::save_check(dir, &id, definition));
         Ok(())
     }
 
@@ -154,7 +153,7 @@ impl Agent {
             true => Ok(()),
             false => Err(AgentError::NotFound(format!("Unknown check ID {id:?}"))),
         })?;
-        self.save_registrations();
+        self.persist(|dir| persist::remove_check(dir, id));
         Ok(())
     }
 
@@ -215,11 +214,12 @@ impl Agent {
         }
     }
 
-    fn save_registrations(&self) {
-        let Some(path) = &self.persist_path else { return };
-        let (services, checks) = self.state.lock().expect("agent state lock").api_registrations();
-        if let Err(e) = persist::save(path, &persist::Registrations { services, checks }) {
-            tracing::error!(error = %e, "cannot save API registrations");
+    /// Keeps an API registration change in the data dir; a failure is
+    /// logged (the registration itself stands for this run).
+    fn persist(&self, change: impl FnOnce(&std::path::Path) -> Result<(), String>) {
+        let Some(dir) = &self.persist_path else { return };
+        if let Err(e) = change(dir) {
+            tracing::error!(error = %e, "cannot save an API registration");
         }
     }
 

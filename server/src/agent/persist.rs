@@ -1,46 +1,90 @@
-//! Services and checks registered through the API survive restarts: they
-//! are kept in `<data-dir>/agent/registrations.json`, rewritten atomically
-//! on every change.
+//! Services and checks registered through the API survive restarts: each is
+//! kept in its own small file under `<data-dir>/agent/{services,checks}/`
+//! (named by the hex of its id), written atomically when it is registered
+//! and removed when it is deregistered. One file per registration keeps a
+//! registration O(1), however many the agent holds.
 
 use std::path::Path;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tessera_proto::catalog::CheckDefinition;
 use tessera_proto::catalog::ServiceDefinition;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Registrations {
-    #[serde(default)]
     pub services: Vec<ServiceDefinition>,
-    #[serde(default)]
     pub checks: Vec<CheckDefinition>,
 }
 
 pub fn path_in(data_dir: &Path) -> PathBuf {
-    data_dir.join("agent").join("registrations.json")
+    data_dir.join("agent")
 }
 
-pub fn load(path: &Path) -> Result<Registrations, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registrations::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+fn file_for(dir: &Path, kind: &str, id: &str) -> PathBuf {
+    let name: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+    dir.join(kind).join(format!("{name}.json"))
+}
+
+fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let attempt = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(value).expect("definitions serialize"))?;
+        std::fs::rename(&tmp, path)
+    };
+    attempt().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn remove(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("{}: {e}", path.display())),
+        _ => Ok(()),
     }
 }
 
-pub fn save(path: &Path, registrations: &Registrations) -> Result<(), String> {
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(registrations).expect("registrations serialize"))?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)
+pub fn save_service(dir: &Path, definition: &ServiceDefinition) -> Result<(), String> {
+    write(&file_for(dir, "services", &definition.effective_id()), definition)
+}
+
+pub fn remove_service(dir: &Path, id: &str) -> Result<(), String> {
+    remove(&file_for(dir, "services", id))
+}
+
+pub fn save_check(dir: &Path, id: &str, definition: &CheckDefinition) -> Result<(), String> {
+    write(&file_for(dir, "checks", id), definition)
+}
+
+pub fn remove_check(dir: &Path, id: &str) -> Result<(), String> {
+    remove(&file_for(dir, "checks", id))
+}
+
+fn load_kind<T: DeserializeOwned>(dir: &Path, kind: &str) -> Result<Vec<T>, String> {
+    let folder = dir.join(kind);
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", folder.display())),
     };
-    write().map_err(|e| format!("{}: {e}", path.display()))
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .collect()
+}
+
+pub fn load(dir: &Path) -> Result<Registrations, String> {
+    Ok(Registrations { services: load_kind(dir, "services")?, checks: load_kind(dir, "checks")? })
 }
 
 #[cfg(test)]
@@ -48,12 +92,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registrations_round_trip_and_a_missing_file_is_empty() {
+    fn registrations_round_trip_and_removal_sticks() {
         let dir = tempfile::tempdir().unwrap();
-        let path = path_in(dir.path());
-        assert!(load(&path).unwrap().services.is_empty());
-        let service: ServiceDefinition = serde_json::from_str(r#"{"name":"web","port":80}"#).unwrap();
-        save(&path, &Registrations { services: vec![service.clone()], checks: vec![] }).unwrap();
-        assert_eq!(load(&path).unwrap().services, vec![service]);
+        let root = path_in(dir.path());
+        assert!(load(&root).unwrap().services.is_empty());
+        let web: ServiceDefinition = serde_json::from_str(r#"{"name":"web","id":"web/1","port":80}"#).unwrap();
+        let db: ServiceDefinition = serde_json::from_str(r#"{"name":"db"}"#).unwrap();
+        save_service(&root, &web).unwrap();
+        save_service(&root, &db).unwrap();
+        remove_service(&root, "db").unwrap();
+        remove_service(&root, "never-there").unwrap();
+        assert_eq!(load(&root).unwrap().services, vec![web]);
     }
 }

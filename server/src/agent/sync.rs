@@ -40,15 +40,24 @@ impl Pushed {
 fn delta(node: &Node, old: &Pushed, new: &Pushed) -> Option<Command> {
     let mut commands = Vec::new();
     for id in old.services.keys().filter(|id| !new.services.contains_key(*id)) {
-        commands.push(Command::CatalogDeregister { node: node.name.clone(), service_id: Some(id.clone()), check_id: None });
+        commands.push(Command::CatalogDeregister {
+            node: node.name.clone(),
+            service_id: Some(id.clone()),
+            check_id: None,
+        });
     }
     for id in old.checks.keys().filter(|id| !new.checks.contains_key(*id)) {
-        commands.push(Command::CatalogDeregister { node: node.name.clone(), service_id: None, check_id: Some(id.clone()) });
+        commands.push(Command::CatalogDeregister {
+            node: node.name.clone(),
+            service_id: None,
+            check_id: Some(id.clone()),
+        });
     }
     for service in new.services.values().filter(|s| old.services.get(&s.id) != Some(*s)) {
         commands.push(Command::CatalogRegister { node: node.clone(), service: Some(service.clone()), checks: vec![] });
     }
-    let checks: Vec<HealthCheck> = new.checks.values().filter(|c| old.checks.get(&c.check_id) != Some(*c)).cloned().collect();
+    let checks: Vec<HealthCheck> =
+        new.checks.values().filter(|c| old.checks.get(&c.check_id) != Some(*c)).cloned().collect();
     if !checks.is_empty() {
         commands.push(Command::CatalogRegister { node: node.clone(), service: None, checks });
     }
