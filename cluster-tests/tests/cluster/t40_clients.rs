@@ -92,6 +92,10 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
     })
     .await;
 
+    for c in [&c1, &c2] {
+        assert!(!c.log().contains("may only write"), "a client's own catalog writes were refused:\n{}", c.log());
+    }
+
     eprintln!("=== a client host dies: its services turn critical");
     c1.kill9();
     wait_until("web drops out of ?passing", SETTLE, || {

@@ -68,11 +68,45 @@ impl CatalogSink for RemoteSink {
     }
 }
 
-struct RemoteDns(Arc<ServerPool>);
+/// DNS through a server, with answers kept for [`DNS_CACHE_FOR`]: DNS reads
+/// are stale reads anyway (as in Consul), and a busy resolver asking the
+/// same names should not cost one server round trip per query.
+struct RemoteDns {
+    servers: Arc<ServerPool>,
+    cache: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (tokio::time::Instant, Vec<u8>)>>,
+}
+
+const DNS_CACHE_FOR: Duration = Duration::from_millis(250);
+const DNS_CACHE_ENTRIES: usize = 10_000;
+
+impl RemoteDns {
+    fn new(servers: Arc<ServerPool>) -> Self {
+        RemoteDns { servers, cache: Default::default() }
+    }
+
+    /// The question part of a query: everything but its 2-byte id.
+    fn key(query: &[u8]) -> Option<Vec<u8>> {
+        (query.len() > 2).then(|| query[2..].to_vec())
+    }
+}
 
 impl Answerer for RemoteDns {
     fn answer(&self, query: Vec<u8>) -> futures::future::BoxFuture<'_, Option<Vec<u8>>> {
-        Box::pin(self.0.dns(query))
+        Box::pin(async move {
+            let key = Self::key(&query)?;
+            let cached = self.cache.lock().expect("dns cache lock").get(&key).cloned();
+            if let Some((_, mut answer)) = cached.filter(|(at, _)| at.elapsed() < DNS_CACHE_FOR) {
+                answer[..2].copy_from_slice(&query[..2]);
+                return Some(answer);
+            }
+            let answer = self.servers.dns(query).await?;
+            let mut cache = self.cache.lock().expect("dns cache lock");
+            if cache.len() >= DNS_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key, (tokio::time::Instant::now(), answer.clone()));
+            Some(answer)
+        })
     }
 }
 
@@ -107,7 +141,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         http::serve_router(http_listener, router(app), token).await.map_err(stopped)
     });
     if let Some((udp, tcp)) = dns_sockets {
-        crate::spawn_dns(&mut tasks, Arc::new(RemoteDns(servers.clone())), udp, tcp, &shutdown);
+        crate::spawn_dns(&mut tasks, Arc::new(RemoteDns::new(servers.clone())), udp, tcp, &shutdown);
     }
     spawn_background(&mut tasks, &agent, &servers, &node.name, &shutdown);
     let outcome = crate::supervise(&mut tasks, &shutdown).await;

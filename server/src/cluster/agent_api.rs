@@ -48,11 +48,36 @@ fn forwardable(path: &str) -> bool {
 /// Only commands about the caller's own node.
 fn own_node_command(node: &str, command: &Command) -> bool {
     match command {
-        Command::CatalogSyncNode { node: n, services: _, checks } => {
-            n.name == node && checks.iter().all(|c| c.node == node)
-        }
+        Command::CatalogSyncNode { node: n, services: _, checks }
+        | Command::CatalogRegister { node: n, checks, .. } => n.name == node && checks.iter().all(|c| c.node == node),
         Command::CatalogDeregister { node: n, .. } => n == node,
+        Command::Batch { commands } => commands.iter().all(|c| own_node_command(node, c)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_proto::catalog::Node;
+
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        Node { name: name.into(), ..Node::default() }
+    }
+
+    #[test]
+    fn agents_write_only_their_own_node() {
+        let mine = Command::Batch {
+            commands: vec![
+                Command::CatalogRegister { node: node("c1"), service: None, checks: vec![] },
+                Command::CatalogDeregister { node: "c1".into(), service_id: Some("x".into()), check_id: None },
+            ],
+        };
+        assert!(own_node_command("c1", &mine));
+        assert!(!own_node_command("c2", &mine));
+        let kv = Command::KvSet { key: "k".into(), value: vec![], flags: 0, cas: None };
+        assert!(!own_node_command("c1", &Command::Batch { commands: vec![kv] }));
     }
 }
 
