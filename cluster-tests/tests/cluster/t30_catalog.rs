@@ -250,3 +250,47 @@ async fn t34_a_blocking_health_query_wakes_on_a_check_change() {
     assert!(new_index > index);
     assert!(body.contains("passing"), "{body}");
 }
+
+/// A tiny HTTP server answering every request with the status in `code`.
+async fn http_app(addr: &str, code: std::sync::Arc<std::sync::atomic::AtomicU16>) {
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let status = code.load(std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t35_http_checks_map_2xx_429_and_errors_like_consul() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = "127.0.35.1";
+    let code = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
+    http_app(&format!("{ip}:9035"), code.clone()).await;
+    let api = format!(
+        r#"{{"service": {{"name": "api", "port": 9035, "check": {{"http": "http://{ip}:9035/health", "interval": "200ms"}}}}}}"#
+    );
+    let mut agent = dev_agent(ip, dir.path(), &[("api.json", &api)]);
+    agent.start();
+    let http = Http::new();
+    let addr = agent.http_addr();
+    for (status, want) in [(200, "passing"), (429, "warning"), (503, "critical"), (204, "passing")] {
+        code.store(status, std::sync::atomic::Ordering::SeqCst);
+        wait_until(&format!("HTTP {status} makes the check {want}"), SETTLE, || {
+            let (http, addr) = (&http, &addr);
+            async move {
+                let checks = http.get_json(addr, "/v1/health/checks/api").await?;
+                (checks.as_array()?.first()?["Status"] == want).then_some(())
+            }
+        })
+        .await;
+    }
+}
