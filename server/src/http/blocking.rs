@@ -61,19 +61,9 @@ impl QueryOptions {
     }
 }
 
-/// Go-style durations as Consul takes them: "10s", "5m", "150ms", "1h", or bare seconds.
+/// Go-style durations as Consul takes them ("10s", "5m", "1m30s", bare seconds).
 pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let units: [(&str, f64); 5] = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("", 1.0)];
-    for (suffix, seconds) in units {
-        if let Some(number) = raw.strip_suffix(suffix) {
-            if let Ok(n) = number.parse::<f64>() {
-                if n >= 0.0 && n.is_finite() {
-                    return Some(Duration::from_secs_f64(n * seconds));
-                }
-            }
-        }
-    }
-    None
+    tessera_proto::catalog::duration::parse(raw)
 }
 
 #[cfg(test)]
