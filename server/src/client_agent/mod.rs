@@ -3,6 +3,7 @@
 //! over gRPC ([`pool`]): catalog, health and KV calls run on a server,
 //! anti-entropy pushes this node's state, and heartbeats keep it alive.
 
+pub mod coalesce;
 pub mod pool;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ const LEARN_PEERS_EVERY: Duration = Duration::from_secs(10);
 struct ClientApp {
     agent: Arc<Agent>,
     servers: Arc<ServerPool>,
+    blocking: Arc<coalesce::Coalescer>,
     shutdown: CancellationToken,
 }
 
@@ -134,7 +136,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     announce(&config, &data.node_id, &dir);
 
     let mut tasks: JoinSet<Result<(), AgentError>> = JoinSet::new();
-    let app = ClientApp { agent: agent.clone(), servers: servers.clone(), shutdown: shutdown.clone() };
+    let app = ClientApp {
+        agent: agent.clone(),
+        servers: servers.clone(),
+        blocking: Default::default(),
+        shutdown: shutdown.clone(),
+    };
     let token = shutdown.clone();
     tasks.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
@@ -251,19 +258,31 @@ async fn forward(State(app): State<ClientApp>, method: Method, uri: Uri, body: B
     if !path.starts_with("/v1/") {
         return http::not_found().await;
     }
-    match app.servers.forward(method.as_str(), &path, body.to_vec()).await {
+    let answer = match coalesce::shareable(method.as_str(), &path) {
+        true => app.blocking.get(app.servers.clone(), path).await,
+        false => app
+            .servers
+            .forward(method.as_str(), &path, body.to_vec())
+            .await
+            .map(Arc::new)
+            .map_err(|s| s.message().to_string()),
+    };
+    match answer {
         Ok(answer) => {
             let status = StatusCode::from_u16(answer.status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = (status, answer.body).into_response();
-            for (name, value) in answer.headers {
-                if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            let mut response = (status, answer.body.clone()).into_response();
+            for (name, value) in &answer.headers {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+                {
                     response.headers_mut().insert(name, value);
                 }
             }
             response
         }
-        Err(status) => (StatusCode::INTERNAL_SERVER_ERROR, format!("No known Tessera servers: {}", status.message()))
-            .into_response(),
+        Err(reason) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("No known Tessera servers: {reason}")).into_response()
+        }
     }
 }
 

@@ -1,0 +1,52 @@
+//! Identical blocking queries share one call to the servers. A thousand
+//! watchers of one service's health, all at the same index, become one
+//! forwarded request whose answer each of them gets.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use futures::future::FutureExt;
+use futures::future::Shared;
+use tessera_proto::v1::HttpResponse;
+
+use crate::client_agent::pool::ServerPool;
+
+type Answer = Result<Arc<HttpResponse>, String>;
+
+#[derive(Default)]
+pub struct Coalescer {
+    in_flight: Mutex<HashMap<String, Shared<BoxFuture<'static, Answer>>>>,
+}
+
+/// Only blocking reads are shared: they are the ones many callers repeat.
+pub fn shareable(method: &str, path_and_query: &str) -> bool {
+    method == "GET" && path_and_query.contains("index=")
+}
+
+impl Coalescer {
+    pub async fn get(&self, servers: Arc<ServerPool>, path_and_query: String) -> Answer {
+        let shared = {
+            let mut in_flight = self.in_flight.lock().expect("coalescer lock");
+            in_flight
+                .entry(path_and_query.clone())
+                .or_insert_with(|| {
+                    let path = path_and_query.clone();
+                    async move {
+                        servers
+                            .forward("GET", &path, Vec::new())
+                            .await
+                            .map(Arc::new)
+                            .map_err(|s| s.message().to_string())
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        let answer = shared.await;
+        self.in_flight.lock().expect("coalescer lock").remove(&path_and_query);
+        answer
+    }
+}
