@@ -97,7 +97,23 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
     }
 
     eprintln!("=== a client host dies: its services turn critical");
+    // Watchers parked on c2 at the same index share one call to a server;
+    // every one of them must wake with the change.
+    let (index, _) = http.get_indexed(&a2, "/v1/health/service/web").await.unwrap();
+    let watchers: Vec<_> = (0..3)
+        .map(|_| {
+            let (http, a2) = (http.clone(), a2.clone());
+            tokio::spawn(async move {
+                http.get_indexed(&a2, &format!("/v1/health/service/web?index={index}&wait=30s")).await
+            })
+        })
+        .collect();
     c1.kill9();
+    for watcher in watchers {
+        let (woke_at, body) = tokio::time::timeout(SETTLE, watcher).await.expect("woke").unwrap().expect("answered");
+        assert!(woke_at > index, "a watcher answered without a change");
+        assert!(body.contains("critical"), "{body}");
+    }
     wait_until("web drops out of ?passing", SETTLE, || {
         let (http, a2) = (&http, &a2);
         async move { passing_count(http, a2, "web").await.filter(|n| *n == 0) }
