@@ -30,7 +30,7 @@ const QUEUE: usize = 16 * 1024;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
     #[error("not the leader")]
-    NotLeader { leader: Option<(NodeId, ServerNode)> },
+    NotLeader,
     #[error("raft stopped: {0}")]
     Stopped(String),
 }
@@ -135,9 +135,7 @@ async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
 
 fn propose_error(e: RaftError<NodeId, ClientWriteError<NodeId, ServerNode>>) -> ProposeError {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            ProposeError::NotLeader { leader: f.leader_id.zip(f.leader_node) }
-        }
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => ProposeError::NotLeader,
         RaftError::APIError(other) => ProposeError::Stopped(other.to_string()),
         RaftError::Fatal(fatal) => ProposeError::Stopped(fatal.to_string()),
     }

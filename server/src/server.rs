@@ -136,7 +136,7 @@ impl Server {
             || async {
                 match self.proposer.propose(command.clone()).await {
                     Ok(applied) => Ok(applied),
-                    Err(ProposeError::NotLeader { .. }) => Err(Attempt::Retry("leadership moved".into())),
+                    Err(ProposeError::NotLeader) => Err(Attempt::Retry("leadership moved".into())),
                     Err(ProposeError::Stopped(reason)) => Err(Attempt::Fail(ServerError::Internal(reason))),
                 }
             },

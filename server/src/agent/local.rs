@@ -171,7 +171,9 @@ impl LocalState {
 
     /// Removes a service with its checks and its sidecar. True if it existed.
     pub fn remove_service(&mut self, id: &str) -> bool {
-        let Some(removed) = self.services.remove(id) else { return false };
+        if self.services.remove(id).is_none() {
+            return false;
+        }
         self.checks.retain(|_, c| c.check.service_id != id);
         let sidecars: Vec<String> = self
             .services
@@ -182,7 +184,6 @@ impl LocalState {
         for sidecar in sidecars {
             self.remove_service(&sidecar);
         }
-        drop(removed);
         true
     }
 

@@ -180,7 +180,10 @@ impl Agent {
         let changed = {
             let mut state = self.state.lock().expect("agent state lock");
             let changed = state.set_check_status(id, status, output);
-            changed | (changed && state.refresh_aliases())
+            if changed {
+                state.refresh_aliases();
+            }
+            changed
         };
         if changed {
             tracing::debug!(check = id, status = status.as_str(), "check status changed");

@@ -78,7 +78,7 @@ impl cluster_server::Cluster for ClusterService {
             Ok(applied) => {
                 Ok(Response::new(ApplyResponse { response: applied.response.encode(), index: applied.index }))
             }
-            Err(ProposeError::NotLeader { .. }) => Err(Self::not_leader()),
+            Err(ProposeError::NotLeader) => Err(Self::not_leader()),
             Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
         }
     }

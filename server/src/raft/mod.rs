@@ -4,8 +4,6 @@
 pub mod network;
 pub mod service;
 
-use crate::types::ServerNode;
-
 /// The cluster id a server stamps on its Raft traffic. Empty until the first
 /// leader has recorded one.
 #[derive(Clone, Default)]
@@ -28,9 +26,4 @@ impl ClusterStamp {
         let ours = self.get();
         ours.is_empty() || theirs.is_empty() || ours == theirs
     }
-}
-
-/// Formats a peer for logs.
-pub fn describe(node: &ServerNode) -> String {
-    format!("{} ({})", node.name, node.rpc_addr)
 }
