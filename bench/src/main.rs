@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+mod connect;
+
 use clap::Parser;
 use clap::Subcommand;
 
@@ -45,6 +47,38 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Signs leaf CSRs through a server's AgentApi as a client node.
+    Sign {
+        /// A server's RPC address.
+        #[arg(long)]
+        rpc: String,
+        /// A server's HTTP address (for the trust domain).
+        #[arg(long)]
+        http: String,
+        /// The client node whose service the CSRs claim.
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        service: String,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Flips an intention and times every client agent's copy changing.
+    Intentions {
+        /// A server's HTTP address, where the intention is written.
+        #[arg(long)]
+        server: String,
+        /// Client agents' gRPC addresses (repeatable).
+        #[arg(long = "client")]
+        clients: Vec<String>,
+        /// A service registered on every client.
+        #[arg(long)]
+        service: String,
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+    },
 }
 
 #[tokio::main]
@@ -54,6 +88,12 @@ async fn main() {
         Command::Fanout { addr, service, check, check_addr, watchers, rounds } => {
             let owner = check_addr.unwrap_or_else(|| addr.clone());
             fanout(&addr, &service, (&owner, &check), watchers, rounds).await
+        }
+        Command::Sign { rpc, http, node, service, seconds, concurrency } => {
+            connect::sign(&rpc, &http, &node, &service, seconds, concurrency).await
+        }
+        Command::Intentions { server, clients, service, rounds } => {
+            connect::intentions(&server, &clients, &service, rounds).await
         }
     }
 }

@@ -40,6 +40,17 @@ enum Command {
     Reload(cmd::catalog::ReloadArgs),
     /// Makes a client agent leave the cluster and stop.
     Leave(cmd::catalog::LeaveArgs),
+    /// Connect: the CA and the sidecar proxy.
+    #[command(subcommand)]
+    Connect(cmd::connect::ConnectCommand),
+    /// Manages intentions: which service may connect to which.
+    #[command(subcommand)]
+    Intention(cmd::intention::IntentionCommand),
+}
+
+fn argv_is_intention_check() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).take(2).collect();
+    args == ["intention", "check"]
 }
 
 fn main() -> ExitCode {
@@ -50,7 +61,9 @@ fn main() -> ExitCode {
             let informational =
                 matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
             let _ = e.print();
-            return if informational { ExitCode::SUCCESS } else { ExitCode::from(1) };
+            // `intention check` keeps 1 for "denied"; its usage errors are 2, as Consul's.
+            let check = argv_is_intention_check();
+            return if informational { ExitCode::SUCCESS } else { ExitCode::from(if check { 2 } else { 1 }) };
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -70,6 +83,8 @@ fn main() -> ExitCode {
             Command::Services(command) => cmd::catalog::run_services(command).await,
             Command::Reload(args) => cmd::catalog::reload(args).await,
             Command::Leave(args) => cmd::catalog::leave(args).await,
+            Command::Connect(command) => cmd::connect::run(command).await,
+            Command::Intention(command) => cmd::intention::run(command).await,
         }
     });
     ExitCode::from(code)

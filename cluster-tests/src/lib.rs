@@ -239,6 +239,43 @@ impl Cluster {
     }
 }
 
+fn write_config_dir(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// A -dev agent on `ip` with a config dir (`<dir>/tessera.d`) holding `files`.
+pub fn dev_agent(ip: &str, dir: &Path, files: &[(&str, &str)]) -> Agent {
+    let config_dir = write_config_dir(&dir.join("tessera.d"), files);
+    let args = ["-dev", "-node", "dev", "-bind", ip, "-client", ip, "-config-dir", &config_dir.display().to_string()];
+    let mut agent = Agent::new("dev", ip, dir, args.iter().map(|s| s.to_string()).collect());
+    agent.args.extend(["-data-dir".to_string(), dir.join("data").display().to_string()]);
+    agent
+}
+
+/// A client agent on `ip` that knows one server, with `files` in its config dir.
+pub fn client_agent(name: &str, ip: &str, server: &str, dir: &Path, files: &[(&str, &str)]) -> Agent {
+    let config_dir = write_config_dir(&dir.join(format!("{name}.d")), files);
+    let args = [
+        "-node",
+        name,
+        "-bind",
+        ip,
+        "-client",
+        ip,
+        "-retry-join",
+        server,
+        "-config-dir",
+        &config_dir.display().to_string(),
+        "-data-dir",
+        &dir.join(name).display().to_string(),
+    ];
+    Agent::new(name, ip, dir, args.iter().map(|s| s.to_string()).collect())
+}
+
 /// A small HTTP client for the agents' API; `None` when the agent does not answer.
 #[derive(Clone)]
 pub struct Http {
@@ -273,6 +310,10 @@ impl Http {
 
     pub async fn put(&self, addr: &str, path: &str, body: &str) -> Option<(u16, String)> {
         self.send(self.client.put(format!("http://{addr}{path}")).body(body.to_string())).await
+    }
+
+    pub async fn post(&self, addr: &str, path: &str, body: &str) -> Option<(u16, String)> {
+        self.send(self.client.post(format!("http://{addr}{path}")).body(body.to_string())).await
     }
 
     pub async fn delete(&self, addr: &str, path: &str) -> Option<(u16, String)> {
@@ -332,4 +373,86 @@ pub async fn dns_query(server: &str, name: &str, kind: hickory_proto::rr::Record
 
 fn rand_id() -> u16 {
     (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) & 0xffff) as u16
+}
+
+/// A helper process of a test (socat, a sidecar, nc), optionally inside a
+/// network namespace, killed when dropped. Its stdout and stderr go to a log.
+pub struct Proc {
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(netns: Option<&str>, program: &Path, args: &[&str], cwd: &Path, log_path: PathBuf) -> Proc {
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        let child = command
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
+        Proc { child, log_path }
+    }
+
+    /// `tessera <args>` as a long-running process (a sidecar).
+    pub fn tessera(netns: Option<&str>, args: &[&str], cwd: &Path, log_path: PathBuf) -> Proc {
+        Proc::spawn(netns, &tessera_bin(), args, cwd, log_path)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub async fn wait_log(&self, what: &str, timeout: Duration) {
+        wait_until(what, timeout, || {
+            let log = self.log();
+            async move { log.contains(what).then_some(()) }
+        })
+        .await;
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `line` on a new connection to `addr` and returns what came back
+/// before the far end closed or a second passed: the echo, or "" when the
+/// connection was refused by policy.
+pub async fn echo_once(addr: &str, line: &str) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream.write_all(line.as_bytes()).await.ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while got.len() < line.len() {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&got).into_owned())
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod connect;
 
 pub mod v1 {
     tonic::include_proto!("tessera.v1");

@@ -11,6 +11,10 @@ use serde::Serialize;
 use tessera_proto::catalog::HealthCheck;
 use tessera_proto::catalog::Node;
 use tessera_proto::catalog::Service;
+use tessera_proto::connect::ca::RootCa;
+use tessera_proto::connect::Intention;
+
+use crate::connect::model::CaConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op")]
@@ -60,6 +64,28 @@ pub enum Command {
     /// An agent's anti-entropy sync: the node's services and checks become
     /// exactly these.
     CatalogSyncNode { node: Node, services: Vec<Service>, checks: Vec<HealthCheck> },
+    /// The CA's first root and configuration; applied only if there is no
+    /// root yet (answers `Applied(false)` otherwise).
+    CaInitialize { config: CaConfig, root: RootCa },
+    /// Root rotation: `new_root` (cross-signed by the old key) becomes
+    /// active if `expect_active` is still the active root.
+    CaRotate {
+        expect_active: String,
+        config: CaConfig,
+        new_root: RootCa,
+        cross_signed_pem: String,
+        /// When the old root stopped being active (unix seconds).
+        rotated_at: u64,
+    },
+    /// A configuration change that keeps the root (e.g. the leaf TTL).
+    CaSetConfig { config: CaConfig },
+    /// Removes inactive roots whose leaves have all expired.
+    CaPruneRoots { root_ids: Vec<String> },
+    /// Creates an intention; with `replace`, overwrites the pair's existing
+    /// one. Answers `Applied(false)` if it exists and `replace` is off.
+    IntentionUpsert { intention: Intention, replace: bool },
+    /// Answers `Applied(false)` if the pair had no intention.
+    IntentionDelete { source: String, destination: String },
 }
 
 /// What applying a command answered. Business rejections (a failed CAS) are

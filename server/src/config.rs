@@ -12,6 +12,8 @@ pub mod defaults {
     pub const DATACENTER: &str = "dc1";
     pub const HTTP_PORT: u16 = 8500;
     pub const DNS_PORT: u16 = 8600;
+    /// The agent's gRPC port, where local sidecars get their certificates and policy.
+    pub const GRPC_PORT: u16 = 8502;
     pub const DOMAIN: &str = "consul.";
     pub const SERVER_PORT: u16 = 8300;
     /// Consul's retry_join interval is 30 s; forming a cluster should not
@@ -43,6 +45,10 @@ pub struct AgentConfig {
     pub server_port: u16,
     /// None: no DNS server (Consul's `-dns-port=-1`).
     pub dns_port: Option<u16>,
+    /// None: no agent gRPC listener (`-grpc-port=-1`).
+    pub grpc_port: Option<u16>,
+    /// What decides a connection no intention matches.
+    pub default_intention_policy: tessera_proto::connect::DefaultPolicy,
     /// The DNS domain, e.g. `consul.`.
     pub domain: String,
     pub retry_join: Vec<String>,
@@ -99,6 +105,8 @@ impl Default for AgentConfig {
             http_port: defaults::HTTP_PORT,
             server_port: defaults::SERVER_PORT,
             dns_port: Some(defaults::DNS_PORT),
+            grpc_port: Some(defaults::GRPC_PORT),
+            default_intention_policy: Default::default(),
             domain: defaults::DOMAIN.to_string(),
             retry_join: Vec::new(),
             retry_interval: Duration::from_millis(defaults::RETRY_INTERVAL_MS),
@@ -152,6 +160,10 @@ impl AgentConfig {
 
     pub fn dns_addr(&self) -> Option<SocketAddr> {
         self.dns_port.map(|port| SocketAddr::new(self.client_addr, port))
+    }
+
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_port.map(|port| SocketAddr::new(self.client_addr, port))
     }
 
     pub fn server_addr(&self) -> SocketAddr {

@@ -16,6 +16,7 @@ pub mod client_agent;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod connect;
 pub mod data_dir;
 pub mod dns;
 pub mod health;
@@ -95,11 +96,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let rpc_listener = bind("server RPC", config.server_addr()).await?;
     let http_listener = bind("HTTP", config.http_addr()).await?;
     let dns_sockets = bind_dns(&config).await?;
+    let grpc_listener = bind_grpc(&config).await?;
     let rpc_addr = rpc_listener.local_addr().map_err(|e| AgentError::Raft(e.to_string()))?;
     let me =
         ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
     let server = start_raft(config, me, store).await?;
-    let agent = start_agent(&server, &dir)?;
+    let agent = start_agent(&server, &dir, &shutdown)?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
     let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
@@ -109,6 +111,15 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     if let Some((udp, tcp)) = dns_sockets {
         spawn_dns(&mut tasks, dns, udp, tcp, &shutdown);
     }
+    if let Some(listener) = grpc_listener {
+        spawn_agent_grpc(&mut tasks, &agent, listener, &shutdown);
+    }
+    let (feed_connect, token) = (agent.connect().clone(), shutdown.clone());
+    let weak_server = Arc::downgrade(&server);
+    tasks.spawn(async move {
+        agent::connect::feed::from_store(weak_server, feed_connect, token).await;
+        Ok(())
+    });
     let outcome = supervise(&mut tasks, &shutdown).await;
     shutdown.cancel();
     agent.stop();
@@ -183,11 +194,37 @@ pub(crate) fn spawn_dns<D: dns::Answerer>(
     });
 }
 
+pub(crate) async fn bind_grpc(config: &AgentConfig) -> Result<Option<TcpListener>, AgentError> {
+    match config.grpc_addr() {
+        Some(addr) => Ok(Some(bind("gRPC", addr).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The agent's own gRPC service for local sidecars (ProxyApi).
+pub(crate) fn spawn_agent_grpc(
+    tasks: &mut JoinSet<Result<(), AgentError>>,
+    agent: &Arc<Agent>,
+    listener: TcpListener,
+    shutdown: &CancellationToken,
+) {
+    let router = transport::server().add_service(agent::connect::proxy_api::ProxyApiService::new(agent.connect().clone()));
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "agent gRPC", reason: e.to_string() };
+        transport::serve(router, listener, token).await.map_err(stopped)
+    });
+}
+
 pub(crate) async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
     transport::bind(addr).await.map_err(|source| AgentError::Bind { what, addr, source })
 }
 
-fn start_agent(server: &Arc<Server>, data_dir: &std::path::Path) -> Result<Arc<Agent>, AgentError> {
+fn start_agent(
+    server: &Arc<Server>,
+    data_dir: &std::path::Path,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Agent>, AgentError> {
     let config = &server.config;
     let node = Node {
         name: server.me.name.clone(),
@@ -204,6 +241,12 @@ fn start_agent(server: &Arc<Server>, data_dir: &std::path::Path) -> Result<Arc<A
         persist_path: Some(agent::persist::path_in(data_dir)),
         builtin_services: vec![consul],
         sink: Box::new(LocalCatalogSink(Arc::downgrade(server))),
+        connect: agent::connect::AgentConnect::new(
+            &config.datacenter,
+            config.default_intention_policy,
+            Arc::new(server::LocalLeafSigner(Arc::downgrade(server))),
+            shutdown.clone(),
+        ),
     };
     Ok(Agent::start(setup)?)
 }
@@ -317,7 +360,8 @@ fn announce(server: &Server, dir: &std::path::Path, http_addr: Option<SocketAddr
     println!("           Datacenter: '{}'", config.datacenter);
     println!("               Server: true (Bootstrap-expect: {}, Dev: {})", config.bootstrap_expect, config.dev);
     let dns = config.dns_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
-    println!("          Client Addr: [{}] (HTTP: {http}, DNS: {dns})", config.client_addr);
+    let grpc = config.grpc_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
+    println!("          Client Addr: [{}] (HTTP: {http}, DNS: {dns}, gRPC: {grpc})", config.client_addr);
     println!("         Cluster Addr: {} (Server RPC: {})", config.bind_addr, server.me.rpc_addr);
     println!("             Data Dir: {}", dir.display());
     println!();

@@ -43,6 +43,20 @@ pub enum ServerError {
     BadRequest(String),
     #[error("{0}")]
     Internal(String),
+    /// The caller may not do this (e.g. claim another node's service identity).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    RateLimited(String),
+    /// A conditional change lost a race; retrying may succeed.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl From<crate::store::engine::EngineError> for ServerError {
+    fn from(e: crate::store::engine::EngineError) -> Self {
+        ServerError::Internal(e.to_string())
+    }
 }
 
 /// One try at an operation on the leader.
@@ -62,6 +76,7 @@ pub struct Server {
     pub stamp: ClusterStamp,
     pub discovery: Discovery,
     pub liveness: crate::cluster::liveness::Liveness,
+    pub signing: crate::connect::ca::SigningState,
     proposer: Proposer,
 }
 
@@ -78,7 +93,8 @@ impl Server {
         let proposer = Proposer::start(raft.clone());
         let discovery = Discovery::new(me.clone());
         let liveness = Default::default();
-        Server { config, me, raft_id, raft, store, pool, stamp, discovery, liveness, proposer }
+        let signing = Default::default();
+        Server { config, me, raft_id, raft, store, pool, stamp, discovery, liveness, signing, proposer }
     }
 
     /// The leader as this server currently knows it.
@@ -194,6 +210,20 @@ impl crate::agent::CatalogSink for LocalCatalogSink {
         Box::pin(async move {
             let server = self.0.upgrade().ok_or_else(|| "the server is shutting down".to_string())?;
             server.write(command).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The agent's leaf signing on a server: this server's CA path (forwarded
+/// to the leader like any other server's). A server's own agent may ask for
+/// any identity: it holds the CA key anyway.
+pub struct LocalLeafSigner(pub std::sync::Weak<Server>);
+
+impl crate::agent::connect::LeafSigner for LocalLeafSigner {
+    fn sign(&self, csr_pem: String) -> futures::future::BoxFuture<'_, Result<tessera_proto::v1::SignLeafResponse, String>> {
+        Box::pin(async move {
+            let server = self.0.upgrade().ok_or_else(|| "the server is shutting down".to_string())?;
+            crate::connect::ca::sign(&server, &csr_pem, None).await.map_err(|e| e.to_string())
         })
     }
 }

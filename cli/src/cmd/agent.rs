@@ -42,6 +42,12 @@ pub struct AgentArgs {
     /// DNS port (UDP and TCP) on the client address; -1 turns DNS off.
     #[arg(long = "dns-port", default_value_t = defaults::DNS_PORT as i32, allow_negative_numbers = true)]
     dns_port: i32,
+    /// The agent's gRPC port for local sidecars; -1 turns it off.
+    #[arg(long = "grpc-port", default_value_t = defaults::GRPC_PORT as i32, allow_negative_numbers = true)]
+    grpc_port: i32,
+    /// What decides a connection no intention matches: allow or deny.
+    #[arg(long = "default-intention-policy", default_value = "allow")]
+    default_intention_policy: String,
     /// The DNS domain served.
     #[arg(long, default_value = defaults::DOMAIN)]
     domain: String,
@@ -105,6 +111,15 @@ impl AgentArgs {
                     Some(u16::try_from(port).map_err(|_| format!("-dns-port: {port} is not a port (or -1 for none)"))?)
                 }
             },
+            grpc_port: match self.grpc_port {
+                -1 => None,
+                port => {
+                    Some(u16::try_from(port).map_err(|_| format!("-grpc-port: {port} is not a port (or -1 for none)"))?)
+                }
+            },
+            default_intention_policy: self.default_intention_policy.parse().map_err(|_| {
+                format!("-default-intention-policy: {:?} must be allow or deny", self.default_intention_policy)
+            })?,
             domain: if self.domain.ends_with('.') { self.domain } else { format!("{}.", self.domain) },
             retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
             retry_interval,
@@ -142,7 +157,7 @@ fn hostname() -> String {
         .unwrap_or_else(|| "tessera".to_string())
 }
 
-fn init_logging(level: &str) -> Result<(), String> {
+pub(crate) fn init_logging(level: &str) -> Result<(), String> {
     let directive = match level.to_ascii_lowercase().as_str() {
         "trace" => "trace",
         "debug" => "debug",
@@ -157,7 +172,7 @@ fn init_logging(level: &str) -> Result<(), String> {
         "trace".to_string()
     } else {
         format!(
-            "warn,tessera={directive},tessera_server={directive},openraft={}",
+            "warn,tessera={directive},tessera_server={directive},tessera_proxy={directive},openraft={}",
             if directive == "debug" { "info" } else { "warn" }
         )
     };
@@ -199,7 +214,7 @@ pub async fn run(args: AgentArgs) -> u8 {
 
 /// SIGINT and SIGTERM stop the agent gracefully (SIGHUP, reload, is the
 /// agent's own).
-async fn watch_signals(shutdown: CancellationToken) {
+pub(crate) async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::signal;
     use tokio::signal::unix::SignalKind;
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {

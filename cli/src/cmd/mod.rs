@@ -2,9 +2,12 @@
 
 pub mod agent;
 pub mod catalog;
+pub mod connect;
+pub mod intention;
 pub mod kv;
 pub mod members;
 pub mod operator;
+pub mod proxy;
 
 use clap::Args;
 

@@ -13,3 +13,6 @@ mod t50_failover;
 mod t60_membership;
 mod t70_restart;
 mod t80_errors;
+mod t90_connect;
+mod t95_walkthrough;
+mod t96_mesh_hosts;

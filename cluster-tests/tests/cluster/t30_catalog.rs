@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use cluster_tests::cli;
+use cluster_tests::dev_agent;
 use cluster_tests::dns_query;
 use cluster_tests::wait_until;
-use cluster_tests::Agent;
 use cluster_tests::Http;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
@@ -17,19 +17,6 @@ const SOCAT: &str = r#"{
     "connect": { "sidecar_service": {} }
   }
 }"#;
-
-/// A -dev agent on `ip` with a config dir holding `files`.
-fn dev_agent(ip: &str, dir: &std::path::Path, files: &[(&str, &str)]) -> Agent {
-    let config_dir = dir.join("tessera.d");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    for (name, text) in files {
-        std::fs::write(config_dir.join(name), text).unwrap();
-    }
-    let args = ["-dev", "-node", "dev", "-bind", ip, "-client", ip, "-config-dir", &config_dir.display().to_string()];
-    let mut agent = Agent::new("dev", ip, dir, args.iter().map(|s| s.to_string()).collect());
-    agent.args.extend(["-data-dir".to_string(), dir.join("data").display().to_string()]);
-    agent
-}
 
 async fn catalog_names(http: &Http, addr: &str) -> Option<Vec<String>> {
     let services = http.get_json(addr, "/v1/catalog/services").await?;

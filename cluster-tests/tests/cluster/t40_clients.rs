@@ -1,38 +1,14 @@
 use std::time::Duration;
 
 use cluster_tests::cli;
+use cluster_tests::client_agent as client;
 use cluster_tests::dns_query;
 use cluster_tests::wait_until;
-use cluster_tests::Agent;
 use cluster_tests::Cluster;
 use cluster_tests::Http;
 use hickory_proto::rr::RecordType;
 
 const SETTLE: Duration = Duration::from_secs(40);
-
-/// A client agent on `ip` that knows one server, with `files` in its config dir.
-fn client(name: &str, ip: &str, server: &str, dir: &std::path::Path, files: &[(&str, &str)]) -> Agent {
-    let config_dir = dir.join(format!("{name}.d"));
-    std::fs::create_dir_all(&config_dir).unwrap();
-    for (file, text) in files {
-        std::fs::write(config_dir.join(file), text).unwrap();
-    }
-    let args = [
-        "-node",
-        name,
-        "-bind",
-        ip,
-        "-client",
-        ip,
-        "-retry-join",
-        server,
-        "-config-dir",
-        &config_dir.display().to_string(),
-        "-data-dir",
-        &dir.join(name).display().to_string(),
-    ];
-    Agent::new(name, ip, dir, args.iter().map(|s| s.to_string()).collect())
-}
 
 async fn passing_count(http: &Http, addr: &str, service: &str) -> Option<usize> {
     Some(http.get_json(addr, &format!("/v1/health/service/{service}?passing")).await?.as_array()?.len())

@@ -59,18 +59,24 @@ fn report(agent: &Weak<Agent>, id: &str, status: CheckStatus, output: String) ->
     }
 }
 
+/// A failing TCP check is retried this often (at most every interval). A
+/// sidecar is registered before its process starts; without this its
+/// "listening" check would stay critical, and the sidecar unused, for up to
+/// a whole interval after it comes up.
+const CRITICAL_TCP_RETRY: Duration = Duration::from_secs(1);
+
 async fn tcp_loop(agent: Weak<Agent>, id: String, address: String, interval: Duration, timeout: Duration) {
-    let mut ticker = tokio::time::interval(interval);
     loop {
-        ticker.tick().await;
         let (status, output) = match tokio::time::timeout(timeout, TcpStream::connect(&address)).await {
             Ok(Ok(_)) => (CheckStatus::Passing, format!("TCP connect {address}: Success")),
             Ok(Err(e)) => (CheckStatus::Critical, format!("dial tcp {address}: {e}")),
             Err(_) => (CheckStatus::Critical, format!("dial tcp {address}: i/o timeout")),
         };
+        let pause = if status == CheckStatus::Critical { interval.min(CRITICAL_TCP_RETRY) } else { interval };
         if !report(&agent, &id, status, output) {
             return;
         }
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod config_files;
+pub mod connect;
 pub mod local;
 pub mod persist;
 pub mod sync;
@@ -56,6 +57,7 @@ pub struct Agent {
     /// Wakes anti-entropy; a permit is kept if it is busy.
     changed: Notify,
     sink: Box<dyn CatalogSink>,
+    connect: Arc<connect::AgentConnect>,
     me: Weak<Agent>,
 }
 
@@ -65,6 +67,7 @@ pub struct AgentSetup {
     pub persist_path: Option<PathBuf>,
     pub builtin_services: Vec<Service>,
     pub sink: Box<dyn CatalogSink>,
+    pub connect: Arc<connect::AgentConnect>,
 }
 
 impl Agent {
@@ -80,6 +83,7 @@ impl Agent {
             runners: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
             sink: setup.sink,
+            connect: setup.connect,
             me: me.clone(),
         });
         agent.restore_registrations();
@@ -89,6 +93,11 @@ impl Agent {
 
     pub fn node(&self) -> &Node {
         &self.node
+    }
+
+    /// Roots, intentions and leaf certificates as this agent holds them.
+    pub fn connect(&self) -> &Arc<connect::AgentConnect> {
+        &self.connect
     }
 
     fn restore_registrations(&self) {

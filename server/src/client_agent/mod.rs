@@ -70,6 +70,20 @@ impl CatalogSink for RemoteSink {
     }
 }
 
+/// Leaf signing through a server, which checks that this node has the service.
+struct RemoteLeafSigner {
+    servers: Arc<ServerPool>,
+    node: String,
+}
+
+impl crate::agent::connect::LeafSigner for RemoteLeafSigner {
+    fn sign(&self, csr_pem: String) -> futures::future::BoxFuture<'_, Result<tessera_proto::v1::SignLeafResponse, String>> {
+        Box::pin(async move {
+            self.servers.sign_leaf(&self.node, csr_pem).await.map_err(|s| s.message().to_string())
+        })
+    }
+}
+
 /// DNS through a server, with answers kept for [`DNS_CACHE_FOR`]: DNS reads
 /// are stale reads anyway (as in Consul), and a busy resolver asking the
 /// same names should not cost one server round trip per query.
@@ -117,6 +131,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let data = data_dir::prepare(&dir)?;
     let http_listener = crate::bind("HTTP", config.http_addr()).await?;
     let dns_sockets = crate::bind_dns(&config).await?;
+    let grpc_listener = crate::bind_grpc(&config).await?;
     let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
     let node = Node {
         name: config.node_name.clone(),
@@ -131,6 +146,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         persist_path: Some(crate::agent::persist::path_in(&dir)),
         builtin_services: vec![],
         sink: Box::new(RemoteSink { servers: servers.clone(), node: node.name.clone() }),
+        connect: crate::agent::connect::AgentConnect::new(
+            &config.datacenter,
+            config.default_intention_policy,
+            Arc::new(RemoteLeafSigner { servers: servers.clone(), node: node.name.clone() }),
+            shutdown.clone(),
+        ),
     };
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);
@@ -149,6 +170,9 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     });
     if let Some((udp, tcp)) = dns_sockets {
         crate::spawn_dns(&mut tasks, Arc::new(RemoteDns::new(servers.clone())), udp, tcp, &shutdown);
+    }
+    if let Some(listener) = grpc_listener {
+        crate::spawn_agent_grpc(&mut tasks, &agent, listener, &shutdown);
     }
     spawn_background(&mut tasks, &agent, &servers, &node.name, &shutdown);
     let outcome = crate::supervise(&mut tasks, &shutdown).await;
@@ -183,6 +207,11 @@ fn spawn_background(
     let (pool, token) = (servers.clone(), shutdown.clone());
     tasks.spawn(async move {
         learn_peers(pool, token).await;
+        Ok(())
+    });
+    let (pool, connect, token) = (servers.clone(), agent.connect().clone(), shutdown.clone());
+    tasks.spawn(async move {
+        crate::agent::connect::feed::from_servers(pool, connect, token).await;
         Ok(())
     });
 }
@@ -294,7 +323,8 @@ fn announce(config: &AgentConfig, node_id: &str, dir: &std::path::Path) {
     println!("            Node name: '{}'", config.node_name);
     println!("           Datacenter: '{}'", config.datacenter);
     println!("               Server: false");
-    println!("          Client Addr: [{}] (HTTP: {}, DNS: {dns})", config.client_addr, config.http_addr());
+    let grpc = config.grpc_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
+    println!("          Client Addr: [{}] (HTTP: {}, DNS: {dns}, gRPC: {grpc})", config.client_addr, config.http_addr());
     println!("         Cluster Addr: {} (servers: {})", config.bind_addr, config.retry_join.join(", "));
     println!("             Data Dir: {}", dir.display());
     println!();

@@ -13,7 +13,12 @@ use tessera_proto::v1::DnsMessage;
 use tessera_proto::v1::HeartbeatRequest;
 use tessera_proto::v1::HttpRequest;
 use tessera_proto::v1::HttpResponse;
+use tessera_proto::v1::ConnectUpdate;
+use tessera_proto::v1::SignLeafRequest;
+use tessera_proto::v1::SignLeafResponse;
+use tessera_proto::v1::WatchConnectRequest;
 use tonic::transport::Channel;
+use tonic::Streaming;
 use tonic::Code;
 use tonic::Status;
 
@@ -124,6 +129,23 @@ impl ServerPool {
         self.with_server(|mut client| {
             let message = AgentWrite { node: node.to_string(), command: command.clone() };
             async move { client.sync(request(message, FORWARD_TIMEOUT)).await.map(|_| ()) }
+        })
+        .await
+    }
+
+    pub async fn sign_leaf(&self, node: &str, csr_pem: String) -> Result<SignLeafResponse, Status> {
+        self.with_server(|mut client| {
+            let message = SignLeafRequest { csr_pem: csr_pem.clone(), caller_node: node.to_string() };
+            async move { Ok(client.sign_leaf(request(message, SHORT_TIMEOUT * 2)).await?.into_inner()) }
+        })
+        .await
+    }
+
+    /// Opens the roots-and-intentions stream on the first server that answers.
+    pub async fn watch_connect(&self, message: WatchConnectRequest) -> Result<Streaming<ConnectUpdate>, Status> {
+        self.with_server(|mut client| {
+            let message = message.clone();
+            async move { Ok(client.watch_connect(message).await?.into_inner()) }
         })
         .await
     }

@@ -14,6 +14,12 @@ use tessera_proto::v1::HeartbeatRequest;
 use tessera_proto::v1::HeartbeatResponse;
 use tessera_proto::v1::HttpRequest;
 use tessera_proto::v1::HttpResponse;
+use tessera_proto::v1::ConnectUpdate;
+use tessera_proto::v1::IntentionRecord;
+use tessera_proto::v1::Intentions;
+use tessera_proto::v1::SignLeafRequest;
+use tessera_proto::v1::SignLeafResponse;
+use tessera_proto::v1::WatchConnectRequest;
 use tonic::Request;
 use tonic::Response;
 use tonic::Status;
@@ -23,6 +29,8 @@ use crate::cluster::forward;
 use crate::command::Command;
 use crate::dns::Dns;
 use crate::server::Server;
+use crate::server::ServerError;
+use crate::store::watch::Table;
 
 /// Answers larger than this are refused rather than buffered.
 const MAX_BODY: usize = 64 << 20;
@@ -81,8 +89,83 @@ mod tests {
     }
 }
 
+type ConnectStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<ConnectUpdate, Status>> + Send>>;
+
+/// Sends what is newer than the agent holds, then every change, until the
+/// agent goes away.
+async fn push_connect_updates(
+    server: Arc<Server>,
+    mut held: WatchConnectRequest,
+    tx: tokio::sync::mpsc::Sender<Result<ConnectUpdate, Status>>,
+) {
+    let mut roots_changes = server.store.subscribe(Table::Roots);
+    let mut intention_changes = server.store.subscribe(Table::Intentions);
+    loop {
+        roots_changes.borrow_and_update();
+        intention_changes.borrow_and_update();
+        let update = match connect_update(&server, &mut held) {
+            Ok(update) => update,
+            Err(e) => {
+                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                return;
+            }
+        };
+        if (update.roots.is_some() || update.intentions.is_some()) && tx.send(Ok(update)).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = tx.closed() => return,
+            changed = roots_changes.changed() => if changed.is_err() { return },
+            changed = intention_changes.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// The parts that moved past what the agent holds (a snapshot install may
+/// move an index back; anything different is sent).
+fn connect_update(server: &Server, held: &mut WatchConnectRequest) -> Result<ConnectUpdate, ServerError> {
+    let mut update = ConnectUpdate::default();
+    let roots_index = server.store.table_index(Table::Roots);
+    if roots_index != held.roots_index {
+        if let Some(roots) = crate::connect::roots::current(server)? {
+            held.roots_index = roots.index;
+            update.roots = Some(roots);
+        }
+    }
+    let intentions_index = server.store.table_index(Table::Intentions);
+    if intentions_index != held.intentions_index {
+        let intentions = server.store.intentions()?;
+        held.intentions_index = intentions_index;
+        update.intentions = Some(Intentions {
+            index: intentions_index,
+            intentions: intentions.iter().map(IntentionRecord::from).collect(),
+        });
+    }
+    Ok(update)
+}
+
 #[tonic::async_trait]
 impl agent_api_server::AgentApi for AgentApiService {
+    type WatchConnectStream = ConnectStream;
+
+    async fn watch_connect(&self, request: Request<WatchConnectRequest>) -> Result<Response<ConnectStream>, Status> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(push_connect_updates(self.server.clone(), request.into_inner(), tx));
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    /// Any server takes the CSR; the caller's node must have the service.
+    async fn sign_leaf(&self, request: Request<SignLeafRequest>) -> Result<Response<SignLeafResponse>, Status> {
+        let request = request.into_inner();
+        if request.caller_node.is_empty() {
+            return Err(Status::invalid_argument("caller_node must name the client agent's node"));
+        }
+        crate::connect::ca::sign(&self.server, &request.csr_pem, Some(&request.caller_node))
+            .await
+            .map(Response::new)
+            .map_err(crate::cluster::service::to_status)
+    }
+
     async fn forward(&self, request: Request<HttpRequest>) -> Result<Response<HttpResponse>, Status> {
         let call = request.into_inner();
         if !forwardable(&call.path_and_query) {

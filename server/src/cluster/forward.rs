@@ -47,6 +47,9 @@ pub fn classify(status: Status) -> Attempt {
         }
         Code::NotFound => Attempt::Fail(ServerError::NotFound(status.message().to_string())),
         Code::InvalidArgument => Attempt::Fail(ServerError::BadRequest(status.message().to_string())),
+        Code::PermissionDenied => Attempt::Fail(ServerError::Forbidden(status.message().to_string())),
+        Code::ResourceExhausted => Attempt::Fail(ServerError::RateLimited(status.message().to_string())),
+        Code::Aborted => Attempt::Fail(ServerError::Conflict(status.message().to_string())),
         _ => Attempt::Fail(ServerError::Internal(status.message().to_string())),
     }
 }
@@ -95,4 +98,13 @@ pub async fn hello(pool: &ChannelPool, addr: &str, message: HelloRequest) -> Res
 pub async fn status(pool: &ChannelPool, addr: &str, timeout: Duration) -> Result<StatusResponse, Status> {
     let mut client = client(pool, addr)?;
     Ok(client.status(request(StatusRequest {}, timeout)).await?.into_inner())
+}
+
+pub async fn sign_leaf(
+    pool: &ChannelPool,
+    leader: &ServerNode,
+    message: tessera_proto::v1::SignLeafRequest,
+) -> Result<tessera_proto::v1::SignLeafResponse, Attempt> {
+    let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
+    Ok(client.sign_leaf(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?.into_inner())
 }

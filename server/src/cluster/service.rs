@@ -41,12 +41,15 @@ impl ClusterService {
     }
 }
 
-fn to_status(e: ServerError) -> Status {
+pub fn to_status(e: ServerError) -> Status {
     match e {
         ServerError::NoLeader => Status::unavailable(e.to_string()),
         ServerError::NotFound(m) => Status::not_found(m),
         ServerError::BadRequest(m) => Status::invalid_argument(m),
         ServerError::Internal(m) => Status::internal(m),
+        ServerError::Forbidden(m) => Status::permission_denied(m),
+        ServerError::RateLimited(m) => Status::resource_exhausted(m),
+        ServerError::Conflict(m) => Status::aborted(m),
     }
 }
 
@@ -108,5 +111,18 @@ impl cluster_server::Cluster for ClusterService {
             .ok_or_else(|| Status::invalid_argument("give exactly one of node_id and rpc_addr"))?;
         self.server.remove_voter(peer).await.map_err(to_status)?;
         Ok(Response::new(RemovePeerResponse {}))
+    }
+
+    /// Only the leader signs; a follower asked directly answers "not the
+    /// leader" so the caller finds the leader again.
+    async fn sign_leaf(
+        &self,
+        request: Request<tessera_proto::v1::SignLeafRequest>,
+    ) -> Result<Response<tessera_proto::v1::SignLeafResponse>, Status> {
+        if !self.server.is_leader() {
+            return Err(Self::not_leader());
+        }
+        let signed = crate::connect::ca::sign_here(&self.server, &request.into_inner()).map_err(to_status)?;
+        Ok(Response::new(signed))
     }
 }

@@ -3,9 +3,12 @@
 //! [`Server`], shape the answer.
 
 mod agent;
+mod agent_connect;
 mod agent_services;
 mod blocking;
 pub mod catalog;
+mod connect;
+pub mod connect_shapes;
 pub mod health;
 mod kv;
 mod shapes;
@@ -72,6 +75,9 @@ where
         .route("/v1/agent/check/fail/{id}", put(agent_services::fail))
         .route("/v1/agent/reload", put(agent_services::reload))
         .route("/v1/agent/health/service/name/{name}", get(agent_services::health_by_name))
+        .route("/v1/agent/connect/ca/roots", get(agent_connect::roots))
+        .route("/v1/agent/connect/ca/leaf/{service}", get(agent_connect::leaf))
+        .route("/v1/agent/connect/authorize", axum::routing::post(agent_connect::authorize))
 }
 
 pub fn router(app: App) -> Router {
@@ -97,6 +103,15 @@ pub fn router(app: App) -> Router {
         .route("/v1/health/checks/{service}", get(health::checks))
         .route("/v1/health/node/{node}", get(health::node))
         .route("/v1/health/state/{state}", get(health::state))
+        .route("/v1/connect/ca/roots", get(connect::roots))
+        .route("/v1/connect/ca/configuration", get(connect::get_ca_config).put(connect::put_ca_config))
+        .route("/v1/connect/intentions", get(connect::list).post(connect::create))
+        .route(
+            "/v1/connect/intentions/exact",
+            get(connect::get_exact).put(connect::put_exact).delete(connect::delete_exact),
+        )
+        .route("/v1/connect/intentions/check", get(connect::check))
+        .route("/v1/connect/intentions/match", get(connect::matches))
         .fallback(not_found)
         .with_state(app)
 }
@@ -140,6 +155,9 @@ impl From<ServerError> for ApiError {
             ServerError::NoLeader | ServerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServerError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServerError::Conflict(_) => StatusCode::CONFLICT,
         };
         ApiError { status, message: e.to_string() }
     }

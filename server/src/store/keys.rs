@@ -21,17 +21,20 @@ pub enum Cf {
     /// The service catalog: nodes, services, checks and a by-name index
     /// (see [`crate::store::tables::catalog`]).
     Catalog,
+    /// Connect: CA roots and configuration, and intentions
+    /// (see [`crate::store::tables::connect`]).
+    Connect,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 6] = [Cf::RaftMeta, Cf::RaftLogs, Cf::SmMeta, Cf::Kv, Cf::Snapshot, Cf::Catalog];
+    pub const ALL: [Cf; 7] = [Cf::RaftMeta, Cf::RaftLogs, Cf::SmMeta, Cf::Kv, Cf::Snapshot, Cf::Catalog, Cf::Connect];
 
     /// The column families a state machine snapshot carries.
-    pub const STATE: [Cf; 3] = [Cf::SmMeta, Cf::Kv, Cf::Catalog];
+    pub const STATE: [Cf; 4] = [Cf::SmMeta, Cf::Kv, Cf::Catalog, Cf::Connect];
 
     /// Whether this column family holds a replicated table (read by key).
     pub fn is_table(self) -> bool {
-        matches!(self, Cf::Kv | Cf::Catalog)
+        matches!(self, Cf::Kv | Cf::Catalog | Cf::Connect)
     }
 
     pub fn name(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Cf {
             Cf::Kv => "kv",
             Cf::Snapshot => "snapshot",
             Cf::Catalog => "catalog",
+            Cf::Connect => "connect",
         }
     }
 
@@ -54,6 +58,7 @@ impl Cf {
             Cf::Kv => 4,
             Cf::Snapshot => 5,
             Cf::Catalog => 6,
+            Cf::Connect => 7,
         }
     }
 

@@ -79,6 +79,22 @@ impl Store {
         tables::kv::list(&self.engine, prefix)
     }
 
+    pub fn ca_state(&self) -> Result<crate::connect::model::CaState, EngineError> {
+        tables::connect::ca_state(&self.engine)
+    }
+
+    pub fn intentions(&self) -> Result<Vec<tessera_proto::connect::Intention>, EngineError> {
+        tables::connect::intentions(&self.engine)
+    }
+
+    pub fn intention(
+        &self,
+        source: &str,
+        destination: &str,
+    ) -> Result<Option<tessera_proto::connect::Intention>, EngineError> {
+        tables::connect::intention(&self.engine, source, destination)
+    }
+
     pub fn cluster_id(&self) -> Result<Option<String>, EngineError> {
         meta::cluster_id(&self.engine)
     }

@@ -25,6 +25,7 @@ use crate::store::keys;
 use crate::store::keys::Cf;
 use crate::store::snapshot;
 use crate::store::tables::catalog;
+use crate::store::tables::connect;
 use crate::store::tables::kv;
 use crate::store::tables::meta;
 use crate::store::txn::Txn;
@@ -95,6 +96,37 @@ impl StateMachine {
                 catalog::sync_node(txn, index, node, services, checks)?;
                 CommandResponse::Done
             }
+            other => Self::apply_connect(txn, index, other)?,
+        })
+    }
+
+    fn apply_connect(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, EngineError> {
+        Ok(match command {
+            Command::CaInitialize { config, root } => CommandResponse::Applied(connect::initialize(txn, index, config, root)?),
+            Command::CaRotate { expect_active, config, new_root, cross_signed_pem, rotated_at } => {
+                CommandResponse::Applied(connect::rotate(
+                    txn,
+                    index,
+                    expect_active,
+                    config,
+                    new_root,
+                    cross_signed_pem,
+                    *rotated_at,
+                )?)
+            }
+            Command::CaSetConfig { config } => {
+                connect::set_config(txn, index, config)?;
+                CommandResponse::Done
+            }
+            Command::CaPruneRoots { root_ids } => CommandResponse::Applied(connect::prune_roots(txn, index, root_ids)?),
+            Command::IntentionUpsert { intention, replace } => {
+                CommandResponse::Applied(connect::upsert_intention(txn, index, intention, *replace)?)
+            }
+            Command::IntentionDelete { source, destination } => {
+                CommandResponse::Applied(connect::delete_intention(txn, index, source, destination)?)
+            }
+            // apply_command answers every other command itself.
+            _ => CommandResponse::Done,
         })
     }
 
@@ -108,6 +140,15 @@ impl StateMachine {
             Command::Batch { commands } => commands.iter().for_each(|c| Self::tables_touched(c, out)),
             Command::CatalogRegister { .. } | Command::CatalogDeregister { .. } | Command::CatalogSyncNode { .. } => {
                 out.insert(Table::Catalog);
+            }
+            Command::CaInitialize { .. }
+            | Command::CaRotate { .. }
+            | Command::CaSetConfig { .. }
+            | Command::CaPruneRoots { .. } => {
+                out.insert(Table::Roots);
+            }
+            Command::IntentionUpsert { .. } | Command::IntentionDelete { .. } => {
+                out.insert(Table::Intentions);
             }
         }
     }

@@ -11,15 +11,20 @@ pub enum Table {
     Kv,
     /// Nodes, services and checks together: a health answer depends on all three.
     Catalog,
+    /// CA roots and the CA configuration.
+    Roots,
+    Intentions,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Kv, Table::Catalog];
+    pub const ALL: [Table; 4] = [Table::Kv, Table::Catalog, Table::Roots, Table::Intentions];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Kv => "kv",
             Table::Catalog => "catalog",
+            Table::Roots => "roots",
+            Table::Intentions => "intentions",
         }
     }
 }
@@ -27,6 +32,8 @@ impl Table {
 pub struct TableWatches {
     kv: watch::Sender<u64>,
     catalog: watch::Sender<u64>,
+    roots: watch::Sender<u64>,
+    intentions: watch::Sender<u64>,
 }
 
 impl TableWatches {
@@ -34,6 +41,8 @@ impl TableWatches {
         TableWatches {
             kv: watch::Sender::new(initial(Table::Kv)),
             catalog: watch::Sender::new(initial(Table::Catalog)),
+            roots: watch::Sender::new(initial(Table::Roots)),
+            intentions: watch::Sender::new(initial(Table::Intentions)),
         }
     }
 
@@ -41,6 +50,8 @@ impl TableWatches {
         match table {
             Table::Kv => &self.kv,
             Table::Catalog => &self.catalog,
+            Table::Roots => &self.roots,
+            Table::Intentions => &self.intentions,
         }
     }
 

@@ -3,5 +3,6 @@
 //! table's modify index when something changed) and its reads.
 
 pub mod catalog;
+pub mod connect;
 pub mod kv;
 pub mod meta;

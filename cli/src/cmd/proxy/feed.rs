@@ -1,0 +1,192 @@
+//! What keeps a running proxy current: the agent's ProxyApi stream (leaf,
+//! roots, intentions, pushed on change) and, per upstream, a blocking
+//! health query for the destination's healthy Connect instances.
+
+use std::net::SocketAddr;
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use serde_json::Value;
+use tessera_proto::connect::Intention;
+use tessera_proto::connect::ServiceIdentity;
+use tessera_proto::v1::proxy_api_client::ProxyApiClient;
+use tessera_proto::v1::ProxyUpdate;
+use tessera_proto::v1::WatchProxyRequest;
+use tessera_proxy::config::Endpoint;
+use tessera_proxy::config::Leaf;
+use tessera_proxy::config::ProxySnapshot;
+use tessera_proxy::config::Root;
+use tessera_proxy::config::Roots;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Client;
+
+const RECONNECT: Duration = Duration::from_millis(500);
+/// The first snapshot needs a signed leaf; the agent answers within a
+/// second normally, longer only while servers elect a leader.
+const FIRST_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn snapshot(update: ProxyUpdate) -> anyhow::Result<ProxySnapshot> {
+    let leaf = update.leaf.ok_or_else(|| anyhow!("the agent sent no leaf"))?;
+    let roots = update.roots.ok_or_else(|| anyhow!("the agent sent no roots"))?;
+    let identity = ServiceIdentity::parse(&leaf.service_uri)?;
+    let intentions = update.intentions.map(|i| i.intentions).unwrap_or_default();
+    Ok(ProxySnapshot {
+        identity,
+        leaf: Leaf {
+            cert_chain_pem: leaf.cert_pem,
+            key_pem: leaf.private_key_pem,
+            serial: leaf.serial,
+            valid_before: leaf.valid_before,
+        },
+        roots: Roots {
+            trust_domain: roots.trust_domain,
+            active_root_id: roots.active_root_id,
+            roots: roots
+                .roots
+                .into_iter()
+                .map(|r| Root { id: r.id, name: r.name, cert_pem: r.cert_pem })
+                .collect(),
+        },
+        intentions: intentions.iter().filter_map(|r| Intention::try_from(r).ok()).collect(),
+        default_policy: update.default_policy.parse().unwrap_or_default(),
+    })
+}
+
+fn log_changes(previous: Option<&ProxySnapshot>, next: &ProxySnapshot) {
+    if previous.is_none_or(|p| p.leaf.serial != next.leaf.serial) {
+        tracing::info!("TLS Identity: {}", next.identity.uri());
+    }
+    if previous.is_none_or(|p| p.roots != next.roots) {
+        let names: Vec<&str> = next.roots.roots.iter().map(|r| r.name.as_str()).collect();
+        tracing::info!("TLS Roots   : [{}]", names.join(", "));
+    }
+}
+
+/// Opens the stream, waits for the first complete snapshot, then keeps the
+/// watch current (reconnecting to the agent if it restarts).
+pub async fn snapshots(
+    grpc_addr: &str,
+    service: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<watch::Receiver<ProxySnapshot>> {
+    let channel = tessera_server::transport::ChannelPool::default()
+        .channel(grpc_addr)
+        .map_err(|e| anyhow!("-grpc-addr: {e}"))?;
+    let client = ProxyApiClient::new(channel).max_decoding_message_size(64 << 20);
+    let request = WatchProxyRequest { service: service.to_string() };
+    let first = tokio::time::timeout(FIRST_SNAPSHOT_TIMEOUT, first_snapshot(client.clone(), request.clone()))
+        .await
+        .map_err(|_| anyhow!("no certificate from the agent at {grpc_addr} within {FIRST_SNAPSHOT_TIMEOUT:?}"))??;
+    let (first, stream) = first;
+    log_changes(None, &first);
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(follow(client, request, stream, tx, shutdown));
+    Ok(rx)
+}
+
+type UpdateStream = tonic::Streaming<ProxyUpdate>;
+
+async fn first_snapshot(
+    mut client: ProxyApiClient<tonic::transport::Channel>,
+    request: WatchProxyRequest,
+) -> anyhow::Result<(ProxySnapshot, UpdateStream)> {
+    let mut stream = client
+        .watch_proxy(request)
+        .await
+        .map_err(|s| anyhow!("cannot reach the agent's gRPC port: {}", s.message()))?
+        .into_inner();
+    let update = stream.message().await?.ok_or_else(|| anyhow!("the agent closed the stream"))?;
+    Ok((snapshot(update)?, stream))
+}
+
+async fn follow(
+    mut client: ProxyApiClient<tonic::transport::Channel>,
+    request: WatchProxyRequest,
+    mut stream: UpdateStream,
+    tx: watch::Sender<ProxySnapshot>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                message = stream.message() => message,
+            };
+            match message.map_err(|s| anyhow!(s.message().to_string())).and_then(|m| m.ok_or_else(|| anyhow!("closed"))) {
+                Ok(update) => match snapshot(update) {
+                    Ok(next) => {
+                        log_changes(Some(&tx.borrow()), &next);
+                        tx.send_replace(next);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ignoring an incomplete update from the agent"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the agent's stream; reconnecting");
+                    break;
+                }
+            }
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RECONNECT) => {}
+            }
+            match client.watch_proxy(request.clone()).await {
+                Ok(response) => {
+                    stream = response.into_inner();
+                    break;
+                }
+                Err(status) => tracing::debug!(error = %status.message(), "agent not reachable yet"),
+            }
+        }
+    }
+}
+
+/// Healthy instances of `destination`'s sidecars and native instances.
+fn parse_endpoints(destination: &str, entries: &[Value]) -> Vec<Endpoint> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            let service = &e["Service"];
+            let address = service["Address"].as_str().filter(|a| !a.is_empty()).or(e["Node"]["Address"].as_str())?;
+            let port = service["Port"].as_u64()?;
+            let addr: SocketAddr = format!("{address}:{port}").to_socket_addrs().ok()?.next()?;
+            Some(Endpoint { addr, service: destination.to_string() })
+        })
+        .collect()
+}
+
+/// A blocking query loop on `/v1/health/connect/<destination>?passing`.
+pub async fn endpoints(client: Client, destination: String, shutdown: CancellationToken) -> watch::Receiver<Vec<Endpoint>> {
+    let (tx, rx) = watch::channel(Vec::new());
+    tokio::spawn(async move {
+        let mut index = 0u64;
+        loop {
+            let path = format!("/v1/health/connect/{destination}?passing&index={index}&wait=5m");
+            let answer = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                answer = client.get_indexed::<Vec<Value>>(&path) => answer,
+            };
+            match answer {
+                Ok((entries, next)) => {
+                    let found = parse_endpoints(&destination, &entries);
+                    tx.send_if_modified(|held| {
+                        let changed = *held != found;
+                        *held = found;
+                        changed
+                    });
+                    // An index that goes back (a server restored a snapshot) restarts the watch.
+                    index = if next < index { 0 } else { next };
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, upstream = %destination, "cannot list upstream instances");
+                    tokio::time::sleep(RECONNECT).await;
+                }
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,155 @@
+//! Issue 5: docs/getting-started.md (the walkthrough) word for word, on the
+//! default ports of 127.0.0.1, with real socat and nc.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cluster_tests::echo_once;
+use cluster_tests::wait_until;
+use cluster_tests::Proc;
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+pub const SOCAT_JSON: &str = r#"{
+  "service": {
+    "name": "socat",
+    "port": 8181,
+    "connect": { "sidecar_service": {} }
+  }
+}
+"#;
+
+pub const WEB_JSON: &str = r#"{
+  "service": {
+    "name": "web",
+    "port": 8080,
+    "connect": {
+      "sidecar_service": {
+        "proxy": {
+          "upstreams": [
+            { "destination_name": "socat", "local_bind_port": 9191 }
+          ]
+        }
+      }
+    }
+  }
+}
+"#;
+
+/// `tessera <args>` in `cwd`, as a user types it; stdout and exit code.
+pub fn run(netns: Option<&str>, cwd: &Path, args: &[&str]) -> (String, Option<i32>) {
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(cluster_tests::tessera_bin());
+            c
+        }
+        None => std::process::Command::new(cluster_tests::tessera_bin()),
+    };
+    let out = command.args(args).current_dir(cwd).output().expect("run tessera");
+    (String::from_utf8_lossy(&out.stdout).trim().to_string(), out.status.code())
+}
+
+/// `echo LINE | nc -q1 127.0.0.1 PORT` (in a namespace if given): what came back.
+pub fn nc(netns: Option<&str>, port: u16, line: &str) -> String {
+    let script = format!("printf '{line}\\n' | timeout 5 nc -q1 127.0.0.1 {port}");
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns, "sh", "-c", &script]);
+            c
+        }
+        None => {
+            let mut c = std::process::Command::new("sh");
+            c.args(["-c", &script]);
+            c
+        }
+    };
+    String::from_utf8_lossy(&command.output().expect("run nc").stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t95_the_walkthrough_word_for_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::create_dir_all(cwd.join("tessera.d")).unwrap();
+    let log = |name: &str| cwd.join(format!("{name}.log"));
+
+    eprintln!("=== 1. an application that knows nothing about the mesh");
+    let _socat = Proc::spawn(None, Path::new("socat"), &["-v", "tcp-l:8181,fork", "exec:/bin/cat"], cwd, log("socat"));
+    eprintln!("=== 0. a running agent");
+    let agent = Proc::tessera(None, &["agent", "-dev", "-config-dir", "./tessera.d"], cwd, log("agent"));
+    agent.wait_log("created the Connect CA root", SETTLE).await;
+    assert_eq!(nc(None, 8181, "direct"), "direct");
+
+    eprintln!("=== 2. register it, with a sidecar");
+    std::fs::write(cwd.join("tessera.d/socat.json"), SOCAT_JSON).unwrap();
+    assert_eq!(run(None, cwd, &["reload"]).1, Some(0));
+    let socat_sidecar = Proc::tessera(None, &["connect", "proxy", "-sidecar-for", "socat"], cwd, log("socat-proxy"));
+    socat_sidecar.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
+    let banner = socat_sidecar.log();
+    for line in ["==> Tessera Connect proxy starting...", "Configuration mode: Agent API", "Sidecar for ID: socat", "Proxy ID: socat-sidecar-proxy"] {
+        assert!(banner.contains(line), "missing {line:?} in:\n{banner}");
+    }
+    let identity_line = banner.lines().find(|l| l.contains("TLS Identity: spiffe://")).expect("identity line").to_string();
+    assert!(identity_line.ends_with(".consul/ns/default/dc/dc1/svc/socat"), "{identity_line}");
+
+    eprintln!("=== 3. reach it from another identity, ad hoc");
+    let web_adhoc =
+        Proc::tessera(None, &["connect", "proxy", "-service", "web", "-upstream", "socat:9191"], cwd, log("web-adhoc"));
+    web_adhoc.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
+    let banner = web_adhoc.log();
+    for line in ["Configuration mode: Flags", "Service: web", "Upstream: socat => :9191", "Public listener: Disabled", "/svc/web"] {
+        assert!(banner.contains(line), "missing {line:?} in:\n{banner}");
+    }
+    wait_until("hello -> hello through the ad-hoc proxy", SETTLE, || async {
+        (nc(None, 9191, "hello") == "hello").then_some(())
+    })
+    .await;
+    drop(web_adhoc);
+
+    eprintln!("=== 4. declare the dependency instead");
+    std::fs::write(cwd.join("tessera.d/web.json"), WEB_JSON).unwrap();
+    assert_eq!(run(None, cwd, &["reload"]).1, Some(0));
+    let web = Proc::tessera(None, &["connect", "proxy", "-sidecar-for", "web"], cwd, log("web-proxy"));
+    web.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
+    let lines = web.log();
+    for line in [
+        "127.0.0.1:9191->service:default/socat starting on 127.0.0.1:9191",
+        "Proxy loaded config and ready to serve",
+        "TLS Roots   : [Tessera CA 1]",
+    ] {
+        assert!(lines.contains(line), "missing {line:?} in:\n{lines}");
+    }
+    assert!(lines.contains("TLS Identity: spiffe://") && lines.contains("/svc/web"), "{lines}");
+    wait_until("hello -> hello through web's sidecar", SETTLE, || async {
+        (nc(None, 9191, "hello") == "hello").then_some(())
+    })
+    .await;
+
+    eprintln!("=== 5. control who may talk to whom");
+    assert_eq!(run(None, cwd, &["intention", "create", "-deny", "web", "socat"]), ("Created: web => socat (deny)".into(), Some(0)));
+    assert_eq!(nc(None, 9191, "hello"), "", "a denied connection is closed, nothing echoes");
+    assert_eq!(run(None, cwd, &["intention", "delete", "web", "socat"]), ("Intention deleted.".into(), Some(0)));
+    assert_eq!(nc(None, 9191, "hello"), "hello");
+
+    eprintln!("=== beyond Consul: a deny closes the pair's open connections within a second");
+    open_connection_is_closed_by_a_deny(cwd).await;
+}
+
+/// Holds a connection open through the sidecars, denies the pair and
+/// expects the connection to end within a second of the CLI returning.
+pub async fn open_connection_is_closed_by_a_deny(cwd: &Path) {
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    let mut held = tokio::net::TcpStream::connect("127.0.0.1:9191").await.unwrap();
+    held.write_all(b"still here\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), held.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"still here\n");
+    assert_eq!(run(None, cwd, &["intention", "create", "-deny", "web", "socat"]).1, Some(0));
+    let closed = tokio::time::timeout(Duration::from_secs(1), held.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the open connection was not closed: {closed:?}");
+    assert_eq!(run(None, cwd, &["intention", "delete", "web", "socat"]).1, Some(0));
+    assert_eq!(echo_once("127.0.0.1:9191", "again\n").await.as_deref(), Some("again\n"));
+}

@@ -1,0 +1,100 @@
+//! Keeps the agent's roots and intentions current. On a server they come
+//! straight from the local store; a client agent holds a WatchConnect
+//! stream to a server, which pushes each change with its Raft index and,
+//! after a reconnect, resumes from the indexes the agent already holds.
+
+use std::sync::Arc;
+use std::sync::Weak;
+use std::time::Duration;
+
+use tessera_proto::connect::Intention;
+use tessera_proto::v1::ConnectUpdate;
+use tessera_proto::v1::Intentions;
+use tessera_proto::v1::WatchConnectRequest;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::connect::AgentConnect;
+use crate::agent::connect::IntentionSet;
+use crate::client_agent::pool::ServerPool;
+use crate::server::Server;
+use crate::store::watch::Table;
+
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+pub fn intention_set(message: &Intentions) -> IntentionSet {
+    let intentions = message.intentions.iter().filter_map(|r| Intention::try_from(r).ok()).collect();
+    IntentionSet { index: message.index, intentions }
+}
+
+fn apply(connect: &AgentConnect, update: ConnectUpdate) {
+    if let Some(roots) = update.roots {
+        connect.publish_roots(roots);
+    }
+    if let Some(intentions) = update.intentions {
+        connect.publish_intentions(intention_set(&intentions));
+    }
+}
+
+/// Server mode: republish whenever the store's tables move.
+pub async fn from_store(server: Weak<Server>, connect: Arc<AgentConnect>, shutdown: CancellationToken) {
+    let Some(subscriptions) = server.upgrade().map(|s| (s.store.subscribe(Table::Roots), s.store.subscribe(Table::Intentions)))
+    else {
+        return;
+    };
+    let (mut roots, mut intentions) = subscriptions;
+    loop {
+        let Some(server) = server.upgrade() else { return };
+        match crate::connect::roots::current(&server) {
+            Ok(Some(current)) => connect.publish_roots(current),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the CA roots"),
+        }
+        match server.store.intentions() {
+            Ok(list) => connect.publish_intentions(IntentionSet {
+                index: server.store.table_index(Table::Intentions),
+                intentions: list,
+            }),
+            Err(e) => tracing::warn!(error = %e, "cannot read the intentions"),
+        }
+        drop(server);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = roots.changed() => if changed.is_err() { return },
+            changed = intentions.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Client mode: one stream at a time, to whichever server answers.
+pub async fn from_servers(servers: Arc<ServerPool>, connect: Arc<AgentConnect>, shutdown: CancellationToken) {
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let (roots_index, intentions_index) = connect.held_indexes();
+        let request = WatchConnectRequest { roots_index, intentions_index };
+        match servers.watch_connect(request).await {
+            Ok(mut stream) => loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    message = stream.message() => match message {
+                        Ok(Some(update)) => {
+                            backoff = RECONNECT_MIN;
+                            apply(&connect, update);
+                        }
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::debug!(error = %status.message(), "connect watch stream ended");
+                            break;
+                        }
+                    },
+                }
+            },
+            Err(status) => tracing::debug!(error = %status.message(), "cannot open the connect watch stream"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}

@@ -1,0 +1,150 @@
+//! The agent's Connect state: the CA roots and intentions as last pushed by
+//! the servers ([`feed`]), the leaf certificates of local services
+//! ([`leaf`]), and authorization answered from that local copy. Sidecars
+//! read all of it over HTTP or the [`proxy_api`] stream.
+
+pub mod feed;
+pub mod leaf;
+pub mod proxy_api;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use tessera_proto::connect::intention;
+use tessera_proto::connect::Decision;
+use tessera_proto::connect::DefaultPolicy;
+use tessera_proto::connect::Intention;
+use tessera_proto::connect::ServiceIdentity;
+use tessera_proto::v1::CaRoots;
+use tessera_proto::v1::SignLeafResponse;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::connect::leaf::LeafView;
+
+/// Where leaves get signed: the local server's CA in server mode; a server
+/// over gRPC on client agents.
+pub trait LeafSigner: Send + Sync + 'static {
+    fn sign(&self, csr_pem: String) -> BoxFuture<'_, Result<SignLeafResponse, String>>;
+}
+
+/// The intentions the agent holds, with the Raft index they reflect.
+#[derive(Debug, Default, Clone)]
+pub struct IntentionSet {
+    pub index: u64,
+    pub intentions: Vec<Intention>,
+}
+
+pub struct AgentConnect {
+    datacenter: String,
+    default_policy: DefaultPolicy,
+    roots: watch::Sender<Option<Arc<CaRoots>>>,
+    intentions: watch::Sender<Arc<IntentionSet>>,
+    leaves: Mutex<HashMap<String, watch::Receiver<Option<Arc<LeafView>>>>>,
+    signer: Arc<dyn LeafSigner>,
+    shutdown: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    #[error("ClientCertURI: {0}")]
+    BadUri(String),
+    #[error("Target service must be specified")]
+    NoTarget,
+}
+
+impl AgentConnect {
+    pub fn new(
+        datacenter: &str,
+        default_policy: DefaultPolicy,
+        signer: Arc<dyn LeafSigner>,
+        shutdown: CancellationToken,
+    ) -> Arc<AgentConnect> {
+        Arc::new(AgentConnect {
+            datacenter: datacenter.to_string(),
+            default_policy,
+            roots: watch::Sender::new(None),
+            intentions: watch::Sender::new(Arc::default()),
+            leaves: Mutex::default(),
+            signer,
+            shutdown,
+        })
+    }
+
+    pub fn default_policy(&self) -> DefaultPolicy {
+        self.default_policy
+    }
+
+    pub fn datacenter(&self) -> &str {
+        &self.datacenter
+    }
+
+    /// Takes roots pushed by a server; older ones than held are ignored.
+    pub fn publish_roots(&self, roots: CaRoots) {
+        self.roots.send_if_modified(|held| {
+            let newer = held.as_ref().is_none_or(|h| roots.index > h.index);
+            if newer {
+                *held = Some(Arc::new(roots));
+            }
+            newer
+        });
+    }
+
+    pub fn publish_intentions(&self, set: IntentionSet) {
+        self.intentions.send_if_modified(|held| {
+            let newer = set.index > held.index || (set.index == 0 && held.index == 0);
+            if newer {
+                *held = Arc::new(set);
+            }
+            newer
+        });
+    }
+
+    pub fn roots(&self) -> watch::Receiver<Option<Arc<CaRoots>>> {
+        self.roots.subscribe()
+    }
+
+    pub fn intentions(&self) -> watch::Receiver<Arc<IntentionSet>> {
+        self.intentions.subscribe()
+    }
+
+    pub fn held_indexes(&self) -> (u64, u64) {
+        let roots = self.roots.borrow().as_ref().map_or(0, |r| r.index);
+        (roots, self.intentions.borrow().index)
+    }
+
+    /// The leaf of `service`, fetched and then kept renewed from the first
+    /// time anyone asks for it.
+    pub fn leaf(self: &Arc<Self>, service: &str) -> watch::Receiver<Option<Arc<LeafView>>> {
+        let mut leaves = self.leaves.lock().expect("leaf cache lock");
+        if let Some(existing) = leaves.get(service) {
+            return existing.clone();
+        }
+        let (sender, receiver) = watch::channel(None);
+        leaves.insert(service.to_string(), receiver.clone());
+        let manager = leaf::Manager { connect: self.clone(), service: service.to_string(), out: sender };
+        tokio::spawn(manager.run());
+        receiver
+    }
+
+    /// May the holder of `client_uri` connect to `target`? Answered from the
+    /// intentions this agent holds, without asking a server.
+    pub fn authorize(&self, target: &str, client_uri: &str) -> Result<Decision, AuthorizeError> {
+        if target.is_empty() {
+            return Err(AuthorizeError::NoTarget);
+        }
+        let source = ServiceIdentity::parse(client_uri).map_err(|e| AuthorizeError::BadUri(e.to_string()))?;
+        let set = self.intentions.borrow().clone();
+        Ok(intention::evaluate(&set.intentions, &source.service, target, self.default_policy))
+    }
+
+    pub fn signer(&self) -> &Arc<dyn LeafSigner> {
+        &self.signer
+    }
+
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+}

@@ -1,0 +1,113 @@
+//! The ProxyApi gRPC service on the agent's gRPC port: one stream per local
+//! proxy carrying its leaf, the roots and the intentions that concern its
+//! service, re-sent whole whenever any of them changes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tessera_proto::connect::intention::WILDCARD;
+use tessera_proto::v1::proxy_api_server;
+use tessera_proto::v1::IntentionRecord;
+use tessera_proto::v1::Intentions;
+use tessera_proto::v1::LeafCert;
+use tessera_proto::v1::ProxyUpdate;
+use tessera_proto::v1::WatchProxyRequest;
+use tonic::Request;
+use tonic::Response;
+use tonic::Status;
+
+use crate::agent::connect::leaf::LeafView;
+use crate::agent::connect::AgentConnect;
+use crate::agent::connect::IntentionSet;
+
+pub struct ProxyApiService {
+    connect: Arc<AgentConnect>,
+}
+
+impl ProxyApiService {
+    pub fn new(connect: Arc<AgentConnect>) -> proxy_api_server::ProxyApiServer<Self> {
+        proxy_api_server::ProxyApiServer::new(ProxyApiService { connect })
+    }
+}
+
+fn leaf_message(leaf: &LeafView) -> LeafCert {
+    LeafCert {
+        cert_pem: leaf.cert_pem.clone(),
+        private_key_pem: leaf.private_key_pem.clone(),
+        serial: leaf.serial.clone(),
+        service_uri: leaf.service_uri.clone(),
+        valid_after: leaf.valid_after,
+        valid_before: leaf.valid_before,
+        modify_index: leaf.modify_index,
+    }
+}
+
+/// Only the intentions that can decide connections to `service`.
+fn intentions_for(set: &IntentionSet, service: &str) -> Intentions {
+    let intentions = set
+        .intentions
+        .iter()
+        .filter(|i| i.destination == service || i.destination == WILDCARD)
+        .map(IntentionRecord::from)
+        .collect();
+    Intentions { index: set.index, intentions }
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<ProxyUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl proxy_api_server::ProxyApi for ProxyApiService {
+    type WatchProxyStream = UpdateStream;
+
+    async fn watch_proxy(&self, request: Request<WatchProxyRequest>) -> Result<Response<UpdateStream>, Status> {
+        let service = request.into_inner().service;
+        if service.is_empty() {
+            return Err(Status::invalid_argument("service must be given"));
+        }
+        let connect = self.connect.clone();
+        let mut leaf = connect.leaf(&service);
+        let mut roots = connect.roots();
+        let mut intentions = connect.intentions();
+        let default_policy = connect.default_policy().to_string();
+        let shutdown = connect.shutdown().clone();
+        let stream = async_stream_updates(move |tx| async move {
+            loop {
+                let current_leaf = leaf.borrow_and_update().clone();
+                let current_roots = roots.borrow_and_update().clone();
+                let current_intentions = intentions.borrow_and_update().clone();
+                if let (Some(l), Some(r)) = (current_leaf, current_roots) {
+                    let update = ProxyUpdate {
+                        leaf: Some(leaf_message(&l)),
+                        roots: Some((*r).clone()),
+                        intentions: Some(intentions_for(&current_intentions, &service)),
+                        default_policy: default_policy.clone(),
+                    };
+                    if tx.send(Ok(update)).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tx.closed() => return,
+                    changed = leaf.changed() => if changed.is_err() { return },
+                    changed = roots.changed() => if changed.is_err() { return },
+                    changed = intentions.changed() => if changed.is_err() { return },
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+}
+
+/// A stream fed by a task through a small channel; the task ends when the
+/// client goes away.
+fn async_stream_updates<F, Fut>(produce: F) -> UpdateStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<ProxyUpdate, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(produce(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,33 @@
+//! Intention writes as the HTTP API and the CLI make them.
+
+use tessera_proto::connect::intention::validate_name;
+use tessera_proto::connect::Intention;
+
+use crate::command::Command;
+use crate::command::CommandResponse;
+use crate::server::Server;
+use crate::server::ServerError;
+
+fn check_names(intention: &Intention) -> Result<(), ServerError> {
+    validate_name("SourceName", &intention.source).map_err(|e| ServerError::BadRequest(e.to_string()))?;
+    validate_name("DestinationName", &intention.destination).map_err(|e| ServerError::BadRequest(e.to_string()))
+}
+
+/// Creates (or with `replace` overwrites) the pair's intention. Returns the
+/// id given to a new intention (a replace keeps the pair's old id);
+/// `Ok(None)` when the pair exists and `replace` is off.
+pub async fn upsert(server: &Server, mut intention: Intention, replace: bool) -> Result<Option<String>, ServerError> {
+    check_names(&intention)?;
+    if intention.id.is_empty() {
+        intention.id = uuid::Uuid::new_v4().to_string();
+    }
+    let id = intention.id.clone();
+    let applied = server.write(Command::IntentionUpsert { intention, replace }).await?;
+    Ok((applied.response == CommandResponse::Applied(true)).then_some(id))
+}
+
+/// Deletes the pair's intention; false if there was none.
+pub async fn delete(server: &Server, source: &str, destination: &str) -> Result<bool, ServerError> {
+    let command = Command::IntentionDelete { source: source.to_string(), destination: destination.to_string() };
+    Ok(server.write(command).await?.response == CommandResponse::Applied(true))
+}

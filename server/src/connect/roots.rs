@@ -1,0 +1,48 @@
+//! The public view of the CA roots (no private keys), as agents, proxies
+//! and the roots endpoints see them.
+
+use tessera_proto::v1::CaRoot;
+use tessera_proto::v1::CaRoots;
+
+use crate::connect::ca::trust_domain;
+use crate::connect::model::CaState;
+use crate::server::Server;
+use crate::server::ServerError;
+use crate::store::watch::Table;
+
+pub fn public(state: &CaState, trust_domain: &str, index: u64) -> CaRoots {
+    let roots = state
+        .roots
+        .iter()
+        .map(|r| CaRoot {
+            id: r.root.id.clone(),
+            name: r.root.name.clone(),
+            serial: r.root.serial.clone(),
+            signing_key_id: r.root.signing_key_id.clone(),
+            not_before: r.root.not_before,
+            not_after: r.root.not_after,
+            cert_pem: r.root.cert_pem.clone(),
+            intermediate_pems: r.intermediate_pems.clone(),
+            active: r.active,
+            create_index: r.create_index,
+            modify_index: r.modify_index,
+        })
+        .collect();
+    CaRoots {
+        index,
+        trust_domain: trust_domain.to_string(),
+        active_root_id: state.active().map(|r| r.root.id.clone()).unwrap_or_default(),
+        roots,
+        reissue_spread_ms: state.config().reissue_spread().as_millis() as u64,
+    }
+}
+
+/// The roots as this server has them now; None before the CA has a root.
+pub fn current(server: &Server) -> Result<Option<CaRoots>, ServerError> {
+    let index = server.store.table_index(Table::Roots);
+    let state = server.store.ca_state()?;
+    if state.roots.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(public(&state, trust_domain(server)?.as_str(), index)))
+}
