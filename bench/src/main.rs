@@ -65,6 +65,16 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Opens connections to an echo path, checks each echoes, and holds them
+    /// open for a while (to measure a sidecar's memory under load).
+    Hold {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Flips an intention and times every client agent's copy changing.
     Intentions {
         /// A server's HTTP address, where the intention is written.
@@ -92,6 +102,7 @@ async fn main() {
         Command::Sign { rpc, http, node, service, seconds, concurrency } => {
             connect::sign(&rpc, &http, &node, &service, seconds, concurrency).await
         }
+        Command::Hold { addr, count, seconds } => hold(&addr, count, seconds).await,
         Command::Intentions { server, clients, service, rounds } => {
             connect::intentions(&server, &clients, &service, rounds).await
         }
@@ -262,4 +273,25 @@ async fn fanout(addr: &str, service: &str, (owner, check): (&str, &str), watcher
         pick(0.99),
         latencies.last().copied().unwrap_or(f64::NAN)
     );
+}
+
+async fn hold(addr: &str, count: usize, seconds: u64) {
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::with_capacity(count);
+    for n in 0..count {
+        let mut stream = match tokio::net::TcpStream::connect(addr).await {
+            Ok(stream) => stream,
+            Err(e) => return eprintln!("connection {n}: {e}"),
+        };
+        let mut byte = [0u8; 1];
+        let echoed = stream.write_all(b"x").await.is_ok()
+            && tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut byte)).await.is_ok_and(|r| r.is_ok());
+        if !echoed {
+            return eprintln!("connection {n} did not echo");
+        }
+        held.push(stream);
+    }
+    println!("holding {} connections for {seconds}s", held.len());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
 }

@@ -12,6 +12,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 
+fn cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
 fn rss_kb() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -115,6 +123,7 @@ async fn throughput(web2: &TestProxy) {
     let chunk = vec![0u8; 256 * 1024];
     let total: u64 = 4 << 30;
     let start = Instant::now();
+    let cpu0 = cpu_secs();
     let mut sent = 0u64;
     while sent < total {
         conn.write_all(&chunk).await.unwrap();
@@ -125,7 +134,7 @@ async fn throughput(web2: &TestProxy) {
     conn.read_exact(&mut got).await.unwrap();
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(u64::from_be_bytes(got), total);
-    println!("throughput: {:.2} Gbit/s", total as f64 * 8.0 / secs / 1e9);
+    println!("throughput: {:.2} Gbit/s, cpu {:.2} s/GiB", total as f64 * 8.0 / secs / 1e9, (cpu_secs() - cpu0) / 4.0);
 
 }
 
@@ -170,6 +179,7 @@ async fn bench_download() {
         let mut conn = TcpStream::connect(web.upstream_addr("src")).await.unwrap();
         let mut buf = vec![0u8; 256 * 1024];
         let start = Instant::now();
+        let cpu0 = cpu_secs();
         let mut total = 0u64;
         loop {
             let n = conn.read(&mut buf).await.unwrap();
@@ -178,6 +188,6 @@ async fn bench_download() {
         }
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(total, 4 << 30);
-        println!("download: {:.2} Gbit/s", total as f64 * 8.0 / secs / 1e9);
+        println!("download: {:.2} Gbit/s, cpu {:.2} s/GiB", total as f64 * 8.0 / secs / 1e9, (cpu_secs() - cpu0) / 4.0);
     }
 }

@@ -72,6 +72,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    use tokio_stream::StreamExt;
+    // The builder's tcp_nodelay only applies to listeners tonic binds
+    // itself. Without it a response split into headers, data and trailers
+    // waits out the peer's delayed ACK (~40 ms) under Nagle.
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
     router.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()).await
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# proxy.sh — the sidecar data path beside HAProxy, in one run, on loopback.
+# An echo app (the shared tcpbench) and an iperf3 server sit behind
+#   - a Tessera sidecar pair (web's upstream -> mTLS -> socat's sidecar), and
+#   - an HAProxy mTLS pair (../shared/tools/haproxy-mtls-pair.sh),
+# and are also measured directly. Prints, for each path: 64-byte round trip
+# p50/p99 (tcpbench rr), new connections/s (tcpbench conn), one-way
+# throughput (iperf3), and the Tessera sidecars' RSS idle and with 1,000
+# open connections; then the ratios Tessera/HAProxy.
+# Env: CONNS (2000), RR (20000), IPERF_SECONDS (5), KEEP_TMP=1.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SHARED=${SHARED:-$ROOT/../shared/tools}
+CONNS=${CONNS:-2000}
+RR=${RR:-20000}
+IPERF_SECONDS=${IPERF_SECONDS:-5}
+for tool in haproxy iperf3 openssl curl; do
+    command -v "$tool" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy iperf3 openssl curl >/dev/null; break; }
+done
+cargo build --release -q -p tessera -p tessera-bench
+TMP=$(mktemp -d)
+cp -r "$SHARED/tcpbench" "$TMP/tcpbench-src"
+cargo build --release -q --manifest-path "$TMP/tcpbench-src/Cargo.toml" --target-dir "$ROOT/target/tcpbench"
+TCPBENCH=$ROOT/target/tcpbench/release/tcpbench
+BIN=$ROOT/target/release/tessera
+LOAD=$ROOT/target/release/tessera-bench
+PIDS=()
+cleanup() {
+    "$SHARED/haproxy-mtls-pair.sh" stop "$TMP/haproxy-echo" >/dev/null 2>&1 || true
+    "$SHARED/haproxy-mtls-pair.sh" stop "$TMP/haproxy-iperf" >/dev/null 2>&1 || true
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ "${KEEP_TMP:-}" = 1 ] || rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+ulimit -n "$(ulimit -Hn)"
+
+APP=18181; IPERF=15201
+"$TCPBENCH" echo 127.0.0.1:$APP >/dev/null 2>&1 & PIDS+=($!)
+iperf3 -s -p $IPERF -D -I "$TMP/iperf.pid" >/dev/null 2>&1; PIDS+=("$(cat "$TMP/iperf.pid" 2>/dev/null || echo 0)")
+
+# Tessera: a -dev agent on 127.0.0.60, sidecars for echo and iperf, web's upstreams to both.
+A=127.0.0.60
+mkdir -p "$TMP/d"
+cat >"$TMP/d/services.json" <<JSON
+{"services": [
+  {"name": "echo", "port": $APP, "connect": {"sidecar_service": {}}},
+  {"name": "iperf", "port": $IPERF, "connect": {"sidecar_service": {}}},
+  {"name": "web", "port": 8080, "connect": {"sidecar_service": {"proxy": {"upstreams": [
+     {"destination_name": "echo", "local_bind_port": 19191},
+     {"destination_name": "iperf", "local_bind_port": 19301}]}}}}
+]}
+JSON
+"$BIN" agent -dev -bind $A -client $A -config-dir "$TMP/d" -log-level warn >"$TMP/agent.log" 2>&1 & PIDS+=($!)
+until curl -sf "http://$A:8500/v1/agent/connect/ca/roots" >/dev/null; do sleep 0.2; done
+proxy() { "$BIN" connect proxy -http-addr $A:8500 -grpc-addr $A:8502 -log-level warn -sidecar-for "$1" >"$TMP/$1-proxy.log" 2>&1 & PIDS+=($!); }
+proxy echo; ECHO_PROXY=$!
+proxy iperf
+proxy web; WEB_PROXY=$!
+until [ "$(echo hi | timeout 2 nc -q1 127.0.0.1 19191 2>/dev/null)" = hi ]; do sleep 0.3; done
+
+"$SHARED/haproxy-mtls-pair.sh" start $APP 19292 "$TMP/haproxy-echo" >/dev/null
+"$SHARED/haproxy-mtls-pair.sh" start $IPERF 19402 "$TMP/haproxy-iperf" >/dev/null
+until [ "$(echo hi | timeout 2 nc -q1 127.0.0.1 19292 2>/dev/null)" = hi ]; do sleep 0.3; done
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+IDLE="echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB"
+declare -A P50 P99 CPS GBPS
+measure() {
+    local name=$1 echo_port=$2 iperf_port=$3 out
+    out=$("$TCPBENCH" rr 127.0.0.1:$echo_port 64 "$RR")
+    P50[$name]=$(echo "$out" | field p50_us); P99[$name]=$(echo "$out" | field p99_us)
+    CPS[$name]=$("$TCPBENCH" conn 127.0.0.1:$echo_port "$CONNS" | field per_s)
+    GBPS[$name]=$(iperf3 -c 127.0.0.1 -p "$iperf_port" -t "$IPERF_SECONDS" -J 2>/dev/null \
+        | python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+    printf '%-8s rr p50 %6s us  p99 %6s us   new conns %7s/s   one way %6s Gbit/s\n' \
+        "$name" "${P50[$name]}" "${P99[$name]}" "${CPS[$name]}" "${GBPS[$name]}"
+}
+echo "== 64-byte round trips ($RR), new connections ($CONNS), iperf3 one way (${IPERF_SECONDS}s)"
+measure direct $APP $IPERF
+measure haproxy 19292 19402
+measure tessera 19191 19301
+
+echo "== Tessera sidecar memory"
+echo "idle at start: $IDLE (target <= 15360 kB)"
+echo "idle after the runs: echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB"
+"$LOAD" hold --addr 127.0.0.1:19191 --count 1000 --seconds 6 & HOLD=$!
+sleep 4
+echo "with 1000 open connections: echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB (target <= 65536 kB)"
+wait $HOLD || true
+
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+echo "== Tessera / HAProxy"
+echo "one-way throughput: $(ratio "${GBPS[tessera]}" "${GBPS[haproxy]}")x (target >= 1.5)"
+echo "new connections/s:  $(ratio "${CPS[tessera]}" "${CPS[haproxy]}")x (target >= 2)"
+echo "round-trip p50:     $(ratio "${P50[tessera]}" "${P50[haproxy]}")x (target <= 1)"
