@@ -72,22 +72,6 @@ impl Client {
     pub async fn get(&self, path_and_query: &str) -> anyhow::Result<Reply> {
         self.call(Method::GET, path_and_query, None).await
     }
-
-    /// A (blocking) read: the JSON body and its X-Consul-Index.
-    pub async fn get_indexed<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> anyhow::Result<(T, u64)> {
-        let url = format!("{}{}", self.base, path_and_query);
-        let response =
-            self.http.get(&url).send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))?;
-        let index = response
-            .headers()
-            .get("x-consul-index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let status = response.status();
-        let body = response.bytes().await.context("reading the agent's answer")?.to_vec();
-        Ok((Reply { status, body }.json()?, index))
-    }
 }
 
 /// Percent-encodes a KV key for a URL path, keeping `/` as a separator.

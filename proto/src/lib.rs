@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod transport;
 
 pub mod v1 {
     tonic::include_proto!("tessera.v1");

@@ -14,6 +14,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use crate::config::Endpoint;
+use crate::state::unseen;
 
 #[derive(Debug)]
 pub struct Slot {
@@ -51,12 +52,15 @@ impl Balancer {
 }
 
 impl Inner {
-    fn refresh(&mut self, force: bool) {
+    fn refresh(&mut self, first: bool) {
         let Some(rx) = self.rx.as_mut() else { return };
-        if !force && !rx.has_changed().unwrap_or(false) {
-            return;
-        }
-        let endpoints = rx.borrow_and_update().clone();
+        let endpoints = match first {
+            true => rx.borrow_and_update().clone(),
+            false => match unseen(rx) {
+                Some(endpoints) => endpoints,
+                None => return,
+            },
+        };
         let mut counts: HashMap<SocketAddr, Arc<AtomicUsize>> =
             self.slots.iter().map(|s| (s.endpoint.addr, s.open.clone())).collect();
         self.slots = endpoints

@@ -15,11 +15,14 @@
 //! - `conns`: open inbound connections, closed when a change denies them.
 //! - [`metrics`]: counters and their Prometheus exposition.
 //! - [`native`]: the same TLS and authorization for applications without a sidecar.
+//! - [`agent`]: the feed from the local agent (ProxyApi stream, upstream
+//!   health) that keeps snapshots and endpoints current.
 //!
 //! [`run`] binds then serves; [`Proxy`] splits the two so a caller (tests,
 //! the CLI printing its banner) can learn the bound addresses first.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod config;
 pub mod metrics;
 pub mod native;

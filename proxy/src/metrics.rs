@@ -110,29 +110,64 @@ impl Metrics {
 
         family(&mut out, "tessera_proxy_connections_total", "counter", "Connections accepted.");
         for d in dirs {
-            sample(&mut out, "tessera_proxy_connections_total", &[("direction", d.label())], load(&self.direction(d).connections_total));
+            sample(
+                &mut out,
+                "tessera_proxy_connections_total",
+                &[("direction", d.label())],
+                load(&self.direction(d).connections_total),
+            );
         }
         family(&mut out, "tessera_proxy_connections_open", "gauge", "Connections currently open.");
         for d in dirs {
-            sample(&mut out, "tessera_proxy_connections_open", &[("direction", d.label())], load(&self.direction(d).connections_open));
+            sample(
+                &mut out,
+                "tessera_proxy_connections_open",
+                &[("direction", d.label())],
+                load(&self.direction(d).connections_open),
+            );
         }
         family(&mut out, "tessera_proxy_bytes_total", "counter", "Bytes relayed; rx from and tx to the mesh peer.");
         for d in dirs {
             let m = self.direction(d);
-            sample(&mut out, "tessera_proxy_bytes_total", &[("direction", d.label()), ("way", "rx")], load(&m.bytes_rx));
-            sample(&mut out, "tessera_proxy_bytes_total", &[("direction", d.label()), ("way", "tx")], load(&m.bytes_tx));
+            sample(
+                &mut out,
+                "tessera_proxy_bytes_total",
+                &[("direction", d.label()), ("way", "rx")],
+                load(&m.bytes_rx),
+            );
+            sample(
+                &mut out,
+                "tessera_proxy_bytes_total",
+                &[("direction", d.label()), ("way", "tx")],
+                load(&m.bytes_tx),
+            );
         }
         family(&mut out, "tessera_proxy_handshakes_total", "counter", "Completed TLS handshakes, full or resumed.");
         for d in dirs {
             let m = self.direction(d);
-            sample(&mut out, "tessera_proxy_handshakes_total", &[("direction", d.label()), ("kind", "full")], load(&m.handshakes_full));
-            sample(&mut out, "tessera_proxy_handshakes_total", &[("direction", d.label()), ("kind", "resumed")], load(&m.handshakes_resumed));
+            sample(
+                &mut out,
+                "tessera_proxy_handshakes_total",
+                &[("direction", d.label()), ("kind", "full")],
+                load(&m.handshakes_full),
+            );
+            sample(
+                &mut out,
+                "tessera_proxy_handshakes_total",
+                &[("direction", d.label()), ("kind", "resumed")],
+                load(&m.handshakes_resumed),
+            );
         }
         family(&mut out, "tessera_proxy_handshake_failures_total", "counter", "Failed TLS handshakes by reason.");
         for d in dirs {
             for reason in FailureReason::ALL {
                 let labels = [("direction", d.label()), ("reason", reason.label())];
-                sample(&mut out, "tessera_proxy_handshake_failures_total", &labels, self.direction(d).handshake_failures(reason));
+                sample(
+                    &mut out,
+                    "tessera_proxy_handshake_failures_total",
+                    &labels,
+                    self.direction(d).handshake_failures(reason),
+                );
             }
         }
         family(&mut out, "tessera_proxy_authz_denied_total", "counter", "Inbound connections denied by intentions.");
@@ -192,7 +227,9 @@ mod tests {
         assert!(text.contains("tessera_proxy_connections_total{direction=\"inbound\"} 1\n"), "{text}");
         assert!(text.contains("tessera_proxy_connections_open{direction=\"inbound\"} 1\n"));
         assert!(text.contains("tessera_proxy_bytes_total{direction=\"inbound\",way=\"rx\"} 5\n"));
-        assert!(text.contains("tessera_proxy_handshake_failures_total{direction=\"outbound\",reason=\"bad_identity\"} 1\n"));
+        assert!(
+            text.contains("tessera_proxy_handshake_failures_total{direction=\"outbound\",reason=\"bad_identity\"} 1\n")
+        );
         assert!(text.contains("tessera_proxy_authz_denied_total{reason=\"intention\"} 0\n"));
         assert!(text.contains("tessera_proxy_connections_closed_by_policy_total 0\n"));
         drop(guard);

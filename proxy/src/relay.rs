@@ -115,9 +115,8 @@ impl<'c> Pipe<'c> {
         }
     }
 
-    /// Fills the (emptied, possibly grown) buffer with as much as the reader
-    /// has right now: TLS hands out one record per read, and gathering
-    /// several makes for fewer, larger writes on the other side.
+    /// One read into the (emptied, possibly grown) buffer. (Gathering
+    /// several TLS records per write was measured: no faster.)
     fn poll_fill<R>(&mut self, cx: &mut Context<'_>, reader: &mut R) -> Poll<io::Result<()>>
     where
         R: AsyncRead + Unpin + ?Sized,
@@ -127,21 +126,11 @@ impl<'c> Pipe<'c> {
             self.grow = false;
         }
         let mut read = ReadBuf::new(&mut self.buf);
-        while read.remaining() > 0 {
-            let before = read.filled().len();
-            match Pin::new(&mut *reader).poll_read(cx, &mut read) {
-                Poll::Pending if before == 0 => return Poll::Pending,
-                Poll::Pending => break,
-                Poll::Ready(result) => result?,
-            }
-            if read.filled().len() == before {
-                self.read_done = true;
-                break;
-            }
-        }
+        ready!(Pin::new(reader).poll_read(cx, &mut read))?;
         let n = read.filled().len();
         self.pos = 0;
         self.end = n;
+        self.read_done = n == 0;
         self.grow = n == self.buf.len() && n < MAX_BUFFER;
         Poll::Ready(Ok(()))
     }

@@ -82,10 +82,19 @@ impl Snapshots {
     /// lock, a version comparison and an `Arc` clone.
     pub fn current(&self) -> Arc<Current> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.rx.has_changed().unwrap_or(false) {
-            let snapshot = inner.rx.borrow_and_update().clone();
+        if let Some(snapshot) = unseen(&mut inner.rx) {
             inner.current = Arc::new(Current::derive(snapshot, &inner.current.tls));
         }
         inner.current.clone()
     }
+}
+
+/// The watch's value if this receiver has not seen it yet, without waiting.
+/// A closed watch still yields the last value its sender put in.
+pub fn unseen<T: Clone>(rx: &mut watch::Receiver<T>) -> Option<T> {
+    if let Ok(false) = rx.has_changed() {
+        return None;
+    }
+    let value = rx.borrow_and_update();
+    value.has_changed().then(|| value.clone())
 }

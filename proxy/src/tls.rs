@@ -284,7 +284,11 @@ pub fn resumed<D>(conn: &rustls::ConnectionCommon<D>) -> bool {
 
 /// Server-side handshake bounded by `limit`; returns the verified peer
 /// identity.
-pub async fn accept<IO>(tls: &TlsConfigs, io: IO, limit: Duration) -> io::Result<(server::TlsStream<IO>, ServiceIdentity)>
+pub async fn accept<IO>(
+    tls: &TlsConfigs,
+    io: IO,
+    limit: Duration,
+) -> io::Result<(server::TlsStream<IO>, ServiceIdentity)>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {

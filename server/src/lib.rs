@@ -25,7 +25,10 @@ pub mod proposer;
 pub mod raft;
 pub mod server;
 pub mod store;
-pub mod transport;
+/// gRPC channels and listeners (shared with sidecars; TLS goes there).
+pub mod transport {
+    pub use tessera_proto::transport::*;
+}
 pub mod types;
 
 use std::net::SocketAddr;

@@ -18,7 +18,8 @@ use crate::t95_walkthrough::run;
 use crate::t95_walkthrough::SOCAT_JSON;
 use crate::t95_walkthrough::WEB_JSON;
 
-const SETTLE: Duration = Duration::from_secs(40);
+/// Generous: this test shares two cores with the whole parallel suite.
+const SETTLE: Duration = Duration::from_secs(60);
 
 /// An agent on a test host whose HTTP and gRPC ports also answer on the
 /// host's loopback, so the walkthrough's commands run there unchanged.
@@ -91,6 +92,13 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
         agent.start();
         clients.push(agent);
     }
+    let http = Http::new();
+    let b_http = format!("{}:8500", net.host_ip(5));
+    wait_until("host B's agent has web's certificate", SETTLE, || {
+        let (http, b_http) = (&http, &b_http);
+        async move { http.get_json(b_http, "/v1/agent/connect/ca/leaf/web").await }
+    })
+    .await;
     let log = |name: &str| cwd.join(format!("{name}.log"));
     let _socat = Proc::spawn(Some(&host_a), std::path::Path::new("socat"), &["tcp-l:8181,fork", "exec:/bin/cat"], cwd, log("socat"));
     let socat_proxy = Proc::tessera(Some(&host_a), &["connect", "proxy", "-sidecar-for", "socat"], cwd, log("socat-proxy"));
@@ -108,8 +116,6 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     eprintln!("=== the leader is killed during traffic; connections old and new keep working");
     let mut held = HeldConnection::open(&host_b);
     held.echo().await;
-    let http = Http::new();
-    let b_http = format!("{}:8500", net.host_ip(5));
     let leader: String = serde_json::from_str(&http.get(&b_http, "/v1/status/leader").await.unwrap().1).unwrap();
     let leader_host = (1..=3).find(|h| leader.starts_with(&format!("{}:", net.host_ip(*h)))).unwrap();
     servers[leader_host - 1].kill9();

@@ -60,6 +60,9 @@ pub struct Ca {
     pub id: String,
     pub name: String,
     issuer: CertifiedIssuer<'static, KeyPair>,
+    /// For an intermediate: its certificate and those above it, up to (not
+    /// including) the root; appended to the leaves it signs.
+    chain_pem: String,
 }
 
 impl Ca {
@@ -68,13 +71,23 @@ impl Ca {
     }
 
     pub fn in_trust_domain(name: &str, trust_domain: &str) -> Ca {
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        params.subject_alt_names = vec![uri(&format!("spiffe://{trust_domain}"))];
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Ca { id: format!("id-{name}"), name: name.to_string(), issuer }
+        let issuer = CertifiedIssuer::self_signed(ca_params(name, trust_domain), KeyPair::generate().unwrap()).unwrap();
+        Ca { id: format!("id-{name}"), name: name.to_string(), issuer, chain_pem: String::new() }
+    }
+
+    /// An intermediate CA signed by this one.
+    pub fn intermediate(&self, name: &str) -> Ca {
+        let params = ca_params(name, TRUST_DOMAIN);
+        let issuer = CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), &self.issuer).unwrap();
+        let chain_pem = format!("{}{}", issuer.pem(), self.chain_pem);
+        Ca { id: format!("id-{name}"), name: name.to_string(), issuer, chain_pem }
+    }
+
+    /// A leaf signed by this CA whose chain leaves the intermediates out.
+    pub fn leaf_without_intermediates(&self, service: &str) -> Leaf {
+        let mut leaf = self.leaf(service);
+        leaf.cert_chain_pem = leaf.cert_chain_pem.replace(&self.chain_pem, "");
+        leaf
     }
 
     pub fn root(&self) -> Root {
@@ -96,8 +109,18 @@ impl Ca {
         adjust(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Leaf { cert_chain_pem: cert.pem(), key_pem: key.serialize_pem(), serial: "01".into(), valid_before: u64::MAX }
+        let cert_chain_pem = format!("{}{}", cert.pem(), self.chain_pem);
+        Leaf { cert_chain_pem, key_pem: key.serialize_pem(), serial: "01".into(), valid_before: u64::MAX }
     }
+}
+
+fn ca_params(name: &str, trust_domain: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.subject_alt_names = vec![uri(&format!("spiffe://{trust_domain}"))];
+    params
 }
 
 pub fn uri(text: &str) -> SanType {

@@ -32,9 +32,12 @@ async fn connections_spread_over_two_live_endpoints() {
     let app = echo_app().await;
     let a = TestProxy::public(snapshot(&ca, "socat"), app, true).await;
     let b = TestProxy::public(snapshot(&ca, "socat"), app, true).await;
-    let web =
-        TestProxy::upstream(snapshot(&ca, "web"), "socat", vec![a.public_endpoint("socat"), b.public_endpoint("socat")])
-            .await;
+    let web = TestProxy::upstream(
+        snapshot(&ca, "web"),
+        "socat",
+        vec![a.public_endpoint("socat"), b.public_endpoint("socat")],
+    )
+    .await;
 
     // Held open: power of two choices on open counts alternates them.
     let mut open = Vec::new();

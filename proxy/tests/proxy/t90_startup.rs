@@ -13,10 +13,7 @@ async fn a_taken_address_fails_the_start_naming_it() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = taken.local_addr().unwrap();
     let ca = Ca::new("Tessera CA 1");
-    let config = ProxyConfig {
-        upstreams: vec![Upstream::new("socat", addr)],
-        ..ProxyConfig::default()
-    };
+    let config = ProxyConfig { upstreams: vec![Upstream::new("socat", addr)], ..ProxyConfig::default() };
     let (_tx, rx) = watch::channel(snapshot(&ca, "web"));
     let err = tessera_proxy::run(config, rx, HashMap::new(), CancellationToken::new()).await.unwrap_err();
     assert!(format!("{err:#}").contains(&addr.to_string()), "{err:#}");

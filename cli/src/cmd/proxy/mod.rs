@@ -1,10 +1,9 @@
 //! `tessera connect proxy`: the built-in sidecar. Its listener layout comes
 //! from the local agent's registration of the sidecar (`-sidecar-for`,
 //! `-proxy-id`) or from flags (`-service`, `-upstream`, `-listen`); its
-//! certificates and intentions come pushed from the agent ([`feed`]); the
-//! data path is the `tessera-proxy` crate.
+//! certificates and intentions come pushed from the agent
+//! (`tessera_proxy::agent`); the data path is the `tessera-proxy` crate.
 
-mod feed;
 mod layout;
 
 use std::collections::HashMap;
@@ -81,10 +80,11 @@ async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
         true => Some(layout::register(&layout, &args, &client).await?),
         false => None,
     };
-    let snapshots = feed::snapshots(&args.grpc_addr, &layout.service, shutdown.clone()).await?;
+    let snapshots = tessera_proxy::agent::snapshots(&args.grpc_addr, &layout.service, shutdown.clone()).await?;
+    let http_addr = crate::client::resolve_addr(args.http.http_addr.as_deref());
     let mut endpoints = HashMap::new();
     for upstream in &layout.config.upstreams {
-        let rx = feed::endpoints(client.clone(), upstream.destination_name.clone(), shutdown.clone()).await;
+        let rx = tessera_proxy::agent::endpoints(&http_addr, upstream.destination_name.clone(), shutdown.clone());
         endpoints.insert(upstream.destination_name.clone(), rx);
     }
     let config: ProxyConfig = layout.config.clone();

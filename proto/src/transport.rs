@@ -1,5 +1,6 @@
-//! Every gRPC channel and listener of the agent is made here, so that TLS
-//! between agents and servers can be switched on in one place.
+//! Every gRPC channel and listener of Tessera is made here (servers, client
+//! agents, sidecars and Connect-native apps all use it), so that TLS between
+//! them can be switched on in one place.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,6 +1,8 @@
-//! What keeps a running proxy current: the agent's ProxyApi stream (leaf,
-//! roots, intentions, pushed on change) and, per upstream, a blocking
-//! health query for the destination's healthy Connect instances.
+//! What keeps a proxy (or a Connect-native app) current from its local
+//! agent: the ProxyApi stream (leaf, roots, intentions, pushed on change)
+//! and, per upstream, a blocking health query for the destination's healthy
+//! Connect instances. `tessera connect proxy` feeds [`crate::run`] with
+//! these; a native app feeds [`crate::NativeService`] the same way.
 
 use std::net::SocketAddr;
 use std::net::ToSocketAddrs;
@@ -13,15 +15,14 @@ use tessera_proto::connect::ServiceIdentity;
 use tessera_proto::v1::proxy_api_client::ProxyApiClient;
 use tessera_proto::v1::ProxyUpdate;
 use tessera_proto::v1::WatchProxyRequest;
-use tessera_proxy::config::Endpoint;
-use tessera_proxy::config::Leaf;
-use tessera_proxy::config::ProxySnapshot;
-use tessera_proxy::config::Root;
-use tessera_proxy::config::Roots;
+
+use crate::config::Endpoint;
+use crate::config::Leaf;
+use crate::config::ProxySnapshot;
+use crate::config::Root;
+use crate::config::Roots;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-use crate::client::Client;
 
 const RECONNECT: Duration = Duration::from_millis(500);
 /// The first snapshot needs a signed leaf; the agent answers within a
@@ -72,7 +73,7 @@ pub async fn snapshots(
     service: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<watch::Receiver<ProxySnapshot>> {
-    let channel = tessera_server::transport::ChannelPool::default()
+    let channel = tessera_proto::transport::ChannelPool::default()
         .channel(grpc_addr)
         .map_err(|e| anyhow!("-grpc-addr: {e}"))?;
     let client = ProxyApiClient::new(channel).max_decoding_message_size(64 << 20);
@@ -159,16 +160,19 @@ fn parse_endpoints(destination: &str, entries: &[Value]) -> Vec<Endpoint> {
         .collect()
 }
 
-/// A blocking query loop on `/v1/health/connect/<destination>?passing`.
-pub async fn endpoints(client: Client, destination: String, shutdown: CancellationToken) -> watch::Receiver<Vec<Endpoint>> {
+/// A blocking query loop on the agent's (`http_addr`)
+/// `/v1/health/connect/<destination>?passing`.
+pub fn endpoints(http_addr: &str, destination: String, shutdown: CancellationToken) -> watch::Receiver<Vec<Endpoint>> {
     let (tx, rx) = watch::channel(Vec::new());
+    let base = if http_addr.contains("://") { http_addr.to_string() } else { format!("http://{http_addr}") };
+    let http = reqwest::Client::new();
     tokio::spawn(async move {
         let mut index = 0u64;
         loop {
-            let path = format!("/v1/health/connect/{destination}?passing&index={index}&wait=5m");
+            let url = format!("{base}/v1/health/connect/{destination}?passing&index={index}&wait=5m");
             let answer = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                answer = client.get_indexed::<Vec<Value>>(&path) => answer,
+                answer = health(&http, &url) => answer,
             };
             match answer {
                 Ok((entries, next)) => {
@@ -189,4 +193,19 @@ pub async fn endpoints(client: Client, destination: String, shutdown: Cancellati
         }
     });
     rx
+}
+
+async fn health(http: &reqwest::Client, url: &str) -> anyhow::Result<(Vec<Value>, u64)> {
+    let response = http.get(url).send().await?;
+    let index = response
+        .headers()
+        .get("x-consul-index")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let status = response.status();
+    if !status.is_success() {
+        anyhow::bail!("{status}: {}", response.text().await.unwrap_or_default());
+    }
+    Ok((response.json().await?, index))
 }
