@@ -16,22 +16,11 @@ cargo build --release -q -p tessera -p tessera-bench
 BIN=target/release/tessera
 LOAD=target/release/tessera-bench
 TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ "${KEEP_TMP:-}" = 1 ] || rm -rf "$TMP"
-}
+source bench/lib.sh
 trap cleanup EXIT INT TERM
 
 S=(127.0.0.71 127.0.0.72 127.0.0.73)
-for i in 0 1 2; do
-    peers=()
-    for j in 0 1 2; do [ "$i" = "$j" ] || peers+=(-retry-join "${S[$j]}"); done
-    "$BIN" agent -server -bootstrap-expect 3 -node "s$i" -bind "${S[$i]}" -client "${S[$i]}" \
-        -data-dir "$TMP/s$i" -log-level warn "${peers[@]}" >"$TMP/s$i.log" 2>&1 &
-    PIDS+=($!)
-done
+start_servers "${S[@]}"
 mkdir -p "$TMP/c.d"
 echo '{"service": {"name": "bench", "port": 9999}}' >"$TMP/c.d/bench.json"
 CLIENTS=()

@@ -64,7 +64,9 @@ until [ "$(echo hi | timeout 2 nc -q1 127.0.0.1 19191 2>/dev/null)" = hi ]; do s
 "$SHARED/haproxy-mtls-pair.sh" start $IPERF 19402 "$TMP/haproxy-iperf" >/dev/null
 until [ "$(echo hi | timeout 2 nc -q1 127.0.0.1 19292 2>/dev/null)" = hi ]; do sleep 0.3; done
 
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# VmRSS, and in brackets the private (anonymous) part: the rest is the
+# binary's file-backed pages, shared and reclaimable.
+rss_kb() { awk '/VmRSS/ {rss=$2} /RssAnon/ {anon=$2} END {print rss " (" anon " private)"}' "/proc/$1/status"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 IDLE="echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB"
 declare -A P50 P99 CPS GBPS
@@ -85,6 +87,7 @@ measure tessera 19191 19301
 
 echo "== Tessera sidecar memory"
 echo "idle at start: $IDLE (target <= 15360 kB)"
+echo "HAProxy idle for comparison: server $(rss_kb "$(cat "$TMP/haproxy-echo/server.pid")") kB, client $(rss_kb "$(cat "$TMP/haproxy-echo/client.pid")") kB"
 echo "idle after the runs: echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB"
 "$LOAD" hold --addr 127.0.0.1:19191 --count 1000 --seconds 6 & HOLD=$!
 sleep 4

@@ -135,6 +135,34 @@ async fn t95_the_walkthrough_word_for_word() {
 
     eprintln!("=== beyond Consul: a deny closes the pair's open connections within a second");
     open_connection_is_closed_by_a_deny(cwd).await;
+
+    eprintln!("=== -register: a flags-mode proxy with a listener registers itself while it runs");
+    registered_proxy_comes_and_goes(cwd).await;
+}
+
+async fn registered_proxy_comes_and_goes(cwd: &Path) {
+    let http = cluster_tests::Http::new();
+    let args = ["connect", "proxy", "-service", "api", "-listen", "127.0.0.1:21900", "-service-addr", "127.0.0.1:8181", "-register"];
+    let proxy = Proc::tessera(None, &args, cwd, cwd.join("api-proxy.log"));
+    proxy.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
+    wait_until("api-proxy passing in the catalog", SETTLE, || {
+        let http = &http;
+        async move {
+            let rows = http.get_json("127.0.0.1:8500", "/v1/health/connect/api?passing").await?;
+            (rows.as_array()?.len() == 1 && rows[0]["Service"]["Port"] == 21900).then_some(())
+        }
+    })
+    .await;
+    let pid = proxy.pid().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    wait_until("api-proxy deregistered on exit", SETTLE, || {
+        let http = &http;
+        async move {
+            let rows = http.get_json("127.0.0.1:8500", "/v1/catalog/service/api-proxy").await?;
+            rows.as_array()?.is_empty().then_some(())
+        }
+    })
+    .await;
 }
 
 /// Holds a connection open through the sidecars, denies the pair and
