@@ -7,7 +7,10 @@
 # p50/p99 (tcpbench rr), new connections/s (tcpbench conn), one-way
 # throughput (iperf3), and the Tessera sidecars' RSS idle and with 1,000
 # open connections; then the ratios Tessera/HAProxy.
-# Env: CONNS (2000), RR (20000), IPERF_SECONDS (5), KEEP_TMP=1.
+# Each path is measured ROUNDS times, the two pairs alternating which goes
+# first (this machine's numbers drift by 20 % between runs); medians are
+# compared.
+# Env: PROXY_THREADS (1, the sidecar's -threads), ROUNDS (3), CONNS (2000), RR (20000), IPERF_SECONDS (5), KEEP_TMP=1.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,6 +18,7 @@ SHARED=${SHARED:-$ROOT/../shared/tools}
 CONNS=${CONNS:-2000}
 RR=${RR:-20000}
 IPERF_SECONDS=${IPERF_SECONDS:-5}
+ROUNDS=${ROUNDS:-3}
 for tool in haproxy iperf3 openssl curl; do
     command -v "$tool" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy iperf3 openssl curl >/dev/null; break; }
 done
@@ -54,7 +58,7 @@ cat >"$TMP/d/services.json" <<JSON
 JSON
 "$BIN" agent -dev -bind $A -client $A -config-dir "$TMP/d" -log-level warn >"$TMP/agent.log" 2>&1 & PIDS+=($!)
 until curl -sf "http://$A:8500/v1/agent/connect/ca/roots" >/dev/null; do sleep 0.2; done
-proxy() { "$BIN" connect proxy -http-addr $A:8500 -grpc-addr $A:8502 -log-level warn -sidecar-for "$1" >"$TMP/$1-proxy.log" 2>&1 & PIDS+=($!); }
+proxy() { "$BIN" connect proxy -threads "${PROXY_THREADS:-1}" -http-addr $A:8500 -grpc-addr $A:8502 -log-level warn -sidecar-for "$1" >"$TMP/$1-proxy.log" 2>&1 & PIDS+=($!); }
 proxy echo; ECHO_PROXY=$!
 proxy iperf
 proxy web; WEB_PROXY=$!
@@ -69,21 +73,33 @@ until [ "$(echo hi | timeout 2 nc -q1 127.0.0.1 19292 2>/dev/null)" = hi ]; do s
 rss_kb() { awk '/VmRSS/ {rss=$2} /RssAnon/ {anon=$2} END {print rss " (" anon " private)"}' "/proc/$1/status"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 IDLE="echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB"
-declare -A P50 P99 CPS GBPS
+declare -A RESULTS
+# One measurement of a path, appended to RESULTS[<path> <metric>].
 measure() {
     local name=$1 echo_port=$2 iperf_port=$3 out
     out=$("$TCPBENCH" rr 127.0.0.1:$echo_port 64 "$RR")
-    P50[$name]=$(echo "$out" | field p50_us); P99[$name]=$(echo "$out" | field p99_us)
-    CPS[$name]=$("$TCPBENCH" conn 127.0.0.1:$echo_port "$CONNS" | field per_s)
-    GBPS[$name]=$(iperf3 -c 127.0.0.1 -p "$iperf_port" -t "$IPERF_SECONDS" -J 2>/dev/null \
-        | python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
-    printf '%-8s rr p50 %6s us  p99 %6s us   new conns %7s/s   one way %6s Gbit/s\n' \
-        "$name" "${P50[$name]}" "${P99[$name]}" "${CPS[$name]}" "${GBPS[$name]}"
+    RESULTS[$name p50]+=" $(echo "$out" | field p50_us)"
+    RESULTS[$name p99]+=" $(echo "$out" | field p99_us)"
+    RESULTS[$name cps]+=" $("$TCPBENCH" conn 127.0.0.1:$echo_port "$CONNS" | field per_s)"
+    RESULTS[$name gbps]+=" $(iperf3 -c 127.0.0.1 -p "$iperf_port" -t "$IPERF_SECONDS" -J 2>/dev/null \
+        | python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')"
 }
-echo "== 64-byte round trips ($RR), new connections ($CONNS), iperf3 one way (${IPERF_SECONDS}s)"
-measure direct $APP $IPERF
-measure haproxy 19292 19402
-measure tessera 19191 19301
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' $1; }
+echo "== $ROUNDS rounds, paths alternating: 64-byte round trips ($RR), new connections ($CONNS), iperf3 one way (${IPERF_SECONDS}s)"
+for round in $(seq 1 "$ROUNDS"); do
+    measure direct $APP $IPERF
+    if [ $((round % 2)) = 1 ]; then
+        measure tessera 19191 19301; measure haproxy 19292 19402
+    else
+        measure haproxy 19292 19402; measure tessera 19191 19301
+    fi
+done
+declare -A MED
+for name in direct haproxy tessera; do
+    for metric in p50 p99 cps gbps; do MED[$name $metric]=$(median "${RESULTS[$name $metric]}"); done
+    printf '%-8s rr p50 %6s us  p99 %6s us   new conns %7s/s   one way %6s Gbit/s   (medians; runs: gbps%s)\n' \
+        "$name" "${MED[$name p50]}" "${MED[$name p99]}" "${MED[$name cps]}" "${MED[$name gbps]}" "${RESULTS[$name gbps]}"
+done
 
 echo "== Tessera sidecar memory"
 echo "idle at start: $IDLE (target <= 15360 kB)"
@@ -95,7 +111,7 @@ echo "with 1000 open connections: echo sidecar $(rss_kb $ECHO_PROXY) kB, web sid
 wait $HOLD || true
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-echo "== Tessera / HAProxy"
-echo "one-way throughput: $(ratio "${GBPS[tessera]}" "${GBPS[haproxy]}")x (target >= 1.5)"
-echo "new connections/s:  $(ratio "${CPS[tessera]}" "${CPS[haproxy]}")x (target >= 2)"
-echo "round-trip p50:     $(ratio "${P50[tessera]}" "${P50[haproxy]}")x (target <= 1)"
+echo "== Tessera / HAProxy (medians)"
+echo "one-way throughput: $(ratio "${MED[tessera gbps]}" "${MED[haproxy gbps]}")x (target >= 1.5)"
+echo "new connections/s:  $(ratio "${MED[tessera cps]}" "${MED[haproxy cps]}")x (target >= 2)"
+echo "round-trip p50:     $(ratio "${MED[tessera p50]}" "${MED[haproxy p50]}")x (target <= 1)"

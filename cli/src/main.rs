@@ -66,7 +66,11 @@ fn main() -> ExitCode {
             return if informational { ExitCode::SUCCESS } else { ExitCode::from(if check { 2 } else { 1 }) };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Connect(cmd::connect::ConnectCommand::Proxy(args)) = &cli.command {
+        builder.worker_threads(args.threads.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("Error starting the runtime: {e}");

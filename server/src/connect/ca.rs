@@ -267,3 +267,56 @@ pub async fn prune(server: &Server) -> Result<(), ServerError> {
     server.write(Command::CaPruneRoots { root_ids: ids }).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::model::StoredRoot;
+
+    #[test]
+    fn the_csr_rate_limit_allows_a_burst_then_refuses() {
+        let state = SigningState::default();
+        assert!((0..100).all(|_| take_token(&state, 0.0).is_ok()), "0 turns the limit off");
+        let allowed = (0..20).filter(|_| take_token(&state, 5.0).is_ok()).count();
+        assert_eq!(allowed, 5, "one second's worth, then 429s");
+        assert!(matches!(take_token(&state, 5.0), Err(ServerError::RateLimited(_))));
+    }
+
+    /// A stored root with only what pruning and naming look at.
+    fn root(id: &str, active: bool, rotated_out_at: Option<u64>) -> StoredRoot {
+        let root = tessera_proto::connect::ca::RootCa {
+            id: id.into(),
+            name: format!("Tessera CA {id}"),
+            serial: String::new(),
+            signing_key_id: String::new(),
+            not_before: 0,
+            not_after: 0,
+            cert_pem: String::new(),
+            key_pem: String::new(),
+        };
+        StoredRoot { root, active, intermediate_pems: vec![], rotated_out_at, create_index: 1, modify_index: 1 }
+    }
+
+    #[test]
+    fn retired_roots_are_pruned_two_leaf_lifetimes_after_rotation() {
+        let mut config = CaConfig::default();
+        config.leaf_cert_ttl = "1h".into();
+        let state = CaState {
+            config: Some((config, 1, 1)),
+            roots: vec![root("new", true, None), root("old", false, Some(1_000)), root("older", false, Some(100))],
+        };
+        assert!(prunable(&state, 1_000 + 7_199).iter().all(|id| id == "older"));
+        assert_eq!(prunable(&state, 1_000 + 7_200), vec!["old".to_string(), "older".to_string()]);
+        assert!(!prunable(&state, u64::MAX / 2).contains(&"new".to_string()), "the active root stays");
+    }
+
+    #[test]
+    fn root_names_count_up() {
+        let state = CaState { config: None, roots: vec![root("a", false, Some(1)), root("b", true, None)] };
+        // Fixture names are "Tessera CA a/b", which carry no number.
+        assert_eq!(next_root_name(&state), "Tessera CA 1");
+        let mut numbered = root("c", true, None);
+        numbered.root.name = "Tessera CA 7".into();
+        assert_eq!(next_root_name(&CaState { config: None, roots: vec![numbered] }), "Tessera CA 8");
+    }
+}

@@ -51,6 +51,10 @@ pub struct ProxyArgs {
     /// HOST:PORT to serve Prometheus metrics on (/metrics); off if not given.
     #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
+    /// Threads carrying traffic. One, as linkerd2-proxy does by default: a
+    /// sidecar should not take the cores of the service beside it.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// trace, debug, info, warn or err.
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
