@@ -5,7 +5,6 @@
 //! these; a native app feeds [`crate::NativeService`] the same way.
 
 use std::net::SocketAddr;
-use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -147,17 +146,24 @@ async fn follow(
 }
 
 /// Healthy instances of `destination`'s sidecars and native instances.
-fn parse_endpoints(destination: &str, entries: &[Value]) -> Vec<Endpoint> {
-    entries
-        .iter()
-        .filter_map(|e| {
-            let service = &e["Service"];
-            let address = service["Address"].as_str().filter(|a| !a.is_empty()).or(e["Node"]["Address"].as_str())?;
-            let port = service["Port"].as_u64()?;
-            let addr: SocketAddr = format!("{address}:{port}").to_socket_addrs().ok()?.next()?;
-            Some(Endpoint { addr, service: destination.to_string() })
-        })
-        .collect()
+/// Addresses are IPs in the catalog as a rule; a host name is resolved
+/// without blocking the traffic thread.
+async fn parse_endpoints(destination: &str, entries: &[Value]) -> Vec<Endpoint> {
+    let mut found = Vec::new();
+    for entry in entries {
+        let service = &entry["Service"];
+        let address = service["Address"].as_str().filter(|a| !a.is_empty()).or(entry["Node"]["Address"].as_str());
+        let (Some(address), Some(port)) = (address, service["Port"].as_u64()) else { continue };
+        let addr = match address.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(SocketAddr::new(ip, port as u16)),
+            Err(_) => tokio::net::lookup_host((address, port as u16)).await.ok().and_then(|mut a| a.next()),
+        };
+        match addr {
+            Some(addr) => found.push(Endpoint { addr, service: destination.to_string() }),
+            None => tracing::warn!(upstream = %destination, address, "cannot resolve an instance's address"),
+        }
+    }
+    found
 }
 
 /// A blocking query loop on the agent's (`http_addr`)
@@ -176,7 +182,7 @@ pub fn endpoints(http_addr: &str, destination: String, shutdown: CancellationTok
             };
             match answer {
                 Ok((entries, next)) => {
-                    let found = parse_endpoints(&destination, &entries);
+                    let found = parse_endpoints(&destination, &entries).await;
                     tx.send_if_modified(|held| {
                         let changed = *held != found;
                         *held = found;

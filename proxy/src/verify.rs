@@ -158,7 +158,7 @@ impl TrustStore {
 
     /// Chain, validity period and key usage, then the identity. CA
     /// certificates presented as leaves are refused by webpki itself.
-    fn verify(
+    pub(crate) fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],

@@ -220,10 +220,18 @@ impl crate::agent::CatalogSink for LocalCatalogSink {
 pub struct LocalLeafSigner(pub std::sync::Weak<Server>);
 
 impl crate::agent::connect::LeafSigner for LocalLeafSigner {
-    fn sign(&self, csr_pem: String) -> futures::future::BoxFuture<'_, Result<tessera_proto::v1::SignLeafResponse, String>> {
+    fn sign(
+        &self,
+        csr_pem: String,
+    ) -> futures::future::BoxFuture<'_, Result<tessera_proto::v1::SignLeafResponse, crate::agent::connect::SignError>>
+    {
+        use crate::agent::connect::SignError;
         Box::pin(async move {
-            let server = self.0.upgrade().ok_or_else(|| "the server is shutting down".to_string())?;
-            crate::connect::ca::sign(&server, &csr_pem, None).await.map_err(|e| e.to_string())
+            let server = self.0.upgrade().ok_or_else(|| SignError::Unavailable("the server is shutting down".into()))?;
+            crate::connect::ca::sign(&server, &csr_pem, None).await.map_err(|e| match e {
+                ServerError::Forbidden(m) | ServerError::BadRequest(m) => SignError::Refused(m),
+                other => SignError::Unavailable(other.to_string()),
+            })
         })
     }
 }

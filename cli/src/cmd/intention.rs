@@ -16,10 +16,10 @@ use crate::cmd::HttpFlags;
 pub enum IntentionCommand {
     /// Creates an intention: SRC may (-allow, the default) or may not (-deny) connect to DST.
     Create(CreateArgs),
-    /// Deletes the intention of SRC and DST.
-    Delete(PairArgs),
-    /// Shows the intention of SRC and DST.
-    Get(PairArgs),
+    /// Deletes the intention of SRC and DST (or with one argument, of that ID).
+    Delete(PairOrIdArgs),
+    /// Shows the intention of SRC and DST (or with one argument, of that ID).
+    Get(PairOrIdArgs),
     /// Lists every intention.
     List(ListArgs),
     /// Lists the intentions that match a source or a destination, in evaluation order.
@@ -63,6 +63,15 @@ pub struct PairArgs {
 }
 
 #[derive(Args)]
+pub struct PairOrIdArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// SRC DST, or an intention ID.
+    #[arg(value_name = "SRC DST|ID", num_args = 1..=2, required = true)]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
 pub struct ListArgs {
     #[command(flatten)]
     http: HttpFlags,
@@ -92,6 +101,21 @@ pub async fn run(command: IntentionCommand) -> u8 {
             eprintln!("Error! {e}");
             2
         }),
+    }
+}
+
+/// (source, destination) from `SRC DST`, or from an ID by the list.
+async fn resolve_pair(client: &Client, args: &[String]) -> anyhow::Result<(String, String)> {
+    match args {
+        [source, destination] => Ok((source.clone(), destination.clone())),
+        [id] => {
+            let all: Vec<Value> = client.get("/v1/connect/intentions").await?.json()?;
+            let found = all.iter().find(|i| i["ID"] == id.as_str());
+            let found = found.ok_or_else(|| anyhow::anyhow!("Intention with ID {id:?} not found"))?;
+            let name = |k: &str| found[k].as_str().unwrap_or_default().to_string();
+            Ok((name("SourceName"), name("DestinationName")))
+        }
+        _ => anyhow::bail!("Must specify SRC DST, or an intention ID"),
     }
 }
 
@@ -167,12 +191,13 @@ async fn create(args: CreateArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn delete(args: PairArgs) -> anyhow::Result<u8> {
+async fn delete(args: PairOrIdArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
-    let path = exact_path(&args.source, &args.destination);
+    let (source, destination) = resolve_pair(&client, &args.args).await?;
+    let path = exact_path(&source, &destination);
     let found = client.get(&path).await?;
     if found.status == reqwest::StatusCode::NOT_FOUND {
-        anyhow::bail!("Error deleting intention: intention {} => {} not found", args.source, args.destination);
+        anyhow::bail!("Error deleting intention: intention {source} => {destination} not found");
     }
     let reply = client.call(Method::DELETE, &path, None).await?;
     reply.json::<Value>()?;
@@ -180,9 +205,10 @@ async fn delete(args: PairArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn get(args: PairArgs) -> anyhow::Result<u8> {
+async fn get(args: PairOrIdArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
-    let intention: Value = client.get(&exact_path(&args.source, &args.destination)).await?.json()?;
+    let (source, destination) = resolve_pair(&client, &args.args).await?;
+    let intention: Value = client.get(&exact_path(&source, &destination)).await?.json()?;
     let field = |name: &str| match &intention[name] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),

@@ -146,6 +146,9 @@ async fn t91_intentions_cli_check_exit_codes_and_authorize() {
     assert!(listed.starts_with("ID") && listed.lines().count() == 3, "{listed}");
     let got = stdout(&run(&["intention", "get", "web", "socat"]));
     assert!(got.contains("deny") && got.contains("Precedence:") && got.contains('9'), "{got}");
+    let exact = http.get_json(a, "/v1/connect/intentions/exact?source=web&destination=socat").await.unwrap();
+    let by_id = stdout(&run(&["intention", "get", exact["ID"].as_str().unwrap()]));
+    assert_eq!(by_id, got, "get takes an ID too");
 
     eprintln!("=== authorize answers from the agent's copy, with Consul's reasons");
     let authorize = |source: &'static str| {
@@ -259,8 +262,9 @@ async fn t93_root_rotation_keeps_every_service_verifiable() {
         async move { leaf(http, a2, "b").await }
     })
     .await;
-    let refused = leaf(&http, &a1, "b").await;
-    assert!(refused.is_none(), "c1 may not get b's certificate");
+    let (status, reason) = http.get(&a1, "/v1/agent/connect/ca/leaf/b").await.unwrap();
+    assert_eq!(status, 403, "c1 may not get b's certificate: {reason}");
+    assert!(reason.contains("not registered"), "{reason}");
 
     eprintln!("=== rotate to a new key");
     let key = rcgen::KeyPair::generate().unwrap().serialize_pem();

@@ -11,7 +11,7 @@ pub fn parse(raw: &str) -> Option<Duration> {
         return None;
     }
     if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds >= 0.0 && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds));
+        return Duration::try_from_secs_f64(seconds).ok();
     }
     let mut total = 0f64;
     let mut rest = text;
@@ -32,7 +32,8 @@ pub fn parse(raw: &str) -> Option<Duration> {
         rest = &rest[unit_len..];
         total += number * scale;
     }
-    Some(Duration::from_secs_f64(total))
+    // Out of range ("1e30s") is not a duration, rather than a panic.
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Formats as Go does for whole units ("10s", "1m30s", "150ms").

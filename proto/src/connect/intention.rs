@@ -184,7 +184,12 @@ pub fn evaluate<'a>(
         },
         None => Decision {
             allowed: default == DefaultPolicy::Allow,
-            reason: format!("Default behavior configured by default_intention_policy ({default})"),
+            // Consul's wording: with ACLs off the default is allow; a deny
+            // default is "configured by ACLs" there, by the agent flag here.
+            reason: match default {
+                DefaultPolicy::Allow => "ACLs disabled, access is allowed by default".to_string(),
+                DefaultPolicy::Deny => "Default behavior configured by ACLs".to_string(),
+            },
             matched: None,
         },
     }

@@ -77,9 +77,19 @@ struct RemoteLeafSigner {
 }
 
 impl crate::agent::connect::LeafSigner for RemoteLeafSigner {
-    fn sign(&self, csr_pem: String) -> futures::future::BoxFuture<'_, Result<tessera_proto::v1::SignLeafResponse, String>> {
+    fn sign(
+        &self,
+        csr_pem: String,
+    ) -> futures::future::BoxFuture<'_, Result<tessera_proto::v1::SignLeafResponse, crate::agent::connect::SignError>>
+    {
+        use crate::agent::connect::SignError;
         Box::pin(async move {
-            self.servers.sign_leaf(&self.node, csr_pem).await.map_err(|s| s.message().to_string())
+            self.servers.sign_leaf(&self.node, csr_pem).await.map_err(|s| match s.code() {
+                tonic::Code::PermissionDenied | tonic::Code::InvalidArgument => {
+                    SignError::Refused(s.message().to_string())
+                }
+                _ => SignError::Unavailable(s.message().to_string()),
+            })
         })
     }
 }

@@ -48,9 +48,17 @@ impl AgentApiService {
     }
 }
 
-/// Agent-local paths belong to the client agent itself, except the member list.
-fn forwardable(path: &str) -> bool {
-    !path.starts_with("/v1/agent/") || path.starts_with("/v1/agent/members")
+/// Agent-local paths belong to the client agent itself, except the member
+/// list. Only origin-form targets (`/path?query`) are taken: an absolute URI
+/// (`http://x/v1/agent/...`) would be routed by its path and reach this
+/// server's own agent.
+fn forwardable(target: &str) -> Option<axum::http::Uri> {
+    let uri: axum::http::Uri = target.parse().ok()?;
+    if uri.scheme().is_some() || uri.authority().is_some() || !target.starts_with('/') || target.starts_with("//") {
+        return None;
+    }
+    let path = uri.path();
+    (!path.starts_with("/v1/agent/") || path.starts_with("/v1/agent/members")).then_some(uri)
 }
 
 /// Only commands about the caller's own node.
@@ -72,6 +80,16 @@ mod tests {
 
     fn node(name: &str) -> Node {
         Node { name: name.into(), ..Node::default() }
+    }
+
+    #[test]
+    fn only_origin_form_paths_outside_the_agent_are_forwarded() {
+        assert!(forwardable("/v1/catalog/services?index=3").is_some());
+        assert!(forwardable("/v1/agent/members").is_some());
+        assert!(forwardable("/v1/agent/connect/ca/leaf/db").is_none());
+        assert!(forwardable("http://x/v1/agent/connect/ca/leaf/db").is_none(), "absolute URIs are refused");
+        assert!(forwardable("//x/v1/agent/self").is_none());
+        assert!(forwardable("v1/catalog/services").is_none());
     }
 
     #[test]
@@ -100,6 +118,8 @@ async fn push_connect_updates(
 ) {
     let mut roots_changes = server.store.subscribe(Table::Roots);
     let mut intention_changes = server.store.subscribe(Table::Intentions);
+    let mut leader_check = tokio::time::interval(LEADERLESS_CHECK);
+    let mut leaderless_ticks = 0;
     loop {
         roots_changes.borrow_and_update();
         intention_changes.borrow_and_update();
@@ -113,18 +133,39 @@ async fn push_connect_updates(
         if (update.roots.is_some() || update.intentions.is_some()) && tx.send(Ok(update)).await.is_err() {
             return;
         }
-        tokio::select! {
-            _ = tx.closed() => return,
-            changed = roots_changes.changed() => if changed.is_err() { return },
-            changed = intention_changes.changed() => if changed.is_err() { return },
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                changed = roots_changes.changed() => if changed.is_err() { return } else { break },
+                changed = intention_changes.changed() => if changed.is_err() { return } else { break },
+                _ = leader_check.tick() => {}
+            }
+            // A server cut off from its quorum would keep serving a frozen
+            // copy: a deny made on the majority side would never reach these
+            // agents. Ending the stream makes them find another server.
+            leaderless_ticks = if server.leader().is_some() { 0 } else { leaderless_ticks + 1 };
+            if leaderless_ticks >= 2 {
+                let _ = tx.send(Err(Status::unavailable("this server has no leader; try another"))).await;
+                return;
+            }
         }
     }
 }
+
+/// How often a WatchConnect stream checks that its server still has a leader.
+const LEADERLESS_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The parts that moved past what the agent holds (a snapshot install may
 /// move an index back; anything different is sent).
 fn connect_update(server: &Server, held: &mut WatchConnectRequest) -> Result<ConnectUpdate, ServerError> {
     let mut update = ConnectUpdate::default();
+    let trust_domain = crate::connect::ca::trust_domain(server).map(|td| td.as_str().to_string()).unwrap_or_default();
+    if held.trust_domain != trust_domain {
+        // Indexes of another cluster (or none yet): send everything.
+        held.roots_index = 0;
+        held.intentions_index = 0;
+        held.trust_domain = trust_domain;
+    }
     let roots_index = server.store.table_index(Table::Roots);
     if roots_index != held.roots_index {
         if let Some(roots) = crate::connect::roots::current(server)? {
@@ -168,12 +209,12 @@ impl agent_api_server::AgentApi for AgentApiService {
 
     async fn forward(&self, request: Request<HttpRequest>) -> Result<Response<HttpResponse>, Status> {
         let call = request.into_inner();
-        if !forwardable(&call.path_and_query) {
+        let Some(uri) = forwardable(&call.path_and_query) else {
             return Err(Status::permission_denied(format!("{} is answered by the local agent", call.path_and_query)));
-        }
+        };
         let http = axum::http::Request::builder()
             .method(call.method.as_str())
-            .uri(call.path_and_query.as_str())
+            .uri(uri)
             .body(Body::from(call.body))
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let answer = self.router.clone().oneshot(http).await.map_err(|e| Status::internal(e.to_string()))?;

@@ -63,6 +63,9 @@ pub async fn leaf(
     let mut rx = agent.connect().leaf(&service);
     // The first fetch returns as soon as the leaf is signed.
     if !wait_until(&mut rx, FIRST_FETCH_TIMEOUT, |l| l.is_some()).await {
+        if let Some(reason) = agent.connect().refusal(&service) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, reason));
+        }
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("no certificate for service {service:?} yet (see the agent log for why)"),

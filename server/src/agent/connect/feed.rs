@@ -28,11 +28,13 @@ pub fn intention_set(message: &Intentions) -> IntentionSet {
 }
 
 fn apply(connect: &AgentConnect, update: ConnectUpdate) {
+    let (_, _, held_domain) = connect.held_indexes();
+    let new_cluster = update.roots.as_ref().is_some_and(|r| !held_domain.is_empty() && r.trust_domain != held_domain);
     if let Some(roots) = update.roots {
         connect.publish_roots(roots);
     }
     if let Some(intentions) = update.intentions {
-        connect.publish_intentions(intention_set(&intentions));
+        connect.publish_intentions(intention_set(&intentions), new_cluster);
     }
 }
 
@@ -50,11 +52,11 @@ pub async fn from_store(server: Weak<Server>, connect: Arc<AgentConnect>, shutdo
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the CA roots"),
         }
+        // The index first: a write landing between the two reads then makes
+        // the next round's index larger, so its list is not dropped as old.
+        let index = server.store.table_index(Table::Intentions);
         match server.store.intentions() {
-            Ok(list) => connect.publish_intentions(IntentionSet {
-                index: server.store.table_index(Table::Intentions),
-                intentions: list,
-            }),
+            Ok(list) => connect.publish_intentions(IntentionSet { index, intentions: list }, false),
             Err(e) => tracing::warn!(error = %e, "cannot read the intentions"),
         }
         drop(server);
@@ -70,8 +72,8 @@ pub async fn from_store(server: Weak<Server>, connect: Arc<AgentConnect>, shutdo
 pub async fn from_servers(servers: Arc<ServerPool>, connect: Arc<AgentConnect>, shutdown: CancellationToken) {
     let mut backoff = RECONNECT_MIN;
     loop {
-        let (roots_index, intentions_index) = connect.held_indexes();
-        let request = WatchConnectRequest { roots_index, intentions_index };
+        let (roots_index, intentions_index, trust_domain) = connect.held_indexes();
+        let request = WatchConnectRequest { roots_index, intentions_index, trust_domain };
         match servers.watch_connect(request).await {
             Ok(mut stream) => loop {
                 tokio::select! {

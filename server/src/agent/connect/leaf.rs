@@ -16,6 +16,7 @@ use tessera_proto::v1::CaRoots;
 use tokio::sync::watch;
 
 use crate::agent::connect::AgentConnect;
+use crate::agent::connect::SignError;
 use crate::connect::ca::unix_now;
 
 /// A leaf as the agent hands it out (Consul's leaf endpoint fields).
@@ -52,90 +53,146 @@ enum Wake {
     Stop,
 }
 
+/// Why the manager stopped.
+enum Stop {
+    Shutdown,
+    Refused(String),
+}
+
+/// A client agent's new registration reaches the catalog a moment after it
+/// is made; a refusal ("not registered on this node") is final only once
+/// it has lasted this long.
+const REFUSAL_GRACE: Duration = Duration::from_secs(10);
+
 impl Manager {
     pub async fn run(self) {
-        let mut roots = self.connect.roots();
+        let Manager { connect, service, out } = self;
+        let stop = Self::keep_current(&connect, &service, &out).await;
+        drop(out);
+        let refusal = match stop {
+            Stop::Shutdown => None,
+            Stop::Refused(reason) => {
+                tracing::warn!(service = %service, reason = %reason, "leaf certificate refused");
+                Some(reason)
+            }
+        };
+        connect.manager_stopped(&service, refusal);
+    }
+
+    async fn keep_current(
+        connect: &Arc<AgentConnect>,
+        service: &str,
+        out: &watch::Sender<Option<Arc<LeafView>>>,
+    ) -> Stop {
+        let mut roots = connect.roots();
         let mut create_index = 0;
         loop {
-            let Some(current_roots) = wait_for_roots(&mut roots, &self.connect).await else { return };
-            let Some(leaf) = self.issue(&current_roots, create_index).await else { return };
+            let Some(current_roots) = wait_for_roots(&mut roots, connect).await else { return Stop::Shutdown };
+            let leaf = match issue(connect, service, &current_roots, create_index).await {
+                Ok(leaf) => leaf,
+                Err(stop) => return stop,
+            };
             create_index = leaf.create_index;
-            tracing::info!(service = %self.service, serial = %leaf.serial, "leaf certificate issued");
+            tracing::info!(service = %service, serial = %leaf.serial, "leaf certificate issued");
             let leaf = Arc::new(leaf);
-            self.out.send_replace(Some(leaf.clone()));
-            match self.wait_for_renewal(&leaf, &mut roots).await {
-                Wake::Stop => return,
+            out.send_replace(Some(leaf.clone()));
+            match wait_for_renewal(connect, &leaf, current_roots.index, &mut roots).await {
+                Wake::Stop => return Stop::Shutdown,
                 Wake::Renew => {}
                 Wake::RootChanged => {
-                    let spread = current_roots_spread(&roots);
-                    let delay = random_below(spread);
-                    tracing::info!(service = %self.service, ?delay, "CA root changed; re-issuing the leaf");
-                    if !self.sleep(delay).await {
-                        return;
+                    let delay = random_below(current_roots_spread(&roots));
+                    tracing::info!(service = %service, ?delay, "CA root changed; re-issuing the leaf");
+                    if !sleep(connect, delay).await {
+                        return Stop::Shutdown;
                     }
                 }
             }
         }
     }
+}
 
-    /// Makes a key and CSR and has them signed, retrying with backoff.
-    async fn issue(&self, roots: &CaRoots, create_index: u64) -> Option<LeafView> {
-        let trust_domain = TrustDomain::parse(&roots.trust_domain).ok()?;
-        let identity = ServiceIdentity::new(&trust_domain, self.connect.datacenter(), &self.service);
-        let mut backoff = RETRY_MIN;
-        loop {
-            match self.try_issue(&identity).await {
-                Ok(mut leaf) => {
-                    leaf.create_index = if create_index == 0 { leaf.modify_index } else { create_index };
-                    return Some(leaf);
+/// Makes a key and CSR and has them signed, retrying with backoff while
+/// the servers do not answer, or refuse for less than [`REFUSAL_GRACE`].
+async fn issue(connect: &AgentConnect, service: &str, roots: &CaRoots, create_index: u64) -> Result<LeafView, Stop> {
+    let trust_domain =
+        TrustDomain::parse(&roots.trust_domain).map_err(|e| Stop::Refused(format!("bad trust domain: {e}")))?;
+    let identity = ServiceIdentity::new(&trust_domain, connect.datacenter(), service);
+    let mut backoff = RETRY_MIN;
+    let mut refused_since = None;
+    loop {
+        match try_issue(connect, service, &identity).await {
+            Ok(mut leaf) => {
+                leaf.create_index = if create_index == 0 { leaf.modify_index } else { create_index };
+                return Ok(leaf);
+            }
+            Err(SignError::Refused(reason)) => {
+                let since = *refused_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= REFUSAL_GRACE {
+                    return Err(Stop::Refused(reason));
                 }
-                Err(e) => tracing::warn!(service = %self.service, error = %e, "leaf certificate not signed yet"),
             }
-            if !self.sleep(backoff).await {
-                return None;
-            }
-            backoff = (backoff * 2).min(RETRY_MAX);
-        }
-    }
-
-    async fn try_issue(&self, identity: &ServiceIdentity) -> Result<LeafView, String> {
-        let request = csr::leaf_request(identity).map_err(|e| e.to_string())?;
-        let signed = self.connect.signer().sign(request.csr_pem).await?;
-        Ok(LeafView {
-            service: self.service.clone(),
-            service_uri: signed.service_uri,
-            cert_pem: signed.cert_pem,
-            private_key_pem: request.key_pem,
-            serial: signed.serial,
-            valid_after: signed.valid_after,
-            valid_before: signed.valid_before,
-            root_id: signed.root_id,
-            modify_index: NEXT_LEAF_INDEX.fetch_add(1, Ordering::Relaxed),
-            create_index: 0,
-        })
-    }
-
-    async fn wait_for_renewal(&self, leaf: &LeafView, roots: &mut watch::Receiver<Option<Arc<CaRoots>>>) -> Wake {
-        let renew_in = renewal_delay(leaf.valid_after, leaf.valid_before, unix_now());
-        let renew_at = tokio::time::Instant::now() + renew_in;
-        loop {
-            let root_changed = roots.borrow_and_update().as_ref().is_some_and(|r| r.active_root_id != leaf.root_id);
-            if root_changed {
-                return Wake::RootChanged;
-            }
-            tokio::select! {
-                _ = self.connect.shutdown().cancelled() => return Wake::Stop,
-                _ = tokio::time::sleep_until(renew_at) => return Wake::Renew,
-                changed = roots.changed() => if changed.is_err() { return Wake::Stop },
+            Err(SignError::Unavailable(e)) => {
+                refused_since = None;
+                tracing::warn!(service = %service, error = %e, "leaf certificate not signed yet");
             }
         }
+        // While refused, ask every second: the registration may land any moment.
+        let pause = if refused_since.is_some() { backoff.min(Duration::from_secs(1)) } else { backoff };
+        if !sleep(connect, pause).await {
+            return Err(Stop::Shutdown);
+        }
+        backoff = (backoff * 2).min(RETRY_MAX);
     }
+}
 
-    async fn sleep(&self, delay: Duration) -> bool {
+async fn try_issue(connect: &AgentConnect, service: &str, identity: &ServiceIdentity) -> Result<LeafView, SignError> {
+    let request = csr::leaf_request(identity).map_err(|e| SignError::Refused(e.to_string()))?;
+    let signed = connect.signer().sign(request.csr_pem).await?;
+    Ok(LeafView {
+        service: service.to_string(),
+        service_uri: signed.service_uri,
+        cert_pem: signed.cert_pem,
+        private_key_pem: request.key_pem,
+        serial: signed.serial,
+        valid_after: signed.valid_after,
+        valid_before: signed.valid_before,
+        root_id: signed.root_id,
+        modify_index: NEXT_LEAF_INDEX.fetch_add(1, Ordering::Relaxed),
+        create_index: 0,
+    })
+}
+
+/// Waits for the renewal moment, or for a root change that arrived after
+/// the roots this leaf was issued under (a feed that lags the leader must
+/// not make the manager re-issue in a loop).
+async fn wait_for_renewal(
+    connect: &AgentConnect,
+    leaf: &LeafView,
+    issued_under_index: u64,
+    roots: &mut watch::Receiver<Option<Arc<CaRoots>>>,
+) -> Wake {
+    let renew_in = renewal_delay(leaf.valid_after, leaf.valid_before, unix_now());
+    let renew_at = tokio::time::Instant::now() + renew_in;
+    loop {
+        let root_changed = roots
+            .borrow_and_update()
+            .as_ref()
+            .is_some_and(|r| r.index > issued_under_index && r.active_root_id != leaf.root_id);
+        if root_changed {
+            return Wake::RootChanged;
+        }
         tokio::select! {
-            _ = self.connect.shutdown().cancelled() => false,
-            _ = tokio::time::sleep(delay) => true,
+            _ = connect.shutdown().cancelled() => return Wake::Stop,
+            _ = tokio::time::sleep_until(renew_at) => return Wake::Renew,
+            changed = roots.changed() => if changed.is_err() { return Wake::Stop },
         }
+    }
+}
+
+async fn sleep(connect: &AgentConnect, delay: Duration) -> bool {
+    tokio::select! {
+        _ = connect.shutdown().cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
     }
 }
 

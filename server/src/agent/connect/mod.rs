@@ -27,7 +27,18 @@ use crate::agent::connect::leaf::LeafView;
 /// Where leaves get signed: the local server's CA in server mode; a server
 /// over gRPC on client agents.
 pub trait LeafSigner: Send + Sync + 'static {
-    fn sign(&self, csr_pem: String) -> BoxFuture<'_, Result<SignLeafResponse, String>>;
+    fn sign(&self, csr_pem: String) -> BoxFuture<'_, Result<SignLeafResponse, SignError>>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SignError {
+    /// The CA refused this identity or CSR; asking again will not help
+    /// (unless the service gets registered meanwhile).
+    #[error("{0}")]
+    Refused(String),
+    /// No answer (no leader, no server reachable): worth retrying.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// The intentions the agent holds, with the Raft index they reflect.
@@ -43,6 +54,8 @@ pub struct AgentConnect {
     roots: watch::Sender<Option<Arc<CaRoots>>>,
     intentions: watch::Sender<Arc<IntentionSet>>,
     leaves: Mutex<HashMap<String, watch::Receiver<Option<Arc<LeafView>>>>>,
+    /// Why the last leaf manager of a service gave up, for its waiters.
+    refusals: Mutex<HashMap<String, String>>,
     signer: Arc<dyn LeafSigner>,
     shutdown: CancellationToken,
 }
@@ -68,6 +81,7 @@ impl AgentConnect {
             roots: watch::Sender::new(None),
             intentions: watch::Sender::new(Arc::default()),
             leaves: Mutex::default(),
+            refusals: Mutex::default(),
             signer,
             shutdown,
         })
@@ -81,10 +95,12 @@ impl AgentConnect {
         &self.datacenter
     }
 
-    /// Takes roots pushed by a server; older ones than held are ignored.
+    /// Takes roots pushed by a server; older ones than held are ignored,
+    /// unless they are another cluster's (its servers were rebuilt).
     pub fn publish_roots(&self, roots: CaRoots) {
         self.roots.send_if_modified(|held| {
-            let newer = held.as_ref().is_none_or(|h| roots.index > h.index);
+            let newer =
+                held.as_ref().is_none_or(|h| roots.index > h.index || roots.trust_domain != h.trust_domain);
             if newer {
                 *held = Some(Arc::new(roots));
             }
@@ -92,9 +108,11 @@ impl AgentConnect {
         });
     }
 
-    pub fn publish_intentions(&self, set: IntentionSet) {
+    /// Takes intentions pushed by a server; with `new_cluster` whatever is
+    /// held is replaced, whatever its index.
+    pub fn publish_intentions(&self, set: IntentionSet, new_cluster: bool) {
         self.intentions.send_if_modified(|held| {
-            let newer = set.index > held.index || (set.index == 0 && held.index == 0);
+            let newer = new_cluster || set.index > held.index || (set.index == 0 && held.index == 0);
             if newer {
                 *held = Arc::new(set);
             }
@@ -110,16 +128,19 @@ impl AgentConnect {
         self.intentions.subscribe()
     }
 
-    pub fn held_indexes(&self) -> (u64, u64) {
-        let roots = self.roots.borrow().as_ref().map_or(0, |r| r.index);
-        (roots, self.intentions.borrow().index)
+    /// Roots index, intentions index and the trust domain they belong to.
+    pub fn held_indexes(&self) -> (u64, u64, String) {
+        let (roots, trust_domain) =
+            self.roots.borrow().as_ref().map_or((0, String::new()), |r| (r.index, r.trust_domain.clone()));
+        (roots, self.intentions.borrow().index, trust_domain)
     }
 
     /// The leaf of `service`, fetched and then kept renewed from the first
-    /// time anyone asks for it.
+    /// time anyone asks for it. The channel closes if the CA refuses the
+    /// service; [`AgentConnect::refusal`] then says why.
     pub fn leaf(self: &Arc<Self>, service: &str) -> watch::Receiver<Option<Arc<LeafView>>> {
         let mut leaves = self.leaves.lock().expect("leaf cache lock");
-        if let Some(existing) = leaves.get(service) {
+        if let Some(existing) = leaves.get(service).filter(|rx| rx.has_changed().is_ok()) {
             return existing.clone();
         }
         let (sender, receiver) = watch::channel(None);
@@ -127,6 +148,24 @@ impl AgentConnect {
         let manager = leaf::Manager { connect: self.clone(), service: service.to_string(), out: sender };
         tokio::spawn(manager.run());
         receiver
+    }
+
+    /// Why the CA refused `service`'s leaf, if it did.
+    pub fn refusal(&self, service: &str) -> Option<String> {
+        self.refusals.lock().expect("refusals lock").get(service).cloned()
+    }
+
+    /// Called by a leaf manager that stops: later requests start afresh.
+    fn manager_stopped(&self, service: &str, refusal: Option<String>) {
+        let mut leaves = self.leaves.lock().expect("leaf cache lock");
+        if leaves.get(service).is_some_and(|rx| rx.has_changed().is_err()) {
+            leaves.remove(service);
+        }
+        let mut refusals = self.refusals.lock().expect("refusals lock");
+        match refusal {
+            Some(reason) => refusals.insert(service.to_string(), reason),
+            None => refusals.remove(service),
+        };
     }
 
     /// May the holder of `client_uri` connect to `target`? Answered from the

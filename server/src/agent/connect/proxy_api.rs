@@ -67,6 +67,10 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
         }
         let connect = self.connect.clone();
         let mut leaf = connect.leaf(&service);
+        let refused = |connect: &AgentConnect, service: &str| {
+            let reason = connect.refusal(service).unwrap_or_else(|| "the agent is stopping".into());
+            Err(Status::permission_denied(format!("no certificate for {service}: {reason}")))
+        };
         let mut roots = connect.roots();
         let mut intentions = connect.intentions();
         let default_policy = connect.default_policy().to_string();
@@ -90,7 +94,10 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tx.closed() => return,
-                    changed = leaf.changed() => if changed.is_err() { return },
+                    changed = leaf.changed() => if changed.is_err() {
+                        let _ = tx.send(refused(&connect, &service)).await;
+                        return;
+                    },
                     changed = roots.changed() => if changed.is_err() { return },
                     changed = intentions.changed() => if changed.is_err() { return },
                 }
