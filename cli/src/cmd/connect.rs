@@ -9,6 +9,8 @@ use crate::client::Client;
 use crate::cmd::fail;
 use crate::cmd::HttpFlags;
 
+// Parsed once per process: the size of the proxy's flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum ConnectCommand {
     /// The Connect CA's configuration.

@@ -72,40 +72,6 @@ fn own_node_command(node: &str, command: &Command) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use tessera_proto::catalog::Node;
-
-    use super::*;
-
-    fn node(name: &str) -> Node {
-        Node { name: name.into(), ..Node::default() }
-    }
-
-    #[test]
-    fn only_origin_form_paths_outside_the_agent_are_forwarded() {
-        assert!(forwardable("/v1/catalog/services?index=3").is_some());
-        assert!(forwardable("/v1/agent/members").is_some());
-        assert!(forwardable("/v1/agent/connect/ca/leaf/db").is_none());
-        assert!(forwardable("http://x/v1/agent/connect/ca/leaf/db").is_none(), "absolute URIs are refused");
-        assert!(forwardable("//x/v1/agent/self").is_none());
-        assert!(forwardable("v1/catalog/services").is_none());
-    }
-
-    #[test]
-    fn agents_write_only_their_own_node() {
-        let mine = Command::Batch {
-            commands: vec![
-                Command::CatalogRegister { node: node("c1"), service: None, checks: vec![] },
-                Command::CatalogDeregister { node: "c1".into(), service_id: Some("x".into()), check_id: None },
-            ],
-        };
-        assert!(own_node_command("c1", &mine));
-        assert!(!own_node_command("c2", &mine));
-        let kv = Command::KvSet { key: "k".into(), value: vec![], flags: 0, cas: None };
-        assert!(!own_node_command("c1", &Command::Batch { commands: vec![kv] }));
-    }
-}
 
 type ConnectStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<ConnectUpdate, Status>> + Send>>;
 
@@ -271,5 +237,40 @@ impl agent_api_server::AgentApi for AgentApiService {
             Ok(_) => Ok(Response::new(AgentWriteResponse {})),
             Err(e) => Err(Status::unavailable(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_proto::catalog::Node;
+
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        Node { name: name.into(), ..Node::default() }
+    }
+
+    #[test]
+    fn only_origin_form_paths_outside_the_agent_are_forwarded() {
+        assert!(forwardable("/v1/catalog/services?index=3").is_some());
+        assert!(forwardable("/v1/agent/members").is_some());
+        assert!(forwardable("/v1/agent/connect/ca/leaf/db").is_none());
+        assert!(forwardable("http://x/v1/agent/connect/ca/leaf/db").is_none(), "absolute URIs are refused");
+        assert!(forwardable("//x/v1/agent/self").is_none());
+        assert!(forwardable("v1/catalog/services").is_none());
+    }
+
+    #[test]
+    fn agents_write_only_their_own_node() {
+        let mine = Command::Batch {
+            commands: vec![
+                Command::CatalogRegister { node: node("c1"), service: None, checks: vec![] },
+                Command::CatalogDeregister { node: "c1".into(), service_id: Some("x".into()), check_id: None },
+            ],
+        };
+        assert!(own_node_command("c1", &mine));
+        assert!(!own_node_command("c2", &mine));
+        let kv = Command::KvSet { key: "k".into(), value: vec![], flags: 0, cas: None };
+        assert!(!own_node_command("c1", &Command::Batch { commands: vec![kv] }));
     }
 }

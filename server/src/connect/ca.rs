@@ -299,8 +299,7 @@ mod tests {
 
     #[test]
     fn retired_roots_are_pruned_two_leaf_lifetimes_after_rotation() {
-        let mut config = CaConfig::default();
-        config.leaf_cert_ttl = "1h".into();
+        let config = CaConfig { leaf_cert_ttl: "1h".into(), ..CaConfig::default() };
         let state = CaState {
             config: Some((config, 1, 1)),
             roots: vec![root("new", true, None), root("old", false, Some(1_000)), root("older", false, Some(100))],
