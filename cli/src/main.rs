@@ -66,10 +66,19 @@ fn main() -> ExitCode {
             return if informational { ExitCode::SUCCESS } else { ExitCode::from(if check { 2 } else { 1 }) };
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Command::Connect(cmd::connect::ConnectCommand::Proxy(args)) = &cli.command {
-        builder.worker_threads(args.threads.max(1));
-    }
+    // A one-thread sidecar runs on the calling thread: no cross-thread
+    // wakeups between the socket events and the relay tasks.
+    let mut builder = match &cli.command {
+        Command::Connect(cmd::connect::ConnectCommand::Proxy(args)) if args.threads <= 1 => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Command::Connect(cmd::connect::ConnectCommand::Proxy(args)) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(args.threads);
+            builder
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
