@@ -142,9 +142,17 @@ async fn t95_the_walkthrough_word_for_word() {
 
 async fn registered_proxy_comes_and_goes(cwd: &Path) {
     let http = cluster_tests::Http::new();
-    let args = ["connect", "proxy", "-service", "api", "-listen", "127.0.0.1:21900", "-service-addr", "127.0.0.1:8181", "-register"];
+    let args = [
+        "connect", "proxy", "-service", "api", "-listen", "127.0.0.1:21900", "-service-addr", "127.0.0.1:8181",
+        "-register", "-metrics-addr", "127.0.95.9:9102",
+    ];
     let proxy = Proc::tessera(None, &args, cwd, cwd.join("api-proxy.log"));
     proxy.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
+    let (status, metrics) = http.get("127.0.95.9:9102", "/metrics").await.expect("metrics endpoint");
+    assert_eq!(status, 200);
+    for family in ["tessera_proxy_connections_total", "tessera_proxy_handshake_failures_total"] {
+        assert!(metrics.contains(family), "{family} missing from:\n{metrics}");
+    }
     wait_until("api-proxy passing in the catalog", SETTLE, || {
         let http = &http;
         async move {
