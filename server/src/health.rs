@@ -34,7 +34,10 @@ pub fn instances(engine: &Engine, name: &str, connect: bool) -> Result<Vec<Insta
             let mut rows: Vec<_> = catalog::all_services(engine)?
                 .into_iter()
                 .filter(|(_, s)| {
+                    // A proxy without a port only dials out (an ad-hoc
+                    // upstream-only proxy): nothing to connect to there.
                     let proxies_for = s.value.kind == ServiceKind::ConnectProxy
+                        && s.value.port != 0
                         && s.value.proxy.as_ref().is_some_and(|p| p.destination_service_name == name);
                     proxies_for || (s.value.connect_native && s.value.name == name)
                 })

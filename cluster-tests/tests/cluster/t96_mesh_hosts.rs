@@ -113,6 +113,15 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     assert_eq!(run(Some(&host_b), cwd, &["intention", "delete", "web", "socat"]).0, "Intention deleted.");
     assert_eq!(nc(Some(&host_b), 9191, "hello"), "hello");
 
+    eprintln!("=== step 3 on a client host: an ad-hoc proxy for a service not registered there");
+    let adhoc = Proc::tessera(Some(&host_b), &["connect", "proxy", "-service", "api", "-upstream", "socat:9292"], cwd, log("api-adhoc"));
+    adhoc.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
+    assert!(adhoc.log().contains("/svc/api"), "{}", adhoc.log());
+    wait_until("echo through the ad-hoc proxy", SETTLE, || async { (nc(Some(&host_b), 9292, "adhoc") == "adhoc").then_some(()) }).await;
+    let proxies = http.get_json(&b_http, "/v1/health/connect/api").await.unwrap();
+    assert_eq!(proxies.as_array().map(Vec::len), Some(0), "an upstream-only proxy is not a Connect endpoint");
+    drop(adhoc);
+
     eprintln!("=== the leader is killed during traffic; connections old and new keep working");
     let mut held = HeldConnection::open(&host_b);
     held.echo().await;

@@ -115,9 +115,6 @@ fn from_flags(args: &ProxyArgs, mut config: ProxyConfig) -> anyhow::Result<Layou
         config.public_listener =
             Some(PublicListener::new(socket_addr("-listen", listen)?, socket_addr("-service-addr", app)?));
     }
-    if args.register && config.public_listener.is_none() {
-        bail!("-register needs -listen");
-    }
     Ok(Layout { service, mode: Mode::Flags, config })
 }
 
@@ -174,20 +171,26 @@ impl Layout {
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 /// `-register`: a `<service>-proxy` connect-proxy registration with a TTL
-/// check kept passing while the proxy runs. Returns its ID.
+/// check kept passing while the proxy runs. Without a public listener it
+/// has no port: it only tells the servers that this node runs a proxy for
+/// the service, which a client agent needs to obtain the service's
+/// certificate (and which no one can connect to). Returns its ID.
 pub async fn register(layout: &Layout, args: &ProxyArgs, client: &Client) -> anyhow::Result<String> {
-    let listener = layout.config.public_listener.as_ref().expect("from_flags checked -listen");
     let id = match &args.register_id {
         Some(suffix) => format!("{}-proxy-{suffix}", layout.service),
         None => format!("{}-proxy", layout.service),
     };
-    let body = json!({
+    let mut body = json!({
         "ID": id, "Name": format!("{}-proxy", layout.service), "Kind": "connect-proxy",
-        "Address": listener.bind.ip().to_string(), "Port": listener.bind.port(),
-        "Proxy": {"DestinationServiceName": layout.service, "LocalServiceAddress": listener.local_app.ip().to_string(),
-                  "LocalServicePort": listener.local_app.port()},
+        "Proxy": {"DestinationServiceName": layout.service},
         "Check": {"CheckID": format!("{id}-ttl"), "Name": "proxy heartbeat", "TTL": "30s"},
     });
+    if let Some(listener) = &layout.config.public_listener {
+        body["Address"] = json!(listener.bind.ip().to_string());
+        body["Port"] = json!(listener.bind.port());
+        body["Proxy"]["LocalServiceAddress"] = json!(listener.local_app.ip().to_string());
+        body["Proxy"]["LocalServicePort"] = json!(listener.local_app.port());
+    }
     let reply = client.call(Method::PUT, "/v1/agent/service/register", Some(serde_json::to_vec(&body)?)).await?;
     if !reply.status.is_success() {
         bail!("registering {id}: {}", reply.text());
@@ -203,6 +206,17 @@ pub async fn register(layout: &Layout, args: &ProxyArgs, client: &Client) -> any
         }
     });
     Ok(id)
+}
+
+/// Whether a flags-mode proxy must register to get its certificate: a
+/// client agent may only obtain identities of services (or proxies)
+/// registered on it; a server's agent may obtain any.
+pub async fn needs_registration(layout: &Layout, args: &ProxyArgs, client: &Client) -> anyhow::Result<bool> {
+    if args.register || !matches!(layout.mode, Mode::Flags) {
+        return Ok(args.register);
+    }
+    let me: Value = client.get("/v1/agent/self").await?.json()?;
+    Ok(me["Config"]["Server"] == false)
 }
 
 pub async fn deregister(client: &Client, id: &str) {

@@ -36,7 +36,9 @@ pub struct ProxyArgs {
     /// HOST:PORT of the local application (flags mode).
     #[arg(long = "service-addr", value_name = "HOST:PORT")]
     pub service_addr: Option<String>,
-    /// Register the proxy with the local agent (flags mode with -listen).
+    /// Register the proxy with the local agent (flags mode; done anyway on a
+    /// client agent, where the registration is what lets the proxy take its
+    /// service's identity).
     #[arg(long)]
     pub register: bool,
     /// Suffix of the registered proxy's ID.
@@ -80,7 +82,7 @@ async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
     layout.print_banner();
     let shutdown = CancellationToken::new();
     tokio::spawn(crate::cmd::agent::watch_signals(shutdown.clone()));
-    let registration = match args.register {
+    let registration = match layout::needs_registration(&layout, &args, &client).await? {
         true => Some(layout::register(&layout, &args, &client).await?),
         false => None,
     };
