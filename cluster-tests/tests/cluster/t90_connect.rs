@@ -73,6 +73,7 @@ async fn t90_dev_agent_has_a_ca_signs_spiffe_leaves_and_renews_them() {
     assert!(trust_domain.ends_with(".consul"), "{roots}");
     assert_eq!(roots["Roots"][0]["Name"], "Tessera CA 1");
     assert_eq!(roots["Roots"][0]["Active"], true);
+    assert_eq!((roots["Roots"][0]["PrivateKeyType"].as_str(), roots["Roots"][0]["PrivateKeyBits"].as_u64()), (Some("ec"), Some(256)));
     assert_eq!(roots["ActiveRootID"], roots["Roots"][0]["ID"]);
     let agent_roots = http.get_json(&addr, "/v1/agent/connect/ca/roots").await.unwrap();
     assert_eq!(agent_roots["ActiveRootID"], roots["ActiveRootID"]);

@@ -154,6 +154,8 @@ pub struct CertInfo {
     pub issuer_cn: String,
     /// Colon hex; empty when the certificate has no subject key identifier.
     pub subject_key_id: String,
+    /// Size of the public key in bits (256 for P-256, 384 for P-384); 0 if unknown.
+    pub key_bits: u32,
 }
 
 /// Bytes as lowercase hex pairs joined by colons (`3a:0f:…`), the form
@@ -469,6 +471,7 @@ fn describe(cert: &X509Certificate<'_>) -> Result<CertInfo, CaError> {
         subject_cn: first_cn(cert.subject()),
         issuer_cn: first_cn(cert.issuer()),
         subject_key_id: subject_key_id(cert).map(colon_hex).unwrap_or_default(),
+        key_bits: cert.public_key().parsed().map_or(0, |key| key.key_size() as u32),
     })
 }
 
@@ -721,6 +724,7 @@ mod tests {
         let der = der_of(&root.cert_pem);
         let cert = parse_cert("root", &der).unwrap();
         assert_eq!(cert.public_key().raw, key.subject_public_key_info().as_slice());
+        assert_eq!(cert_info(&root.cert_pem).unwrap().key_bits, 384);
 
         let leaf = Signer::new(&root).unwrap().sign(&leaf_request(&web()).unwrap().csr_pem, &policy()).unwrap();
         let leaf_der = der_of(&leaf.cert_pem);

@@ -17,6 +17,11 @@ pub fn rfc3339(unix: u64) -> String {
         .unwrap_or_default()
 }
 
+/// The root key's size, read from its certificate (all roots are EC).
+fn key_bits(cert_pem: &str) -> u32 {
+    tessera_proto::connect::ca::cert_info(cert_pem).map_or(256, |info| info.key_bits)
+}
+
 pub fn roots(roots: &CaRoots) -> Value {
     let list: Vec<Value> = roots
         .roots
@@ -34,7 +39,7 @@ pub fn roots(roots: &CaRoots) -> Value {
                 "IntermediateCerts": r.intermediate_pems,
                 "Active": r.active,
                 "PrivateKeyType": "ec",
-                "PrivateKeyBits": 256,
+                "PrivateKeyBits": key_bits(&r.cert_pem),
                 "CreateIndex": r.create_index,
                 "ModifyIndex": r.modify_index,
             })
