@@ -19,9 +19,7 @@ done
 cargo build --release -q -p tessera -p tessera-bench
 BIN=target/release/tessera
 LOAD=target/release/tessera-bench
-TMP=$(mktemp -d)
 source bench/lib.sh
-trap cleanup EXIT INT TERM
 ulimit -n "$(ulimit -Hn)"
 
 S=(127.0.0.61 127.0.0.62 127.0.0.63)

@@ -15,9 +15,7 @@ ROUNDS=${ROUNDS:-40}
 cargo build --release -q -p tessera -p tessera-bench
 BIN=target/release/tessera
 LOAD=target/release/tessera-bench
-TMP=$(mktemp -d)
 source bench/lib.sh
-trap cleanup EXIT INT TERM
 
 S=(127.0.0.71 127.0.0.72 127.0.0.73)
 start_servers "${S[@]}"

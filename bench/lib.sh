@@ -1,10 +1,14 @@
 # lib.sh — what the Tessera benchmark scripts share; sourced, not run.
-# Expects BIN (the tessera binary) and TMP (a scratch directory) to be set.
+# Makes TMP (a scratch directory) and arranges for cleanup on exit.
+# start_servers expects BIN (the tessera binary).
 
+TMP=$(mktemp -d)
 PIDS=()
 
-# Kills everything the script started; keeps $TMP with KEEP_TMP=1.
+# Kills everything the script started (after the script's own
+# stop_extra, if it defines one); keeps $TMP with KEEP_TMP=1.
 cleanup() {
+    if declare -F stop_extra >/dev/null; then stop_extra; fi
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ "${KEEP_TMP:-}" = 1 ] || rm -rf "$TMP"
@@ -22,3 +26,5 @@ start_servers() {
         PIDS+=($!)
     done
 }
+
+trap cleanup EXIT INT TERM

@@ -23,21 +23,16 @@ for tool in haproxy iperf3 openssl curl; do
     command -v "$tool" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy iperf3 openssl curl >/dev/null; break; }
 done
 cargo build --release -q -p tessera -p tessera-bench
-TMP=$(mktemp -d)
+source bench/lib.sh
 cp -r "$SHARED/tcpbench" "$TMP/tcpbench-src"
 cargo build --release -q --manifest-path "$TMP/tcpbench-src/Cargo.toml" --target-dir "$ROOT/target/tcpbench"
 TCPBENCH=$ROOT/target/tcpbench/release/tcpbench
 BIN=$ROOT/target/release/tessera
 LOAD=$ROOT/target/release/tessera-bench
-PIDS=()
-cleanup() {
+stop_extra() {
     "$SHARED/haproxy-mtls-pair.sh" stop "$TMP/haproxy-echo" >/dev/null 2>&1 || true
     "$SHARED/haproxy-mtls-pair.sh" stop "$TMP/haproxy-iperf" >/dev/null 2>&1 || true
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ "${KEEP_TMP:-}" = 1 ] || rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
 ulimit -n "$(ulimit -Hn)"
 
 APP=18181; IPERF=15201

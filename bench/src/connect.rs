@@ -16,10 +16,7 @@ use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::WatchProxyRequest;
 
 fn channel(addr: &str) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("address")
-        .tcp_nodelay(true)
-        .connect_lazy()
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}")).expect("address").tcp_nodelay(true).connect_lazy()
 }
 
 /// Signs CSRs for `service` as client node `node` through a server's

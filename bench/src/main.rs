@@ -286,7 +286,9 @@ async fn hold(addr: &str, count: usize, seconds: u64) {
         };
         let mut byte = [0u8; 1];
         let echoed = stream.write_all(b"x").await.is_ok()
-            && tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut byte)).await.is_ok_and(|r| r.is_ok());
+            && tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut byte))
+                .await
+                .is_ok_and(|r| r.is_ok());
         if !echoed {
             return eprintln!("connection {n} did not echo");
         }

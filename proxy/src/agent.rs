@@ -44,11 +44,7 @@ fn snapshot(update: ProxyUpdate) -> anyhow::Result<ProxySnapshot> {
         roots: Roots {
             trust_domain: roots.trust_domain,
             active_root_id: roots.active_root_id,
-            roots: roots
-                .roots
-                .into_iter()
-                .map(|r| Root { id: r.id, name: r.name, cert_pem: r.cert_pem })
-                .collect(),
+            roots: roots.roots.into_iter().map(|r| Root { id: r.id, name: r.name, cert_pem: r.cert_pem }).collect(),
         },
         intentions: intentions.iter().filter_map(|r| Intention::try_from(r).ok()).collect(),
         default_policy: update.default_policy.parse().unwrap_or_default(),
@@ -72,14 +68,14 @@ pub async fn snapshots(
     service: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<watch::Receiver<ProxySnapshot>> {
-    let channel = tessera_proto::transport::ChannelPool::default()
-        .channel(grpc_addr)
-        .map_err(|e| anyhow!("-grpc-addr: {e}"))?;
+    let channel =
+        tessera_proto::transport::ChannelPool::default().channel(grpc_addr).map_err(|e| anyhow!("-grpc-addr: {e}"))?;
     let client = ProxyApiClient::new(channel).max_decoding_message_size(64 << 20);
     let request = WatchProxyRequest { service: service.to_string() };
-    let first = tokio::time::timeout(FIRST_SNAPSHOT_TIMEOUT, first_snapshot(client.clone(), request.clone()))
-        .await
-        .map_err(|_| anyhow!("no certificate from the agent at {grpc_addr} within {FIRST_SNAPSHOT_TIMEOUT:?}"))??;
+    let first =
+        tokio::time::timeout(FIRST_SNAPSHOT_TIMEOUT, first_snapshot(client.clone(), request.clone()))
+            .await
+            .map_err(|_| anyhow!("no certificate from the agent at {grpc_addr} within {FIRST_SNAPSHOT_TIMEOUT:?}"))??;
     let (first, stream) = first;
     log_changes(None, &first);
     let (tx, rx) = watch::channel(first);
@@ -115,7 +111,8 @@ async fn follow(
                 _ = shutdown.cancelled() => return,
                 message = stream.message() => message,
             };
-            match message.map_err(|s| anyhow!(s.message().to_string())).and_then(|m| m.ok_or_else(|| anyhow!("closed"))) {
+            match message.map_err(|s| anyhow!(s.message().to_string())).and_then(|m| m.ok_or_else(|| anyhow!("closed")))
+            {
                 Ok(update) => match snapshot(update) {
                     Ok(next) => {
                         log_changes(Some(&tx.borrow()), &next);

@@ -211,7 +211,8 @@ pub(crate) fn spawn_agent_grpc(
     listener: TcpListener,
     shutdown: &CancellationToken,
 ) {
-    let router = transport::server().add_service(agent::connect::proxy_api::ProxyApiService::new(agent.connect().clone()));
+    let router =
+        transport::server().add_service(agent::connect::proxy_api::ProxyApiService::new(agent.connect().clone()));
     let token = shutdown.clone();
     tasks.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "agent gRPC", reason: e.to_string() };

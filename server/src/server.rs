@@ -227,7 +227,8 @@ impl crate::agent::connect::LeafSigner for LocalLeafSigner {
     {
         use crate::agent::connect::SignError;
         Box::pin(async move {
-            let server = self.0.upgrade().ok_or_else(|| SignError::Unavailable("the server is shutting down".into()))?;
+            let server =
+                self.0.upgrade().ok_or_else(|| SignError::Unavailable("the server is shutting down".into()))?;
             crate::connect::ca::sign(&server, &csr_pem, None).await.map_err(|e| match e {
                 ServerError::Forbidden(m) | ServerError::BadRequest(m) => SignError::Refused(m),
                 other => SignError::Unavailable(other.to_string()),

@@ -113,9 +113,9 @@ impl AgentArgs {
             },
             grpc_port: match self.grpc_port {
                 -1 => None,
-                port => {
-                    Some(u16::try_from(port).map_err(|_| format!("-grpc-port: {port} is not a port (or -1 for none)"))?)
-                }
+                port => Some(
+                    u16::try_from(port).map_err(|_| format!("-grpc-port: {port} is not a port (or -1 for none)"))?,
+                ),
             },
             default_intention_policy: self.default_intention_policy.parse().map_err(|_| {
                 format!("-default-intention-policy: {:?} must be allow or deny", self.default_intention_policy)

@@ -271,11 +271,8 @@ async fn matches(args: MatchArgs) -> anyhow::Result<u8> {
 
 async fn check(args: PairArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
-    let path = format!(
-        "/v1/connect/intentions/check?source={}&destination={}",
-        query(&args.source),
-        query(&args.destination)
-    );
+    let path =
+        format!("/v1/connect/intentions/check?source={}&destination={}", query(&args.source), query(&args.destination));
     let answer: Value = client.get(&path).await?.json()?;
     match answer["Allowed"].as_bool() {
         Some(true) => {

@@ -39,16 +39,8 @@ fn verifies(cert_pem: &str, roots_pem: &[String]) -> bool {
     let intermediates: Vec<CertificateDer> = chain[1..].iter().map(|d| CertificateDer::from(d.as_slice())).collect();
     let ee = webpki::EndEntityCert::try_from(&leaf).unwrap();
     [webpki::KeyUsage::client_auth(), webpki::KeyUsage::server_auth()].into_iter().all(|usage| {
-        ee.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &anchors,
-            &intermediates,
-            UnixTime::now(),
-            usage,
-            None,
-            None,
-        )
-        .is_ok()
+        ee.verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &intermediates, UnixTime::now(), usage, None, None)
+            .is_ok()
     })
 }
 
@@ -73,7 +65,10 @@ async fn t90_dev_agent_has_a_ca_signs_spiffe_leaves_and_renews_them() {
     assert!(trust_domain.ends_with(".consul"), "{roots}");
     assert_eq!(roots["Roots"][0]["Name"], "Tessera CA 1");
     assert_eq!(roots["Roots"][0]["Active"], true);
-    assert_eq!((roots["Roots"][0]["PrivateKeyType"].as_str(), roots["Roots"][0]["PrivateKeyBits"].as_u64()), (Some("ec"), Some(256)));
+    assert_eq!(
+        (roots["Roots"][0]["PrivateKeyType"].as_str(), roots["Roots"][0]["PrivateKeyBits"].as_u64()),
+        (Some("ec"), Some(256))
+    );
     assert_eq!(roots["ActiveRootID"], roots["Roots"][0]["ID"]);
     let agent_roots = http.get_json(&addr, "/v1/agent/connect/ca/roots").await.unwrap();
     assert_eq!(agent_roots["ActiveRootID"], roots["ActiveRootID"]);
@@ -87,15 +82,22 @@ async fn t90_dev_agent_has_a_ca_signs_spiffe_leaves_and_renews_them() {
     assert!(!info.is_ca);
     assert_eq!(info.not_after - info.not_before, 72 * 3600 + 60, "72 h, backdated 1 min");
     assert!(first["PrivateKeyPEM"].as_str().unwrap().contains("PRIVATE KEY"));
-    assert!(verifies(first["CertPEM"].as_str().unwrap(), &[roots["Roots"][0]["RootCert"].as_str().unwrap().to_string()]));
+    assert!(verifies(
+        first["CertPEM"].as_str().unwrap(),
+        &[roots["Roots"][0]["RootCert"].as_str().unwrap().to_string()]
+    ));
     assert_eq!(ServiceIdentity::parse(&uri).unwrap().service, "web");
     let again = leaf(&http, &addr, "web").await.unwrap();
     assert_eq!(again["SerialNumber"], first["SerialNumber"], "the agent caches leaves");
 
     eprintln!("=== a short leaf TTL: the blocking leaf query wakes with a renewed leaf");
-    let (status, _) = http.put(&addr, "/v1/connect/ca/configuration", r#"{"Provider":"consul","Config":{"LeafCertTTL":"10s"}}"#).await.unwrap();
+    let (status, _) = http
+        .put(&addr, "/v1/connect/ca/configuration", r#"{"Provider":"consul","Config":{"LeafCertTTL":"10s"}}"#)
+        .await
+        .unwrap();
     assert_eq!(status, 200);
-    let (status, body) = http.put(&addr, "/v1/connect/ca/configuration", r#"{"Config":{"LeafCertTTL":"soon"}}"#).await.unwrap();
+    let (status, body) =
+        http.put(&addr, "/v1/connect/ca/configuration", r#"{"Config":{"LeafCertTTL":"soon"}}"#).await.unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("LeafCertTTL"), "{body}");
     let short = leaf(&http, &addr, "api").await.unwrap();
@@ -169,7 +171,8 @@ async fn t91_intentions_cli_check_exit_codes_and_authorize() {
     assert_eq!(denied["Authorized"], false);
     assert_eq!(denied["Reason"], "Matched L4 intention: web => socat (deny)");
     assert_eq!(authorize("api").await["Authorized"], true);
-    let (status, _) = http.post(a, "/v1/agent/connect/authorize", r#"{"Target":"socat","ClientCertURI":"https://x"}"#).await.unwrap();
+    let (status, _) =
+        http.post(a, "/v1/agent/connect/authorize", r#"{"Target":"socat","ClientCertURI":"https://x"}"#).await.unwrap();
     assert_eq!(status, 400);
 
     let replaced = run(&["intention", "create", "-replace", "-allow", "web", "socat"]);
@@ -201,7 +204,9 @@ async fn t92_hostile_csrs_are_refused_and_nothing_is_signed() {
     let roots = wait_until("roots and web in the catalog", SETTLE, || {
         let (http, addr) = (&http, &addr);
         async move {
-            http.get_json(addr, "/v1/catalog/service/web").await.filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))?;
+            http.get_json(addr, "/v1/catalog/service/web")
+                .await
+                .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))?;
             http.get_json(addr, "/v1/connect/ca/roots").await
         }
     })
@@ -218,22 +223,31 @@ async fn t92_hostile_csrs_are_refused_and_nothing_is_signed() {
     };
     let cases = [
         ("two URIs (CVE-2022-40716)", csr(vec![svc(&td, "web"), svc(&td, "db")], false), "URI"),
-        ("another trust domain", csr(vec![svc("11111111-2222-3333-4444-555555555555.consul", "web")], false), "trust domain"),
+        (
+            "another trust domain",
+            csr(vec![svc("11111111-2222-3333-4444-555555555555.consul", "web")], false),
+            "trust domain",
+        ),
         ("a CA request", csr(vec![svc(&td, "web")], true), "CA"),
         ("a service not registered on the caller", csr(vec![svc(&td, "db")], false), "not registered"),
         ("no URI at all", csr(vec![], false), "URI"),
     ];
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", agent.rpc_addr())).unwrap().connect_lazy();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", agent.rpc_addr())).unwrap().connect_lazy();
     let mut client = AgentApiClient::new(channel);
     for (what, csr_pem, reason) in cases {
         let answer = client.sign_leaf(SignLeafRequest { csr_pem, caller_node: "dev".into() }).await;
         let status = answer.expect_err(what);
         assert!(status.message().contains(reason), "{what}: {}", status.message());
     }
-    let good = client.sign_leaf(SignLeafRequest { csr_pem: csr(vec![svc(&td, "web")], false), caller_node: "dev".into() }).await;
+    let good = client
+        .sign_leaf(SignLeafRequest { csr_pem: csr(vec![svc(&td, "web")], false), caller_node: "dev".into() })
+        .await;
     let signed = good.expect("a well-formed CSR for a registered service is signed").into_inner();
     assert_eq!(cert_info(&signed.cert_pem).unwrap().uris, vec![svc(&td, "web")]);
-    let other_node = client.sign_leaf(SignLeafRequest { csr_pem: csr(vec![svc(&td, "web")], false), caller_node: "elsewhere".into() }).await;
+    let other_node = client
+        .sign_leaf(SignLeafRequest { csr_pem: csr(vec![svc(&td, "web")], false), caller_node: "elsewhere".into() })
+        .await;
     assert!(other_node.is_err(), "web is not registered on node 'elsewhere'");
     agent.stop();
 }
@@ -247,8 +261,20 @@ async fn t93_root_rotation_keeps_every_service_verifiable() {
     let leader = cluster.wait_leader(SETTLE).await;
     let server = cluster.agents[leader].rpc_addr();
     let dir = tempfile::tempdir().unwrap();
-    let mut c1 = client_agent("c1", "127.0.93.11", &server, dir.path(), &[("a.json", r#"{"service": {"name": "a", "port": 1}}"#)]);
-    let mut c2 = client_agent("c2", "127.0.93.12", &server, dir.path(), &[("b.json", r#"{"service": {"name": "b", "port": 2}}"#)]);
+    let mut c1 = client_agent(
+        "c1",
+        "127.0.93.11",
+        &server,
+        dir.path(),
+        &[("a.json", r#"{"service": {"name": "a", "port": 1}}"#)],
+    );
+    let mut c2 = client_agent(
+        "c2",
+        "127.0.93.12",
+        &server,
+        dir.path(),
+        &[("b.json", r#"{"service": {"name": "b", "port": 2}}"#)],
+    );
     c1.start();
     c2.start();
     let http = Http::new();
@@ -288,7 +314,8 @@ async fn t93_root_rotation_keeps_every_service_verifiable() {
     assert_eq!(new_root["Name"], "Tessera CA 2");
     assert_eq!(new_root["IntermediateCerts"].as_array().unwrap().len(), 1, "cross-signed by the old root");
     let all_roots: Vec<String> = roots.iter().map(|r| r["RootCert"].as_str().unwrap().to_string()).collect();
-    let old_only = vec![roots.iter().find(|r| r["ID"] != active.as_str()).unwrap()["RootCert"].as_str().unwrap().to_string()];
+    let old_only =
+        vec![roots.iter().find(|r| r["ID"] != active.as_str()).unwrap()["RootCert"].as_str().unwrap().to_string()];
 
     eprintln!("=== every leaf is re-issued under the new root, within the spread");
     let new_a = wait_until("a re-issued", SETTLE, || {
@@ -305,7 +332,10 @@ async fn t93_root_rotation_keeps_every_service_verifiable() {
         assert!(verifies(l["CertPEM"].as_str().unwrap(), &all_roots), "{name} against both roots");
     }
     for (name, l) in [("new a", &new_a), ("new b", &new_b)] {
-        assert!(verifies(l["CertPEM"].as_str().unwrap(), &old_only), "{name} through the cross-signed cert to the old root");
+        assert!(
+            verifies(l["CertPEM"].as_str().unwrap(), &old_only),
+            "{name} through the cross-signed cert to the old root"
+        );
     }
     c1.stop();
     c2.stop();

@@ -88,10 +88,16 @@ async fn t95_the_walkthrough_word_for_word() {
     let socat_sidecar = Proc::tessera(None, &["connect", "proxy", "-sidecar-for", "socat"], cwd, log("socat-proxy"));
     socat_sidecar.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
     let banner = socat_sidecar.log();
-    for line in ["==> Tessera Connect proxy starting...", "Configuration mode: Agent API", "Sidecar for ID: socat", "Proxy ID: socat-sidecar-proxy"] {
+    for line in [
+        "==> Tessera Connect proxy starting...",
+        "Configuration mode: Agent API",
+        "Sidecar for ID: socat",
+        "Proxy ID: socat-sidecar-proxy",
+    ] {
         assert!(banner.contains(line), "missing {line:?} in:\n{banner}");
     }
-    let identity_line = banner.lines().find(|l| l.contains("TLS Identity: spiffe://")).expect("identity line").to_string();
+    let identity_line =
+        banner.lines().find(|l| l.contains("TLS Identity: spiffe://")).expect("identity line").to_string();
     assert!(identity_line.ends_with(".consul/ns/default/dc/dc1/svc/socat"), "{identity_line}");
 
     eprintln!("=== 3. reach it from another identity, ad hoc");
@@ -99,7 +105,13 @@ async fn t95_the_walkthrough_word_for_word() {
         Proc::tessera(None, &["connect", "proxy", "-service", "web", "-upstream", "socat:9191"], cwd, log("web-adhoc"));
     web_adhoc.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
     let banner = web_adhoc.log();
-    for line in ["Configuration mode: Flags", "Service: web", "Upstream: socat => :9191", "Public listener: Disabled", "/svc/web"] {
+    for line in [
+        "Configuration mode: Flags",
+        "Service: web",
+        "Upstream: socat => :9191",
+        "Public listener: Disabled",
+        "/svc/web",
+    ] {
         assert!(banner.contains(line), "missing {line:?} in:\n{banner}");
     }
     wait_until("hello -> hello through the ad-hoc proxy", SETTLE, || async {
@@ -128,7 +140,10 @@ async fn t95_the_walkthrough_word_for_word() {
     .await;
 
     eprintln!("=== 5. control who may talk to whom");
-    assert_eq!(run(None, cwd, &["intention", "create", "-deny", "web", "socat"]), ("Created: web => socat (deny)".into(), Some(0)));
+    assert_eq!(
+        run(None, cwd, &["intention", "create", "-deny", "web", "socat"]),
+        ("Created: web => socat (deny)".into(), Some(0))
+    );
     assert_eq!(nc(None, 9191, "hello"), "", "a denied connection is closed, nothing echoes");
     assert_eq!(run(None, cwd, &["intention", "delete", "web", "socat"]), ("Intention deleted.".into(), Some(0)));
     assert_eq!(nc(None, 9191, "hello"), "hello");
@@ -143,8 +158,17 @@ async fn t95_the_walkthrough_word_for_word() {
 async fn registered_proxy_comes_and_goes(cwd: &Path) {
     let http = cluster_tests::Http::new();
     let args = [
-        "connect", "proxy", "-service", "api", "-listen", "127.0.0.1:21900", "-service-addr", "127.0.0.1:8181",
-        "-register", "-metrics-addr", "127.0.95.9:9102",
+        "connect",
+        "proxy",
+        "-service",
+        "api",
+        "-listen",
+        "127.0.0.1:21900",
+        "-service-addr",
+        "127.0.0.1:8181",
+        "-register",
+        "-metrics-addr",
+        "127.0.95.9:9102",
     ];
     let proxy = Proc::tessera(None, &args, cwd, cwd.join("api-proxy.log"));
     proxy.wait_log("Proxy loaded config and ready to serve", SETTLE).await;

@@ -61,7 +61,11 @@ impl HeldConnection {
         let line = format!("line {}", self.sent);
         self.stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
         let got = tokio::time::timeout(Duration::from_secs(2), self.lines.next_line()).await;
-        assert_eq!(got.ok().and_then(|l| l.ok()).flatten().as_deref(), Some(line.as_str()), "the held connection dropped");
+        assert_eq!(
+            got.ok().and_then(|l| l.ok()).flatten().as_deref(),
+            Some(line.as_str()),
+            "the held connection dropped"
+        );
     }
 }
 
@@ -87,7 +91,8 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
         let config_dir = cwd.join(format!("{name}.d"));
         std::fs::create_dir_all(&config_dir).unwrap();
         std::fs::write(config_dir.join(file), json).unwrap();
-        let args = vec!["-retry-join".into(), server_ips[0].clone(), "-config-dir".into(), config_dir.display().to_string()];
+        let args =
+            vec!["-retry-join".into(), server_ips[0].clone(), "-config-dir".into(), config_dir.display().to_string()];
         let mut agent = agent_on(&net, host, name, cwd, args);
         agent.start();
         clients.push(agent);
@@ -100,24 +105,43 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     })
     .await;
     let log = |name: &str| cwd.join(format!("{name}.log"));
-    let _socat = Proc::spawn(Some(&host_a), std::path::Path::new("socat"), &["tcp-l:8181,fork", "exec:/bin/cat"], cwd, log("socat"));
-    let socat_proxy = Proc::tessera(Some(&host_a), &["connect", "proxy", "-sidecar-for", "socat"], cwd, log("socat-proxy"));
+    let _socat = Proc::spawn(
+        Some(&host_a),
+        std::path::Path::new("socat"),
+        &["tcp-l:8181,fork", "exec:/bin/cat"],
+        cwd,
+        log("socat"),
+    );
+    let socat_proxy =
+        Proc::tessera(Some(&host_a), &["connect", "proxy", "-sidecar-for", "socat"], cwd, log("socat-proxy"));
     let web_proxy = Proc::tessera(Some(&host_b), &["connect", "proxy", "-sidecar-for", "web"], cwd, log("web-proxy"));
     socat_proxy.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
     web_proxy.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
 
     eprintln!("=== hello -> hello from host B to socat on host A");
-    wait_until("echo across hosts", SETTLE, || async { (nc(Some(&host_b), 9191, "hello") == "hello").then_some(()) }).await;
-    assert_eq!(run(Some(&host_b), cwd, &["intention", "create", "-deny", "web", "socat"]).0, "Created: web => socat (deny)");
+    wait_until("echo across hosts", SETTLE, || async { (nc(Some(&host_b), 9191, "hello") == "hello").then_some(()) })
+        .await;
+    assert_eq!(
+        run(Some(&host_b), cwd, &["intention", "create", "-deny", "web", "socat"]).0,
+        "Created: web => socat (deny)"
+    );
     assert_eq!(nc(Some(&host_b), 9191, "hello"), "");
     assert_eq!(run(Some(&host_b), cwd, &["intention", "delete", "web", "socat"]).0, "Intention deleted.");
     assert_eq!(nc(Some(&host_b), 9191, "hello"), "hello");
 
     eprintln!("=== step 3 on a client host: an ad-hoc proxy for a service not registered there");
-    let adhoc = Proc::tessera(Some(&host_b), &["connect", "proxy", "-service", "api", "-upstream", "socat:9292"], cwd, log("api-adhoc"));
+    let adhoc = Proc::tessera(
+        Some(&host_b),
+        &["connect", "proxy", "-service", "api", "-upstream", "socat:9292"],
+        cwd,
+        log("api-adhoc"),
+    );
     adhoc.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
     assert!(adhoc.log().contains("/svc/api"), "{}", adhoc.log());
-    wait_until("echo through the ad-hoc proxy", SETTLE, || async { (nc(Some(&host_b), 9292, "adhoc") == "adhoc").then_some(()) }).await;
+    wait_until("echo through the ad-hoc proxy", SETTLE, || async {
+        (nc(Some(&host_b), 9292, "adhoc") == "adhoc").then_some(())
+    })
+    .await;
     let proxies = http.get_json(&b_http, "/v1/health/connect/api").await.unwrap();
     assert_eq!(proxies.as_array().map(Vec::len), Some(0), "an upstream-only proxy is not a Connect endpoint");
     drop(adhoc);
@@ -130,7 +154,11 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     servers[leader_host - 1].kill9();
     for n in 0..10 {
         held.echo().await;
-        assert_eq!(nc(Some(&host_b), 9191, &format!("new {n}")), format!("new {n}"), "new connection {n} after the kill");
+        assert_eq!(
+            nc(Some(&host_b), 9191, &format!("new {n}")),
+            format!("new {n}"),
+            "new connection {n} after the kill"
+        );
     }
 
     eprintln!("=== a root rotation under traffic drops nothing");
@@ -140,11 +168,19 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     let set = run(Some(&host_b), cwd, &["connect", "ca", "set-config", "-config-file", "ca.json"]);
     assert_eq!(set.0, "Configuration updated!");
     let deadline = tokio::time::Instant::now() + SETTLE;
-    let rotated = |p: &Proc| p.log().contains("TLS Roots   : [Tessera CA 1, Tessera CA 2]") || p.log().contains("TLS Roots   : [Tessera CA 2, Tessera CA 1]");
+    let rotated = |p: &Proc| {
+        p.log().contains("TLS Roots   : [Tessera CA 1, Tessera CA 2]")
+            || p.log().contains("TLS Roots   : [Tessera CA 2, Tessera CA 1]")
+    };
     let reissued = |p: &Proc| p.log().matches("TLS Identity:").count() >= 2;
     let mut rounds = 0;
     while !(rotated(&socat_proxy) && rotated(&web_proxy) && reissued(&socat_proxy) && reissued(&web_proxy)) {
-        assert!(tokio::time::Instant::now() < deadline, "sidecars did not move to the new root:\n{}\n{}", socat_proxy.log(), web_proxy.log());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sidecars did not move to the new root:\n{}\n{}",
+            socat_proxy.log(),
+            web_proxy.log()
+        );
         held.echo().await;
         assert_eq!(nc(Some(&host_b), 9191, "during"), "during", "a new connection failed during the rotation");
         rounds += 1;

@@ -147,8 +147,7 @@ fn evaluation_order(a: &Intention, b: &Intention) -> std::cmp::Ordering {
 
 /// Intentions whose destination matches `name`, in evaluation order.
 pub fn matching_destination<'a>(intentions: impl IntoIterator<Item = &'a Intention>, name: &str) -> Vec<&'a Intention> {
-    let mut matched: Vec<&Intention> =
-        intentions.into_iter().filter(|i| name_matches(&i.destination, name)).collect();
+    let mut matched: Vec<&Intention> = intentions.into_iter().filter(|i| name_matches(&i.destination, name)).collect();
     matched.sort_by(|a, b| evaluation_order(a, b));
     matched
 }

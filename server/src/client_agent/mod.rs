@@ -334,7 +334,11 @@ fn announce(config: &AgentConfig, node_id: &str, dir: &std::path::Path) {
     println!("           Datacenter: '{}'", config.datacenter);
     println!("               Server: false");
     let grpc = config.grpc_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
-    println!("          Client Addr: [{}] (HTTP: {}, DNS: {dns}, gRPC: {grpc})", config.client_addr, config.http_addr());
+    println!(
+        "          Client Addr: [{}] (HTTP: {}, DNS: {dns}, gRPC: {grpc})",
+        config.client_addr,
+        config.http_addr()
+    );
     println!("         Cluster Addr: {} (servers: {})", config.bind_addr, config.retry_join.join(", "));
     println!("             Data Dir: {}", dir.display());
     println!();

@@ -9,18 +9,18 @@ use std::time::Duration;
 
 use tessera_proto::v1::agent_api_client::AgentApiClient;
 use tessera_proto::v1::AgentWrite;
+use tessera_proto::v1::ConnectUpdate;
 use tessera_proto::v1::DnsMessage;
 use tessera_proto::v1::HeartbeatRequest;
 use tessera_proto::v1::HttpRequest;
 use tessera_proto::v1::HttpResponse;
-use tessera_proto::v1::ConnectUpdate;
 use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::SignLeafResponse;
 use tessera_proto::v1::WatchConnectRequest;
 use tonic::transport::Channel;
-use tonic::Streaming;
 use tonic::Code;
 use tonic::Status;
+use tonic::Streaming;
 
 use crate::transport::ChannelPool;
 

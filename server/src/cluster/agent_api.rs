@@ -9,12 +9,12 @@ use axum::body::Body;
 use tessera_proto::v1::agent_api_server;
 use tessera_proto::v1::AgentWrite;
 use tessera_proto::v1::AgentWriteResponse;
+use tessera_proto::v1::ConnectUpdate;
 use tessera_proto::v1::DnsMessage;
 use tessera_proto::v1::HeartbeatRequest;
 use tessera_proto::v1::HeartbeatResponse;
 use tessera_proto::v1::HttpRequest;
 use tessera_proto::v1::HttpResponse;
-use tessera_proto::v1::ConnectUpdate;
 use tessera_proto::v1::IntentionRecord;
 use tessera_proto::v1::Intentions;
 use tessera_proto::v1::SignLeafRequest;
@@ -72,8 +72,7 @@ fn own_node_command(node: &str, command: &Command) -> bool {
     }
 }
 
-
-type ConnectStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<ConnectUpdate, Status>> + Send>>;
+type ConnectStream = crate::transport::TaskStream<ConnectUpdate>;
 
 /// Sends what is newer than the agent holds, then every change, until the
 /// agent goes away.
@@ -156,9 +155,8 @@ impl agent_api_server::AgentApi for AgentApiService {
     type WatchConnectStream = ConnectStream;
 
     async fn watch_connect(&self, request: Request<WatchConnectRequest>) -> Result<Response<ConnectStream>, Status> {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(push_connect_updates(self.server.clone(), request.into_inner(), tx));
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        let (server, held) = (self.server.clone(), request.into_inner());
+        Ok(Response::new(crate::transport::task_stream(move |tx| push_connect_updates(server, held, tx))))
     }
 
     /// Any server takes the CSR; the caller's node must have the service.

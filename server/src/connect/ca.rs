@@ -230,7 +230,8 @@ fn rotation(server: &Server, state: &CaState, config: CaConfig, key: Option<&str
         }
         None => None,
     };
-    let new_root = ca::generate_root(&trust_domain(server)?, &next_root_name(state), key, config.root_ttl()).map_err(bad)?;
+    let new_root =
+        ca::generate_root(&trust_domain(server)?, &next_root_name(state), key, config.root_ttl()).map_err(bad)?;
     // The cross-signed certificate only has to outlive the old root's leaves.
     let cross_ttl = config.leaf_ttl().saturating_mul(2).max(Duration::from_secs(7 * 24 * 3600));
     let cross = ca::cross_sign(&new_root, &old.root, cross_ttl)

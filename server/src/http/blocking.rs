@@ -61,6 +61,12 @@ impl QueryOptions {
     }
 }
 
+/// Waits as `params` ask on `table`, then returns the index to report.
+pub async fn prepare_table(server: &Server, params: &HashMap<String, String>, table: Table) -> Result<u64, ApiError> {
+    QueryOptions::parse(params)?.prepare(server, table).await?;
+    Ok(server.store.table_index(table))
+}
+
 /// Go-style durations as Consul takes them ("10s", "5m", "1m30s", bare seconds).
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     tessera_proto::catalog::duration::parse(raw)

@@ -21,7 +21,6 @@ use tessera_proto::catalog::Node;
 use tessera_proto::catalog::ServiceDefinition;
 
 use crate::command::Command;
-use crate::http::blocking::QueryOptions;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
@@ -33,8 +32,7 @@ type Params = Query<HashMap<String, String>>;
 
 /// Waits as the query asks, then returns the catalog index to report.
 pub async fn prepare(server: &Server, params: &HashMap<String, String>) -> Result<u64, ApiError> {
-    QueryOptions::parse(params)?.prepare(server, Table::Catalog).await?;
-    Ok(server.store.table_index(Table::Catalog))
+    crate::http::blocking::prepare_table(server, params, Table::Catalog).await
 }
 
 pub async fn services(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {

@@ -22,7 +22,7 @@ use tessera_proto::connect::Intention;
 
 use crate::connect::ca::ConfigChange;
 use crate::connect::model::CaConfig;
-use crate::http::blocking::QueryOptions;
+use crate::http::blocking::prepare_table as prepare;
 use crate::http::connect_shapes as shapes;
 use crate::http::read_headers;
 use crate::http::ApiError;
@@ -31,11 +31,6 @@ use crate::server::Server;
 use crate::store::watch::Table;
 
 type Params = Query<HashMap<String, String>>;
-
-async fn prepare(server: &Server, params: &HashMap<String, String>, table: Table) -> Result<u64, ApiError> {
-    QueryOptions::parse(params)?.prepare(server, table).await?;
-    Ok(server.store.table_index(table))
-}
 
 pub async fn roots(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
     let index = prepare(&server, &params, Table::Roots).await?;
@@ -220,7 +215,9 @@ fn pair(params: &HashMap<String, String>) -> Result<(String, String), ApiError> 
 pub async fn list(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
     let index = prepare(&server, &params, Table::Intentions).await?;
     let mut all = server.store.intentions()?;
-    all.sort_by(|a, b| b.precedence().cmp(&a.precedence()).then_with(|| (&a.source, &a.destination).cmp(&(&b.source, &b.destination))));
+    all.sort_by(|a, b| {
+        b.precedence().cmp(&a.precedence()).then_with(|| (&a.source, &a.destination).cmp(&(&b.source, &b.destination)))
+    });
     let body: Vec<Value> = all.iter().map(shapes::intention).collect();
     Ok((read_headers(&server, index), Json(body)).into_response())
 }
@@ -250,7 +247,11 @@ pub async fn get_exact(State(server): State<Arc<Server>>, Query(params): Params)
 }
 
 /// Upsert of the pair named in the query.
-pub async fn put_exact(State(server): State<Arc<Server>>, Query(params): Params, body: Bytes) -> Result<Response, ApiError> {
+pub async fn put_exact(
+    State(server): State<Arc<Server>>,
+    Query(params): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
     let intention = to_intention(parse_body(&body)?, source, destination)?;
     crate::connect::intentions::upsert(&server, intention, true).await?;

@@ -102,7 +102,9 @@ impl StateMachine {
 
     fn apply_connect(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, EngineError> {
         Ok(match command {
-            Command::CaInitialize { config, root } => CommandResponse::Applied(connect::initialize(txn, index, config, root)?),
+            Command::CaInitialize { config, root } => {
+                CommandResponse::Applied(connect::initialize(txn, index, config, root)?)
+            }
             Command::CaRotate { expect_active, config, new_root, cross_signed_pem, rotated_at } => {
                 CommandResponse::Applied(connect::rotate(
                     txn,

@@ -81,7 +81,8 @@ fn from_registration(proxy: Value, sidecar_for: Option<String>, mut config: Prox
             socket_addr("LocalServiceAddress:LocalServicePort", &format!("{local_address}:{local_port}"))?,
         );
         let extra = &settings["Config"];
-        listener.local_connect_timeout = millis(extra, "local_connect_timeout_ms").unwrap_or(listener.local_connect_timeout);
+        listener.local_connect_timeout =
+            millis(extra, "local_connect_timeout_ms").unwrap_or(listener.local_connect_timeout);
         listener.handshake_timeout = millis(extra, "handshake_timeout_ms").unwrap_or(listener.handshake_timeout);
         config.public_listener = Some(listener);
     }
@@ -103,10 +104,8 @@ fn upstream_from_registration(u: &Value) -> anyhow::Result<Upstream> {
 }
 
 fn from_flags(args: &ProxyArgs, mut config: ProxyConfig) -> anyhow::Result<Layout> {
-    let service = args
-        .service
-        .clone()
-        .ok_or_else(|| anyhow!("one of -sidecar-for, -proxy-id or -service must be given"))?;
+    let service =
+        args.service.clone().ok_or_else(|| anyhow!("one of -sidecar-for, -proxy-id or -service must be given"))?;
     for spec in &args.upstreams {
         config.upstreams.push(upstream_from_flag(spec)?);
     }
@@ -153,7 +152,8 @@ impl Layout {
                 println!("               Service: {}", self.service);
                 for u in &self.config.upstreams {
                     let port = u.local_bind.port();
-                    let shown = if u.local_bind.ip().is_loopback() { format!(":{port}") } else { u.local_bind.to_string() };
+                    let shown =
+                        if u.local_bind.ip().is_loopback() { format!(":{port}") } else { u.local_bind.to_string() };
                     println!("              Upstream: {} => {shown}", u.destination_name);
                 }
                 match &self.config.public_listener {

@@ -40,7 +40,8 @@ fn apply(connect: &AgentConnect, update: ConnectUpdate) {
 
 /// Server mode: republish whenever the store's tables move.
 pub async fn from_store(server: Weak<Server>, connect: Arc<AgentConnect>, shutdown: CancellationToken) {
-    let Some(subscriptions) = server.upgrade().map(|s| (s.store.subscribe(Table::Roots), s.store.subscribe(Table::Intentions)))
+    let Some(subscriptions) =
+        server.upgrade().map(|s| (s.store.subscribe(Table::Roots), s.store.subscribe(Table::Intentions)))
     else {
         return;
     };

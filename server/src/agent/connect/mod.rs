@@ -99,8 +99,7 @@ impl AgentConnect {
     /// unless they are another cluster's (its servers were rebuilt).
     pub fn publish_roots(&self, roots: CaRoots) {
         self.roots.send_if_modified(|held| {
-            let newer =
-                held.as_ref().is_none_or(|h| roots.index > h.index || roots.trust_domain != h.trust_domain);
+            let newer = held.as_ref().is_none_or(|h| roots.index > h.index || roots.trust_domain != h.trust_domain);
             if newer {
                 *held = Some(Arc::new(roots));
             }

@@ -2,10 +2,8 @@
 //! proxy carrying its leaf, the roots and the intentions that concern its
 //! service, re-sent whole whenever any of them changes.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
 use tessera_proto::connect::intention::WILDCARD;
 use tessera_proto::v1::proxy_api_server;
 use tessera_proto::v1::IntentionRecord;
@@ -54,7 +52,7 @@ fn intentions_for(set: &IntentionSet, service: &str) -> Intentions {
     Intentions { index: set.index, intentions }
 }
 
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<ProxyUpdate, Status>> + Send>>;
+type UpdateStream = crate::transport::TaskStream<ProxyUpdate>;
 
 #[tonic::async_trait]
 impl proxy_api_server::ProxyApi for ProxyApiService {
@@ -75,7 +73,7 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
         let mut intentions = connect.intentions();
         let default_policy = connect.default_policy().to_string();
         let shutdown = connect.shutdown().clone();
-        let stream = async_stream_updates(move |tx| async move {
+        let stream = crate::transport::task_stream(move |tx| async move {
             loop {
                 let current_leaf = leaf.borrow_and_update().clone();
                 let current_roots = roots.borrow_and_update().clone();
@@ -105,16 +103,4 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
         });
         Ok(Response::new(stream))
     }
-}
-
-/// A stream fed by a task through a small channel; the task ends when the
-/// client goes away.
-fn async_stream_updates<F, Fut>(produce: F) -> UpdateStream
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<ProxyUpdate, Status>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(produce(tx));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -147,11 +147,7 @@ pub fn prune_roots(txn: &mut Txn<'_>, index: u64, ids: &[String]) -> Result<bool
 // ---- Intentions ----
 
 pub fn intentions(engine: &Engine) -> Result<Vec<Intention>, EngineError> {
-    engine
-        .scan_prefix(Cf::Connect, INTENTION_PREFIX.as_bytes())?
-        .iter()
-        .map(|(_, v)| decode(v, "intention"))
-        .collect()
+    engine.scan_prefix(Cf::Connect, INTENTION_PREFIX.as_bytes())?.iter().map(|(_, v)| decode(v, "intention")).collect()
 }
 
 pub fn intention(engine: &Engine, source: &str, destination: &str) -> Result<Option<Intention>, EngineError> {
