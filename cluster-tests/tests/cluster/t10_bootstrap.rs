@@ -84,7 +84,13 @@ async fn t11_servers_started_one_by_one_in_any_order_form_exactly_one_cluster() 
     })
     .await;
     for i in [2, 0] {
-        let (status, body) = http.get(&cluster.agents[i].http_addr(), "/v1/status/leader").await.unwrap();
+        // s3 may log its wait before s1's HTTP API is up: wait for an answer.
+        let addr = cluster.agents[i].http_addr();
+        let (status, body) = wait_until("the server's HTTP API answers", FORM, || {
+            let (http, addr) = (&http, &addr);
+            async move { http.get(addr, "/v1/status/leader").await }
+        })
+        .await;
         assert_eq!((status, body.trim()), (200, "\"\""), "no leader before the third server");
     }
     cluster.agents[1].start();
