@@ -436,23 +436,3 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
-
-/// Sends `line` on a new connection to `addr` and returns what came back
-/// before the far end closed or a second passed: the echo, or "" when the
-/// connection was refused by policy.
-pub async fn echo_once(addr: &str, line: &str) -> Option<String> {
-    use tokio::io::AsyncReadExt;
-    use tokio::io::AsyncWriteExt;
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    stream.write_all(line.as_bytes()).await.ok()?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    while got.len() < line.len() {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    Some(String::from_utf8_lossy(&got).into_owned())
-}

@@ -14,6 +14,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::t95_walkthrough::nc;
+use crate::t95_walkthrough::nc_until;
 use crate::t95_walkthrough::run;
 use crate::t95_walkthrough::SOCAT_JSON;
 use crate::t95_walkthrough::WEB_JSON;
@@ -125,9 +126,9 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
         run(Some(&host_b), cwd, &["intention", "create", "-deny", "web", "socat"]).0,
         "Created: web => socat (deny)"
     );
-    assert_eq!(nc(Some(&host_b), 9191, "hello"), "");
+    nc_until(Some(&host_b), 9191, "hello", "").await;
     assert_eq!(run(Some(&host_b), cwd, &["intention", "delete", "web", "socat"]).0, "Intention deleted.");
-    assert_eq!(nc(Some(&host_b), 9191, "hello"), "hello");
+    nc_until(Some(&host_b), 9191, "hello", "hello").await;
 
     eprintln!("=== step 3 on a client host: an ad-hoc proxy for a service not registered there");
     let adhoc = Proc::tessera(
