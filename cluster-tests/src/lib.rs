@@ -353,8 +353,23 @@ pub fn cli(args: &[&str]) -> Output {
 }
 
 /// One DNS question over UDP to `server`; the answer's records as text
-/// (`"<type> <data>"`) and its response code. None if nothing came back.
+/// (`"<type> <data>"`) and its response code. Like a stub resolver it asks
+/// up to three times, 2 s apart, since UDP may drop a datagram on a loaded
+/// host. None if nothing came back.
 pub async fn dns_query(server: &str, name: &str, kind: hickory_proto::rr::RecordType) -> Option<(String, Vec<String>)> {
+    for _ in 0..3 {
+        if let Some(answer) = dns_query_once(server, name, kind).await {
+            return Some(answer);
+        }
+    }
+    None
+}
+
+async fn dns_query_once(
+    server: &str,
+    name: &str,
+    kind: hickory_proto::rr::RecordType,
+) -> Option<(String, Vec<String>)> {
     use hickory_proto::op::Message;
     use hickory_proto::op::MessageType;
     use hickory_proto::op::OpCode;

@@ -59,14 +59,25 @@ async fn t10_three_servers_started_at_once_form_one_cluster_and_replicate() {
     {
         // The CLI reads the same through -http-addr.
         let addr = cluster.agents[2].http_addr();
-        let peers = cli(&["operator", "raft", "list-peers", "-http-addr", &addr]);
-        let text = String::from_utf8_lossy(&peers.stdout);
-        assert!(peers.status.success(), "{text}");
-        assert_eq!(text.lines().filter(|l| l.contains("leader")).count(), 1, "{text}");
-        assert_eq!(text.lines().filter(|l| l.contains("follower")).count(), 2, "{text}");
-        let members = cli(&["members", "-http-addr", &addr]);
-        let text = String::from_utf8_lossy(&members.stdout);
-        assert_eq!(text.lines().filter(|l| l.contains("alive")).count(), 3, "{text}");
+        // Polled: an election under load briefly shows no leader.
+        let count = |text: &str, word: &str| text.lines().filter(|l| l.contains(word)).count();
+        wait_until("list-peers shows one leader and two followers", FORM, || {
+            let addr = &addr;
+            async move {
+                let peers = cli(&["operator", "raft", "list-peers", "-http-addr", addr]);
+                let text = String::from_utf8_lossy(&peers.stdout);
+                (peers.status.success() && count(&text, "leader") == 1 && count(&text, "follower") == 2).then_some(())
+            }
+        })
+        .await;
+        wait_until("members shows three alive", FORM, || {
+            let addr = &addr;
+            async move {
+                let members = cli(&["members", "-http-addr", addr]);
+                (count(&String::from_utf8_lossy(&members.stdout), "alive") == 3).then_some(())
+            }
+        })
+        .await;
     }
 }
 

@@ -20,7 +20,7 @@ struct Writer {
 }
 
 const MAX_WRITES: u64 = 20_000;
-const MAX_WRITE_TIME: Duration = Duration::from_secs(60);
+const MAX_WRITE_TIME: Duration = Duration::from_secs(180);
 
 impl Writer {
     fn start(targets: Vec<String>) -> Writer {

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use cluster_tests::wait_until;
 use cluster_tests::Cluster;
 use cluster_tests::Http;
 
@@ -18,7 +19,12 @@ async fn t70_whole_cluster_restart_keeps_data_and_never_bootstraps_again() {
     let cluster_id_line = |log: &str| {
         log.lines().find(|l| l.contains("cluster id")).map(|l| l.split("cluster_id=").nth(1).unwrap_or("").to_string())
     };
-    let id_before = cluster_id_line(&cluster.agents[0].log()).expect("cluster id logged");
+    // Logged when the entry is applied, which on a follower may come later.
+    let id_before = wait_until("agents[0] logs the cluster id", FORM, || {
+        let line = cluster_id_line(&cluster.agents[0].log());
+        async move { line }
+    })
+    .await;
 
     // Graceful stop for two, a crash for the third.
     cluster.agents[0].stop();

@@ -49,9 +49,12 @@ pub fn run(netns: Option<&str>, cwd: &Path, args: &[&str]) -> (String, Option<i3
     (String::from_utf8_lossy(&out.stdout).trim().to_string(), out.status.code())
 }
 
-/// `echo LINE | nc -q1 127.0.0.1 PORT` (in a namespace if given): what came back.
+/// `echo LINE | nc -N 127.0.0.1 PORT` (in a namespace if given): what came
+/// back. `-N` passes the end of input on as a half-close, so nc returns as
+/// soon as the far end has echoed and closed (or refused), not after a fixed
+/// linger that a slow handshake could outlast.
 pub fn nc(netns: Option<&str>, port: u16, line: &str) -> String {
-    let script = format!("printf '{line}\\n' | timeout 5 nc -q1 127.0.0.1 {port}");
+    let script = format!("printf '{line}\\n' | timeout 10 nc -N 127.0.0.1 {port}");
     let mut command = match netns {
         Some(ns) => {
             let mut c = std::process::Command::new("ip");
@@ -71,7 +74,7 @@ pub fn nc(netns: Option<&str>, port: u16, line: &str) -> String {
 /// has returned: the write is committed then, but the push to each agent and
 /// on to its sidecars follows it (milliseconds here; a person typing the next
 /// command takes longer than this bound).
-pub const PROPAGATION: Duration = Duration::from_secs(2);
+pub const PROPAGATION: Duration = Duration::from_secs(5);
 
 /// Runs [`nc`] until it prints `want`, failing after [`PROPAGATION`].
 pub async fn nc_until(netns: Option<&str>, port: u16, line: &str, want: &str) {
@@ -91,7 +94,7 @@ async fn t95_the_walkthrough_word_for_word() {
     eprintln!("=== 0. a running agent");
     let agent = Proc::tessera(None, &["agent", "-dev", "-config-dir", "./tessera.d"], cwd, log("agent"));
     agent.wait_log("created the Connect CA root", SETTLE).await;
-    assert_eq!(nc(None, 8181, "direct"), "direct");
+    wait_until("socat echoes on 8181", SETTLE, || async { (nc(None, 8181, "direct") == "direct").then_some(()) }).await;
 
     eprintln!("=== 2. register it, with a sidecar");
     std::fs::write(cwd.join("tessera.d/socat.json"), SOCAT_JSON).unwrap();

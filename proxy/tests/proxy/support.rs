@@ -218,7 +218,7 @@ impl TestProxy {
     /// A proxy with one upstream `destination` reaching `endpoints`.
     pub async fn upstream(snapshot: ProxySnapshot, destination: &str, endpoints: Vec<Endpoint>) -> TestProxy {
         let mut upstream = Upstream::new(destination, "127.0.0.1:0".parse().unwrap());
-        upstream.connect_timeout = Duration::from_secs(2);
+        upstream.connect_timeout = PATIENCE;
         let config = ProxyConfig {
             public_listener: None,
             upstreams: vec![upstream],

@@ -68,7 +68,6 @@ impl Manager {
     pub async fn run(self) {
         let Manager { connect, service, out } = self;
         let stop = Self::keep_current(&connect, &service, &out).await;
-        drop(out);
         let refusal = match stop {
             Stop::Shutdown => None,
             Stop::Refused(reason) => {
@@ -76,7 +75,11 @@ impl Manager {
                 Some(reason)
             }
         };
-        connect.manager_stopped(&service, refusal);
+        // The reason is recorded before the channel closes: a reader woken by
+        // the close asks for it at once.
+        connect.record_refusal(&service, refusal);
+        drop(out);
+        connect.manager_stopped(&service);
     }
 
     async fn keep_current(

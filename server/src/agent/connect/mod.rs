@@ -154,17 +154,22 @@ impl AgentConnect {
         self.refusals.lock().expect("refusals lock").get(service).cloned()
     }
 
-    /// Called by a leaf manager that stops: later requests start afresh.
-    fn manager_stopped(&self, service: &str, refusal: Option<String>) {
-        let mut leaves = self.leaves.lock().expect("leaf cache lock");
-        if leaves.get(service).is_some_and(|rx| rx.has_changed().is_err()) {
-            leaves.remove(service);
-        }
+    /// Called by a leaf manager that stops, before it closes its channel.
+    fn record_refusal(&self, service: &str, refusal: Option<String>) {
         let mut refusals = self.refusals.lock().expect("refusals lock");
         match refusal {
             Some(reason) => refusals.insert(service.to_string(), reason),
             None => refusals.remove(service),
         };
+    }
+
+    /// Called by a leaf manager that stopped and closed its channel: later
+    /// requests start afresh.
+    fn manager_stopped(&self, service: &str) {
+        let mut leaves = self.leaves.lock().expect("leaf cache lock");
+        if leaves.get(service).is_some_and(|rx| rx.has_changed().is_err()) {
+            leaves.remove(service);
+        }
     }
 
     /// May the holder of `client_uri` connect to `target`? Answered from the
