@@ -47,7 +47,9 @@ pub fn prepare(dir: &Path) -> Result<DataDir, DataDirError> {
     Ok(DataDir { node_id, store_path: dir.join("store") })
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Replaces `path` with `bytes` whole: a crash leaves the old file or the
+/// new one, never an empty or half-written one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, bytes)?;
     fs::File::open(&tmp)?.sync_all()?;

@@ -197,3 +197,20 @@ pub struct HealthCheck {
 /// The check every node carries; critical when its agent stops answering.
 pub const SERF_HEALTH_ID: &str = "serfHealth";
 pub const SERF_HEALTH_NAME: &str = "Serf Health Status";
+
+/// `node`'s serfHealth check, passing while its agent is alive.
+pub fn serf_health(node: &str, alive: bool) -> HealthCheck {
+    let (status, output) = match alive {
+        true => (CheckStatus::Passing, "Agent alive and reachable"),
+        false => (CheckStatus::Critical, "Agent not live or unreachable"),
+    };
+    HealthCheck {
+        node: node.to_string(),
+        check_id: SERF_HEALTH_ID.into(),
+        name: SERF_HEALTH_NAME.into(),
+        status,
+        output: output.into(),
+        kind: "serf".into(),
+        ..HealthCheck::default()
+    }
+}

@@ -561,13 +561,13 @@ fn random_serial() -> [u8; SERIAL_LEN] {
     serial
 }
 
-fn common_name(cn: &str) -> DistinguishedName {
+pub(super) fn common_name(cn: &str) -> DistinguishedName {
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, cn);
     name
 }
 
-fn uri_san(field: &'static str, uri: String) -> Result<SanType, CaError> {
+pub(super) fn uri_san(field: &'static str, uri: String) -> Result<SanType, CaError> {
     match Ia5String::try_from(uri.as_str()) {
         Ok(ia5) => Ok(SanType::URI(ia5)),
         Err(e) => Err(invalid(field, &uri, e.to_string())),

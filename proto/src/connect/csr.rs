@@ -3,13 +3,11 @@
 //! it: only the CSR travels to the servers, whose CA ([`super::ca`]) takes
 //! nothing from it but the public key and the one URI SAN.
 
-use rcgen::string::Ia5String;
 use rcgen::CertificateParams;
-use rcgen::DistinguishedName;
-use rcgen::DnType;
 use rcgen::KeyPair;
-use rcgen::SanType;
 
+use super::ca::common_name;
+use super::ca::uri_san;
 use super::ca::CaError;
 use super::spiffe::ServiceIdentity;
 
@@ -34,16 +32,9 @@ pub fn leaf_request(identity: &ServiceIdentity) -> Result<LeafKey, CaError> {
 }
 
 fn request_params(identity: &ServiceIdentity) -> Result<CertificateParams, CaError> {
-    let uri = Ia5String::try_from(identity.uri()).map_err(|e| CaError::Invalid {
-        field: "identity",
-        value: identity.uri(),
-        reason: format!("not usable as a URI SAN: {e}"),
-    })?;
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, identity.service.as_str());
     let mut params = CertificateParams::default();
-    params.distinguished_name = name;
-    params.subject_alt_names = vec![SanType::URI(uri)];
+    params.distinguished_name = common_name(&identity.service);
+    params.subject_alt_names = vec![uri_san("identity", identity.uri())?];
     Ok(params)
 }
 

@@ -132,13 +132,14 @@ pub fn validate_name(field: &'static str, value: &str) -> Result<(), IntentionEr
     Ok(())
 }
 
-fn name_matches(pattern: &str, name: &str) -> bool {
+/// Does an intention's source or destination `pattern` (a name or `*`) cover `name`?
+pub fn name_matches(pattern: &str, name: &str) -> bool {
     pattern == WILDCARD || pattern == name
 }
 
 /// Evaluation order: precedence, highest first; ties (only possible between
 /// intentions that cannot both match one pair) ordered by name for stable output.
-fn evaluation_order(a: &Intention, b: &Intention) -> std::cmp::Ordering {
+pub fn evaluation_order(a: &Intention, b: &Intention) -> std::cmp::Ordering {
     b.precedence()
         .cmp(&a.precedence())
         .then_with(|| a.source.cmp(&b.source))

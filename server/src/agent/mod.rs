@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::Weak;
 
-use tessera_proto::catalog::model::SERF_HEALTH_ID;
-use tessera_proto::catalog::model::SERF_HEALTH_NAME;
+use tessera_proto::catalog::model::serf_health;
 use tessera_proto::catalog::CheckDefinition;
 use tessera_proto::catalog::CheckStatus;
 use tessera_proto::catalog::HealthCheck;
@@ -251,17 +250,11 @@ impl Agent {
     /// built-in ones) and checks (with serfHealth).
     pub fn catalog_state(&self) -> (Vec<Service>, Vec<HealthCheck>) {
         let mut services = self.builtin_services.clone();
-        services.extend(self.services());
-        let mut checks = vec![HealthCheck {
-            node: self.node.name.clone(),
-            check_id: SERF_HEALTH_ID.into(),
-            name: SERF_HEALTH_NAME.into(),
-            status: CheckStatus::Passing,
-            output: "Agent alive and reachable".into(),
-            kind: "serf".into(),
-            ..HealthCheck::default()
-        }];
-        checks.extend(self.checks());
+        let mut checks = vec![serf_health(&self.node.name, true)];
+        // One lock for both, so a check never arrives without its service.
+        let state = self.state.lock().expect("agent state lock");
+        services.extend(state.services());
+        checks.extend(state.health_checks());
         (services, checks)
     }
 

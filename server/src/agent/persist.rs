@@ -32,9 +32,7 @@ fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(value).expect("definitions serialize"))?;
-        std::fs::rename(&tmp, path)
+        crate::data_dir::write_atomically(path, &serde_json::to_vec(value).expect("definitions serialize"))
     };
     attempt().map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -45,8 +45,13 @@ impl Coalescer {
                 })
                 .clone()
         };
-        let answer = shared.await;
-        self.in_flight.lock().expect("coalescer lock").remove(&path_and_query);
+        let answer = shared.clone().await;
+        // Only this call's entry: a newer one for the same path may be in
+        // flight already, and others should still join it.
+        let mut in_flight = self.in_flight.lock().expect("coalescer lock");
+        if in_flight.get(&path_and_query).is_some_and(|f| f.ptr_eq(&shared)) {
+            in_flight.remove(&path_and_query);
+        }
         answer
     }
 }

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tessera_proto::catalog::model::serf_health;
 use tessera_proto::catalog::model::SERF_HEALTH_ID;
-use tessera_proto::catalog::model::SERF_HEALTH_NAME;
-use tessera_proto::catalog::CheckStatus;
-use tessera_proto::catalog::HealthCheck;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -72,26 +70,11 @@ async fn check_nodes(server: &Server, leading_since: Instant) -> Result<(), Stri
         if servers.contains(name) {
             continue;
         }
-        let serf = catalog::node_checks(engine, name)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|c| c.value.check_id == SERF_HEALTH_ID);
-        let Some(serf) = serf else { continue };
+        let Some(serf) = catalog::check(engine, name, SERF_HEALTH_ID).map_err(|e| e.to_string())? else { continue };
         let last = server.liveness.seen(name).unwrap_or(leading_since).max(leading_since);
-        let alive = last.elapsed() < timeout;
-        let wanted = if alive { CheckStatus::Passing } else { CheckStatus::Critical };
-        if serf.value.status != wanted {
-            let output = if alive { "Agent alive and reachable" } else { "Agent not live or unreachable" };
-            tracing::info!(node = %name, status = wanted.as_str(), "node liveness changed");
-            let check = HealthCheck {
-                node: name.clone(),
-                check_id: SERF_HEALTH_ID.into(),
-                name: SERF_HEALTH_NAME.into(),
-                status: wanted,
-                output: output.into(),
-                kind: "serf".into(),
-                ..HealthCheck::default()
-            };
+        let check = serf_health(name, last.elapsed() < timeout);
+        if serf.value.status != check.status {
+            tracing::info!(node = %name, status = check.status.as_str(), "node liveness changed");
             let command = Command::CatalogRegister { node: node.value.clone(), service: None, checks: vec![check] };
             server.write(command).await.map_err(|e| e.to_string())?;
         }

@@ -37,7 +37,6 @@ pub struct SigningState {
 struct SigningContext {
     roots_index: u64,
     signer: Signer,
-    root_id: String,
     intermediate_pems: Vec<String>,
     policy: LeafPolicy,
     csr_max_per_second: f64,
@@ -55,7 +54,6 @@ fn signing_context(server: &Server) -> Result<Arc<SigningContext>, ServerError> 
     let context = Arc::new(SigningContext {
         roots_index,
         signer: Signer::new(&active.root).map_err(|e| ServerError::Internal(format!("CA key unusable: {e}")))?,
-        root_id: active.root.id.clone(),
         intermediate_pems: active.intermediate_pems.clone(),
         policy: LeafPolicy {
             trust_domain: trust_domain(server)?,
@@ -156,7 +154,7 @@ pub fn sign_here(server: &Server, request: &SignLeafRequest) -> Result<SignLeafR
         service: leaf.identity.service,
         valid_after: leaf.valid_after,
         valid_before: leaf.valid_before,
-        root_id: context.root_id.clone(),
+        root_id: context.signer.root_id().to_string(),
     })
 }
 

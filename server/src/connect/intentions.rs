@@ -13,9 +13,10 @@ fn check_names(intention: &Intention) -> Result<(), ServerError> {
     validate_name("DestinationName", &intention.destination).map_err(|e| ServerError::BadRequest(e.to_string()))
 }
 
-/// Creates (or with `replace` overwrites) the pair's intention. Returns the
-/// id given to a new intention (a replace keeps the pair's old id);
-/// `Ok(None)` when the pair exists and `replace` is off.
+/// Creates (or with `replace` overwrites) the pair's intention; `Ok(None)`
+/// when the pair exists and `replace` is off. The id returned is the one
+/// sent: a new intention's. A replace keeps the pair's stored id, which the
+/// callers that replace (PUT exact) do not report.
 pub async fn upsert(server: &Server, mut intention: Intention, replace: bool) -> Result<Option<String>, ServerError> {
     check_names(&intention)?;
     if intention.id.is_empty() {

@@ -7,9 +7,12 @@ use axum::extract::State;
 use axum::Json;
 use futures::future::join_all;
 use serde::Serialize;
+use tessera_proto::catalog::model::SERF_HEALTH_ID;
+use tessera_proto::catalog::CheckStatus;
 
 use crate::cluster::forward;
 use crate::server::Server;
+use crate::store::tables::catalog;
 use crate::types::ServerNode;
 
 /// How long a member may take to answer before it is reported failed.
@@ -90,16 +93,13 @@ pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
 /// serfHealth check passes.
 fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
     let engine = server.store.engine();
-    let nodes = crate::store::tables::catalog::nodes(engine).unwrap_or_default();
+    let nodes = catalog::nodes(engine).unwrap_or_default();
     nodes
         .into_iter()
         .filter(|n| !servers.iter().any(|s| s.name == n.value.name))
         .map(|n| {
-            let checks = crate::store::tables::catalog::node_checks(engine, &n.value.name).unwrap_or_default();
-            let alive = checks.iter().any(|c| {
-                c.value.check_id == tessera_proto::catalog::model::SERF_HEALTH_ID
-                    && c.value.status == tessera_proto::catalog::CheckStatus::Passing
-            });
+            let serf = catalog::check(engine, &n.value.name, SERF_HEALTH_ID).ok().flatten();
+            let alive = serf.is_some_and(|c| c.value.status == CheckStatus::Passing);
             let as_server = ServerNode {
                 node_id: n.value.id.clone(),
                 name: n.value.name.clone(),

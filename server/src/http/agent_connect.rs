@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use crate::agent::Agent;
 use crate::http::blocking::QueryOptions;
 use crate::http::connect_shapes as shapes;
+use crate::http::decode_body;
 use crate::http::ApiError;
 
 type Params = Query<HashMap<String, String>>;
@@ -89,8 +90,7 @@ struct AuthorizeBody {
 }
 
 pub async fn authorize(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<Response, ApiError> {
-    let body: AuthorizeBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    let body: AuthorizeBody = decode_body(&body)?;
     let decision = agent
         .connect()
         .authorize(&body.target, &body.client_cert_uri)

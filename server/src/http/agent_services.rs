@@ -21,6 +21,7 @@ use tessera_proto::catalog::ServiceDefinition;
 
 use crate::agent::Agent;
 use crate::agent::AgentError;
+use crate::http::decode_body;
 use crate::http::shapes;
 use crate::http::ApiError;
 
@@ -64,12 +65,8 @@ pub async fn checks(State(agent): State<Arc<Agent>>) -> Json<BTreeMap<String, Va
     Json(agent.checks().iter().map(|c| (c.check_id.clone(), Value::Object(shapes::check(c)))).collect())
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))
-}
-
 pub async fn register_service(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<(), ApiError> {
-    let definition: ServiceDefinition = parse_body(&body)?;
+    let definition: ServiceDefinition = decode_body(&body)?;
     agent.register_service(&definition)?;
     Ok(())
 }
@@ -79,7 +76,7 @@ pub async fn deregister_service(State(agent): State<Arc<Agent>>, Path(id): Path<
 }
 
 pub async fn register_check(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<(), ApiError> {
-    let definition: CheckDefinition = parse_body(&body)?;
+    let definition: CheckDefinition = decode_body(&body)?;
     agent.register_check(&definition)?;
     Ok(())
 }

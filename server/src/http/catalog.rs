@@ -21,6 +21,7 @@ use tessera_proto::catalog::Node;
 use tessera_proto::catalog::ServiceDefinition;
 
 use crate::command::Command;
+use crate::http::decode_body;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
@@ -131,8 +132,7 @@ struct RegisterCheck {
 }
 
 pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
-    let body: RegisterBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    let body: RegisterBody = decode_body(&body)?;
     if body.node.is_empty() || body.address.is_empty() {
         return Err(ApiError::bad_request("Must provide node and address"));
     }
@@ -193,8 +193,7 @@ struct DeregisterBody {
 }
 
 pub async fn deregister(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
-    let body: DeregisterBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    let body: DeregisterBody = decode_body(&body)?;
     if body.node.is_empty() {
         return Err(ApiError::bad_request("Must provide node"));
     }

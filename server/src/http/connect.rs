@@ -24,6 +24,7 @@ use crate::connect::ca::ConfigChange;
 use crate::connect::model::CaConfig;
 use crate::http::blocking::prepare_table as prepare;
 use crate::http::connect_shapes as shapes;
+use crate::http::decode_body;
 use crate::http::read_headers;
 use crate::http::ApiError;
 use crate::http::App;
@@ -114,8 +115,7 @@ fn merge_config(current: CaConfig, fields: ConfigFields) -> Result<ConfigChange,
 }
 
 pub async fn put_ca_config(State(server): State<Arc<Server>>, body: Bytes) -> Result<Response, ApiError> {
-    let body: ConfigBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    let body: ConfigBody = decode_body(&body)?;
     if let Some(provider) = body.provider.as_deref().filter(|p| !p.is_empty() && *p != "consul") {
         return Err(ApiError::bad_request(format!("Provider: {provider:?} is not supported (only \"consul\")")));
     }
@@ -170,7 +170,7 @@ fn parse_body(body: &[u8]) -> Result<IntentionBody, ApiError> {
     if body.is_empty() {
         return Ok(IntentionBody::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))
+    decode_body(body)
 }
 
 fn to_intention(body: IntentionBody, source: String, destination: String) -> Result<Intention, ApiError> {
@@ -215,9 +215,7 @@ fn pair(params: &HashMap<String, String>) -> Result<(String, String), ApiError> 
 pub async fn list(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
     let index = prepare(&server, &params, Table::Intentions).await?;
     let mut all = server.store.intentions()?;
-    all.sort_by(|a, b| {
-        b.precedence().cmp(&a.precedence()).then_with(|| (&a.source, &a.destination).cmp(&(&b.source, &b.destination)))
-    });
+    all.sort_by(intention::evaluation_order);
     let body: Vec<Value> = all.iter().map(shapes::intention).collect();
     Ok((read_headers(&server, index), Json(body)).into_response())
 }

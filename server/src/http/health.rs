@@ -22,7 +22,10 @@ use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
 use crate::server::Server;
+use crate::store::engine::Engine;
+use crate::store::engine::EngineError;
 use crate::store::tables::catalog;
+use crate::store::tables::catalog::Row;
 
 type Params = Query<HashMap<String, String>>;
 
@@ -67,13 +70,15 @@ pub async fn connect(
     service_entries(&server, &name, &params, true).await
 }
 
+/// The checks `read` returns that `keep` accepts, after the blocking wait.
 async fn checks_where(
     server: &Server,
     params: &HashMap<String, String>,
+    read: impl Fn(&Engine) -> Result<Vec<Row<HealthCheck>>, EngineError>,
     keep: impl Fn(&HealthCheck) -> bool,
 ) -> Result<Response, ApiError> {
     let index = prepare(server, params).await?;
-    let checks: Vec<Value> = catalog::all_checks(server.store.engine())?
+    let checks: Vec<Value> = read(server.store.engine())?
         .iter()
         .filter(|r| keep(&r.value))
         .map(|r| shapes::indexed(shapes::check(&r.value), r))
@@ -86,7 +91,7 @@ pub async fn checks(
     Path(service): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    checks_where(&server, &params, |c| c.service_name == service).await
+    checks_where(&server, &params, catalog::all_checks, |c| c.service_name == service).await
 }
 
 pub async fn node(
@@ -94,7 +99,7 @@ pub async fn node(
     Path(node): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    checks_where(&server, &params, |c| c.node == node).await
+    checks_where(&server, &params, |engine| catalog::node_checks(engine, &node), |_| true).await
 }
 
 pub async fn state(
@@ -108,5 +113,5 @@ pub async fn state(
             Some(CheckStatus::parse(other).ok_or_else(|| ApiError::bad_request(format!("Invalid state {other:?}")))?)
         }
     };
-    checks_where(&server, &params, |c| wanted.is_none_or(|w| c.status == w)).await
+    checks_where(&server, &params, catalog::all_checks, |c| wanted.is_none_or(|w| c.status == w)).await
 }

@@ -96,25 +96,13 @@ impl StateMachine {
                 catalog::sync_node(txn, index, node, services, checks)?;
                 CommandResponse::Done
             }
-            other => Self::apply_connect(txn, index, other)?,
-        })
-    }
-
-    fn apply_connect(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, EngineError> {
-        Ok(match command {
             Command::CaInitialize { config, root } => {
                 CommandResponse::Applied(connect::initialize(txn, index, config, root)?)
             }
             Command::CaRotate { expect_active, config, new_root, cross_signed_pem, rotated_at } => {
-                CommandResponse::Applied(connect::rotate(
-                    txn,
-                    index,
-                    expect_active,
-                    config,
-                    new_root,
-                    cross_signed_pem,
-                    *rotated_at,
-                )?)
+                let rotated =
+                    connect::rotate(txn, index, expect_active, config, new_root, cross_signed_pem, *rotated_at)?;
+                CommandResponse::Applied(rotated)
             }
             Command::CaSetConfig { config } => {
                 connect::set_config(txn, index, config)?;
@@ -127,8 +115,6 @@ impl StateMachine {
             Command::IntentionDelete { source, destination } => {
                 CommandResponse::Applied(connect::delete_intention(txn, index, source, destination)?)
             }
-            // apply_command answers every other command itself.
-            _ => CommandResponse::Done,
         })
     }
 

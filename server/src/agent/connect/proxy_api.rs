@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tessera_proto::connect::intention::WILDCARD;
+use tessera_proto::connect::intention;
 use tessera_proto::v1::proxy_api_server;
 use tessera_proto::v1::IntentionRecord;
 use tessera_proto::v1::Intentions;
@@ -46,7 +46,7 @@ fn intentions_for(set: &IntentionSet, service: &str) -> Intentions {
     let intentions = set
         .intentions
         .iter()
-        .filter(|i| i.destination == service || i.destination == WILDCARD)
+        .filter(|i| intention::name_matches(&i.destination, service))
         .map(IntentionRecord::from)
         .collect();
     Intentions { index: set.index, intentions }

@@ -60,11 +60,11 @@ fn name_index_key(name: &str, node: &str, id: &str) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Row<T>, EngineError> {
-    serde_json::from_slice(bytes).map_err(|e| EngineError::Corrupt(format!("catalog row: {e}")))
+    super::decode(bytes, "catalog row")
 }
 
 fn encode<T: Serialize>(row: &Row<T>) -> Vec<u8> {
-    serde_json::to_vec(row).expect("catalog rows serialize")
+    super::encode(row)
 }
 
 /// Writes `value` under `k` unless it is already there; true if it changed.
@@ -195,6 +195,10 @@ pub fn node(engine: &Engine, name: &str) -> Result<Option<Row<Node>>, EngineErro
 
 pub fn node_services(engine: &Engine, node: &str) -> Result<Vec<Row<Service>>, EngineError> {
     scan(engine, &["s", node])
+}
+
+pub fn check(engine: &Engine, node: &str, check_id: &str) -> Result<Option<Row<HealthCheck>>, EngineError> {
+    get(engine, &check_key(node, check_id))
 }
 
 pub fn node_checks(engine: &Engine, node: &str) -> Result<Vec<Row<HealthCheck>>, EngineError> {

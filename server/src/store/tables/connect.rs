@@ -7,8 +7,6 @@
 //! Roots and configuration move [`Table::Roots`]; intentions move
 //! [`Table::Intentions`], so proxies watching one are not woken by the other.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tessera_proto::connect::ca::RootCa;
 use tessera_proto::connect::Intention;
 
@@ -22,17 +20,12 @@ use crate::store::tables::meta;
 use crate::store::txn::Txn;
 use crate::store::watch::Table;
 
+use super::decode;
+use super::encode;
+
 const CONFIG_KEY: &[u8] = b"ca/config";
 const ROOT_PREFIX: &str = "ca/root/";
 const INTENTION_PREFIX: &str = "intention/";
-
-fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, EngineError> {
-    serde_json::from_slice(bytes).map_err(|e| EngineError::Corrupt(format!("{what}: {e}")))
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("connect rows serialize")
-}
 
 fn root_key(id: &str) -> Vec<u8> {
     format!("{ROOT_PREFIX}{id}").into_bytes()

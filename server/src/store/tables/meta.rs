@@ -12,31 +12,26 @@ use crate::store::watch::Table;
 use crate::types::LogId;
 use crate::types::StoredMembership;
 
-fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, EngineError> {
-    serde_json::from_slice(bytes).map_err(|e| EngineError::Corrupt(format!("{what}: {e}")))
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("metadata always serializes")
-}
+use super::decode;
+use super::encode;
 
 pub fn last_applied(engine: &Engine) -> Result<Option<LogId>, EngineError> {
-    engine.get(Cf::SmMeta, sm_meta::LAST_APPLIED)?.map(|b| json(&b, "last applied log id")).transpose()
+    engine.get(Cf::SmMeta, sm_meta::LAST_APPLIED)?.map(|b| decode(&b, "last applied log id")).transpose()
 }
 
 pub fn set_last_applied(txn: &mut Txn<'_>, log_id: &LogId) {
-    txn.put(Cf::SmMeta, sm_meta::LAST_APPLIED, to_json(log_id));
+    txn.put(Cf::SmMeta, sm_meta::LAST_APPLIED, encode(log_id));
 }
 
 pub fn membership(engine: &Engine) -> Result<StoredMembership, EngineError> {
     match engine.get(Cf::SmMeta, sm_meta::MEMBERSHIP)? {
-        Some(b) => json(&b, "membership"),
+        Some(b) => decode(&b, "membership"),
         None => Ok(StoredMembership::default()),
     }
 }
 
 pub fn set_membership(txn: &mut Txn<'_>, membership: &StoredMembership) {
-    txn.put(Cf::SmMeta, sm_meta::MEMBERSHIP, to_json(membership));
+    txn.put(Cf::SmMeta, sm_meta::MEMBERSHIP, encode(membership));
 }
 
 /// The cluster id, once the first leader has recorded it.
