@@ -1,7 +1,7 @@
 //! The public listener: mutual TLS in, intentions checked, plain TCP to the
 //! local application. One task per connection (handshake, then the relay
-//! in both directions); each registers in the [`Registry`] so a later deny
-//! can cut it.
+//! in both directions); with close-denied on, each registers in the
+//! [`Registry`] so a later deny can cut it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -26,7 +26,8 @@ pub struct Inbound {
     pub config: PublicListener,
     pub snapshots: Arc<Snapshots>,
     pub metrics: Arc<Metrics>,
-    pub registry: Arc<Registry>,
+    /// Present when close-denied is on.
+    pub registry: Option<Arc<Registry>>,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
 }
@@ -66,11 +67,13 @@ impl Inbound {
         self.metrics.inbound.handshake_done(tls::resumed(tls.get_ref().1));
         // Register before deciding: a deny pushed after this decision is
         // then caught by the close-denied sweep.
-        let _registration = self.registry.register(&identity.service, cancel.clone());
-        let decision = self.snapshots.current().authorize(&identity.service);
-        if !decision.allowed {
+        let _registration = self.registry.as_ref().map(|r| r.register(&identity.service, cancel.clone()));
+        // Intentions may have changed during the handshake: decide on the latest.
+        let latest = self.snapshots.current();
+        if !latest.allows(&identity.service) {
             self.metrics.authz_denied.fetch_add(1, Ordering::Relaxed);
-            debug!(%peer, source = %identity, reason = %decision.reason, "inbound connection denied");
+            let reason = latest.authorize(&identity.service).reason;
+            debug!(%peer, source = %identity, %reason, "inbound connection denied");
             return;
         }
         let connect = TcpStream::connect(self.config.local_app);

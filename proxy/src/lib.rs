@@ -142,17 +142,13 @@ impl Proxy {
     ) -> anyhow::Result<()> {
         let state = Arc::new(state::Snapshots::new(snapshots.clone()).context("loading the first snapshot")?);
         let tracker = TaskTracker::new();
-        let registry = Arc::new(conns::Registry::default());
-        // The identity and roots are logged by the snapshot feed (the CLI),
-        // at start and on every change.
-        tracker.spawn(follow_snapshots(
-            snapshots,
-            state.clone(),
-            registry.clone(),
-            self.metrics.clone(),
-            self.config.close_denied,
-            shutdown.clone(),
-        ));
+        // Open connections are tracked only when a deny should cut them.
+        let registry = self.config.close_denied.then(|| Arc::new(conns::Registry::default()));
+        if let Some(registry) = &registry {
+            let sweep =
+                close_denied(snapshots, state.clone(), registry.clone(), self.metrics.clone(), shutdown.clone());
+            tracker.spawn(sweep);
+        }
         if let (Some(listener), Some(config)) = (self.public, self.config.public_listener.clone()) {
             let inbound = inbound::Inbound {
                 config,
@@ -202,12 +198,11 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 /// Applies each new snapshot as it arrives: derives its TLS configs ahead
 /// of the next connection and, with `close_denied`, cuts the open inbound
 /// connections it now denies.
-async fn follow_snapshots(
+async fn close_denied(
     mut rx: watch::Receiver<ProxySnapshot>,
     state: Arc<state::Snapshots>,
     registry: Arc<conns::Registry>,
     metrics: Arc<Metrics>,
-    close_denied: bool,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -216,12 +211,10 @@ async fn follow_snapshots(
             changed = rx.changed() => if changed.is_err() { return },
         }
         let current = state.current();
-        if close_denied {
-            let closed = registry.close_denied(|source| current.authorize(source).allowed);
-            if closed > 0 {
-                metrics.closed_by_policy.fetch_add(closed as u64, Ordering::Relaxed);
-                info!(closed, "closed open connections denied by an intention change");
-            }
+        let closed = registry.close_denied(|source| current.allows(source));
+        if closed > 0 {
+            metrics.closed_by_policy.fetch_add(closed as u64, Ordering::Relaxed);
+            info!(closed, "closed open connections denied by an intention change");
         }
     }
 }

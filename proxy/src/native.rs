@@ -90,9 +90,11 @@ impl NativeService {
         let _ = tcp.set_nodelay(true);
         let current = self.snapshots.current();
         let (stream, peer) = tls::accept(&current.tls, tcp, self.handshake_timeout).await?;
-        let decision = self.snapshots.current().authorize(&peer.service);
-        if !decision.allowed {
-            return Err(io::Error::new(io::ErrorKind::PermissionDenied, decision.reason));
+        // Intentions may have changed during the handshake: decide on the latest.
+        let latest = self.snapshots.current();
+        if !latest.allows(&peer.service) {
+            let reason = latest.authorize(&peer.service).reason;
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, reason));
         }
         Ok((stream, peer))
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use tessera_proto::connect::intention;
+use tessera_proto::connect::intention::DestinationRules;
 use tessera_proto::connect::Decision;
 use tokio::sync::watch;
 
@@ -22,19 +22,31 @@ use crate::tls::TlsError;
 pub struct Current {
     pub snapshot: ProxySnapshot,
     pub tls: Arc<TlsConfigs>,
+    /// The snapshot's intentions for this service, sorted once here rather
+    /// than on every connection.
+    rules: DestinationRules,
 }
 
 impl Current {
+    fn new(snapshot: ProxySnapshot, tls: Arc<TlsConfigs>) -> Current {
+        let rules = DestinationRules::new(&snapshot.intentions, &snapshot.identity.service, snapshot.default_policy);
+        Current { snapshot, tls, rules }
+    }
+
     /// May `source` open a connection to this service, under this snapshot's
     /// intentions? The same decision the servers and the CLI make.
+    pub fn allows(&self, source: &str) -> bool {
+        self.rules.allows(source)
+    }
+
+    /// [`Current::allows`] with the reason and the deciding intention.
     pub fn authorize(&self, source: &str) -> Decision {
-        let snapshot = &self.snapshot;
-        intention::evaluate(&snapshot.intentions, source, &snapshot.identity.service, snapshot.default_policy)
+        self.rules.decide(source)
     }
 
     fn derive(snapshot: ProxySnapshot, previous: &Arc<TlsConfigs>) -> Current {
         if previous.built_from(&snapshot) {
-            return Current { snapshot, tls: previous.clone() };
+            return Current::new(snapshot, previous.clone());
         }
         match TlsConfigs::build(&snapshot) {
             Ok(tls) => {
@@ -44,13 +56,13 @@ impl Current {
                     serial = %snapshot.leaf.serial,
                     "TLS configuration updated"
                 );
-                Current { snapshot, tls: Arc::new(tls) }
+                Current::new(snapshot, Arc::new(tls))
             }
             Err(err) => {
                 // Keep serving with the last good certificates; intentions
                 // still follow the new snapshot.
                 tracing::error!(error = %err, "new snapshot's certificates unusable, keeping the previous ones");
-                Current { snapshot, tls: previous.clone() }
+                Current::new(snapshot, previous.clone())
             }
         }
     }
@@ -74,7 +86,7 @@ impl Snapshots {
     pub fn new(mut rx: watch::Receiver<ProxySnapshot>) -> Result<Snapshots, TlsError> {
         let snapshot = rx.borrow_and_update().clone();
         let tls = Arc::new(TlsConfigs::build(&snapshot)?);
-        let current = Arc::new(Current { snapshot, tls });
+        let current = Arc::new(Current::new(snapshot, tls));
         Ok(Snapshots { inner: Mutex::new(Inner { rx, current }) })
     }
 

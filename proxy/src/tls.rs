@@ -299,22 +299,22 @@ where
         Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
     };
     let conn = stream.get_ref().1;
-    if resumed(conn) {
-        recheck_resumed_peer(tls, conn.peer_certificates())?;
-    }
-    let peer = peer_identity(conn.peer_certificates())?;
+    let peer = match resumed(conn) {
+        true => recheck_resumed_peer(tls, conn.peer_certificates())?,
+        false => peer_identity(conn.peer_certificates())?,
+    };
     Ok((stream, peer))
 }
 
 /// rustls does not verify the client's certificate again when a TLS 1.3
 /// session resumes, and tickets live for hours: a peer whose leaf has since
 /// expired, or whose root was retired, would still get in. Check the chain
-/// the session was made with against the roots and the time of now.
-fn recheck_resumed_peer(tls: &TlsConfigs, chain: Option<&[CertificateDer<'static>]>) -> io::Result<()> {
+/// the session was made with against the roots and the time of now; the
+/// peer's identity comes with the check.
+fn recheck_resumed_peer(tls: &TlsConfigs, chain: Option<&[CertificateDer<'static>]>) -> io::Result<ServiceIdentity> {
     let invalid = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
     let chain = chain.filter(|c| !c.is_empty()).ok_or_else(|| invalid(rustls::Error::NoCertificatesPresented))?;
-    tls.trust.verify(&chain[0], &chain[1..], UnixTime::now(), webpki::KeyUsage::client_auth()).map_err(invalid)?;
-    Ok(())
+    tls.trust.verify(&chain[0], &chain[1..], UnixTime::now(), webpki::KeyUsage::client_auth()).map_err(invalid)
 }
 
 /// The identity in a verified (or resumed, hence once verified) peer chain.

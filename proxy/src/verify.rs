@@ -53,7 +53,12 @@ pub enum IdentityError {
 /// Says nothing about the chain; call it on verified certificates.
 pub fn identity_of(cert: &CertificateDer<'_>) -> Result<ServiceIdentity, IdentityError> {
     let parsed = EndEntityCert::try_from(cert).map_err(|e| IdentityError::Unparseable(e.to_string()))?;
-    let mut uris = parsed.valid_uri_names();
+    identity_in(&parsed)
+}
+
+/// [`identity_of`] for a certificate already parsed.
+fn identity_in(cert: &EndEntityCert<'_>) -> Result<ServiceIdentity, IdentityError> {
+    let mut uris = cert.valid_uri_names();
     let first = uris.next().ok_or(IdentityError::NoUri)?;
     let more = uris.count();
     if more > 0 {
@@ -168,7 +173,7 @@ impl TrustStore {
         let cert = EndEntityCert::try_from(end_entity).map_err(chain_error)?;
         cert.verify_for_usage(self.algorithms.all, &self.anchors, intermediates, now, usage, None, None)
             .map_err(chain_error)?;
-        let identity = identity_of(end_entity).map_err(identity_error)?;
+        let identity = identity_in(&cert).map_err(identity_error)?;
         if !identity.in_trust_domain(&self.trust_domain) {
             return Err(identity_error(IdentityError::WrongTrustDomain {
                 expected: self.trust_domain.to_string(),

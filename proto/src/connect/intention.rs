@@ -176,6 +176,39 @@ pub fn evaluate<'a>(
     default: DefaultPolicy,
 ) -> Decision {
     let decisive = matching_destination(intentions, destination).into_iter().find(|i| name_matches(&i.source, source));
+    decision(decisive, default)
+}
+
+/// The intentions that can decide connections to one destination, in
+/// evaluation order: sorted once when they change, then asked for each
+/// connection. Answers as [`evaluate`] does.
+#[derive(Debug, Clone)]
+pub struct DestinationRules {
+    ordered: Vec<Intention>,
+    default: DefaultPolicy,
+}
+
+impl DestinationRules {
+    pub fn new(intentions: &[Intention], destination: &str, default: DefaultPolicy) -> Self {
+        let ordered = matching_destination(intentions, destination).into_iter().cloned().collect();
+        DestinationRules { ordered, default }
+    }
+
+    fn decisive(&self, source: &str) -> Option<&Intention> {
+        self.ordered.iter().find(|i| name_matches(&i.source, source))
+    }
+
+    /// The verdict alone, without building a reason.
+    pub fn allows(&self, source: &str) -> bool {
+        self.decisive(source).map_or(self.default == DefaultPolicy::Allow, |i| i.action == Action::Allow)
+    }
+
+    pub fn decide(&self, source: &str) -> Decision {
+        decision(self.decisive(source), self.default)
+    }
+}
+
+fn decision(decisive: Option<&Intention>, default: DefaultPolicy) -> Decision {
     match decisive {
         Some(intention) => Decision {
             allowed: intention.action == Action::Allow,
@@ -300,6 +333,9 @@ mod tests {
                 let context = format!("case {case}: {source} -> {destination}, default {default}, set {set:?}");
                 assert_eq!(got.allowed, want_allowed, "{context}");
                 assert_eq!(got.matched.as_ref(), want, "{context}");
+                let rules = DestinationRules::new(&set, destination, default);
+                assert_eq!(rules.allows(source), want_allowed, "{context}");
+                assert_eq!(rules.decide(source), got, "{context}");
             }
         }
     }
