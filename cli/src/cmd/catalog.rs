@@ -7,6 +7,8 @@ use clap::Args;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
+use tessera_proto::catalog::ConfigFile;
+use tessera_proto::catalog::ServiceDefinition;
 
 use crate::client::columns;
 use crate::client::Client;
@@ -140,17 +142,14 @@ pub async fn run_services(command: ServicesCommand) -> u8 {
     outcome.unwrap_or_else(fail)
 }
 
-/// The service definitions in `files`, as JSON values for the API.
-fn definitions_in(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<Value>> {
+/// The service definitions in `files`, read as the agent reads its config
+/// files.
+fn definitions_in(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<ServiceDefinition>> {
     let mut out = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let parsed: Value = match file.extension().and_then(|e| e.to_str()) {
-            Some("hcl") => hcl::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
-            _ => serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
-        };
-        out.extend(parsed.get("service").cloned());
-        out.extend(parsed.get("services").and_then(Value::as_array).cloned().unwrap_or_default());
+        let named = |e: String| anyhow::anyhow!("{}: {e}", file.display());
+        let text = std::fs::read_to_string(file).map_err(|e| named(e.to_string()))?;
+        out.extend(ConfigFile::parse(file, &text).map_err(named)?.all_services().cloned());
     }
     Ok(out)
 }
@@ -159,42 +158,32 @@ async fn register(args: RegisterArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
     let mut definitions = definitions_in(&args.files)?;
     if let Some(name) = args.name {
-        let mut flags = serde_json::json!({"name": name, "tags": args.tag});
-        for (key, value) in [
-            ("id", args.id.map(Value::from)),
-            ("address", args.address.map(Value::from)),
-            ("port", args.port.map(Value::from)),
-        ] {
-            if let Some(value) = value {
-                flags[key] = value;
-            }
-        }
-        definitions.push(flags);
+        definitions.push(ServiceDefinition {
+            id: args.id,
+            name,
+            tags: args.tag,
+            address: args.address.unwrap_or_default(),
+            port: args.port.unwrap_or_default(),
+            ..ServiceDefinition::default()
+        });
     }
     if definitions.is_empty() {
         return Ok(fail("give service definition files or -name"));
     }
     for definition in definitions {
-        let reply =
-            client.call(Method::PUT, "/v1/agent/service/register", Some(definition.to_string().into_bytes())).await?;
+        let body = serde_json::to_vec(&definition)?;
+        let reply = client.call(Method::PUT, "/v1/agent/service/register", Some(body)).await?;
         if !reply.status.is_success() {
-            return Ok(fail(format!(
-                "Error registering service {:?}: {}",
-                definition["name"].as_str().unwrap_or("?"),
-                reply.text()
-            )));
+            return Ok(fail(format!("Error registering service {:?}: {}", definition.name, reply.text())));
         }
-        println!("Registered service: {}", definition["name"].as_str().unwrap_or_default());
+        println!("Registered service: {}", definition.name);
     }
     Ok(0)
 }
 
 async fn deregister(args: DeregisterArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
-    let mut ids: Vec<String> = definitions_in(&args.files)?
-        .iter()
-        .map(|d| d["id"].as_str().or(d["name"].as_str()).unwrap_or_default().to_string())
-        .collect();
+    let mut ids: Vec<String> = definitions_in(&args.files)?.iter().map(ServiceDefinition::effective_id).collect();
     ids.extend(args.id);
     if ids.is_empty() {
         return Ok(fail("give service definition files or -id"));

@@ -281,3 +281,42 @@ async fn t35_http_checks_map_2xx_429_and_errors_like_consul() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t36_services_register_and_deregister_read_files_as_the_agent_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = dev_agent("127.0.36.1", dir.path(), &[]);
+    agent.start();
+    let (http, addr) = (Http::new(), agent.http_addr());
+    wait_until("the agent answers", SETTLE, || {
+        let (http, addr) = (&http, &addr);
+        async move { http.get_json(addr, "/v1/agent/services").await }
+    })
+    .await;
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    // Consul's CamelCase keys in JSON, and HCL: the agent's config file forms.
+    let web = file("web.json", r#"{"service": {"ID": "web-1", "Name": "web", "Port": 8080}}"#);
+    let api = file("api.hcl", "service {\n  name = \"api\"\n  port = 9000\n}\n");
+    let bad = file("bad.json", r#"{"service": {"name": "x"}, "bogus": 1}"#);
+
+    let out = cli(&["services", "register", "-http-addr", &addr, &web, &api]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout, "Registered service: web\nRegistered service: api\n");
+    let services = http.get_json(&addr, "/v1/agent/services").await.unwrap();
+    assert_eq!((services["web-1"]["Port"].as_u64(), services["api"]["Port"].as_u64()), (Some(8080), Some(9000)));
+
+    let out = cli(&["services", "register", "-http-addr", &addr, &bad]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("bad.json") && stderr.contains("bogus"), "{stderr}");
+
+    let out = cli(&["services", "deregister", "-http-addr", &addr, &web, &api]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Deregistered service: web-1\nDeregistered service: api\n");
+    let services = http.get_json(&addr, "/v1/agent/services").await.unwrap();
+    assert_eq!(services, serde_json::json!({}));
+}

@@ -3,6 +3,7 @@
 //! accepted too). [`ServiceDefinition::validate`] names the field at fault.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -42,6 +43,16 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// One file's text, read as HCL when `path` ends in `.hcl` and as JSON
+    /// otherwise. The error is the parser's (it names line and column);
+    /// callers add the file name.
+    pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, String> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("hcl") => hcl::from_str(text).map_err(|e| e.to_string()),
+            _ => serde_json::from_str(text).map_err(|e| e.to_string()),
+        }
+    }
+
     pub fn all_services(&self) -> impl Iterator<Item = &ServiceDefinition> {
         self.service.iter().chain(&self.services)
     }

@@ -84,12 +84,7 @@ fn parse_file(path: &Path) -> Result<ConfigFile, LoadError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| LoadError { file: file.clone(), message: format!("cannot read: {e}") })?;
-    let parsed = if path.extension().and_then(|e| e.to_str()) == Some("hcl") {
-        hcl::from_str::<ConfigFile>(&text).map_err(|e| e.to_string())
-    } else {
-        serde_json::from_str::<ConfigFile>(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|message| LoadError { file, message })
+    ConfigFile::parse(path, &text).map_err(|message| LoadError { file, message })
 }
 
 fn reject_duplicate_ids(definitions: &Definitions) -> Result<(), LoadError> {
