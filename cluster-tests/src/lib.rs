@@ -91,16 +91,7 @@ impl Agent {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "{} already running", self.name);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
-        let mut command = match &self.netns {
-            // `ip netns exec` execs the program, so the child is tessera itself.
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(tessera_bin());
-                c
-            }
-            None => Command::new(tessera_bin()),
-        };
-        let child = command
+        let child = command_in(self.netns.as_deref(), tessera_bin())
             .arg("agent")
             .args(&self.args)
             .stdin(Stdio::null())
@@ -156,6 +147,10 @@ impl Agent {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub async fn wait_log(&self, what: &str, timeout: Duration) {
+        wait_for_log(what, timeout, || self.log()).await;
     }
 }
 
@@ -332,6 +327,17 @@ impl Http {
         (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
     }
 
+    /// Waits until `/v1/health/service/<service>?passing` at `addr` lists
+    /// exactly `count` instances.
+    pub async fn wait_passing(&self, addr: &str, service: &str, count: usize, timeout: Duration) {
+        let path = format!("/v1/health/service/{service}?passing");
+        let what = format!("{count} passing {service} at {addr}");
+        wait_until(&what, timeout, || async {
+            (self.get_json(addr, &path).await?.as_array()?.len() == count).then_some(())
+        })
+        .await;
+    }
+
     /// The decoded value of a KV key, if the agent has it.
     pub async fn kv_value(&self, addr: &str, key: &str, query: &str) -> Option<String> {
         use base64::Engine;
@@ -348,6 +354,20 @@ impl Http {
 }
 
 /// Runs the `tessera` CLI with `args` and returns what it did.
+/// A command for `program`, run inside network namespace `netns` if given.
+/// `ip netns exec` execs the program, so the child is the program itself
+/// (signals and kill-on-drop reach it).
+pub fn command_in(netns: Option<&str>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
 pub fn cli(args: &[&str]) -> Output {
     Command::new(tessera_bin()).args(args).stdin(Stdio::null()).output().expect("run tessera")
 }
@@ -400,15 +420,7 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(netns: Option<&str>, program: &Path, args: &[&str], cwd: &Path, log_path: PathBuf) -> Proc {
         let log = std::fs::File::create(&log_path).expect("log file");
-        let mut command = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(program);
-                c
-            }
-            None => Command::new(program),
-        };
-        let child = command
+        let child = command_in(netns, program)
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
@@ -432,17 +444,18 @@ impl Proc {
         self.child.id()
     }
 
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
     pub async fn wait_log(&self, what: &str, timeout: Duration) {
-        wait_until(what, timeout, || {
-            let log = self.log();
-            async move { log.contains(what).then_some(()) }
-        })
-        .await;
+        wait_for_log(what, timeout, || self.log()).await;
     }
+}
+
+/// Waits until the text `log` returns contains `what`.
+async fn wait_for_log(what: &str, timeout: Duration, log: impl Fn() -> String) {
+    wait_until(what, timeout, || {
+        let log = log();
+        async move { log.contains(what).then_some(()) }
+    })
+    .await;
 }
 
 impl Drop for Proc {

@@ -4,6 +4,10 @@
 //! when the test fails. Needs root and iproute2 (CI runs as root).
 
 use std::process::Command;
+use std::time::Duration;
+
+use crate::wait_until;
+use crate::Http;
 
 pub struct TestNet {
     prefix: String,
@@ -65,6 +69,16 @@ impl TestNet {
 
     pub fn host_ip(&self, host: usize) -> String {
         format!("10.231.{}.{host}", self.subnet)
+    }
+
+    /// The host whose server leads, as the agent at `http_addr` names it;
+    /// waits out an election (no leader, or one not on these hosts yet).
+    pub async fn leader_host(&self, http: &Http, http_addr: &str, timeout: Duration) -> usize {
+        wait_until("a leader on one of the test hosts", timeout, || async move {
+            let leader: String = serde_json::from_str(&http.get(http_addr, "/v1/status/leader").await?.1).ok()?;
+            (1..=self.hosts).find(|h| leader.starts_with(&format!("{}:", self.host_ip(*h))))
+        })
+        .await
     }
 
     /// Cuts a host off the network (its switch port goes down).

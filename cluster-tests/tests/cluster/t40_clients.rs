@@ -10,10 +10,6 @@ use hickory_proto::rr::RecordType;
 
 const SETTLE: Duration = Duration::from_secs(40);
 
-async fn passing_count(http: &Http, addr: &str, service: &str) -> Option<usize> {
-    Some(http.get_json(addr, &format!("/v1/health/service/{service}?passing")).await?.as_array()?.len())
-}
-
 /// Blocking queries on web's health from `index` on, each from the index the
 /// last one returned, until an answer shows a critical check. Every wake-up
 /// must come with a higher index: a blocking query never answers unchanged.
@@ -47,11 +43,7 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
     let (a1, a2) = (c1.http_addr(), c2.http_addr());
 
     eprintln!("=== a service on one client host is found from the other");
-    wait_until("c2 sees web on c1", SETTLE, || {
-        let (http, a2) = (&http, &a2);
-        async move { passing_count(http, a2, "web").await.filter(|n| *n == 1) }
-    })
-    .await;
+    http.wait_passing(&a2, "web", 1, SETTLE).await;
     let rows = http.get_json(&a2, "/v1/catalog/service/web").await.unwrap();
     assert_eq!((rows[0]["Node"].as_str(), rows[0]["Address"].as_str()), (Some("c1"), Some("127.0.40.11")));
     let (_, answers) =
@@ -70,11 +62,7 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
 
     eprintln!("=== the leader dies; registrations through clients still work");
     for c in [&c1, &c2] {
-        wait_until("the client learned the other servers", SETTLE, || {
-            let log = c.log();
-            async move { log.contains("learned servers").then_some(()) }
-        })
-        .await;
+        c.wait_log("learned servers", SETTLE).await;
     }
     cluster.agents[leader].kill9();
     cluster.wait_leader(SETTLE).await;
@@ -84,11 +72,7 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
         async move { http.put(a1, "/v1/agent/service/register", body).await.filter(|(code, _)| *code == 200) }
     })
     .await;
-    wait_until("c2 sees api", SETTLE, || {
-        let (http, a2) = (&http, &a2);
-        async move { passing_count(http, a2, "api").await.filter(|n| *n == 1) }
-    })
-    .await;
+    http.wait_passing(&a2, "api", 1, SETTLE).await;
 
     for c in [&c1, &c2] {
         assert!(!c.log().contains("may only write"), "a client's own catalog writes were refused:\n{}", c.log());
@@ -112,11 +96,7 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
         let body = tokio::time::timeout(SETTLE, watcher).await.expect("woke").unwrap();
         assert!(body.contains("critical"), "{body}");
     }
-    wait_until("web drops out of ?passing", SETTLE, || {
-        let (http, a2) = (&http, &a2);
-        async move { passing_count(http, a2, "web").await.filter(|n| *n == 0) }
-    })
-    .await;
+    http.wait_passing(&a2, "web", 0, SETTLE).await;
     let (code, _) = dns_query("127.0.40.12:8600", "web.service.consul.", RecordType::A).await.unwrap();
     assert_eq!(code, "Non-Existent Domain");
 

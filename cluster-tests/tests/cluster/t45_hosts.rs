@@ -17,10 +17,6 @@ fn on_host(net: &TestNet, host: usize, name: &str, dir: &std::path::Path, mut ar
     agent
 }
 
-async fn passing(http: &Http, addr: &str, service: &str) -> Option<usize> {
-    Some(http.get_json(addr, &format!("/v1/health/service/{service}?passing")).await?.as_array()?.len())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn t45_servers_and_clients_on_separate_hosts_find_each_other_and_survive_a_cut_off_leader() {
     let net = TestNet::create(45, 5);
@@ -53,33 +49,16 @@ async fn t45_servers_and_clients_on_separate_hosts_find_each_other_and_survive_a
     let a2 = c2.http_addr();
 
     eprintln!("=== socat registered on host 4 is found from host 5");
-    wait_until("c2 sees socat", SETTLE, || {
-        let (http, a2) = (&http, &a2);
-        async move { passing(http, a2, "socat").await.filter(|n| *n == 1) }
-    })
-    .await;
+    http.wait_passing(&a2, "socat", 1, SETTLE).await;
     let rows = http.get_json(&a2, "/v1/catalog/service/socat").await.unwrap();
     assert_eq!(rows[0]["Address"], net.host_ip(4));
 
     for c in [&c1, &c2] {
-        wait_until("the client learned the other servers", SETTLE, || {
-            let log = c.log();
-            async move { log.contains("learned servers").then_some(()) }
-        })
-        .await;
+        c.wait_log("learned servers", SETTLE).await;
     }
 
     eprintln!("=== the leader's host is cut off the network");
-    let leader: String = wait_until("a leader", SETTLE, || {
-        let (http, a2) = (&http, &a2);
-        async move {
-            let leader: String = serde_json::from_str(&http.get(a2, "/v1/status/leader").await?.1).ok()?;
-            (!leader.is_empty()).then_some(leader)
-        }
-    })
-    .await;
-    let leader_host =
-        (1..=3).find(|h| leader.starts_with(&format!("{}:", net.host_ip(*h)))).expect("leader is a server host");
+    let leader_host = net.leader_host(&http, &a2, SETTLE).await;
     net.cut(leader_host);
     let body = r#"{"Name": "web", "Port": 8080}"#;
     wait_until("a registration through c2 succeeds without the old leader", SETTLE, || {
@@ -87,11 +66,7 @@ async fn t45_servers_and_clients_on_separate_hosts_find_each_other_and_survive_a
         async move { http.put(a2, "/v1/agent/service/register", body).await.filter(|(code, _)| *code == 200) }
     })
     .await;
-    wait_until("web is in the catalog of the remaining servers", SETTLE, || {
-        let (http, a2) = (&http, &a2);
-        async move { passing(http, a2, "web").await.filter(|n| *n == 1) }
-    })
-    .await;
+    http.wait_passing(&a2, "web", 1, SETTLE).await;
     net.restore(leader_host);
     drop(servers);
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use cluster_tests::command_in;
 use cluster_tests::wait_until;
 use cluster_tests::Proc;
 
@@ -37,15 +38,8 @@ pub const WEB_JSON: &str = r#"{
 
 /// `tessera <args>` in `cwd`, as a user types it; stdout and exit code.
 pub fn run(netns: Option<&str>, cwd: &Path, args: &[&str]) -> (String, Option<i32>) {
-    let mut command = match netns {
-        Some(ns) => {
-            let mut c = std::process::Command::new("ip");
-            c.args(["netns", "exec", ns]).arg(cluster_tests::tessera_bin());
-            c
-        }
-        None => std::process::Command::new(cluster_tests::tessera_bin()),
-    };
-    let out = command.args(args).current_dir(cwd).output().expect("run tessera");
+    let out =
+        command_in(netns, cluster_tests::tessera_bin()).args(args).current_dir(cwd).output().expect("run tessera");
     (String::from_utf8_lossy(&out.stdout).trim().to_string(), out.status.code())
 }
 
@@ -55,19 +49,8 @@ pub fn run(netns: Option<&str>, cwd: &Path, args: &[&str]) -> (String, Option<i3
 /// linger that a slow handshake could outlast.
 pub fn nc(netns: Option<&str>, port: u16, line: &str) -> String {
     let script = format!("printf '{line}\\n' | timeout 10 nc -N 127.0.0.1 {port}");
-    let mut command = match netns {
-        Some(ns) => {
-            let mut c = std::process::Command::new("ip");
-            c.args(["netns", "exec", ns, "sh", "-c", &script]);
-            c
-        }
-        None => {
-            let mut c = std::process::Command::new("sh");
-            c.args(["-c", &script]);
-            c
-        }
-    };
-    String::from_utf8_lossy(&command.output().expect("run nc").stdout).trim().to_string()
+    let out = command_in(netns, "sh").args(["-c", &script]).output().expect("run nc");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// How long an intention change may take to reach the sidecars once the CLI
@@ -76,10 +59,10 @@ pub fn nc(netns: Option<&str>, port: u16, line: &str) -> String {
 /// command takes longer than this bound).
 pub const PROPAGATION: Duration = Duration::from_secs(5);
 
-/// Runs [`nc`] until it prints `want`, failing after [`PROPAGATION`].
-pub async fn nc_until(netns: Option<&str>, port: u16, line: &str, want: &str) {
+/// Runs [`nc`] until it prints `want`, failing after `timeout`.
+pub async fn nc_until(netns: Option<&str>, port: u16, line: &str, want: &str, timeout: Duration) {
     let what = format!("nc {port} <<< {line:?} prints {want:?}");
-    wait_until(&what, PROPAGATION, || async { (nc(netns, port, line) == want).then_some(()) }).await;
+    wait_until(&what, timeout, || async { (nc(netns, port, line) == want).then_some(()) }).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,7 +77,7 @@ async fn t95_the_walkthrough_word_for_word() {
     eprintln!("=== 0. a running agent");
     let agent = Proc::tessera(None, &["agent", "-dev", "-config-dir", "./tessera.d"], cwd, log("agent"));
     agent.wait_log("created the Connect CA root", SETTLE).await;
-    wait_until("socat echoes on 8181", SETTLE, || async { (nc(None, 8181, "direct") == "direct").then_some(()) }).await;
+    nc_until(None, 8181, "direct", "direct", SETTLE).await;
 
     eprintln!("=== 2. register it, with a sidecar");
     std::fs::write(cwd.join("tessera.d/socat.json"), SOCAT_JSON).unwrap();
@@ -128,10 +111,7 @@ async fn t95_the_walkthrough_word_for_word() {
     ] {
         assert!(banner.contains(line), "missing {line:?} in:\n{banner}");
     }
-    wait_until("hello -> hello through the ad-hoc proxy", SETTLE, || async {
-        (nc(None, 9191, "hello") == "hello").then_some(())
-    })
-    .await;
+    nc_until(None, 9191, "hello", "hello", SETTLE).await;
     drop(web_adhoc);
 
     eprintln!("=== 4. declare the dependency instead");
@@ -148,19 +128,16 @@ async fn t95_the_walkthrough_word_for_word() {
         assert!(lines.contains(line), "missing {line:?} in:\n{lines}");
     }
     assert!(lines.contains("TLS Identity: spiffe://") && lines.contains("/svc/web"), "{lines}");
-    wait_until("hello -> hello through web's sidecar", SETTLE, || async {
-        (nc(None, 9191, "hello") == "hello").then_some(())
-    })
-    .await;
+    nc_until(None, 9191, "hello", "hello", SETTLE).await;
 
     eprintln!("=== 5. control who may talk to whom");
     assert_eq!(
         run(None, cwd, &["intention", "create", "-deny", "web", "socat"]),
         ("Created: web => socat (deny)".into(), Some(0))
     );
-    nc_until(None, 9191, "hello", "").await; // a denied connection is closed, nothing echoes
+    nc_until(None, 9191, "hello", "", PROPAGATION).await; // a denied connection is closed, nothing echoes
     assert_eq!(run(None, cwd, &["intention", "delete", "web", "socat"]), ("Intention deleted.".into(), Some(0)));
-    nc_until(None, 9191, "hello", "hello").await;
+    nc_until(None, 9191, "hello", "hello", PROPAGATION).await;
 
     eprintln!("=== beyond Consul: a deny closes the pair's open connections within a second");
     open_connection_is_closed_by_a_deny(cwd).await;
@@ -225,5 +202,5 @@ pub async fn open_connection_is_closed_by_a_deny(cwd: &Path) {
     let closed = tokio::time::timeout(Duration::from_secs(1), held.read(&mut buf)).await;
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the open connection was not closed: {closed:?}");
     assert_eq!(run(None, cwd, &["intention", "delete", "web", "socat"]).1, Some(0));
-    nc_until(None, 9191, "again", "again").await;
+    nc_until(None, 9191, "again", "again", PROPAGATION).await;
 }

@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use crate::t95_walkthrough::nc;
 use crate::t95_walkthrough::nc_until;
 use crate::t95_walkthrough::run;
+use crate::t95_walkthrough::PROPAGATION;
 use crate::t95_walkthrough::SOCAT_JSON;
 use crate::t95_walkthrough::WEB_JSON;
 
@@ -121,15 +122,14 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     web_proxy.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
 
     eprintln!("=== hello -> hello from host B to socat on host A");
-    wait_until("echo across hosts", SETTLE, || async { (nc(Some(&host_b), 9191, "hello") == "hello").then_some(()) })
-        .await;
+    nc_until(Some(&host_b), 9191, "hello", "hello", SETTLE).await;
     assert_eq!(
         run(Some(&host_b), cwd, &["intention", "create", "-deny", "web", "socat"]).0,
         "Created: web => socat (deny)"
     );
-    nc_until(Some(&host_b), 9191, "hello", "").await;
+    nc_until(Some(&host_b), 9191, "hello", "", PROPAGATION).await;
     assert_eq!(run(Some(&host_b), cwd, &["intention", "delete", "web", "socat"]).0, "Intention deleted.");
-    nc_until(Some(&host_b), 9191, "hello", "hello").await;
+    nc_until(Some(&host_b), 9191, "hello", "hello", PROPAGATION).await;
 
     eprintln!("=== step 3 on a client host: an ad-hoc proxy for a service not registered there");
     let adhoc = Proc::tessera(
@@ -140,10 +140,7 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     );
     adhoc.wait_log("Proxy loaded config and ready to serve", SETTLE).await;
     assert!(adhoc.log().contains("/svc/api"), "{}", adhoc.log());
-    wait_until("echo through the ad-hoc proxy", SETTLE, || async {
-        (nc(Some(&host_b), 9292, "adhoc") == "adhoc").then_some(())
-    })
-    .await;
+    nc_until(Some(&host_b), 9292, "adhoc", "adhoc", SETTLE).await;
     let proxies = http.get_json(&b_http, "/v1/health/connect/api").await.unwrap();
     assert_eq!(proxies.as_array().map(Vec::len), Some(0), "an upstream-only proxy is not a Connect endpoint");
     drop(adhoc);
@@ -151,14 +148,7 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     eprintln!("=== the leader is killed during traffic; connections old and new keep working");
     let mut held = HeldConnection::open(&host_b);
     held.echo().await;
-    let leader_host = wait_until("a leader among the three servers", SETTLE, || {
-        let (http, b_http, net) = (&http, &b_http, &net);
-        async move {
-            let leader: String = serde_json::from_str(&http.get(b_http, "/v1/status/leader").await?.1).ok()?;
-            (1..=3).find(|h| leader.starts_with(&format!("{}:", net.host_ip(*h))))
-        }
-    })
-    .await;
+    let leader_host = net.leader_host(&http, &b_http, SETTLE).await;
     servers[leader_host - 1].kill9();
     for n in 0..10 {
         held.echo().await;

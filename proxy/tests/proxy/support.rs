@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::Once;
 use std::time::Duration;
 use std::time::Instant;
@@ -25,7 +24,6 @@ use tessera_proto::connect::ServiceIdentity;
 use tessera_proto::connect::TrustDomain;
 use tessera_proxy::Endpoint;
 use tessera_proxy::Leaf;
-use tessera_proxy::Metrics;
 use tessera_proxy::Proxy;
 use tessera_proxy::ProxyConfig;
 use tessera_proxy::ProxySnapshot;
@@ -191,7 +189,6 @@ pub struct TestProxy {
     pub public: Option<SocketAddr>,
     pub upstreams: HashMap<String, SocketAddr>,
     pub metrics_addr: SocketAddr,
-    pub metrics: Arc<Metrics>,
     pub snapshots: watch::Sender<ProxySnapshot>,
     pub endpoints: HashMap<String, watch::Sender<Vec<Endpoint>>>,
     shutdown: CancellationToken,
@@ -253,7 +250,6 @@ impl TestProxy {
             public: proxy.public_addr(),
             upstreams,
             metrics_addr: proxy.metrics_addr().unwrap(),
-            metrics: proxy.metrics(),
             snapshots,
             endpoints: senders,
             shutdown: shutdown.clone(),
@@ -285,14 +281,19 @@ impl TestProxy {
 
     /// Waits until `series` reaches at least `at_least`.
     pub async fn wait_metric(&self, series: &str, at_least: u64) {
+        self.wait_metric_where(series, &format!(">= {at_least}"), |value| value >= at_least).await;
+    }
+
+    /// Polls `series` until `wanted` holds for it, failing after [`PATIENCE`].
+    pub async fn wait_metric_where(&self, series: &str, what: &str, wanted: impl Fn(u64) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let value = self.metric(series).await;
-            if value >= at_least {
+            if wanted(value) {
                 return;
             }
-            assert!(Instant::now() < deadline, "{series} stayed at {value}, wanted >= {at_least}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(Instant::now() < deadline, "{series} stayed at {value}, wanted {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await; // the poll interval, bounded by the deadline
         }
     }
 }
@@ -322,6 +323,13 @@ pub async fn connect_and_echo(addr: SocketAddr) -> TcpStream {
     conn
 }
 
+/// Connects to `addr` and expects [`assert_closed`]: refused by policy,
+/// identity or a missing endpoint.
+pub async fn connect_and_assert_closed(addr: SocketAddr) {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    assert_closed(&mut conn).await;
+}
+
 /// The connection is (or becomes) closed without echoing anything.
 pub async fn assert_closed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(conn: &mut S) {
     let _ = conn.write_all(b"hello").await;
@@ -335,15 +343,6 @@ pub async fn assert_closed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unp
 /// Bounds any wait by [`PATIENCE`].
 pub async fn within<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(PATIENCE, future).await.expect("timed out")
-}
-
-/// Polls `condition` until it holds, failing after [`PATIENCE`].
-pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 /// `web` with an upstream to a `socat` sidecar in front of an echo app.

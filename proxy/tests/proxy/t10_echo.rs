@@ -20,10 +20,8 @@ async fn echo_through_the_pair_is_counted_and_reconnects_resume() {
     pair.socat.wait_metric(r#"tessera_proxy_bytes_total{direction="inbound",way="tx"}"#, total).await;
 
     tracing::info!("--- the open gauge returns to zero once closed");
-    wait_until("open connections to drop", || {
-        pair.web.metrics.outbound.connections_open.load(std::sync::atomic::Ordering::Relaxed) == 0
-    })
-    .await;
+    let open = r#"tessera_proxy_connections_open{direction="outbound"}"#;
+    pair.web.wait_metric_where(open, "0", |value| value == 0).await;
 
     tracing::info!("--- a second connection resumes the TLS session");
     connect_and_echo(pair.web_upstream()).await;

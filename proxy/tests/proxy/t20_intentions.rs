@@ -10,8 +10,7 @@ async fn a_deny_intention_closes_new_connections_and_deleting_it_restores() {
 
     tracing::info!("--- deny web => socat");
     pair.socat.set_intentions(vec![intention("web", "socat", Action::Deny)]);
-    let mut conn = tokio::net::TcpStream::connect(pair.web_upstream()).await.unwrap();
-    assert_closed(&mut conn).await;
+    connect_and_assert_closed(pair.web_upstream()).await;
     pair.socat.wait_metric(r#"tessera_proxy_authz_denied_total{reason="intention"}"#, 1).await;
 
     tracing::info!("--- delete it");
@@ -25,6 +24,5 @@ async fn a_deny_intention_closes_new_connections_and_deleting_it_restores() {
     });
     connect_and_echo(pair.web_upstream()).await;
     pair.socat.set_intentions(vec![intention("api", "socat", Action::Allow)]);
-    let mut conn = tokio::net::TcpStream::connect(pair.web_upstream()).await.unwrap();
-    assert_closed(&mut conn).await;
+    connect_and_assert_closed(pair.web_upstream()).await;
 }

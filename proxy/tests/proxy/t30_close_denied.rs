@@ -35,8 +35,7 @@ async fn without_close_denied_open_connections_stay() {
 
     pair.socat.set_intentions(vec![intention("web", "socat", Action::Deny)]);
     // A new connection is refused: the proxy has the deny.
-    let mut conn = tokio::net::TcpStream::connect(pair.web_upstream()).await.unwrap();
-    assert_closed(&mut conn).await;
+    connect_and_assert_closed(pair.web_upstream()).await;
     pair.socat.wait_metric(r#"tessera_proxy_authz_denied_total{reason="intention"}"#, 1).await;
     // The one opened before it still works.
     echo(&mut open, b"still here").await;

@@ -8,8 +8,7 @@ async fn the_upstream_refuses_a_server_with_the_wrong_identity() {
     // web believes db's address is a socat instance.
     let web = TestProxy::upstream(snapshot(&ca, "web"), "socat", vec![db.public_endpoint("socat")]).await;
 
-    let mut conn = tokio::net::TcpStream::connect(web.upstream_addr("socat")).await.unwrap();
-    assert_closed(&mut conn).await;
+    connect_and_assert_closed(web.upstream_addr("socat")).await;
     web.wait_metric(r#"tessera_proxy_handshake_failures_total{direction="outbound",reason="bad_identity"}"#, 1).await;
 
     tracing::info!("--- told the truth, web reaches db");

@@ -41,7 +41,6 @@ async fn leaves_signed_by_an_intermediate_are_verified_through_the_presented_cha
 
     tracing::info!("--- without the intermediate in its chain, web is refused");
     web.snapshots.send_modify(|s| s.leaf = intermediate.leaf_without_intermediates("web"));
-    let mut conn = tokio::net::TcpStream::connect(web.upstream_addr("socat")).await.unwrap();
-    assert_closed(&mut conn).await;
+    connect_and_assert_closed(web.upstream_addr("socat")).await;
     socat.wait_metric(r#"tessera_proxy_handshake_failures_total{direction="inbound",reason="bad_chain"}"#, 1).await;
 }

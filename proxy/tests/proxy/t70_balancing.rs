@@ -18,8 +18,7 @@ async fn connections_fail_over_from_a_dead_endpoint() {
 
     tracing::info!("--- no endpoints: the local connection is closed");
     web.endpoints["socat"].send_replace(Vec::new());
-    let mut conn = tokio::net::TcpStream::connect(web.upstream_addr("socat")).await.unwrap();
-    assert_closed(&mut conn).await;
+    connect_and_assert_closed(web.upstream_addr("socat")).await;
 
     tracing::info!("--- endpoints come back");
     web.endpoints["socat"].send_replace(vec![socat.public_endpoint("socat")]);
