@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
+use tessera_proto::catalog::duration;
 use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
 use tessera_server::config::RaftTuning;
@@ -88,11 +88,11 @@ impl AgentArgs {
         let loopback = IpAddr::from([127, 0, 0, 1]);
         let bind = self.bind.unwrap_or(loopback);
         let server_port = self.server_port;
-        let retry_interval = parse_duration(&self.retry_interval)
+        let retry_interval = duration::parse(&self.retry_interval)
             .ok_or_else(|| format!("-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)", self.retry_interval))?;
-        let node_ttl = parse_duration(&self.node_ttl)
+        let node_ttl = duration::parse(&self.node_ttl)
             .ok_or_else(|| format!("-node-ttl: {:?} is not a duration", self.node_ttl))?;
-        let rpc_hold_timeout = parse_duration(&self.rpc_hold_timeout)
+        let rpc_hold_timeout = duration::parse(&self.rpc_hold_timeout)
             .ok_or_else(|| format!("-rpc-hold-timeout: {:?} is not a duration (e.g. 7s)", self.rpc_hold_timeout))?;
         Ok(AgentConfig {
             node_name: self.node.unwrap_or_else(hostname),
@@ -143,10 +143,6 @@ fn with_default_port(addr: &str, port: u16) -> String {
     } else {
         format!("{addr}:{port}")
     }
-}
-
-fn parse_duration(raw: &str) -> Option<Duration> {
-    tessera_server::http::parse_duration(raw)
 }
 
 fn hostname() -> String {

@@ -107,6 +107,14 @@ async fn t90_dev_agent_has_a_ca_signs_spiffe_leaves_and_renews_them() {
     let renewed = http.get_json(&addr, &format!("/v1/agent/connect/ca/leaf/api?index={index}&wait=20s")).await.unwrap();
     assert_ne!(renewed["SerialNumber"], short["SerialNumber"], "renewed within 60-90 % of 70 s");
     assert!(renewed["ModifyIndex"].as_u64().unwrap() > index);
+
+    eprintln!("=== a new key size rotates the root to a fresh P-384 key");
+    let body = r#"{"Provider":"consul","Config":{"PrivateKeyBits":384}}"#;
+    let (status, answer) = http.put(&addr, "/v1/connect/ca/configuration", body).await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let roots = http.get_json(&addr, "/v1/connect/ca/roots").await.unwrap();
+    let active = roots["Roots"].as_array().unwrap().iter().find(|r| r["Active"] == true).unwrap().clone();
+    assert_eq!((active["Name"].as_str(), active["PrivateKeyBits"].as_u64()), (Some("Tessera CA 2"), Some(384)));
     agent.stop();
 }
 

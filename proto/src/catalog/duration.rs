@@ -71,7 +71,10 @@ mod tests {
         assert_eq!(parse("150ms"), Some(Duration::from_millis(150)));
         assert_eq!(parse("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse("ten"), None);
+        assert_eq!(parse("soon"), None);
+        assert_eq!(parse("-1s"), None);
         assert_eq!(parse("5x"), None);
         assert_eq!(parse(""), None);
     }

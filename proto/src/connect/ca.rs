@@ -167,25 +167,45 @@ pub fn colon_hex(bytes: &[u8]) -> String {
 
 // ---------------------------------------------------------------- roots
 
+/// Where a new root's key comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum RootKey<'a> {
+    /// An operator's key: PKCS#8 PEM, EC P-256 or P-384.
+    Given(&'a str),
+    /// A new EC key of this many bits (256 or 384).
+    Fresh(u32),
+}
+
+impl RootKey<'_> {
+    fn key_pair(self) -> Result<KeyPair, CaError> {
+        match self {
+            RootKey::Given(pem) => load_ca_key("root key_pem", pem),
+            RootKey::Fresh(256) => {
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| build("root key", e))
+            }
+            RootKey::Fresh(384) => {
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(|e| build("root key", e))
+            }
+            RootKey::Fresh(bits) => Err(invalid("key bits", &bits.to_string(), "EC keys are 256 or 384 bits".into())),
+        }
+    }
+}
+
 /// A self-signed root for `trust_domain`: CN = `name`, URI SAN
 /// `trust_domain.uri()`, CA without a path length limit (so a cross-signed
 /// copy of a later root can sit below it), valid from a minute ago for
-/// `ttl`. Uses `key_pem` (PKCS#8, EC P-256 or P-384) when given, otherwise a
-/// new P-256 key. No name constraints: webpki handles URI name constraints
-/// poorly, and the trust domain is checked on every leaf instead.
+/// `ttl`. No name constraints: webpki handles URI name constraints poorly,
+/// and the trust domain is checked on every leaf instead.
 pub fn generate_root(
     trust_domain: &TrustDomain,
     name: &str,
-    key_pem: Option<&str>,
+    key: RootKey<'_>,
     ttl: Duration,
 ) -> Result<RootCa, CaError> {
     if name.trim().is_empty() {
         return Err(invalid("name", name, "a root needs a name (its CN)".into()));
     }
-    let key = match key_pem {
-        Some(pem) => load_ca_key("root key_pem", pem)?,
-        None => KeyPair::generate().map_err(|e| build("root key", e))?,
-    };
+    let key = key.key_pair()?;
     let mut params = ca_params(name, Window::from_now(ttl))?;
     params.subject_alt_names = vec![uri_san("trust_domain", trust_domain.uri())?];
     let cert = params.self_signed(&key).map_err(|e| build(format!("root {name:?}"), e))?;

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use tessera_proto::connect::ca;
 use tessera_proto::connect::ca::LeafPolicy;
+use tessera_proto::connect::ca::RootKey;
 use tessera_proto::connect::ca::Signer;
 use tessera_proto::connect::TrustDomain;
 use tessera_proto::v1::SignLeafRequest;
@@ -93,7 +94,8 @@ pub async fn initialize_if_needed(server: &Server) -> Result<(), ServerError> {
         return Ok(());
     }
     let config = state.config();
-    let root = ca::generate_root(&trust_domain(server)?, &next_root_name(&state), None, config.root_ttl())
+    let key = RootKey::Fresh(config.private_key_bits);
+    let root = ca::generate_root(&trust_domain(server)?, &next_root_name(&state), key, config.root_ttl())
         .map_err(|e| ServerError::Internal(format!("cannot generate the CA root: {e}")))?;
     let applied = server.write(Command::CaInitialize { config, root: root.clone() }).await?;
     if applied.response == CommandResponse::Applied(true) {
@@ -217,17 +219,7 @@ pub async fn set_config(server: &Server, change: ConfigChange) -> Result<bool, S
 fn rotation(server: &Server, state: &CaState, config: CaConfig, key: Option<&str>) -> Result<Command, ServerError> {
     let old = state.active().expect("checked by the caller");
     let bad = |e: ca::CaError| ServerError::BadRequest(format!("PrivateKey: {e}"));
-    let generated;
-    let key = match key {
-        Some(k) => Some(k),
-        None if config.private_key_bits == 384 => {
-            generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
-                .map_err(|e| ServerError::Internal(format!("cannot generate a P-384 key: {e}")))?
-                .serialize_pem();
-            Some(generated.as_str())
-        }
-        None => None,
-    };
+    let key = key.map_or(RootKey::Fresh(config.private_key_bits), RootKey::Given);
     let new_root =
         ca::generate_root(&trust_domain(server)?, &next_root_name(state), key, config.root_ttl()).map_err(bad)?;
     // The cross-signed certificate only has to outlive the old root's leaves.

@@ -128,9 +128,10 @@ pub async fn health_by_name(State(agent): State<Arc<Agent>>, Path(name): Path<St
     let entries: Vec<Value> = services
         .iter()
         .map(|s| {
-            let status = checks.iter().filter(|c| c.service_id == s.id).map(|c| c.status).max().unwrap_or(CheckStatus::Passing);
+            let own: Vec<_> = checks.iter().filter(|c| c.service_id == s.id).collect();
+            let status = own.iter().map(|c| c.status).max().unwrap_or(CheckStatus::Passing);
             worst = worst.max(status);
-            let own_checks: Vec<Value> = checks.iter().filter(|c| c.service_id == s.id).map(|c| Value::Object(shapes::check(c))).collect();
+            let own_checks: Vec<Value> = own.iter().map(|c| Value::Object(shapes::check(c))).collect();
             json!({"AggregatedStatus": status.as_str(), "Service": Value::Object(shapes::service(s, &dc)), "Checks": own_checks})
         })
         .collect();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
+use tessera_proto::catalog::duration;
 
 use crate::http::ApiError;
 use crate::server::Consistency;
@@ -31,7 +32,7 @@ impl QueryOptions {
         let wait = match params.get("wait") {
             None => DEFAULT_WAIT,
             Some(raw) => {
-                parse_duration(raw).ok_or_else(|| ApiError::bad_request(format!("Invalid wait time {raw:?}")))?
+                duration::parse(raw).ok_or_else(|| ApiError::bad_request(format!("Invalid wait time {raw:?}")))?
             }
         };
         Ok(QueryOptions { consistency, min_index, wait: wait.min(MAX_WAIT) })
@@ -67,24 +68,9 @@ pub async fn prepare_table(server: &Server, params: &HashMap<String, String>, ta
     Ok(server.store.table_index(table))
 }
 
-/// Go-style durations as Consul takes them ("10s", "5m", "1m30s", bare seconds).
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    tessera_proto::catalog::duration::parse(raw)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_style_durations() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("150ms"), Some(Duration::from_millis(150)));
-        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration("soon"), None);
-        assert_eq!(parse_duration("-1s"), None);
-    }
 
     #[test]
     fn wait_is_capped_and_index_must_be_a_number() {

@@ -14,8 +14,6 @@ mod kv;
 mod shapes;
 mod status;
 
-pub use blocking::parse_duration;
-
 use std::sync::Arc;
 
 use axum::extract::FromRef;

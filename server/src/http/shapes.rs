@@ -66,6 +66,14 @@ pub fn service(s: &Service, datacenter: &str) -> Map<String, Value> {
     out
 }
 
+/// The map inside a `json!({...})` literal, taken without copying it.
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("only called on object literals"),
+    }
+}
+
 pub fn indexed<T>(mut fields: Map<String, Value>, row: &Row<T>) -> Value {
     fields.insert("CreateIndex".into(), json!(row.create_index));
     fields.insert("ModifyIndex".into(), json!(row.modify_index));
@@ -81,11 +89,11 @@ pub fn node(n: &Row<Node>) -> Value {
         "TaggedAddresses": {"lan": n.value.address, "wan": n.value.address},
         "Meta": n.value.meta,
     });
-    indexed(fields.as_object().cloned().unwrap_or_default(), n)
+    indexed(object(fields), n)
 }
 
 pub fn check(c: &HealthCheck) -> Map<String, Value> {
-    json!({
+    object(json!({
         "Node": c.node,
         "CheckID": c.check_id,
         "Name": c.name,
@@ -98,16 +106,13 @@ pub fn check(c: &HealthCheck) -> Map<String, Value> {
         "Type": c.kind,
         "Interval": c.interval,
         "Timeout": c.timeout,
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default()
+    }))
 }
 
 /// `/v1/catalog/service/:name` rows: node and service fields side by side.
 pub fn catalog_service(n: &Row<Node>, s: &Row<Service>) -> Value {
     let svc = &s.value;
-    let mut out = json!({
+    let fields = json!({
         "ID": n.value.id,
         "Node": n.value.name,
         "Address": n.value.address,
@@ -126,9 +131,5 @@ pub fn catalog_service(n: &Row<Node>, s: &Row<Service>) -> Value {
         "ServiceProxy": svc.proxy.as_ref().map(proxy).unwrap_or_else(|| json!({})),
         "ServiceConnect": if svc.connect_native { json!({"Native": true}) } else { json!({}) },
     });
-    if let Some(map) = out.as_object_mut() {
-        map.insert("CreateIndex".into(), json!(s.create_index));
-        map.insert("ModifyIndex".into(), json!(s.modify_index));
-    }
-    out
+    indexed(object(fields), s)
 }

@@ -17,6 +17,7 @@ pub enum Table {
 }
 
 impl Table {
+    /// In declaration order, so `table as usize` is a table's position here.
     pub const ALL: [Table; 4] = [Table::Kv, Table::Catalog, Table::Roots, Table::Intentions];
 
     pub fn name(self) -> &'static str {
@@ -29,30 +30,18 @@ impl Table {
     }
 }
 
+/// One sender per table, at the table's position in [`Table::ALL`].
 pub struct TableWatches {
-    kv: watch::Sender<u64>,
-    catalog: watch::Sender<u64>,
-    roots: watch::Sender<u64>,
-    intentions: watch::Sender<u64>,
+    senders: [watch::Sender<u64>; Table::ALL.len()],
 }
 
 impl TableWatches {
     pub fn new(initial: impl Fn(Table) -> u64) -> Self {
-        TableWatches {
-            kv: watch::Sender::new(initial(Table::Kv)),
-            catalog: watch::Sender::new(initial(Table::Catalog)),
-            roots: watch::Sender::new(initial(Table::Roots)),
-            intentions: watch::Sender::new(initial(Table::Intentions)),
-        }
+        TableWatches { senders: Table::ALL.map(|table| watch::Sender::new(initial(table))) }
     }
 
     fn sender(&self, table: Table) -> &watch::Sender<u64> {
-        match table {
-            Table::Kv => &self.kv,
-            Table::Catalog => &self.catalog,
-            Table::Roots => &self.roots,
-            Table::Intentions => &self.intentions,
-        }
+        &self.senders[table as usize]
     }
 
     /// Publishes a table's new index (after the change is written).

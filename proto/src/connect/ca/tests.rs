@@ -21,7 +21,7 @@ fn web() -> ServiceIdentity {
 }
 
 fn root(name: &str) -> RootCa {
-    generate_root(&trust_domain(), name, None, 10 * YEAR).unwrap()
+    generate_root(&trust_domain(), name, RootKey::Fresh(256), 10 * YEAR).unwrap()
 }
 
 fn now() -> u64 {
@@ -126,7 +126,7 @@ fn a_root_describes_itself() {
 #[test]
 fn a_root_uses_a_given_p384_key_and_refuses_other_kinds() {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
-    let root = generate_root(&trust_domain(), "Tessera CA 384", Some(&key.serialize_pem()), YEAR).unwrap();
+    let root = generate_root(&trust_domain(), "Tessera CA 384", RootKey::Given(&key.serialize_pem()), YEAR).unwrap();
     let der = der_of(&root.cert_pem);
     let cert = parse_cert("root", &der).unwrap();
     assert_eq!(cert.public_key().raw, key.subject_public_key_info().as_slice());
@@ -138,10 +138,13 @@ fn a_root_uses_a_given_p384_key_and_refuses_other_kinds() {
 
     let ed25519 = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap().serialize_pem();
     for bad in [ed25519.as_str(), "not a key"] {
-        let err = generate_root(&trust_domain(), "x", Some(bad), YEAR).unwrap_err();
+        let err = generate_root(&trust_domain(), "x", RootKey::Given(bad), YEAR).unwrap_err();
         assert!(matches!(err, CaError::Key { .. }), "{err}");
     }
-    assert!(matches!(generate_root(&trust_domain(), " ", None, YEAR), Err(CaError::Invalid { field: "name", .. })));
+    assert!(matches!(
+        generate_root(&trust_domain(), " ", RootKey::Fresh(256), YEAR),
+        Err(CaError::Invalid { field: "name", .. })
+    ));
 }
 
 #[test]
