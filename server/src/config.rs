@@ -166,6 +166,14 @@ impl AgentConfig {
         self.grpc_port.map(|port| SocketAddr::new(self.client_addr, port))
     }
 
+    /// The startup banner's "Client Addr" value: where the HTTP API (as
+    /// bound: `http` may differ with port 0), DNS and agent gRPC listen.
+    pub fn client_addrs_summary(&self, http: SocketAddr) -> String {
+        let off = |addr: Option<SocketAddr>| addr.map_or_else(|| "off".to_string(), |a| a.to_string());
+        let (dns, grpc) = (off(self.dns_addr()), off(self.grpc_addr()));
+        format!("[{}] (HTTP: {http}, DNS: {dns}, gRPC: {grpc})", self.client_addr)
+    }
+
     pub fn server_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind_addr, self.server_port)
     }

@@ -40,10 +40,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use tessera_proto::catalog::Node;
 use tessera_proto::catalog::Service;
 
-use crate::agent::config_files::Sources;
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
 use crate::cluster::agent_api::AgentApiService;
@@ -229,29 +227,17 @@ fn start_agent(
     data_dir: &std::path::Path,
     shutdown: &CancellationToken,
 ) -> Result<Arc<Agent>, AgentError> {
-    let config = &server.config;
-    let node = Node {
-        name: server.me.name.clone(),
-        id: server.me.node_id.clone(),
-        address: config.bind_addr.to_string(),
-        datacenter: config.datacenter.clone(),
-        meta: Default::default(),
-    };
+    let mut setup = AgentSetup::from_config(
+        &server.config,
+        (&server.me.name, &server.me.node_id),
+        data_dir,
+        Box::new(LocalCatalogSink(Arc::downgrade(server))),
+        Arc::new(server::LocalLeafSigner(Arc::downgrade(server))),
+        shutdown,
+    );
     // Servers list themselves as the `consul` service, as Consul's do.
-    let consul = Service { id: "consul".into(), name: "consul".into(), port: config.server_port, ..Service::default() };
-    let setup = AgentSetup {
-        node,
-        sources: Sources { config_dirs: config.config_dirs.clone(), config_files: config.config_files.clone() },
-        persist_path: Some(agent::persist::path_in(data_dir)),
-        builtin_services: vec![consul],
-        sink: Box::new(LocalCatalogSink(Arc::downgrade(server))),
-        connect: agent::connect::AgentConnect::new(
-            &config.datacenter,
-            config.default_intention_policy,
-            Arc::new(server::LocalLeafSigner(Arc::downgrade(server))),
-            shutdown.clone(),
-        ),
-    };
+    let port = server.config.server_port;
+    setup.builtin_services = vec![Service { id: "consul".into(), name: "consul".into(), port, ..Service::default() }];
     Ok(Agent::start(setup)?)
 }
 
@@ -299,6 +285,22 @@ fn spawn_services(
         cluster::liveness::run(liveness_server, token).await;
         Ok(())
     });
+    spawn_agent_tasks(tasks, agent, shutdown);
+    let (leader_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        cluster::leader::run(leader_server, token).await;
+        Ok(())
+    });
+    let (bootstrap_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move { Ok(cluster::bootstrap::run(bootstrap_server, token).await?) });
+}
+
+/// What every agent runs, server or client: catalog sync and SIGHUP reloads.
+pub(crate) fn spawn_agent_tasks(
+    tasks: &mut JoinSet<Result<(), AgentError>>,
+    agent: &Arc<Agent>,
+    shutdown: &CancellationToken,
+) {
     let (sync_agent, token) = (agent.clone(), shutdown.clone());
     tasks.spawn(async move {
         agent::sync::run(sync_agent, token).await;
@@ -309,18 +311,11 @@ fn spawn_services(
         reload_on_sighup(reload_agent, token).await;
         Ok(())
     });
-    let (leader_server, token) = (server.clone(), shutdown.clone());
-    tasks.spawn(async move {
-        cluster::leader::run(leader_server, token).await;
-        Ok(())
-    });
-    let (bootstrap_server, token) = (server.clone(), shutdown.clone());
-    tasks.spawn(async move { Ok(cluster::bootstrap::run(bootstrap_server, token).await?) });
 }
 
 /// SIGHUP reloads service definitions, as in Consul; a bad file is logged
 /// and changes nothing.
-pub(crate) async fn reload_on_sighup(agent: Arc<Agent>, shutdown: CancellationToken) {
+async fn reload_on_sighup(agent: Arc<Agent>, shutdown: CancellationToken) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return tracing::error!("cannot listen for SIGHUP");
     };
@@ -356,16 +351,14 @@ pub(crate) async fn supervise(
 /// Consul-style startup summary on stdout.
 fn announce(server: &Server, dir: &std::path::Path, http_addr: Option<SocketAddr>) {
     let config = &server.config;
-    let http = http_addr.map_or_else(|| config.http_addr().to_string(), |a| a.to_string());
+    let http = http_addr.unwrap_or_else(|| config.http_addr());
     println!("==> Starting Tessera agent...");
     println!("              Version: '{}'", env!("CARGO_PKG_VERSION"));
     println!("              Node ID: '{}'", server.me.node_id);
     println!("            Node name: '{}'", server.me.name);
     println!("           Datacenter: '{}'", config.datacenter);
     println!("               Server: true (Bootstrap-expect: {}, Dev: {})", config.bootstrap_expect, config.dev);
-    let dns = config.dns_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
-    let grpc = config.grpc_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
-    println!("          Client Addr: [{}] (HTTP: {http}, DNS: {dns}, gRPC: {grpc})", config.client_addr);
+    println!("          Client Addr: {}", config.client_addrs_summary(http));
     println!("         Cluster Addr: {} (Server RPC: {})", config.bind_addr, server.me.rpc_addr);
     println!("             Data Dir: {}", dir.display());
     println!();

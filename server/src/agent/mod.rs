@@ -11,6 +11,7 @@ pub mod persist;
 pub mod sync;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -24,12 +25,14 @@ use tessera_proto::catalog::Node;
 use tessera_proto::catalog::Service;
 use tessera_proto::catalog::ServiceDefinition;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::agent::checks::Runner;
 use crate::agent::config_files::Sources;
 use crate::agent::local::LocalState;
 use crate::agent::local::Source;
 use crate::command::Command;
+use crate::config::AgentConfig;
 
 /// Where the agent's catalog writes go: the local server in -dev and on
 /// servers; the servers over gRPC on client agents.
@@ -67,6 +70,38 @@ pub struct AgentSetup {
     pub builtin_services: Vec<Service>,
     pub sink: Box<dyn CatalogSink>,
     pub connect: Arc<connect::AgentConnect>,
+}
+
+impl AgentSetup {
+    /// What servers and client agents alike take from the agent config: the
+    /// node `name`/`id` at the bind address, the config sources, registrations
+    /// persisted under `data_dir`, and Connect state whose leaves `signer`
+    /// signs. No built-in services.
+    pub fn from_config(
+        config: &AgentConfig,
+        (name, id): (&str, &str),
+        data_dir: &Path,
+        sink: Box<dyn CatalogSink>,
+        signer: Arc<dyn connect::LeafSigner>,
+        shutdown: &CancellationToken,
+    ) -> AgentSetup {
+        let node = Node {
+            name: name.to_string(),
+            id: id.to_string(),
+            address: config.bind_addr.to_string(),
+            datacenter: config.datacenter.clone(),
+            meta: Default::default(),
+        };
+        let policy = config.default_intention_policy;
+        AgentSetup {
+            node,
+            sources: Sources { config_dirs: config.config_dirs.clone(), config_files: config.config_files.clone() },
+            persist_path: Some(persist::path_in(data_dir)),
+            builtin_services: Vec::new(),
+            sink,
+            connect: connect::AgentConnect::new(&config.datacenter, policy, signer, shutdown.clone()),
+        }
+    }
 }
 
 impl Agent {

@@ -23,11 +23,9 @@ use axum::routing::get;
 use axum::routing::put;
 use axum::Json;
 use serde_json::json;
-use tessera_proto::catalog::Node;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::config_files::Sources;
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
 use crate::agent::CatalogSink;
@@ -143,26 +141,15 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let dns_sockets = crate::bind_dns(&config).await?;
     let grpc_listener = crate::bind_grpc(&config).await?;
     let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
-    let node = Node {
-        name: config.node_name.clone(),
-        id: data.node_id.clone(),
-        address: config.bind_addr.to_string(),
-        datacenter: config.datacenter.clone(),
-        meta: Default::default(),
-    };
-    let setup = AgentSetup {
-        node: node.clone(),
-        sources: Sources { config_dirs: config.config_dirs.clone(), config_files: config.config_files.clone() },
-        persist_path: Some(crate::agent::persist::path_in(&dir)),
-        builtin_services: vec![],
-        sink: Box::new(RemoteSink { servers: servers.clone(), node: node.name.clone() }),
-        connect: crate::agent::connect::AgentConnect::new(
-            &config.datacenter,
-            config.default_intention_policy,
-            Arc::new(RemoteLeafSigner { servers: servers.clone(), node: node.name.clone() }),
-            shutdown.clone(),
-        ),
-    };
+    let name = config.node_name.clone();
+    let setup = AgentSetup::from_config(
+        &config,
+        (&name, &data.node_id),
+        &dir,
+        Box::new(RemoteSink { servers: servers.clone(), node: name.clone() }),
+        Arc::new(RemoteLeafSigner { servers: servers.clone(), node: name.clone() }),
+        &shutdown,
+    );
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);
 
@@ -184,7 +171,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     if let Some(listener) = grpc_listener {
         crate::spawn_agent_grpc(&mut tasks, &agent, listener, &shutdown);
     }
-    spawn_background(&mut tasks, &agent, &servers, &node.name, &shutdown);
+    spawn_background(&mut tasks, &agent, &servers, &name, &shutdown);
     let outcome = crate::supervise(&mut tasks, &shutdown).await;
     shutdown.cancel();
     agent.stop();
@@ -199,16 +186,7 @@ fn spawn_background(
     node: &str,
     shutdown: &CancellationToken,
 ) {
-    let (sync_agent, token) = (agent.clone(), shutdown.clone());
-    tasks.spawn(async move {
-        crate::agent::sync::run(sync_agent, token).await;
-        Ok(())
-    });
-    let (reload_agent, token) = (agent.clone(), shutdown.clone());
-    tasks.spawn(async move {
-        crate::reload_on_sighup(reload_agent, token).await;
-        Ok(())
-    });
+    crate::spawn_agent_tasks(tasks, agent, shutdown);
     let (pool, name, token) = (servers.clone(), node.to_string(), shutdown.clone());
     tasks.spawn(async move {
         heartbeats(pool, name, token).await;
@@ -326,19 +304,13 @@ async fn forward(State(app): State<ClientApp>, method: Method, uri: Uri, body: B
 }
 
 fn announce(config: &AgentConfig, node_id: &str, dir: &std::path::Path) {
-    let dns = config.dns_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
     println!("==> Starting Tessera agent...");
     println!("              Version: '{}'", env!("CARGO_PKG_VERSION"));
     println!("              Node ID: '{node_id}'");
     println!("            Node name: '{}'", config.node_name);
     println!("           Datacenter: '{}'", config.datacenter);
     println!("               Server: false");
-    let grpc = config.grpc_addr().map_or_else(|| "off".to_string(), |a| a.to_string());
-    println!(
-        "          Client Addr: [{}] (HTTP: {}, DNS: {dns}, gRPC: {grpc})",
-        config.client_addr,
-        config.http_addr()
-    );
+    println!("          Client Addr: {}", config.client_addrs_summary(config.http_addr()));
     println!("         Cluster Addr: {} (servers: {})", config.bind_addr, config.retry_join.join(", "));
     println!("             Data Dir: {}", dir.display());
     println!();
