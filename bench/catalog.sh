@@ -29,15 +29,9 @@ cat >"$TMP/c.d/socat.json" <<'JSON'
 {"service": {"name": "socat", "port": 8181, "check": {"id": "socat-ttl", "ttl": "10m", "status": "passing"}}}
 JSON
 C=127.0.0.64
-"$BIN" agent -node c1 -bind $C -client $C -data-dir "$TMP/c1" -config-dir "$TMP/c.d" \
-    -retry-join "${S[0]}" -log-level warn >"$TMP/c1.log" 2>&1 &
-PIDS+=($!)
-
-deadline=$((SECONDS + 60))
-until curl -sf "http://$C:8500/v1/health/service/socat" | grep -q socat-ttl; do
-    [ $SECONDS -lt $deadline ] || { echo "cluster did not come up; logs in $TMP"; KEEP_TMP=1; exit 1; }
-    sleep 0.2
-done
+start_client c1 $C "${S[0]}"
+socat_registered() { curl -sf "http://$C:8500/v1/health/service/socat" | grep -q socat-ttl; }
+wait_for 60 socat_registered
 
 echo "== registrations through the client agent (${SECONDS_PER_RUN}s, 16 concurrent)"
 "$LOAD" register --addr $C:8500 --seconds "$SECONDS_PER_RUN" --concurrency 16

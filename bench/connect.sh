@@ -24,18 +24,15 @@ echo '{"service": {"name": "bench", "port": 9999}}' >"$TMP/c.d/bench.json"
 CLIENTS=()
 for n in $(seq 1 10); do
     ip=127.0.0.$((80 + n))
-    "$BIN" agent -node "c$n" -bind "$ip" -client "$ip" -data-dir "$TMP/c$n" -config-dir "$TMP/c.d" \
-        -retry-join "${S[$(( n % 3 ))]}" -log-level warn >"$TMP/c$n.log" 2>&1 &
-    PIDS+=($!)
+    start_client "c$n" "$ip" "${S[$(( n % 3 ))]}"
     CLIENTS+=(--client "$ip:8502")
 done
 
-deadline=$((SECONDS + 90))
-until [ "$(curl -sf "http://${S[0]}:8500/v1/catalog/service/bench" | grep -o '"Node"' | wc -l)" = 10 ] \
-    && curl -sf "http://127.0.0.90:8500/v1/agent/connect/ca/leaf/bench" >/dev/null; do
-    [ $SECONDS -lt $deadline ] || { echo "cluster did not come up; logs in $TMP"; KEEP_TMP=1; exit 1; }
-    sleep 0.3
-done
+clients_ready() {
+    [ "$(curl -sf "http://${S[0]}:8500/v1/catalog/service/bench" | grep -o '"Node"' | wc -l)" = 10 ] \
+        && curl -sf "http://127.0.0.90:8500/v1/agent/connect/ca/leaf/bench" >/dev/null
+}
+wait_for 90 clients_ready
 LEADER=$(curl -sf "http://${S[0]}:8500/v1/status/leader" | tr -d '"' | cut -d: -f1)
 FOLLOWER=${S[0]}
 [ "$FOLLOWER" != "$LEADER" ] || FOLLOWER=${S[1]}

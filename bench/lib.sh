@@ -27,4 +27,23 @@ start_servers() {
     done
 }
 
+# start_client NAME IP SERVER: a client agent with config dir $TMP/c.d,
+# joining SERVER; log in $TMP/NAME.log.
+start_client() {
+    "$BIN" agent -node "$1" -bind "$2" -client "$2" -data-dir "$TMP/$1" -config-dir "$TMP/c.d" \
+        -retry-join "$3" -log-level warn >"$TMP/$1.log" 2>&1 &
+    PIDS+=($!)
+}
+
+# wait_for SECS CMD...: runs CMD until it succeeds; after SECS, keeps $TMP
+# and fails the script.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || { echo "cluster did not come up; logs in $TMP"; KEEP_TMP=1; exit 1; }
+        sleep 0.2
+    done
+}
+
 trap cleanup EXIT INT TERM

@@ -15,8 +15,10 @@ use tessera_proto::v1::proxy_api_client::ProxyApiClient;
 use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::WatchProxyRequest;
 
+/// A channel of its own (a fresh pool), configured as the agents' own are:
+/// each load task gets its own connection.
 fn channel(addr: &str) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}")).expect("address").tcp_nodelay(true).connect_lazy()
+    tessera_proto::transport::ChannelPool::default().channel(addr).expect("address")
 }
 
 /// Signs CSRs for `service` as client node `node` through a server's
@@ -60,10 +62,6 @@ pub async fn sign(rpc: &str, http: &str, node: &str, service: &str, seconds: u64
         ok as f64 / elapsed,
         failed.load(Ordering::Relaxed)
     );
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 /// Flips an intention `rounds` times on a server and times each client
@@ -113,8 +111,8 @@ pub async fn intentions(server_http: &str, clients_grpc: &[String], service: &st
         "{} changes seen ({} clients x {rounds} writes); write -> agent copy ms: p50 {:.1} p99 {:.1} max {:.1} (target p99 <= 50)",
         latencies.len(),
         clients_grpc.len(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        crate::percentile(&latencies, 0.5),
+        crate::percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0.0)
     );
 }

@@ -259,18 +259,12 @@ async fn fanout(addr: &str, service: &str, (owner, check): (&str, &str), watcher
         }
     }
     latencies.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
     println!(
         "{} answers of {} expected; change -> answer ms: p50 {:.1} p99 {:.1} max {:.1}",
         latencies.len(),
         watchers * rounds,
-        pick(0.5),
-        pick(0.99),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(f64::NAN)
     );
 }
@@ -296,4 +290,10 @@ async fn hold(addr: &str, count: usize, seconds: u64) {
     }
     println!("holding {} connections for {seconds}s", held.len());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+}
+
+/// Nearest-rank percentile `p` (0..=1) of ascending `sorted`; NaN if empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = (sorted.len() as f64 * p).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied().unwrap_or(f64::NAN)
 }
