@@ -327,6 +327,11 @@ impl Http {
         (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
     }
 
+    /// Waits until `path` at `addr` answers 200 with JSON; returns it.
+    pub async fn wait_json(&self, addr: &str, path: &str, timeout: Duration) -> Value {
+        wait_until(&format!("{addr}{path} answers"), timeout, || self.get_json(addr, path)).await
+    }
+
     /// Waits until `/v1/health/service/<service>?passing` at `addr` lists
     /// exactly `count` instances.
     pub async fn wait_passing(&self, addr: &str, service: &str, count: usize, timeout: Duration) {
@@ -354,6 +359,16 @@ impl Http {
 }
 
 /// Runs the `tessera` CLI with `args` and returns what it did.
+/// Writes `dir/ca.json`, a `connect ca set-config` file that rotates the
+/// CA to a new P-256 key with a 2 s leaf re-issue spread; returns its path.
+pub fn write_rotation_config(dir: &Path) -> PathBuf {
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let body = serde_json::json!({"Provider": "consul", "Config": {"PrivateKey": key, "LeafReissueSpread": "2s"}});
+    let path = dir.join("ca.json");
+    std::fs::write(&path, body.to_string()).unwrap();
+    path
+}
+
 /// A command for `program`, run inside network namespace `netns` if given.
 /// `ip netns exec` execs the program, so the child is the program itself
 /// (signals and kill-on-drop reach it).

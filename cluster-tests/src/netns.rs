@@ -3,10 +3,12 @@
 //! reaching them through one more veth. Everything is removed on drop, also
 //! when the test fails. Needs root and iproute2 (CI runs as root).
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::wait_until;
+use crate::Agent;
 use crate::Http;
 
 pub struct TestNet {
@@ -69,6 +71,35 @@ impl TestNet {
 
     pub fn host_ip(&self, host: usize) -> String {
         format!("10.231.{}.{host}", self.subnet)
+    }
+
+    /// A tessera agent (not started) on test host `host`: node `name`, bound
+    /// to the host's address, with its client ports (HTTP, DNS, gRPC) on
+    /// `client`, or on the host's address when None.
+    pub fn agent(&self, host: usize, name: &str, client: Option<&str>, dir: &Path, mut args: Vec<String>) -> Agent {
+        let ip = self.host_ip(host);
+        let client = client.map_or(ip.clone(), str::to_string);
+        args.extend(["-node", name, "-bind", &ip, "-client", &client].map(String::from));
+        args.extend(["-data-dir".into(), dir.join(name).display().to_string()]);
+        let mut agent = Agent::new(name, &ip, dir, args);
+        agent.netns = Some(self.ns(host));
+        agent
+    }
+
+    /// Servers `s1..` on hosts 1..=`count` (not started), expecting each
+    /// other and joining each other, with `extra` arguments.
+    pub fn servers(&self, count: usize, client: Option<&str>, dir: &Path, extra: &[&str]) -> Vec<Agent> {
+        let expect = count.to_string();
+        (1..=count)
+            .map(|host| {
+                let mut args: Vec<String> = ["-server", "-bootstrap-expect", &expect].map(String::from).to_vec();
+                args.extend(extra.iter().map(|a| a.to_string()));
+                for peer in (1..=count).filter(|p| *p != host) {
+                    args.extend(["-retry-join".into(), self.host_ip(peer)]);
+                }
+                self.agent(host, &format!("s{host}"), client, dir, args)
+            })
+            .collect()
     }
 
     /// The host whose server leads, as the agent at `http_addr` names it;

@@ -62,7 +62,6 @@ pub use crate::config::Roots;
 pub use crate::config::Upstream;
 pub use crate::metrics::Metrics;
 pub use crate::native::NativeService;
-pub use crate::tls::provider as crypto_provider;
 pub use crate::verify::FailureReason;
 
 /// Binds every listener of `config`, then serves until `shutdown`.

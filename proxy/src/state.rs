@@ -50,7 +50,9 @@ impl Current {
         }
         match TlsConfigs::build(&snapshot) {
             Ok(tls) => {
-                tracing::info!(
+                // The feed already logged the change at info ("TLS Identity",
+                // "TLS Roots"); this marks when new connections start using it.
+                tracing::debug!(
                     identity = %tls.identity(),
                     roots = ?tls.root_names(),
                     serial = %snapshot.leaf.serial,

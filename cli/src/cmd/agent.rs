@@ -105,18 +105,8 @@ impl AgentArgs {
             client_addr: self.client.unwrap_or(loopback),
             http_port: self.http_port,
             server_port,
-            dns_port: match self.dns_port {
-                -1 => None,
-                port => {
-                    Some(u16::try_from(port).map_err(|_| format!("-dns-port: {port} is not a port (or -1 for none)"))?)
-                }
-            },
-            grpc_port: match self.grpc_port {
-                -1 => None,
-                port => Some(
-                    u16::try_from(port).map_err(|_| format!("-grpc-port: {port} is not a port (or -1 for none)"))?,
-                ),
-            },
+            dns_port: optional_port("-dns-port", self.dns_port)?,
+            grpc_port: optional_port("-grpc-port", self.grpc_port)?,
             default_intention_policy: self.default_intention_policy.parse().map_err(|_| {
                 format!("-default-intention-policy: {:?} must be allow or deny", self.default_intention_policy)
             })?,
@@ -134,6 +124,14 @@ impl AgentArgs {
             },
             ..AgentConfig::default()
         })
+    }
+}
+
+/// A port flag where -1 turns the listener off, as in Consul.
+fn optional_port(flag: &str, value: i32) -> Result<Option<u16>, String> {
+    match value {
+        -1 => Ok(None),
+        port => u16::try_from(port).map(Some).map_err(|_| format!("{flag}: {port} is not a port (or -1 for none)")),
     }
 }
 

@@ -119,8 +119,9 @@ async fn resolve_pair(client: &Client, args: &[String]) -> anyhow::Result<(Strin
     }
 }
 
-fn exact_path(source: &str, destination: &str) -> String {
-    format!("/v1/connect/intentions/exact?source={}&destination={}", query(source), query(destination))
+/// `/v1/connect/intentions/<endpoint>` for one source/destination pair.
+fn pair_path(endpoint: &str, source: &str, destination: &str) -> String {
+    format!("/v1/connect/intentions/{endpoint}?source={}&destination={}", query(source), query(destination))
 }
 
 fn query(value: &str) -> String {
@@ -178,7 +179,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<u8> {
     for (source, destination, body) in intentions {
         let bytes = serde_json::to_vec(&body)?;
         let reply = if args.replace {
-            client.call(Method::PUT, &exact_path(&source, &destination), Some(bytes)).await?
+            client.call(Method::PUT, &pair_path("exact", &source, &destination), Some(bytes)).await?
         } else {
             client.call(Method::POST, "/v1/connect/intentions", Some(bytes)).await?
         };
@@ -194,7 +195,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<u8> {
 async fn delete(args: PairOrIdArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
     let (source, destination) = resolve_pair(&client, &args.args).await?;
-    let path = exact_path(&source, &destination);
+    let path = pair_path("exact", &source, &destination);
     let found = client.get(&path).await?;
     if found.status == reqwest::StatusCode::NOT_FOUND {
         anyhow::bail!("Error deleting intention: intention {source} => {destination} not found");
@@ -208,7 +209,7 @@ async fn delete(args: PairOrIdArgs) -> anyhow::Result<u8> {
 async fn get(args: PairOrIdArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
     let (source, destination) = resolve_pair(&client, &args.args).await?;
-    let intention: Value = client.get(&exact_path(&source, &destination)).await?.json()?;
+    let intention: Value = client.get(&pair_path("exact", &source, &destination)).await?.json()?;
     let field = |name: &str| match &intention[name] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -271,8 +272,7 @@ async fn matches(args: MatchArgs) -> anyhow::Result<u8> {
 
 async fn check(args: PairArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
-    let path =
-        format!("/v1/connect/intentions/check?source={}&destination={}", query(&args.source), query(&args.destination));
+    let path = pair_path("check", &args.source, &args.destination);
     let answer: Value = client.get(&path).await?.json()?;
     match answer["Allowed"].as_bool() {
         Some(true) => {

@@ -115,11 +115,7 @@ async fn t32_reload_applies_changes_and_refuses_a_broken_file_whole() {
     agent.start();
     let http = Http::new();
     let addr = agent.http_addr();
-    wait_until("socat registered", SETTLE, || {
-        let (http, addr) = (&http, &addr);
-        async move { http.get_json(addr, "/v1/agent/service/socat").await }
-    })
-    .await;
+    http.wait_json(&addr, "/v1/agent/service/socat", SETTLE).await;
     let config_dir = dir.path().join("tessera.d");
 
     // A new file and a broken one: the reload is refused and nothing changes.
@@ -152,11 +148,7 @@ async fn t32_reload_applies_changes_and_refuses_a_broken_file_whole() {
     std::fs::write(config_dir.join("db.json"), r#"{"service": {"name": "db", "port": 5432}}"#).unwrap();
     let pid = agent.pid().unwrap();
     std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
-    wait_until("SIGHUP loads db", SETTLE, || {
-        let (http, addr) = (&http, &addr);
-        async move { http.get_json(addr, "/v1/agent/service/db").await }
-    })
-    .await;
+    http.wait_json(&addr, "/v1/agent/service/db", SETTLE).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -167,11 +159,7 @@ async fn t33_api_registrations_persist_and_ttl_checks_follow_pass_and_fail() {
     agent.start();
     let http = Http::new();
     let addr = agent.http_addr();
-    wait_until("the agent answers", SETTLE, || {
-        let (http, addr) = (&http, &addr);
-        async move { http.get_json(addr, "/v1/agent/services").await }
-    })
-    .await;
+    http.wait_json(&addr, "/v1/agent/services", SETTLE).await;
 
     // CamelCase body, as Consul's API takes it.
     let body = r#"{"Name": "api", "ID": "api-1", "Port": 7000, "Tags": ["v2"], "Check": {"TTL": "30s"}}"#;
@@ -197,11 +185,7 @@ async fn t33_api_registrations_persist_and_ttl_checks_follow_pass_and_fail() {
     // A restart keeps the API registration (same data dir).
     agent.stop();
     agent.start();
-    let service: Value = wait_until("api-1 is back after a restart", SETTLE, || {
-        let (http, addr) = (&http, &addr);
-        async move { http.get_json(addr, "/v1/agent/service/api-1").await }
-    })
-    .await;
+    let service: Value = http.wait_json(&addr, "/v1/agent/service/api-1", SETTLE).await;
     assert_eq!(service["Tags"][0], "v2");
     assert_eq!(http.put(&addr, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 200);
     assert_eq!(http.put(&addr, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 404);
@@ -288,11 +272,7 @@ async fn t36_services_register_and_deregister_read_files_as_the_agent_does() {
     let mut agent = dev_agent("127.0.36.1", dir.path(), &[]);
     agent.start();
     let (http, addr) = (Http::new(), agent.http_addr());
-    wait_until("the agent answers", SETTLE, || {
-        let (http, addr) = (&http, &addr);
-        async move { http.get_json(addr, "/v1/agent/services").await }
-    })
-    .await;
+    http.wait_json(&addr, "/v1/agent/services", SETTLE).await;
     let file = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();

@@ -18,29 +18,22 @@ fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// The certificates of a PEM bundle, in order, as DER.
-fn pem_certs(pem: &str) -> Vec<Vec<u8>> {
+/// The certificates of a PEM bundle, in order.
+fn pem_certs(pem: &str) -> Vec<rustls_pki_types::CertificateDer<'static>> {
     use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.unwrap().to_vec()).collect()
+    rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.unwrap()).collect()
 }
 
 /// Whether the leaf chain in `cert_pem` verifies for client and server use
 /// against `roots_pem` (what sidecars do on every handshake).
 fn verifies(cert_pem: &str, roots_pem: &[String]) -> bool {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::UnixTime;
     let chain = pem_certs(cert_pem);
-    let roots: Vec<Vec<u8>> = roots_pem.iter().flat_map(|p| pem_certs(p)).collect();
-    let anchors: Vec<_> = roots
-        .iter()
-        .map(|der| webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice())).unwrap().to_owned())
-        .collect();
-    let leaf = CertificateDer::from(chain[0].as_slice());
-    let intermediates: Vec<CertificateDer> = chain[1..].iter().map(|d| CertificateDer::from(d.as_slice())).collect();
-    let ee = webpki::EndEntityCert::try_from(&leaf).unwrap();
+    let roots: Vec<_> = roots_pem.iter().flat_map(|p| pem_certs(p)).collect();
+    let anchors: Vec<_> = roots.iter().map(|der| webpki::anchor_from_trusted_cert(der).unwrap().to_owned()).collect();
+    let ee = webpki::EndEntityCert::try_from(&chain[0]).unwrap();
+    let now = rustls_pki_types::UnixTime::now();
     [webpki::KeyUsage::client_auth(), webpki::KeyUsage::server_auth()].into_iter().all(|usage| {
-        ee.verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &intermediates, UnixTime::now(), usage, None, None)
-            .is_ok()
+        ee.verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], now, usage, None, None).is_ok()
     })
 }
 
@@ -56,11 +49,7 @@ async fn t90_dev_agent_has_a_ca_signs_spiffe_leaves_and_renews_them() {
     let (http, addr) = (Http::new(), agent.http_addr());
 
     eprintln!("=== the first leader made a root: Tessera CA 1 in <cluster-id>.consul");
-    let roots = wait_until("roots", SETTLE, || {
-        let (http, addr) = (&http, &addr);
-        async move { http.get_json(addr, "/v1/connect/ca/roots").await }
-    })
-    .await;
+    let roots = http.wait_json(&addr, "/v1/connect/ca/roots", SETTLE).await;
     let trust_domain = roots["TrustDomain"].as_str().unwrap().to_string();
     assert!(trust_domain.ends_with(".consul"), "{roots}");
     assert_eq!(roots["Roots"][0]["Name"], "Tessera CA 1");
@@ -125,11 +114,8 @@ async fn t91_intentions_cli_check_exit_codes_and_authorize() {
     agent.start();
     let (http, addr) = (Http::new(), agent.http_addr());
     let a = addr.as_str();
-    wait_until("roots", SETTLE, || {
-        let http = &http;
-        async move { http.get_json(a, "/v1/agent/connect/ca/roots").await }
-    })
-    .await;
+    let roots = http.wait_json(a, "/v1/agent/connect/ca/roots", SETTLE).await;
+    let trust_domain = roots["TrustDomain"].as_str().unwrap();
     let run = |args: &[&str]| {
         let mut full = args.to_vec();
         full.insert(2, "-http-addr");
@@ -163,14 +149,11 @@ async fn t91_intentions_cli_check_exit_codes_and_authorize() {
 
     eprintln!("=== authorize answers from the agent's copy, with Consul's reasons");
     let authorize = |source: &'static str| {
-        let (http, roots_addr) = (http.clone(), addr.clone());
+        let uri = format!("spiffe://{trust_domain}/ns/default/dc/dc1/svc/{source}");
+        let body = format!(r#"{{"Target":"socat","ClientCertURI":"{uri}","ClientCertSerial":"01"}}"#);
+        let http = &http;
         async move {
-            let roots = http.get_json(&roots_addr, "/v1/agent/connect/ca/roots").await.unwrap();
-            let td = roots["TrustDomain"].as_str().unwrap().to_string();
-            let body = format!(
-                r#"{{"Target":"socat","ClientCertURI":"spiffe://{td}/ns/default/dc/dc1/svc/{source}","ClientCertSerial":"01"}}"#
-            );
-            let (status, text) = http.post(&roots_addr, "/v1/agent/connect/authorize", &body).await.unwrap();
+            let (status, text) = http.post(a, "/v1/agent/connect/authorize", &body).await.unwrap();
             assert_eq!(status, 200, "{text}");
             serde_json::from_str::<Value>(&text).unwrap()
         }
@@ -302,10 +285,7 @@ async fn t93_root_rotation_keeps_every_service_verifiable() {
     assert!(reason.contains("not registered"), "{reason}");
 
     eprintln!("=== rotate to a new key");
-    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    let body = serde_json::json!({"Provider": "consul", "Config": {"PrivateKey": key, "LeafReissueSpread": "2s"}});
-    let config = dir.path().join("ca.json");
-    std::fs::write(&config, body.to_string()).unwrap();
+    let config = cluster_tests::write_rotation_config(dir.path());
     let set = cli(&["connect", "ca", "set-config", "-http-addr", &a1, "-config-file", &config.display().to_string()]);
     assert_eq!(stdout(&set), "Configuration updated!", "{set:?}");
 

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use cluster_tests::netns::TestNet;
-use cluster_tests::wait_until;
 use cluster_tests::Agent;
 use cluster_tests::Http;
 use cluster_tests::Proc;
@@ -23,16 +22,9 @@ use crate::t95_walkthrough::WEB_JSON;
 /// Generous: this test shares two cores with the whole parallel suite.
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// An agent on a test host whose HTTP and gRPC ports also answer on the
-/// host's loopback, so the walkthrough's commands run there unchanged.
-fn agent_on(net: &TestNet, host: usize, name: &str, dir: &std::path::Path, mut args: Vec<String>) -> Agent {
-    let ip = net.host_ip(host);
-    args.extend(["-node", name, "-bind", &ip, "-client", "0.0.0.0"].map(String::from));
-    args.extend(["-data-dir".into(), dir.join(name).display().to_string()]);
-    let mut agent = Agent::new(name, &ip, dir, args);
-    agent.netns = Some(net.ns(host));
-    agent
-}
+/// Agents' client ports also answer on their host's loopback, so the
+/// walkthrough's commands run there unchanged.
+const ANY: Option<&str> = Some("0.0.0.0");
 
 /// A connection held open from host B through both sidecars (socat as the
 /// client), echoing one line at a time.
@@ -77,16 +69,7 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     let net = TestNet::create(96, 5);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let server_ips: Vec<String> = (1..=3).map(|h| net.host_ip(h)).collect();
-    let mut servers: Vec<Agent> = (1..=3)
-        .map(|h| {
-            let mut args: Vec<String> = ["-server", "-bootstrap-expect", "3"].map(String::from).to_vec();
-            for peer in server_ips.iter().filter(|p| **p != net.host_ip(h)) {
-                args.extend(["-retry-join".into(), peer.clone()]);
-            }
-            agent_on(&net, h, &format!("s{h}"), cwd, args)
-        })
-        .collect();
+    let mut servers = net.servers(3, ANY, cwd, &[]);
     servers.iter_mut().for_each(Agent::start);
     let (host_a, host_b) = (net.ns(4), net.ns(5));
     let mut clients = Vec::new();
@@ -94,19 +77,14 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
         let config_dir = cwd.join(format!("{name}.d"));
         std::fs::create_dir_all(&config_dir).unwrap();
         std::fs::write(config_dir.join(file), json).unwrap();
-        let args =
-            vec!["-retry-join".into(), server_ips[0].clone(), "-config-dir".into(), config_dir.display().to_string()];
-        let mut agent = agent_on(&net, host, name, cwd, args);
+        let args = vec!["-retry-join".into(), net.host_ip(1), "-config-dir".into(), config_dir.display().to_string()];
+        let mut agent = net.agent(host, name, ANY, cwd, args);
         agent.start();
         clients.push(agent);
     }
     let http = Http::new();
     let b_http = format!("{}:8500", net.host_ip(5));
-    wait_until("host B's agent has web's certificate", SETTLE, || {
-        let (http, b_http) = (&http, &b_http);
-        async move { http.get_json(b_http, "/v1/agent/connect/ca/leaf/web").await }
-    })
-    .await;
+    http.wait_json(&b_http, "/v1/agent/connect/ca/leaf/web", SETTLE).await;
     let log = |name: &str| cwd.join(format!("{name}.log"));
     let _socat = Proc::spawn(
         Some(&host_a),
@@ -160,9 +138,7 @@ async fn t96_the_walkthrough_across_hosts_survives_leader_loss_and_root_rotation
     }
 
     eprintln!("=== a root rotation under traffic drops nothing");
-    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    let body = serde_json::json!({"Provider": "consul", "Config": {"PrivateKey": key, "LeafReissueSpread": "2s"}});
-    std::fs::write(cwd.join("ca.json"), body.to_string()).unwrap();
+    cluster_tests::write_rotation_config(cwd);
     let set = run(Some(&host_b), cwd, &["connect", "ca", "set-config", "-config-file", "ca.json"]);
     assert_eq!(set.0, "Configuration updated!");
     let deadline = tokio::time::Instant::now() + SETTLE;
