@@ -122,7 +122,7 @@ const LEADERLESS_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The parts that moved past what the agent holds (a snapshot install may
 /// move an index back; anything different is sent).
-fn connect_update(server: &Server, held: &mut WatchConnectRequest) -> Result<ConnectUpdate, ServerError> {
+pub(crate) fn connect_update(server: &Server, held: &mut WatchConnectRequest) -> Result<ConnectUpdate, ServerError> {
     let mut update = ConnectUpdate::default();
     let trust_domain = crate::connect::ca::trust_domain(server).map(|td| td.as_str().to_string()).unwrap_or_default();
     if held.trust_domain != trust_domain {

@@ -38,7 +38,8 @@ fn apply(connect: &AgentConnect, update: ConnectUpdate) {
     }
 }
 
-/// Server mode: republish whenever the store's tables move.
+/// Server mode: whenever the store's tables move, what a WatchConnect
+/// stream from this server would send, applied in place.
 pub async fn from_store(server: Weak<Server>, connect: Arc<AgentConnect>, shutdown: CancellationToken) {
     let Some(subscriptions) =
         server.upgrade().map(|s| (s.store.subscribe(Table::Roots), s.store.subscribe(Table::Intentions)))
@@ -46,19 +47,12 @@ pub async fn from_store(server: Weak<Server>, connect: Arc<AgentConnect>, shutdo
         return;
     };
     let (mut roots, mut intentions) = subscriptions;
+    let mut held = WatchConnectRequest::default();
     loop {
         let Some(server) = server.upgrade() else { return };
-        match crate::connect::roots::current(&server) {
-            Ok(Some(current)) => connect.publish_roots(current),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read the CA roots"),
-        }
-        // The index first: a write landing between the two reads then makes
-        // the next round's index larger, so its list is not dropped as old.
-        let index = server.store.table_index(Table::Intentions);
-        match server.store.intentions() {
-            Ok(list) => connect.publish_intentions(IntentionSet { index, intentions: list }, false),
-            Err(e) => tracing::warn!(error = %e, "cannot read the intentions"),
+        match crate::cluster::agent_api::connect_update(&server, &mut held) {
+            Ok(update) => apply(&connect, update),
+            Err(e) => tracing::warn!(error = %e, "cannot read the CA roots or intentions"),
         }
         drop(server);
         tokio::select! {
