@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
-use tessera_proto::connect::csr;
-use tessera_proto::connect::ServiceIdentity;
-use tessera_proto::connect::TrustDomain;
+use tessera_mesh::connect::csr;
+use tessera_mesh::connect::ServiceIdentity;
+use tessera_mesh::connect::TrustDomain;
 use tessera_proto::v1::agent_api_client::AgentApiClient;
 use tessera_proto::v1::proxy_api_client::ProxyApiClient;
 use tessera_proto::v1::SignLeafRequest;

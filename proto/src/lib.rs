@@ -1,11 +1,11 @@
-//! Tessera's shared vocabulary: the generated protobuf messages and tonic
-//! services that servers, client agents, sidecars and the CLI speak, and the
-//! pure catalog types and decisions (service definitions, sidecar
-//! expansion) that more than one of them needs.
+//! Tessera's wire: the generated protobuf messages and tonic services that
+//! servers, client agents, sidecars and the CLI speak ([`v1`]), the
+//! conversions between them and the domain types of `tessera-mesh`
+//! ([`convert`]), and the gRPC channels and listeners every process builds
+//! ([`transport`]).
 #![forbid(unsafe_code)]
 
-pub mod catalog;
-pub mod connect;
+pub mod convert;
 pub mod transport;
 
 pub mod v1 {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use serde_json::Value;
-use tessera_proto::connect::Intention;
-use tessera_proto::connect::ServiceIdentity;
+use tessera_mesh::connect::Intention;
+use tessera_mesh::connect::ServiceIdentity;
 use tessera_proto::v1::proxy_api_client::ProxyApiClient;
 use tessera_proto::v1::ProxyUpdate;
 use tessera_proto::v1::WatchProxyRequest;

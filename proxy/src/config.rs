@@ -7,9 +7,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tessera_proto::connect::DefaultPolicy;
-use tessera_proto::connect::Intention;
-use tessera_proto::connect::ServiceIdentity;
+use tessera_mesh::connect::DefaultPolicy;
+use tessera_mesh::connect::Intention;
+use tessera_mesh::connect::ServiceIdentity;
 
 /// This service's leaf certificate and its private key.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use rand::Rng;
-use tessera_proto::connect::ServiceIdentity;
+use tessera_mesh::connect::ServiceIdentity;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 use tokio::sync::watch;

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use tessera_proto::connect::intention::DestinationRules;
-use tessera_proto::connect::Decision;
+use tessera_mesh::connect::intention::DestinationRules;
+use tessera_mesh::connect::Decision;
 use tokio::sync::watch;
 
 use crate::config::ProxySnapshot;

@@ -26,9 +26,9 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::ServerName;
 use rustls_pki_types::TrustAnchor;
 use rustls_pki_types::UnixTime;
-use tessera_proto::connect::spiffe::SpiffeError;
-use tessera_proto::connect::ServiceIdentity;
-use tessera_proto::connect::TrustDomain;
+use tessera_mesh::connect::spiffe::SpiffeError;
+use tessera_mesh::connect::ServiceIdentity;
+use tessera_mesh::connect::TrustDomain;
 use webpki::EndEntityCert;
 use webpki::KeyUsage;
 

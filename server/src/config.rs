@@ -48,7 +48,7 @@ pub struct AgentConfig {
     /// None: no agent gRPC listener (`-grpc-port=-1`).
     pub grpc_port: Option<u16>,
     /// What decides a connection no intention matches.
-    pub default_intention_policy: tessera_proto::connect::DefaultPolicy,
+    pub default_intention_policy: tessera_mesh::connect::DefaultPolicy,
     /// The DNS domain, e.g. `consul.`.
     pub domain: String,
     pub retry_join: Vec<String>,

@@ -2,16 +2,15 @@
 //! that decide whether it is healthy (its own and its node's). The health
 //! HTTP API and DNS both answer from here.
 
-use tessera_proto::catalog::CheckStatus;
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Node;
-use tessera_proto::catalog::Service;
-use tessera_proto::catalog::ServiceKind;
+use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Node;
+use tessera_mesh::catalog::Service;
+use tessera_mesh::catalog::ServiceKind;
 
-use crate::store::engine::Engine;
-use crate::store::engine::EngineError;
-use crate::store::tables::catalog;
-use crate::store::tables::catalog::Row;
+use tessera_store::Row;
+use tessera_store::StoreError;
+use tessera_store::View;
 
 /// One instance with the checks that decide its health: its own and its node's.
 pub struct Instance {
@@ -27,11 +26,11 @@ impl Instance {
 }
 
 /// Instances of `name`; with `connect`, the proxies for it and its native instances.
-pub fn instances(engine: &Engine, name: &str, connect: bool) -> Result<Vec<Instance>, EngineError> {
+pub fn instances(view: &View<'_>, name: &str, connect: bool) -> Result<Vec<Instance>, StoreError> {
     let rows = match connect {
-        false => catalog::instances(engine, name)?,
+        false => view.instances(name)?,
         true => {
-            let mut rows: Vec<_> = catalog::all_services(engine)?
+            let mut rows: Vec<_> = view.all_services()?
                 .into_iter()
                 .filter(|(_, s)| {
                     // A proxy without a port only dials out (an ad-hoc
@@ -41,7 +40,7 @@ pub fn instances(engine: &Engine, name: &str, connect: bool) -> Result<Vec<Insta
                         && s.value.proxy.as_ref().is_some_and(|p| p.destination_service_name == name);
                     proxies_for || (s.value.connect_native && s.value.name == name)
                 })
-                .filter_map(|(node, s)| catalog::node(engine, &node).ok().flatten().map(|n| (n, s)))
+                .filter_map(|(node, s)| view.node(&node).ok().flatten().map(|n| (n, s)))
                 .collect();
             rows.sort_by(|a, b| a.0.value.name.cmp(&b.0.value.name));
             rows
@@ -49,7 +48,7 @@ pub fn instances(engine: &Engine, name: &str, connect: bool) -> Result<Vec<Insta
     };
     let mut out = Vec::new();
     for (node, service) in rows {
-        let checks = catalog::node_checks(engine, &node.value.name)?
+        let checks = view.node_checks(&node.value.name)?
             .into_iter()
             .map(|r| r.value)
             .filter(|c| c.service_id.is_empty() || c.service_id == service.value.id)

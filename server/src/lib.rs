@@ -14,7 +14,6 @@
 pub mod agent;
 pub mod client_agent;
 pub mod cluster;
-pub mod command;
 pub mod config;
 pub mod connect;
 pub mod data_dir;
@@ -24,12 +23,10 @@ pub mod http;
 pub mod proposer;
 pub mod raft;
 pub mod server;
-pub mod store;
 /// gRPC channels and listeners (shared with sidecars; TLS goes there).
 pub mod transport {
     pub use tessera_proto::transport::*;
 }
-pub mod types;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use tessera_proto::catalog::Service;
+use tessera_mesh::catalog::Service;
 
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
@@ -55,12 +52,12 @@ use crate::raft::service::RaftService;
 use crate::raft::ClusterStamp;
 use crate::server::LocalCatalogSink;
 use crate::server::Server;
-use crate::store::engine::EngineError;
-use crate::store::Store;
+use tessera_store::StoreError;
+use tessera_store::Store;
 use crate::transport::ChannelPool;
-use crate::types::raft_id_of;
-use crate::types::Raft;
-use crate::types::ServerNode;
+use tessera_store::types::raft_id_of;
+use tessera_store::types::Raft;
+use tessera_store::types::ServerNode;
 
 /// How long shutdown waits for listeners and Raft to stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -72,7 +69,7 @@ pub enum AgentError {
     #[error(transparent)]
     DataDir(#[from] DataDirError),
     #[error(transparent)]
-    Store(#[from] EngineError),
+    Store(#[from] StoreError),
     #[error("cannot listen for {what} on {addr}: {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]

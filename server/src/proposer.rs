@@ -14,11 +14,11 @@ use openraft::error::RaftError;
 use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 
-use crate::command::Command;
-use crate::command::CommandResponse;
-use crate::types::NodeId;
-use crate::types::Raft;
-use crate::types::ServerNode;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
+use tessera_store::types::NodeId;
+use tessera_store::types::Raft;
+use tessera_store::types::ServerNode;
 
 /// How long the next entry may wait for writers the last commit answered.
 /// Only under load (the last entry carried more than one write); a lone

@@ -11,17 +11,17 @@ use tokio::time::Instant;
 
 use crate::cluster::discovery::Discovery;
 use crate::cluster::forward;
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::config::AgentConfig;
 use crate::proposer::Applied;
 use crate::proposer::ProposeError;
 use crate::proposer::Proposer;
 use crate::raft::ClusterStamp;
-use crate::store::Store;
+use tessera_store::Store;
 use crate::transport::ChannelPool;
-use crate::types::NodeId;
-use crate::types::Raft;
-use crate::types::ServerNode;
+use tessera_store::types::NodeId;
+use tessera_store::types::Raft;
+use tessera_store::types::ServerNode;
 
 /// How a read is served. Consul's `?stale` and `?consistent`; the default
 /// here is linearizable too (Consul's default only trusts the leader's view).
@@ -53,8 +53,8 @@ pub enum ServerError {
     Conflict(String),
 }
 
-impl From<crate::store::engine::EngineError> for ServerError {
-    fn from(e: crate::store::engine::EngineError) -> Self {
+impl From<tessera_store::StoreError> for ServerError {
+    fn from(e: tessera_store::StoreError) -> Self {
         ServerError::Internal(e.to_string())
     }
 }

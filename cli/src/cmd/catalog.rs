@@ -7,8 +7,8 @@ use clap::Args;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
-use tessera_proto::catalog::ConfigFile;
-use tessera_proto::catalog::ServiceDefinition;
+use tessera_mesh::catalog::ConfigFile;
+use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::client::columns;
 use crate::client::Client;

@@ -9,8 +9,8 @@ use cluster_tests::wait_until;
 use cluster_tests::Cluster;
 use cluster_tests::Http;
 use serde_json::Value;
-use tessera_proto::connect::ca::cert_info;
-use tessera_proto::connect::ServiceIdentity;
+use tessera_mesh::connect::ca::cert_info;
+use tessera_mesh::connect::ServiceIdentity;
 
 const SETTLE: Duration = Duration::from_secs(30);
 

@@ -1,5 +1,5 @@
-use tessera_proto::connect::Action;
-use tessera_proto::connect::DefaultPolicy;
+use tessera_mesh::connect::Action;
+use tessera_mesh::connect::DefaultPolicy;
 
 use crate::support::*;
 

@@ -1,7 +1,7 @@
 use std::time::Duration;
 use std::time::Instant;
 
-use tessera_proto::connect::Action;
+use tessera_mesh::connect::Action;
 
 use crate::support::*;
 

@@ -1,6 +1,6 @@
 use std::io;
 
-use tessera_proto::connect::Action;
+use tessera_mesh::connect::Action;
 use tessera_proxy::Endpoint;
 use tessera_proxy::NativeService;
 use tokio::io::AsyncReadExt;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::Weak;
 use std::time::Duration;
 
-use tessera_proto::catalog::definition::CheckKind;
-use tessera_proto::catalog::CheckStatus;
+use tessera_mesh::catalog::definition::CheckKind;
+use tessera_mesh::catalog::CheckStatus;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::path::PathBuf;
 
-use tessera_proto::catalog::CheckDefinition;
-use tessera_proto::catalog::ConfigFile;
-use tessera_proto::catalog::ServiceDefinition;
+use tessera_mesh::catalog::CheckDefinition;
+use tessera_mesh::catalog::ConfigFile;
+use tessera_mesh::catalog::ServiceDefinition;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {message}")]

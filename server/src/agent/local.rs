@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
-use tessera_proto::catalog::definition::CheckKind;
-use tessera_proto::catalog::sidecar;
-use tessera_proto::catalog::CheckDefinition;
-use tessera_proto::catalog::CheckStatus;
-use tessera_proto::catalog::DefinitionError;
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Service;
-use tessera_proto::catalog::ServiceDefinition;
-use tessera_proto::catalog::ServiceKind;
+use tessera_mesh::catalog::definition::CheckKind;
+use tessera_mesh::catalog::sidecar;
+use tessera_mesh::catalog::CheckDefinition;
+use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::DefinitionError;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Service;
+use tessera_mesh::catalog::ServiceDefinition;
+use tessera_mesh::catalog::ServiceKind;
 
 /// Where a registration came from: config files are reconciled on reload;
 /// API registrations persist in the data dir until deregistered.
@@ -146,8 +146,8 @@ impl LocalState {
         let (status, output) = kept.unwrap_or((initial, String::new()));
         let (interval, timeout) = match &kind {
             CheckKind::Tcp { interval, timeout, .. } | CheckKind::Http { interval, timeout, .. } => (
-                tessera_proto::catalog::duration::format(*interval),
-                tessera_proto::catalog::duration::format(*timeout),
+                tessera_mesh::catalog::duration::format(*interval),
+                tessera_mesh::catalog::duration::format(*timeout),
             ),
             _ => (String::new(), String::new()),
         };

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::Weak;
 
-use tessera_proto::catalog::model::serf_health;
-use tessera_proto::catalog::CheckDefinition;
-use tessera_proto::catalog::CheckStatus;
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Node;
-use tessera_proto::catalog::Service;
-use tessera_proto::catalog::ServiceDefinition;
+use tessera_mesh::catalog::model::serf_health;
+use tessera_mesh::catalog::CheckDefinition;
+use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Node;
+use tessera_mesh::catalog::Service;
+use tessera_mesh::catalog::ServiceDefinition;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +31,7 @@ use crate::agent::checks::Runner;
 use crate::agent::config_files::Sources;
 use crate::agent::local::LocalState;
 use crate::agent::local::Source;
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::config::AgentConfig;
 
 /// Where the agent's catalog writes go: the local server in -dev and on

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tessera_proto::catalog::CheckDefinition;
-use tessera_proto::catalog::ServiceDefinition;
+use tessera_mesh::catalog::CheckDefinition;
+use tessera_mesh::catalog::ServiceDefinition;
 
 #[derive(Debug, Default)]
 pub struct Registrations {

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Node;
-use tessera_proto::catalog::Service;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Node;
+use tessera_mesh::catalog::Service;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
-use crate::command::Command;
+use tessera_store::command::Command;
 
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

@@ -30,7 +30,7 @@ use crate::agent::Agent;
 use crate::agent::AgentSetup;
 use crate::agent::CatalogSink;
 use crate::client_agent::pool::ServerPool;
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::config::AgentConfig;
 use crate::data_dir;
 use crate::dns::Answerer;

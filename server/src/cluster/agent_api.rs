@@ -26,11 +26,11 @@ use tonic::Status;
 use tower::ServiceExt;
 
 use crate::cluster::forward;
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::dns::Dns;
 use crate::server::Server;
 use crate::server::ServerError;
-use crate::store::watch::Table;
+use tessera_store::Table;
 
 /// Answers larger than this are refused rather than buffered.
 const MAX_BODY: usize = 64 << 20;
@@ -138,13 +138,12 @@ pub(crate) fn connect_update(server: &Server, held: &mut WatchConnectRequest) ->
             update.roots = Some(roots);
         }
     }
-    let intentions_index = server.store.table_index(Table::Intentions);
-    if intentions_index != held.intentions_index {
-        let intentions = server.store.intentions()?;
-        held.intentions_index = intentions_index;
+    if server.store.table_index(Table::Intentions) != held.intentions_index {
+        let read = server.store.read(Table::Intentions, |view| view.intentions())?;
+        held.intentions_index = read.index;
         update.intentions = Some(Intentions {
-            index: intentions_index,
-            intentions: intentions.iter().map(IntentionRecord::from).collect(),
+            index: read.index,
+            intentions: read.value.iter().map(IntentionRecord::from).collect(),
         });
     }
     Ok(update)
@@ -240,7 +239,7 @@ impl agent_api_server::AgentApi for AgentApiService {
 
 #[cfg(test)]
 mod tests {
-    use tessera_proto::catalog::Node;
+    use tessera_mesh::catalog::Node;
 
     use super::*;
 

@@ -21,8 +21,8 @@ use crate::cluster::forward;
 use crate::cluster::from_info;
 use crate::cluster::to_info;
 use crate::server::Server;
-use crate::types::raft_id_of;
-use crate::types::ServerNode;
+use tessera_store::types::raft_id_of;
+use tessera_store::types::ServerNode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::types::ServerNode;
+use tessera_store::types::ServerNode;
 
 pub struct Discovery {
     known: Mutex<BTreeMap<String, ServerNode>>,

@@ -16,13 +16,13 @@ use tonic::Code;
 use tonic::Status;
 
 use crate::cluster::to_info;
-use crate::command::Command;
-use crate::command::CommandResponse;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
 use crate::proposer::Applied;
 use crate::server::Attempt;
 use crate::server::ServerError;
 use crate::transport::ChannelPool;
-use crate::types::ServerNode;
+use tessera_store::types::ServerNode;
 
 /// Forwarded work is bounded so a leader that vanished mid-call is given up
 /// on and found again.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::server::Server;
 
 /// How often the leader looks for retired roots to prune.

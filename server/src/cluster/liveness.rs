@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tessera_proto::catalog::model::serf_health;
-use tessera_proto::catalog::model::SERF_HEALTH_ID;
+use tessera_mesh::catalog::model::serf_health;
+use tessera_mesh::catalog::model::SERF_HEALTH_ID;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::server::Server;
-use crate::store::tables::catalog;
 
 #[derive(Default)]
 pub struct Liveness {
@@ -64,13 +63,13 @@ async fn check_nodes(server: &Server, leading_since: Instant) -> Result<(), Stri
         let names = metrics.borrow().membership_config.membership().nodes().map(|(_, n)| n.name.clone()).collect();
         names
     };
-    let engine = server.store.engine();
-    for node in catalog::nodes(engine).map_err(|e| e.to_string())? {
+    let view = server.store.view();
+    for node in view.nodes().map_err(|e| e.to_string())? {
         let name = &node.value.name;
         if servers.contains(name) {
             continue;
         }
-        let Some(serf) = catalog::check(engine, name, SERF_HEALTH_ID).map_err(|e| e.to_string())? else { continue };
+        let Some(serf) = view.check(name, SERF_HEALTH_ID).map_err(|e| e.to_string())? else { continue };
         let last = server.liveness.seen(name).unwrap_or(leading_since).max(leading_since);
         let check = serf_health(name, last.elapsed() < timeout);
         if serf.value.status != check.status {

@@ -9,9 +9,9 @@ use crate::cluster::forward;
 use crate::server::Attempt;
 use crate::server::Server;
 use crate::server::ServerError;
-use crate::types::raft_id_of;
-use crate::types::NodeId;
-use crate::types::ServerNode;
+use tessera_store::types::raft_id_of;
+use tessera_store::types::NodeId;
+use tessera_store::types::ServerNode;
 
 /// Which server to remove: Consul's `-id=` or `-address=`.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ pub mod service;
 
 use tessera_proto::v1::ServerInfo;
 
-use crate::types::ServerNode;
+use tessera_store::types::ServerNode;
 
 pub fn to_info(node: &ServerNode, datacenter: &str) -> ServerInfo {
     ServerInfo {

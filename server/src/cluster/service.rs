@@ -22,7 +22,7 @@ use tonic::Status;
 use crate::cluster::from_info;
 use crate::cluster::membership::PeerRef;
 use crate::cluster::to_info;
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::proposer::ProposeError;
 use crate::server::Server;
 use crate::server::ServerError;

@@ -7,24 +7,23 @@ use std::sync::Mutex;
 use std::time::Duration;
 use std::time::SystemTime;
 
-use tessera_proto::connect::ca;
-use tessera_proto::connect::ca::LeafPolicy;
-use tessera_proto::connect::ca::RootKey;
-use tessera_proto::connect::ca::Signer;
-use tessera_proto::connect::TrustDomain;
+use tessera_mesh::connect::ca;
+use tessera_mesh::connect::ca::LeafPolicy;
+use tessera_mesh::connect::ca::RootKey;
+use tessera_mesh::connect::ca::Signer;
+use tessera_mesh::connect::TrustDomain;
 use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::SignLeafResponse;
 use tokio::time::Instant;
 
 use crate::cluster::forward;
-use crate::command::Command;
-use crate::command::CommandResponse;
-use crate::connect::model::CaConfig;
-use crate::connect::model::CaState;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
+use tessera_store::ca::CaConfig;
+use tessera_store::ca::CaState;
 use crate::server::Attempt;
 use crate::server::Server;
 use crate::server::ServerError;
-use crate::store::tables::catalog;
 
 /// The leader's signing state: what signing needs from the stored CA
 /// (the parsed key above all; parsing it per CSR would cost more than
@@ -44,12 +43,12 @@ struct SigningContext {
 }
 
 fn signing_context(server: &Server) -> Result<Arc<SigningContext>, ServerError> {
-    let roots_index = server.store.table_index(crate::store::watch::Table::Roots);
+    let roots_index = server.store.table_index(tessera_store::Table::Roots);
     let mut cached = server.signing.context.lock().expect("signing context lock");
     if let Some(context) = cached.as_ref().filter(|c| c.roots_index == roots_index && roots_index > 0) {
         return Ok(context.clone());
     }
-    let state = server.store.ca_state()?;
+    let state = server.store.view().ca_state()?;
     let active = state.active().ok_or_else(|| ServerError::Internal("the CA has no root yet".into()))?;
     let config = state.config();
     let context = Arc::new(SigningContext {
@@ -89,7 +88,7 @@ fn next_root_name(state: &CaState) -> String {
 
 /// Run by the leader once the cluster id exists: creates the first root.
 pub async fn initialize_if_needed(server: &Server) -> Result<(), ServerError> {
-    let state = server.store.ca_state()?;
+    let state = server.store.view().ca_state()?;
     if !state.roots.is_empty() {
         return Ok(());
     }
@@ -125,8 +124,8 @@ pub async fn sign(server: &Server, csr_pem: &str, caller_node: Option<&str>) -> 
 pub fn sign_here(server: &Server, request: &SignLeafRequest) -> Result<SignLeafResponse, ServerError> {
     let context = signing_context(server)?;
     take_token(&server.signing, context.csr_max_per_second)?;
-    let may_claim = |identity: &tessera_proto::connect::ServiceIdentity| {
-        if identity.namespace != tessera_proto::connect::spiffe::DEFAULT_NAMESPACE {
+    let may_claim = |identity: &tessera_mesh::connect::ServiceIdentity| {
+        if identity.namespace != tessera_mesh::connect::spiffe::DEFAULT_NAMESPACE {
             return Err(format!("namespace {:?}: only \"default\" exists", identity.namespace));
         }
         if request.caller_node.is_empty() {
@@ -163,7 +162,7 @@ pub fn sign_here(server: &Server, request: &SignLeafRequest) -> Result<SignLeafR
 /// A client agent may claim the identity of a service registered on its
 /// node, or the destination of a sidecar registered there.
 fn node_may_claim(server: &Server, node: &str, service: &str) -> Result<bool, ServerError> {
-    let services = catalog::node_services(server.store.engine(), node)?;
+    let services = server.store.view().node_services(node)?;
     Ok(services.iter().any(|row| {
         row.value.name == service || row.value.proxy.as_ref().is_some_and(|p| p.destination_service_name == service)
     }))
@@ -198,7 +197,7 @@ pub struct ConfigChange {
 pub async fn set_config(server: &Server, change: ConfigChange) -> Result<bool, ServerError> {
     change.config.validate().map_err(ServerError::BadRequest)?;
     server.read_barrier(crate::server::Consistency::Linearizable).await?;
-    let state = server.store.ca_state()?;
+    let state = server.store.view().ca_state()?;
     let active = state.active().ok_or_else(|| ServerError::Internal("the CA has no root yet".into()))?;
     let current = state.config();
     let new_key_kind = (current.private_key_type.as_str(), current.private_key_bits)
@@ -250,7 +249,7 @@ pub fn prunable(state: &CaState, now: u64) -> Vec<String> {
 
 /// Run by the leader from time to time.
 pub async fn prune(server: &Server) -> Result<(), ServerError> {
-    let ids = prunable(&server.store.ca_state()?, unix_now());
+    let ids = prunable(&server.store.view().ca_state()?, unix_now());
     if ids.is_empty() {
         return Ok(());
     }
@@ -262,7 +261,7 @@ pub async fn prune(server: &Server) -> Result<(), ServerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connect::model::StoredRoot;
+    use tessera_store::ca::StoredRoot;
 
     #[test]
     fn the_csr_rate_limit_allows_a_burst_then_refuses() {
@@ -275,7 +274,7 @@ mod tests {
 
     /// A stored root with only what pruning and naming look at.
     fn root(id: &str, active: bool, rotated_out_at: Option<u64>) -> StoredRoot {
-        let root = tessera_proto::connect::ca::RootCa {
+        let root = tessera_mesh::connect::ca::RootCa {
             id: id.into(),
             name: format!("Tessera CA {id}"),
             serial: String::new(),

@@ -1,10 +1,10 @@
 //! Intention writes as the HTTP API and the CLI make them.
 
-use tessera_proto::connect::intention::validate_name;
-use tessera_proto::connect::Intention;
+use tessera_mesh::connect::intention::validate_name;
+use tessera_mesh::connect::Intention;
 
-use crate::command::Command;
-use crate::command::CommandResponse;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
 use crate::server::Server;
 use crate::server::ServerError;
 

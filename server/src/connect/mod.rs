@@ -4,5 +4,4 @@
 
 pub mod ca;
 pub mod intentions;
-pub mod model;
 pub mod roots;

@@ -5,10 +5,10 @@ use tessera_proto::v1::CaRoot;
 use tessera_proto::v1::CaRoots;
 
 use crate::connect::ca::trust_domain;
-use crate::connect::model::CaState;
+use tessera_store::ca::CaState;
 use crate::server::Server;
 use crate::server::ServerError;
-use crate::store::watch::Table;
+use tessera_store::Table;
 
 pub fn public(state: &CaState, trust_domain: &str, index: u64) -> CaRoots {
     let roots = state
@@ -39,10 +39,9 @@ pub fn public(state: &CaState, trust_domain: &str, index: u64) -> CaRoots {
 
 /// The roots as this server has them now; None before the CA has a root.
 pub fn current(server: &Server) -> Result<Option<CaRoots>, ServerError> {
-    let index = server.store.table_index(Table::Roots);
-    let state = server.store.ca_state()?;
-    if state.roots.is_empty() {
+    let read = server.store.read(Table::Roots, |view| view.ca_state())?;
+    if read.value.roots.is_empty() {
         return Ok(None);
     }
-    Ok(Some(public(&state, trust_domain(server)?.as_str(), index)))
+    Ok(Some(public(&read.value, trust_domain(server)?.as_str(), read.index)))
 }

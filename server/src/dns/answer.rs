@@ -16,13 +16,12 @@ use hickory_proto::rr::RData;
 use hickory_proto::rr::Record;
 use hickory_proto::rr::RecordType;
 use rand::seq::SliceRandom;
-use tessera_proto::catalog::CheckStatus;
+use tessera_mesh::catalog::CheckStatus;
 
 use crate::dns::lookup;
 use crate::dns::lookup::Lookup;
 use crate::health;
-use crate::store::engine::Engine;
-use crate::store::tables::catalog;
+use tessera_store::View;
 
 /// Consul's default: answers are not cached.
 const TTL: u32 = 0;
@@ -41,7 +40,7 @@ struct Target {
 }
 
 impl Zone {
-    pub fn answer(&self, engine: &Engine, request: &Message) -> Message {
+    pub fn answer(&self, view: &View<'_>, request: &Message) -> Message {
         let mut response = Message::response(request.metadata.id, OpCode::Query);
         response.metadata.authoritative = true;
         response.metadata.recursion_desired = request.metadata.recursion_desired;
@@ -51,7 +50,7 @@ impl Zone {
         };
         response.add_query(query.clone());
         let name = query.name().clone();
-        let targets = lookup::parse(&name.to_ascii(), &self.domain, &self.datacenter).map(|l| self.targets(engine, &l));
+        let targets = lookup::parse(&name.to_ascii(), &self.domain, &self.datacenter).map(|l| self.targets(view, &l));
         match targets {
             Some(Ok(targets)) if !targets.is_empty() => {
                 self.add_records(&mut response, &name, query.query_type(), targets)
@@ -68,18 +67,18 @@ impl Zone {
         response
     }
 
-    fn targets(&self, engine: &Engine, lookup: &Lookup) -> Result<Vec<Target>, crate::store::engine::EngineError> {
+    fn targets(&self, view: &View<'_>, lookup: &Lookup) -> Result<Vec<Target>, tessera_store::StoreError> {
         let instances = match lookup {
             Lookup::Service { name, tag } => {
-                let mut found = health::instances(engine, name, false)?;
+                let mut found = health::instances(view, name, false)?;
                 if let Some(tag) = tag {
                     found.retain(|i| i.service.value.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)));
                 }
                 found
             }
-            Lookup::Connect { name } => health::instances(engine, name, true)?,
+            Lookup::Connect { name } => health::instances(view, name, true)?,
             Lookup::Node { name } => {
-                let node = catalog::node(engine, name)?;
+                let node = view.node(name)?;
                 return Ok(node
                     .and_then(|n| n.value.address.parse().ok().map(|ip| (n.value.name, ip)))
                     .map(|(node, ip)| vec![Target { host: self.node_name(&node), ip, port: 0, weight: 1 }])

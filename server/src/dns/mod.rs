@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::dns::answer::Zone;
-use crate::store::Store;
+use tessera_store::Store;
 
 /// A UDP answer larger than this is cut (answers dropped, TC bit set), as
 /// RFC 1035 asks of servers without EDNS.
@@ -35,7 +35,7 @@ pub struct Dns {
 impl Dns {
     pub fn respond(&self, query: &[u8]) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
-        self.zone.answer(self.store.engine(), &request).to_vec().ok()
+        self.zone.answer(&self.store.view(), &request).to_vec().ok()
     }
 }
 

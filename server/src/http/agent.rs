@@ -7,13 +7,12 @@ use axum::extract::State;
 use axum::Json;
 use futures::future::join_all;
 use serde::Serialize;
-use tessera_proto::catalog::model::SERF_HEALTH_ID;
-use tessera_proto::catalog::CheckStatus;
+use tessera_mesh::catalog::model::SERF_HEALTH_ID;
+use tessera_mesh::catalog::CheckStatus;
 
 use crate::cluster::forward;
 use crate::server::Server;
-use crate::store::tables::catalog;
-use crate::types::ServerNode;
+use tessera_store::types::ServerNode;
 
 /// How long a member may take to answer before it is reported failed.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -92,13 +91,13 @@ pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
 /// Catalog nodes that are not servers: client agents, alive while their
 /// serfHealth check passes.
 fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
-    let engine = server.store.engine();
-    let nodes = catalog::nodes(engine).unwrap_or_default();
+    let view = server.store.view();
+    let nodes = view.nodes().unwrap_or_default();
     nodes
         .into_iter()
         .filter(|n| !servers.iter().any(|s| s.name == n.value.name))
         .map(|n| {
-            let serf = catalog::check(engine, &n.value.name, SERF_HEALTH_ID).ok().flatten();
+            let serf = view.check(&n.value.name, SERF_HEALTH_ID).ok().flatten();
             let alive = serf.is_some_and(|c| c.value.status == CheckStatus::Passing);
             let as_server = ServerNode {
                 node_id: n.value.id.clone(),

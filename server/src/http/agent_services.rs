@@ -15,9 +15,9 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::json;
 use serde_json::Value;
-use tessera_proto::catalog::CheckDefinition;
-use tessera_proto::catalog::CheckStatus;
-use tessera_proto::catalog::ServiceDefinition;
+use tessera_mesh::catalog::CheckDefinition;
+use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::agent::Agent;
 use crate::agent::AgentError;

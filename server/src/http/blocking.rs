@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
-use tessera_proto::catalog::duration;
+use tessera_mesh::catalog::duration;
 
 use crate::http::ApiError;
 use crate::server::Consistency;
 use crate::server::Server;
-use crate::store::watch::Table;
+use tessera_store::Table;
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 const MAX_WAIT: Duration = Duration::from_secs(600);
@@ -62,10 +62,10 @@ impl QueryOptions {
     }
 }
 
-/// Waits as `params` ask on `table`, then returns the index to report.
-pub async fn prepare_table(server: &Server, params: &HashMap<String, String>, table: Table) -> Result<u64, ApiError> {
-    QueryOptions::parse(params)?.prepare(server, table).await?;
-    Ok(server.store.table_index(table))
+/// Waits as `params` ask on `table`; the read that follows reports the
+/// index it was read at.
+pub async fn prepare_table(server: &Server, params: &HashMap<String, String>, table: Table) -> Result<(), ApiError> {
+    QueryOptions::parse(params)?.prepare(server, table).await
 }
 
 #[cfg(test)]

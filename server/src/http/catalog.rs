@@ -15,34 +15,30 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::Value;
-use tessera_proto::catalog::CheckStatus;
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Node;
-use tessera_proto::catalog::ServiceDefinition;
+use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Node;
+use tessera_mesh::catalog::ServiceDefinition;
 
-use crate::command::Command;
+use tessera_store::command::Command;
 use crate::http::decode_body;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
 use crate::server::Server;
-use crate::store::tables::catalog;
-use crate::store::watch::Table;
+use tessera_store::Table;
 
 type Params = Query<HashMap<String, String>>;
 
-/// Waits as the query asks, then returns the catalog index to report.
-pub async fn prepare(server: &Server, params: &HashMap<String, String>) -> Result<u64, ApiError> {
+/// Waits as the query asks on the catalog.
+pub async fn prepare(server: &Server, params: &HashMap<String, String>) -> Result<(), ApiError> {
     crate::http::blocking::prepare_table(server, params, Table::Catalog).await
 }
 
 pub async fn services(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
-    let index = prepare(&server, &params).await?;
-    let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (_, row) in catalog::all_services(server.store.engine())? {
-        names.entry(row.value.name.clone()).or_default().extend(row.value.tags.iter().cloned());
-    }
-    Ok((read_headers(&server, index), Json(names)).into_response())
+    prepare(&server, &params).await?;
+    let read = server.store.read(Table::Catalog, |view| view.service_names())?;
+    Ok((read_headers(&server, read.index), Json(read.value)).into_response())
 }
 
 pub async fn service(
@@ -50,27 +46,30 @@ pub async fn service(
     Path(name): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let index = prepare(&server, &params).await?;
+    prepare(&server, &params).await?;
     let tag = params.get("tag");
-    let rows: Vec<Value> = catalog::instances(server.store.engine(), &name)?
+    let read = server.store.read(Table::Catalog, |view| view.instances(&name))?;
+    let rows: Vec<Value> = read
+        .value
         .iter()
         .filter(|(_, s)| tag.is_none_or(|t| s.value.tags.contains(t)))
         .map(|(n, s)| shapes::catalog_service(n, s))
         .collect();
-    Ok((read_headers(&server, index), Json(rows)).into_response())
+    Ok((read_headers(&server, read.index), Json(rows)).into_response())
 }
 
 pub async fn nodes(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
-    let index = prepare(&server, &params).await?;
-    let engine = server.store.engine();
-    let mut rows = catalog::nodes(engine)?;
-    if let Some(service) = params.get("service") {
-        let with: BTreeSet<String> =
-            catalog::instances(engine, service)?.into_iter().map(|(n, _)| n.value.name).collect();
-        rows.retain(|n| with.contains(&n.value.name));
-    }
-    let nodes: Vec<Value> = rows.iter().map(shapes::node).collect();
-    Ok((read_headers(&server, index), Json(nodes)).into_response())
+    prepare(&server, &params).await?;
+    let read = server.store.read(Table::Catalog, |view| {
+        let mut rows = view.nodes()?;
+        if let Some(service) = params.get("service") {
+            let with: BTreeSet<String> = view.instances(service)?.into_iter().map(|(n, _)| n.value.name).collect();
+            rows.retain(|n| with.contains(&n.value.name));
+        }
+        Ok(rows)
+    })?;
+    let nodes: Vec<Value> = read.value.iter().map(shapes::node).collect();
+    Ok((read_headers(&server, read.index), Json(nodes)).into_response())
 }
 
 pub async fn node(
@@ -78,16 +77,20 @@ pub async fn node(
     Path(name): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let index = prepare(&server, &params).await?;
-    let engine = server.store.engine();
-    let Some(node) = catalog::node(engine, &name)? else {
-        return Ok((read_headers(&server, index), Json(Value::Null)).into_response());
+    prepare(&server, &params).await?;
+    let read = server.store.read(Table::Catalog, |view| match view.node(&name)? {
+        Some(node) => Ok(Some((node, view.node_services(&name)?))),
+        None => Ok(None),
+    })?;
+    let Some((node, services)) = read.value else {
+        return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
     };
-    let services: BTreeMap<String, Value> = catalog::node_services(engine, &name)?
+    let services: BTreeMap<String, Value> = services
         .iter()
         .map(|row| (row.value.id.clone(), shapes::indexed(shapes::service(&row.value, &node.value.datacenter), row)))
         .collect();
-    Ok((read_headers(&server, index), Json(json!({"Node": shapes::node(&node), "Services": services}))).into_response())
+    let body = json!({"Node": shapes::node(&node), "Services": services});
+    Ok((read_headers(&server, read.index), Json(body)).into_response())
 }
 
 pub async fn datacenters(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
@@ -158,7 +161,7 @@ pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<
 fn to_health_check(
     c: RegisterCheck,
     node: &str,
-    service: Option<&tessera_proto::catalog::Service>,
+    service: Option<&tessera_mesh::catalog::Service>,
 ) -> Result<HealthCheck, ApiError> {
     let status = match c.status.as_str() {
         "" => CheckStatus::Critical,

@@ -16,12 +16,12 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::Map;
 use serde_json::Value;
-use tessera_proto::connect::intention;
-use tessera_proto::connect::Action;
-use tessera_proto::connect::Intention;
+use tessera_mesh::connect::intention;
+use tessera_mesh::connect::Action;
+use tessera_mesh::connect::Intention;
 
 use crate::connect::ca::ConfigChange;
-use crate::connect::model::CaConfig;
+use tessera_store::ca::CaConfig;
 use crate::http::blocking::prepare_table as prepare;
 use crate::http::connect_shapes as shapes;
 use crate::http::decode_body;
@@ -29,26 +29,26 @@ use crate::http::read_headers;
 use crate::http::ApiError;
 use crate::http::App;
 use crate::server::Server;
-use crate::store::watch::Table;
+use tessera_store::Table;
 
 type Params = Query<HashMap<String, String>>;
 
 pub async fn roots(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
-    let index = prepare(&server, &params, Table::Roots).await?;
+    prepare(&server, &params, Table::Roots).await?;
     let roots = crate::connect::roots::current(&server)?
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the CA has no root yet"))?;
     if params.get("pem").is_some_and(|v| v != "false") {
         let headers = [(header::CONTENT_TYPE, "application/pem-certificate-chain")];
-        return Ok((read_headers(&server, index), headers, shapes::roots_pem(&roots)).into_response());
+        return Ok((read_headers(&server, roots.index), headers, shapes::roots_pem(&roots)).into_response());
     }
-    Ok((read_headers(&server, index), Json(shapes::roots(&roots))).into_response())
+    Ok((read_headers(&server, roots.index), Json(shapes::roots(&roots))).into_response())
 }
 
 pub async fn get_ca_config(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
-    let index = prepare(&server, &params, Table::Roots).await?;
-    let state = server.store.ca_state()?;
-    let (config, create, modify) = state.config.unwrap_or_else(|| (CaConfig::default(), 0, 0));
-    Ok((read_headers(&server, index), Json(shapes::ca_config(&config, create, modify))).into_response())
+    prepare(&server, &params, Table::Roots).await?;
+    let read = server.store.read(Table::Roots, |view| view.ca_state())?;
+    let (config, create, modify) = read.value.config.unwrap_or_else(|| (CaConfig::default(), 0, 0));
+    Ok((read_headers(&server, read.index), Json(shapes::ca_config(&config, create, modify))).into_response())
 }
 
 /// The `Config` keys of a CA configuration PUT, in Consul's spellings.
@@ -120,7 +120,7 @@ pub async fn put_ca_config(State(server): State<Arc<Server>>, body: Bytes) -> Re
         return Err(ApiError::bad_request(format!("Provider: {provider:?} is not supported (only \"consul\")")));
     }
     let _ = (body.force_without_cross_signing, body.state, body.create_index, body.modify_index);
-    let current = server.store.ca_state()?.config();
+    let current = server.store.view().ca_state()?.config();
     let change = merge_config(current, body.config.unwrap_or_default())?;
     let rotated = crate::connect::ca::set_config(&server, change).await?;
     tracing::info!(rotated, "CA configuration updated");
@@ -213,11 +213,12 @@ fn pair(params: &HashMap<String, String>) -> Result<(String, String), ApiError> 
 }
 
 pub async fn list(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
-    let index = prepare(&server, &params, Table::Intentions).await?;
-    let mut all = server.store.intentions()?;
+    prepare(&server, &params, Table::Intentions).await?;
+    let read = server.store.read(Table::Intentions, |view| view.intentions())?;
+    let mut all = read.value;
     all.sort_by(intention::evaluation_order);
     let body: Vec<Value> = all.iter().map(shapes::intention).collect();
-    Ok((read_headers(&server, index), Json(body)).into_response())
+    Ok((read_headers(&server, read.index), Json(body)).into_response())
 }
 
 /// Legacy create: an error if the pair exists.
@@ -237,9 +238,10 @@ pub async fn create(State(server): State<Arc<Server>>, body: Bytes) -> Result<Re
 
 pub async fn get_exact(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
-    let index = prepare(&server, &params, Table::Intentions).await?;
-    match server.store.intention(&source, &destination)? {
-        Some(i) => Ok((read_headers(&server, index), Json(shapes::intention(&i))).into_response()),
+    prepare(&server, &params, Table::Intentions).await?;
+    let read = server.store.read(Table::Intentions, |view| view.intention(&source, &destination))?;
+    match read.value {
+        Some(i) => Ok((read_headers(&server, read.index), Json(shapes::intention(&i))).into_response()),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("Intention not found: {source} => {destination}"))),
     }
 }
@@ -265,10 +267,10 @@ pub async fn delete_exact(State(server): State<Arc<Server>>, Query(params): Para
 /// `{"Allowed": bool}` under this agent's default policy.
 pub async fn check(State(app): State<App>, Query(params): Params) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
-    let index = prepare(&app.server, &params, Table::Intentions).await?;
-    let all = app.server.store.intentions()?;
-    let decision = intention::evaluate(&all, &source, &destination, app.agent.connect().default_policy());
-    Ok((read_headers(&app.server, index), Json(json!({"Allowed": decision.allowed}))).into_response())
+    prepare(&app.server, &params, Table::Intentions).await?;
+    let read = app.server.store.read(Table::Intentions, |view| view.intentions())?;
+    let decision = intention::evaluate(&read.value, &source, &destination, app.agent.connect().default_policy());
+    Ok((read_headers(&app.server, read.index), Json(json!({"Allowed": decision.allowed}))).into_response())
 }
 
 /// `?by=source|destination&name=X`: the matching intentions in evaluation order.
@@ -282,8 +284,9 @@ pub async fn matches(
         return Err(ApiError::bad_request("required query parameter 'name' not set"));
     }
     let single: HashMap<String, String> = params.iter().cloned().collect();
-    let index = prepare(&server, &single, Table::Intentions).await?;
-    let all = server.store.intentions()?;
+    prepare(&server, &single, Table::Intentions).await?;
+    let read = server.store.read(Table::Intentions, |view| view.intentions())?;
+    let (all, index) = (read.value, read.index);
     let mut out = Map::new();
     for name in names {
         let matched = match by {

@@ -3,11 +3,11 @@
 
 use serde_json::json;
 use serde_json::Value;
-use tessera_proto::connect::Intention;
+use tessera_mesh::connect::Intention;
 use tessera_proto::v1::CaRoots;
 
 use crate::agent::connect::leaf::LeafView;
-use crate::connect::model::CaConfig;
+use tessera_store::ca::CaConfig;
 
 /// Unix seconds as RFC 3339, as Consul prints certificate times.
 pub fn rfc3339(unix: u64) -> String {
@@ -19,7 +19,7 @@ pub fn rfc3339(unix: u64) -> String {
 
 /// The root key's size, read from its certificate (all roots are EC).
 fn key_bits(cert_pem: &str) -> u32 {
-    tessera_proto::connect::ca::cert_info(cert_pem).map_or(256, |info| info.key_bits)
+    tessera_mesh::connect::ca::cert_info(cert_pem).map_or(256, |info| info.key_bits)
 }
 
 pub fn roots(roots: &CaRoots) -> Value {

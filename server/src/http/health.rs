@@ -12,8 +12,8 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::json;
 use serde_json::Value;
-use tessera_proto::catalog::CheckStatus;
-use tessera_proto::catalog::HealthCheck;
+use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::HealthCheck;
 
 use crate::health::instances;
 use crate::health::Instance;
@@ -22,10 +22,10 @@ use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
 use crate::server::Server;
-use crate::store::engine::Engine;
-use crate::store::engine::EngineError;
-use crate::store::tables::catalog;
-use crate::store::tables::catalog::Row;
+use tessera_store::Row;
+use tessera_store::StoreError;
+use tessera_store::Table;
+use tessera_store::View;
 
 type Params = Query<HashMap<String, String>>;
 
@@ -42,16 +42,18 @@ async fn service_entries(
     params: &HashMap<String, String>,
     connect: bool,
 ) -> Result<Response, ApiError> {
-    let index = prepare(server, params).await?;
+    prepare(server, params).await?;
     let passing_only = params.contains_key("passing");
     let tag = params.get("tag");
-    let entries: Vec<Value> = instances(server.store.engine(), name, connect)?
+    let read = server.store.read(Table::Catalog, |view| instances(view, name, connect))?;
+    let entries: Vec<Value> = read
+        .value
         .iter()
         .filter(|i| !passing_only || i.status() == CheckStatus::Passing)
         .filter(|i| tag.is_none_or(|t| i.service.value.tags.contains(t)))
         .map(entry)
         .collect();
-    Ok((read_headers(server, index), Json(entries)).into_response())
+    Ok((read_headers(server, read.index), Json(entries)).into_response())
 }
 
 pub async fn service(
@@ -74,16 +76,18 @@ pub async fn connect(
 async fn checks_where(
     server: &Server,
     params: &HashMap<String, String>,
-    read: impl Fn(&Engine) -> Result<Vec<Row<HealthCheck>>, EngineError>,
+    read: impl FnOnce(&View<'_>) -> Result<Vec<Row<HealthCheck>>, StoreError>,
     keep: impl Fn(&HealthCheck) -> bool,
 ) -> Result<Response, ApiError> {
-    let index = prepare(server, params).await?;
-    let checks: Vec<Value> = read(server.store.engine())?
+    prepare(server, params).await?;
+    let read = server.store.read(Table::Catalog, read)?;
+    let checks: Vec<Value> = read
+        .value
         .iter()
         .filter(|r| keep(&r.value))
         .map(|r| shapes::indexed(shapes::check(&r.value), r))
         .collect();
-    Ok((read_headers(server, index), Json(checks)).into_response())
+    Ok((read_headers(server, read.index), Json(checks)).into_response())
 }
 
 pub async fn checks(
@@ -91,7 +95,7 @@ pub async fn checks(
     Path(service): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    checks_where(&server, &params, catalog::all_checks, |c| c.service_name == service).await
+    checks_where(&server, &params, |view| view.all_checks(), |c| c.service_name == service).await
 }
 
 pub async fn node(
@@ -99,7 +103,7 @@ pub async fn node(
     Path(node): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    checks_where(&server, &params, |engine| catalog::node_checks(engine, &node), |_| true).await
+    checks_where(&server, &params, |view| view.node_checks(&node), |_| true).await
 }
 
 pub async fn state(
@@ -113,5 +117,5 @@ pub async fn state(
             Some(CheckStatus::parse(other).ok_or_else(|| ApiError::bad_request(format!("Invalid state {other:?}")))?)
         }
     };
-    checks_where(&server, &params, catalog::all_checks, |c| wanted.is_none_or(|w| c.status == w)).await
+    checks_where(&server, &params, |view| view.all_checks(), |c| wanted.is_none_or(|w| c.status == w)).await
 }

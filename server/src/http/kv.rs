@@ -15,14 +15,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::command::Command;
-use crate::command::CommandResponse;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
 use crate::http::blocking::QueryOptions;
 use crate::http::read_headers;
 use crate::http::ApiError;
 use crate::server::Server;
-use crate::store::tables::kv::KvEntry;
-use crate::store::watch::Table;
+use tessera_store::KvEntry;
+use tessera_store::Table;
 
 /// Consul's limit on a KV value.
 const MAX_VALUE_BYTES: usize = 512 * 1024;
@@ -68,18 +68,22 @@ pub async fn get_root(State(server): State<Arc<Server>>, Query(params): Params) 
 async fn read(server: &Server, key: &str, params: &HashMap<String, String>) -> Result<Response, ApiError> {
     let options = QueryOptions::parse(params)?;
     options.prepare(server, Table::Kv).await?;
-    let index = server.store.table_index(Table::Kv);
-    let headers = read_headers(server, index);
+    let listing = params.contains_key("keys") || params.contains_key("recurse");
+    let read = server.store.read(Table::Kv, |view| match listing {
+        true => view.kv_list(key),
+        false => Ok(view.kv_get(key)?.into_iter().collect()),
+    })?;
+    let headers = read_headers(server, read.index);
     if params.contains_key("keys") {
         let separator = params.get("separator").map(String::as_str).unwrap_or("");
-        let keys = list_keys(server.store.kv_list(key)?, key, separator);
+        let keys = list_keys(read.value, key, separator);
         return Ok(found_or_404(headers, !keys.is_empty(), Json(keys)));
     }
     if params.contains_key("recurse") {
-        let entries: Vec<KvJson> = server.store.kv_list(key)?.into_iter().map(KvJson::from).collect();
+        let entries: Vec<KvJson> = read.value.into_iter().map(KvJson::from).collect();
         return Ok(found_or_404(headers, !entries.is_empty(), Json(entries)));
     }
-    let Some(entry) = server.store.kv_get(key)? else {
+    let Some(entry) = read.value.into_iter().next() else {
         return Ok((StatusCode::NOT_FOUND, headers).into_response());
     };
     if params.contains_key("raw") {

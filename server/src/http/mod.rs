@@ -166,8 +166,8 @@ impl From<ServerError> for ApiError {
     }
 }
 
-impl From<crate::store::engine::EngineError> for ApiError {
-    fn from(e: crate::store::engine::EngineError) -> Self {
+impl From<tessera_store::StoreError> for ApiError {
+    fn from(e: tessera_store::StoreError) -> Self {
         ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() }
     }
 }

@@ -4,14 +4,14 @@
 use serde_json::json;
 use serde_json::Map;
 use serde_json::Value;
-use tessera_proto::catalog::model::ProxySettings;
-use tessera_proto::catalog::model::Upstream;
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Node;
-use tessera_proto::catalog::Service;
-use tessera_proto::catalog::ServiceKind;
+use tessera_mesh::catalog::model::ProxySettings;
+use tessera_mesh::catalog::model::Upstream;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Node;
+use tessera_mesh::catalog::Service;
+use tessera_mesh::catalog::ServiceKind;
 
-use crate::store::tables::catalog::Row;
+use tessera_store::Row;
 
 fn upstream(u: &Upstream) -> Value {
     json!({

@@ -23,9 +23,9 @@ use tonic::transport::Channel;
 
 use crate::raft::ClusterStamp;
 use crate::transport::ChannelPool;
-use crate::types::NodeId;
-use crate::types::ServerNode;
-use crate::types::TypeConfig;
+use tessera_store::types::NodeId;
+use tessera_store::types::ServerNode;
+use tessera_store::types::TypeConfig;
 
 pub struct Network {
     pool: ChannelPool,

@@ -10,7 +10,7 @@ use tonic::Response;
 use tonic::Status;
 
 use crate::raft::ClusterStamp;
-use crate::types::Raft;
+use tessera_store::types::Raft;
 
 pub struct RaftService {
     raft: Raft,

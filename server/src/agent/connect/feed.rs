@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::Weak;
 use std::time::Duration;
 
-use tessera_proto::connect::Intention;
+use tessera_mesh::connect::Intention;
 use tessera_proto::v1::ConnectUpdate;
 use tessera_proto::v1::Intentions;
 use tessera_proto::v1::WatchConnectRequest;
@@ -17,7 +17,7 @@ use crate::agent::connect::AgentConnect;
 use crate::agent::connect::IntentionSet;
 use crate::client_agent::pool::ServerPool;
 use crate::server::Server;
-use crate::store::watch::Table;
+use tessera_store::Table;
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tessera_proto::connect::csr;
-use tessera_proto::connect::ServiceIdentity;
-use tessera_proto::connect::TrustDomain;
+use tessera_mesh::connect::csr;
+use tessera_mesh::connect::ServiceIdentity;
+use tessera_mesh::connect::TrustDomain;
 use tessera_proto::v1::CaRoots;
 use tokio::sync::watch;
 

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
-use tessera_proto::connect::intention;
-use tessera_proto::connect::Decision;
-use tessera_proto::connect::DefaultPolicy;
-use tessera_proto::connect::Intention;
-use tessera_proto::connect::ServiceIdentity;
+use tessera_mesh::connect::intention;
+use tessera_mesh::connect::Decision;
+use tessera_mesh::connect::DefaultPolicy;
+use tessera_mesh::connect::Intention;
+use tessera_mesh::connect::ServiceIdentity;
 use tessera_proto::v1::CaRoots;
 use tessera_proto::v1::SignLeafResponse;
 use tokio::sync::watch;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tessera_proto::connect::intention;
+use tessera_mesh::connect::intention;
 use tessera_proto::v1::proxy_api_server;
 use tessera_proto::v1::IntentionRecord;
 use tessera_proto::v1::Intentions;

@@ -6,24 +6,30 @@
 //! - `s\0<node>\0<service id>`: a service instance
 //! - `c\0<node>\0<check id>`: a health check
 //! - `x\0<service name>\0<node>\0<service id>`: empty; finds instances by name
+//! - `v\0<service name>`: how many instances have the name, and each tag
+//!   ([`NameSummary`]), so listing services costs a row per name, not one
+//!   per instance
 //!
 //! Every row carries the Raft index that created it and the one that last
 //! changed it. Writes that change nothing leave both, and the table's modify
 //! index, untouched, so periodic agent syncs do not wake blocking queries.
 
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde::Serialize;
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Node;
-use tessera_proto::catalog::Service;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Node;
+use tessera_mesh::catalog::Service;
 
-use crate::store::engine::Engine;
-use crate::store::engine::EngineError;
-use crate::store::keys::Cf;
-use crate::store::tables::meta;
-use crate::store::txn::Txn;
-use crate::store::watch::Table;
+use crate::engine::Reads;
+use crate::engine::StoreError;
+use crate::keys::Cf;
+use crate::tables::meta;
+use crate::txn::Txn;
+use crate::watch::Table;
 
 /// A stored value with its Consul-style indexes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +65,43 @@ fn name_index_key(name: &str, node: &str, id: &str) -> Vec<u8> {
     key(&["x", name, node, id])
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Row<T>, EngineError> {
+fn summary_key(name: &str) -> Vec<u8> {
+    key(&["v", name])
+}
+
+/// Derived from the service rows and kept with them in the same batch; the
+/// tags are counted so that removing one instance keeps the others' tags.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct NameSummary {
+    instances: u64,
+    tags: BTreeMap<String, u64>,
+}
+
+/// Adds (`added`) or removes one instance of `service` from its name's summary.
+fn count_instance(txn: &mut Txn<'_>, service: &Service, added: bool) -> Result<(), StoreError> {
+    let k = summary_key(&service.name);
+    let mut summary: NameSummary =
+        txn.get(Cf::Catalog, &k)?.map(|b| super::decode(&b, "service name summary")).transpose()?.unwrap_or_default();
+    let step = |n: &mut u64| if added { *n += 1 } else { *n = n.saturating_sub(1) };
+    step(&mut summary.instances);
+    // A tag listed twice on one instance counts once, as the answer shows it once.
+    let tags: BTreeSet<&String> = service.tags.iter().collect();
+    for tag in tags {
+        let count = summary.tags.entry(tag.clone()).or_default();
+        step(count);
+        if *count == 0 {
+            summary.tags.remove(tag);
+        }
+    }
+    if summary.instances == 0 {
+        txn.delete(Cf::Catalog, k);
+    } else {
+        txn.put(Cf::Catalog, k, super::encode(&summary));
+    }
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Row<T>, StoreError> {
     super::decode(bytes, "catalog row")
 }
 
@@ -68,7 +110,7 @@ fn encode<T: Serialize>(row: &Row<T>) -> Vec<u8> {
 }
 
 /// Writes `value` under `k` unless it is already there; true if it changed.
-fn upsert<T>(txn: &mut Txn<'_>, index: u64, k: Vec<u8>, value: &T) -> Result<bool, EngineError>
+fn upsert<T>(txn: &mut Txn<'_>, index: u64, k: Vec<u8>, value: &T) -> Result<bool, StoreError>
 where
     T: Serialize + DeserializeOwned + PartialEq + Clone,
 {
@@ -82,7 +124,7 @@ where
     Ok(true)
 }
 
-fn remove(txn: &mut Txn<'_>, index: u64, k: Vec<u8>) -> Result<bool, EngineError> {
+fn remove(txn: &mut Txn<'_>, index: u64, k: Vec<u8>) -> Result<bool, StoreError> {
     if txn.get(Cf::Catalog, &k)?.is_none() {
         return Ok(false);
     }
@@ -91,34 +133,40 @@ fn remove(txn: &mut Txn<'_>, index: u64, k: Vec<u8>) -> Result<bool, EngineError
     Ok(true)
 }
 
-pub fn upsert_node(txn: &mut Txn<'_>, index: u64, node: &Node) -> Result<(), EngineError> {
+pub fn upsert_node(txn: &mut Txn<'_>, index: u64, node: &Node) -> Result<(), StoreError> {
     upsert(txn, index, node_key(&node.name), node)?;
     Ok(())
 }
 
-pub fn upsert_service(txn: &mut Txn<'_>, index: u64, node: &str, service: &Service) -> Result<(), EngineError> {
+pub fn upsert_service(txn: &mut Txn<'_>, index: u64, node: &str, service: &Service) -> Result<(), StoreError> {
     let k = service_key(node, &service.id);
-    if let Some(old) = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()? {
+    let old = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()?;
+    if let Some(old) = &old {
         if old.value.name != service.name {
             txn.delete(Cf::Catalog, name_index_key(&old.value.name, node, &service.id));
         }
     }
     if upsert(txn, index, k, service)? {
         txn.put(Cf::Catalog, name_index_key(&service.name, node, &service.id), Vec::new());
+        if let Some(old) = &old {
+            count_instance(txn, &old.value, false)?;
+        }
+        count_instance(txn, service, true)?;
     }
     Ok(())
 }
 
-pub fn upsert_check(txn: &mut Txn<'_>, index: u64, check: &HealthCheck) -> Result<(), EngineError> {
+pub fn upsert_check(txn: &mut Txn<'_>, index: u64, check: &HealthCheck) -> Result<(), StoreError> {
     upsert(txn, index, check_key(&check.node, &check.check_id), check)?;
     Ok(())
 }
 
 /// Removes a service instance and its checks.
-pub fn delete_service(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Result<(), EngineError> {
+pub fn delete_service(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Result<(), StoreError> {
     let k = service_key(node, id);
     if let Some(old) = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()? {
         txn.delete(Cf::Catalog, name_index_key(&old.value.name, node, id));
+        count_instance(txn, &old.value, false)?;
     }
     remove(txn, index, k)?;
     for (check_k, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["c", node]))? {
@@ -129,13 +177,13 @@ pub fn delete_service(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Re
     Ok(())
 }
 
-pub fn delete_check(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Result<(), EngineError> {
+pub fn delete_check(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Result<(), StoreError> {
     remove(txn, index, check_key(node, id))?;
     Ok(())
 }
 
 /// Removes a node with all its services and checks.
-pub fn delete_node(txn: &mut Txn<'_>, index: u64, node: &str) -> Result<(), EngineError> {
+pub fn delete_node(txn: &mut Txn<'_>, index: u64, node: &str) -> Result<(), StoreError> {
     for (_, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s", node]))? {
         delete_service(txn, index, node, &decode::<Service>(&bytes)?.value.id)?;
     }
@@ -154,7 +202,7 @@ pub fn sync_node(
     node: &Node,
     services: &[Service],
     checks: &[HealthCheck],
-) -> Result<(), EngineError> {
+) -> Result<(), StoreError> {
     upsert_node(txn, index, node)?;
     for (_, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s", &node.name]))? {
         let id = decode::<Service>(&bytes)?.value.id;
@@ -177,36 +225,36 @@ pub fn sync_node(
     Ok(())
 }
 
-fn scan<T: DeserializeOwned>(engine: &Engine, parts: &[&str]) -> Result<Vec<Row<T>>, EngineError> {
+fn scan<T: DeserializeOwned>(engine: &impl Reads, parts: &[&str]) -> Result<Vec<Row<T>>, StoreError> {
     engine.scan_prefix(Cf::Catalog, &prefix(parts))?.iter().map(|(_, v)| decode(v)).collect()
 }
 
-fn get<T: DeserializeOwned>(engine: &Engine, k: &[u8]) -> Result<Option<Row<T>>, EngineError> {
+fn get<T: DeserializeOwned>(engine: &impl Reads, k: &[u8]) -> Result<Option<Row<T>>, StoreError> {
     engine.get(Cf::Catalog, k)?.map(|b| decode(&b)).transpose()
 }
 
-pub fn nodes(engine: &Engine) -> Result<Vec<Row<Node>>, EngineError> {
+pub fn nodes(engine: &impl Reads) -> Result<Vec<Row<Node>>, StoreError> {
     scan(engine, &["n"])
 }
 
-pub fn node(engine: &Engine, name: &str) -> Result<Option<Row<Node>>, EngineError> {
+pub fn node(engine: &impl Reads, name: &str) -> Result<Option<Row<Node>>, StoreError> {
     get(engine, &node_key(name))
 }
 
-pub fn node_services(engine: &Engine, node: &str) -> Result<Vec<Row<Service>>, EngineError> {
+pub fn node_services(engine: &impl Reads, node: &str) -> Result<Vec<Row<Service>>, StoreError> {
     scan(engine, &["s", node])
 }
 
-pub fn check(engine: &Engine, node: &str, check_id: &str) -> Result<Option<Row<HealthCheck>>, EngineError> {
+pub fn check(engine: &impl Reads, node: &str, check_id: &str) -> Result<Option<Row<HealthCheck>>, StoreError> {
     get(engine, &check_key(node, check_id))
 }
 
-pub fn node_checks(engine: &Engine, node: &str) -> Result<Vec<Row<HealthCheck>>, EngineError> {
+pub fn node_checks(engine: &impl Reads, node: &str) -> Result<Vec<Row<HealthCheck>>, StoreError> {
     scan(engine, &["c", node])
 }
 
 /// Every service instance of every node, as (node name, instance).
-pub fn all_services(engine: &Engine) -> Result<Vec<(String, Row<Service>)>, EngineError> {
+pub fn all_services(engine: &impl Reads) -> Result<Vec<(String, Row<Service>)>, StoreError> {
     let rows = engine.scan_prefix(Cf::Catalog, &prefix(&["s"]))?;
     rows.iter()
         .map(|(k, v)| {
@@ -216,12 +264,37 @@ pub fn all_services(engine: &Engine) -> Result<Vec<(String, Row<Service>)>, Engi
         .collect()
 }
 
-pub fn all_checks(engine: &Engine) -> Result<Vec<Row<HealthCheck>>, EngineError> {
+/// Every service name with the union of its instances' tags (Consul's
+/// `/v1/catalog/services`), from the summaries.
+pub fn service_names(engine: &impl Reads) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
+    let rows = engine.scan_prefix(Cf::Catalog, &prefix(&["v"]))?;
+    rows.iter()
+        .map(|(k, v)| {
+            let name = String::from_utf8_lossy(&k[2..]).into_owned();
+            let summary: NameSummary = super::decode(v, "service name summary")?;
+            Ok((name, summary.tags.into_keys().collect()))
+        })
+        .collect()
+}
+
+/// Writes the summaries afresh from the service rows: for a data dir or a
+/// snapshot made before they existed.
+pub fn rebuild_summaries(txn: &mut Txn<'_>) -> Result<(), StoreError> {
+    for (k, _) in txn.scan_prefix(Cf::Catalog, &prefix(&["v"]))? {
+        txn.delete(Cf::Catalog, k);
+    }
+    for (_, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s"]))? {
+        count_instance(txn, &decode::<Service>(&bytes)?.value, true)?;
+    }
+    Ok(())
+}
+
+pub fn all_checks(engine: &impl Reads) -> Result<Vec<Row<HealthCheck>>, StoreError> {
     scan(engine, &["c"])
 }
 
 /// The instances of service `name`, each with its node.
-pub fn instances(engine: &Engine, name: &str) -> Result<Vec<(Row<Node>, Row<Service>)>, EngineError> {
+pub fn instances(engine: &impl Reads, name: &str) -> Result<Vec<(Row<Node>, Row<Service>)>, StoreError> {
     let mut out = Vec::new();
     for (k, _) in engine.scan_prefix(Cf::Catalog, &prefix(&["x", name]))? {
         let text = String::from_utf8_lossy(&k).into_owned();
@@ -238,7 +311,8 @@ pub fn instances(engine: &Engine, name: &str) -> Result<Vec<(Row<Node>, Row<Serv
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::engine::Durability;
+    use crate::engine::Engine;
+    use crate::engine::Durability;
 
     fn commit(engine: &Engine, f: impl FnOnce(&mut Txn<'_>)) {
         let mut txn = Txn::new(engine);
@@ -303,5 +377,56 @@ mod tests {
         assert!(nodes(&engine).unwrap().iter().all(|n| n.value.name == "b"));
         assert!(all_checks(&engine).unwrap().is_empty());
         assert_eq!(instances(&engine, "web").unwrap().len(), 1);
+    }
+
+    fn names_by_scan(engine: &Engine) -> BTreeMap<String, BTreeSet<String>> {
+        let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (_, row) in all_services(engine).unwrap() {
+            names.entry(row.value.name.clone()).or_default().extend(row.value.tags.iter().cloned());
+        }
+        names
+    }
+
+    #[test]
+    fn name_summaries_follow_every_kind_of_service_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let tagged = |id: &str, name: &str, tags: &[&str]| Service {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..service(id, name)
+        };
+        let steps: Vec<Box<dyn Fn(&mut Txn<'_>)>> = vec![
+            Box::new(|t| sync_node(t, 1, &node("a"), &[tagged("w1", "web", &["v1", "v1"])], &[]).unwrap()),
+            Box::new(|t| sync_node(t, 2, &node("b"), &[tagged("w2", "web", &["v2"]), tagged("d", "db", &[])], &[]).unwrap()),
+            Box::new(|t| upsert_service(t, 3, "a", &tagged("w1", "web", &["v3"])).unwrap()),
+            Box::new(|t| upsert_service(t, 4, "b", &tagged("w2", "api", &["v2"])).unwrap()),
+            Box::new(|t| delete_service(t, 5, "b", "d").unwrap()),
+            Box::new(|t| delete_node(t, 6, "a").unwrap()),
+            Box::new(|t| upsert_service(t, 7, "b", &tagged("w2", "api", &["v2"])).unwrap()),
+        ];
+        for step in steps {
+            commit(&engine, |t| step(t));
+            assert_eq!(service_names(&engine).unwrap(), names_by_scan(&engine));
+        }
+        let names = service_names(&engine).unwrap();
+        assert_eq!(names.keys().collect::<Vec<_>>(), vec!["api"], "web and db have no instances left");
+    }
+
+    #[test]
+    fn summaries_missing_from_an_older_data_dir_are_rebuilt_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        commit(&engine, |t| sync_node(t, 1, &node("a"), &[service("w1", "web"), service("d", "db")], &[]).unwrap());
+        // As a data dir written before the summaries existed: none of them, no marker.
+        commit(&engine, |t| {
+            for (k, _) in t.scan_prefix(Cf::Catalog, &prefix(&["v"])).unwrap() {
+                t.delete(Cf::Catalog, k);
+            }
+            t.delete(Cf::SmMeta, crate::keys::sm_meta::DERIVED_VERSION);
+        });
+        assert!(service_names(&engine).unwrap().is_empty());
+        crate::tables::ensure_derived(&engine).unwrap();
+        assert_eq!(service_names(&engine).unwrap(), names_by_scan(&engine));
+        assert_eq!(service_names(&engine).unwrap().len(), 2);
     }
 }

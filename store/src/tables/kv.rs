@@ -1,11 +1,11 @@
 //! The KV table (Consul's `/v1/kv`): key -> value with create/modify indexes.
 
-use crate::store::engine::Engine;
-use crate::store::engine::EngineError;
-use crate::store::keys::Cf;
-use crate::store::tables::meta;
-use crate::store::txn::Txn;
-use crate::store::watch::Table;
+use crate::engine::Reads;
+use crate::engine::StoreError;
+use crate::keys::Cf;
+use crate::tables::meta;
+use crate::txn::Txn;
+use crate::watch::Table;
 
 /// One KV row. Field names follow Consul's JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl KvEntry {
         out
     }
 
-    fn decode(key: &[u8], row: &[u8]) -> Result<KvEntry, EngineError> {
+    fn decode(key: &[u8], row: &[u8]) -> Result<KvEntry, StoreError> {
         if row.len() < HEADER_LEN {
             return Err(corrupt(key));
         }
@@ -47,8 +47,8 @@ impl KvEntry {
     }
 }
 
-fn corrupt(key: &[u8]) -> EngineError {
-    EngineError::Corrupt(format!("kv row {:?} is malformed", String::from_utf8_lossy(key)))
+fn corrupt(key: &[u8]) -> StoreError {
+    StoreError::Corrupt(format!("kv row {:?} is malformed", String::from_utf8_lossy(key)))
 }
 
 /// Sets `key`. With `cas`, only if the current ModifyIndex equals it (0: only
@@ -60,7 +60,7 @@ pub fn set(
     value: &[u8],
     flags: u64,
     cas: Option<u64>,
-) -> Result<bool, EngineError> {
+) -> Result<bool, StoreError> {
     let existing = read(txn, key)?;
     if let Some(want) = cas {
         let have = existing.as_ref().map_or(0, |e| e.modify_index);
@@ -83,7 +83,7 @@ pub fn set(
 
 /// Deletes `key` (or all keys under it with `recurse`). With `cas`, only if
 /// the current ModifyIndex equals it. Returns whether the delete went ahead.
-pub fn delete(txn: &mut Txn<'_>, index: u64, key: &str, recurse: bool, cas: Option<u64>) -> Result<bool, EngineError> {
+pub fn delete(txn: &mut Txn<'_>, index: u64, key: &str, recurse: bool, cas: Option<u64>) -> Result<bool, StoreError> {
     if recurse {
         let doomed = txn.scan_prefix(Cf::Kv, key.as_bytes())?;
         for (k, _) in &doomed {
@@ -105,23 +105,24 @@ pub fn delete(txn: &mut Txn<'_>, index: u64, key: &str, recurse: bool, cas: Opti
     Ok(true)
 }
 
-fn read(txn: &Txn<'_>, key: &str) -> Result<Option<KvEntry>, EngineError> {
+fn read(txn: &Txn<'_>, key: &str) -> Result<Option<KvEntry>, StoreError> {
     txn.get(Cf::Kv, key.as_bytes())?.map(|row| KvEntry::decode(key.as_bytes(), &row)).transpose()
 }
 
-pub fn get(engine: &Engine, key: &str) -> Result<Option<KvEntry>, EngineError> {
+pub fn get(engine: &impl Reads, key: &str) -> Result<Option<KvEntry>, StoreError> {
     engine.get(Cf::Kv, key.as_bytes())?.map(|row| KvEntry::decode(key.as_bytes(), &row)).transpose()
 }
 
 /// Every entry whose key starts with `prefix`, in key order.
-pub fn list(engine: &Engine, prefix: &str) -> Result<Vec<KvEntry>, EngineError> {
+pub fn list(engine: &impl Reads, prefix: &str) -> Result<Vec<KvEntry>, StoreError> {
     engine.scan_prefix(Cf::Kv, prefix.as_bytes())?.iter().map(|(k, v)| KvEntry::decode(k, v)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::engine::Durability;
+    use crate::engine::Engine;
+    use crate::engine::Durability;
 
     fn commit(engine: &Engine, f: impl FnOnce(&mut Txn<'_>) -> bool) -> bool {
         let mut txn = Txn::new(engine);

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::engine::Engine;
-use crate::store::engine::EngineError;
-use crate::store::engine::WriteOps;
-use crate::store::keys::Cf;
+use crate::engine::Engine;
+use crate::engine::Reads;
+use crate::engine::StoreError;
+use crate::engine::WriteOps;
+use crate::keys::Cf;
 
 pub struct Txn<'a> {
     engine: &'a Engine,
@@ -22,7 +23,7 @@ impl<'a> Txn<'a> {
         Txn { engine, writes: BTreeMap::new() }
     }
 
-    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.writes.get(&(cf, key.to_vec())) {
             Some(pending) => Ok(pending.clone()),
             None => self.engine.get(cf, key),
@@ -38,7 +39,7 @@ impl<'a> Txn<'a> {
     }
 
     /// Entries under `prefix` as they will be after this txn, in key order.
-    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, EngineError> {
+    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.engine.scan_prefix(cf, prefix)?.into_iter().collect();
         let pending =
             self.writes.range((cf, prefix.to_vec())..).take_while(|((c, k), _)| *c == cf && k.starts_with(prefix));
@@ -66,7 +67,7 @@ impl<'a> Txn<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::engine::Durability;
+    use crate::engine::Durability;
 
     #[test]
     fn reads_see_pending_writes_and_deletes() {

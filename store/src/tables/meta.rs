@@ -2,20 +2,20 @@
 //! the per-table modify indexes. Stored in [`Cf::SmMeta`] so that it is
 //! written in the same atomic batch as the data it describes.
 
-use crate::store::engine::Engine;
-use crate::store::engine::EngineError;
-use crate::store::keys::sm_meta;
-use crate::store::keys::table_index_key;
-use crate::store::keys::Cf;
-use crate::store::txn::Txn;
-use crate::store::watch::Table;
+use crate::engine::Reads;
+use crate::engine::StoreError;
+use crate::keys::sm_meta;
+use crate::keys::table_index_key;
+use crate::keys::Cf;
+use crate::txn::Txn;
+use crate::watch::Table;
 use crate::types::LogId;
 use crate::types::StoredMembership;
 
 use super::decode;
 use super::encode;
 
-pub fn last_applied(engine: &Engine) -> Result<Option<LogId>, EngineError> {
+pub fn last_applied(engine: &impl Reads) -> Result<Option<LogId>, StoreError> {
     engine.get(Cf::SmMeta, sm_meta::LAST_APPLIED)?.map(|b| decode(&b, "last applied log id")).transpose()
 }
 
@@ -23,7 +23,7 @@ pub fn set_last_applied(txn: &mut Txn<'_>, log_id: &LogId) {
     txn.put(Cf::SmMeta, sm_meta::LAST_APPLIED, encode(log_id));
 }
 
-pub fn membership(engine: &Engine) -> Result<StoredMembership, EngineError> {
+pub fn membership(engine: &impl Reads) -> Result<StoredMembership, StoreError> {
     match engine.get(Cf::SmMeta, sm_meta::MEMBERSHIP)? {
         Some(b) => decode(&b, "membership"),
         None => Ok(StoredMembership::default()),
@@ -35,24 +35,24 @@ pub fn set_membership(txn: &mut Txn<'_>, membership: &StoredMembership) {
 }
 
 /// The cluster id, once the first leader has recorded it.
-pub fn cluster_id(engine: &Engine) -> Result<Option<String>, EngineError> {
+pub fn cluster_id(engine: &impl Reads) -> Result<Option<String>, StoreError> {
     Ok(engine.get(Cf::SmMeta, sm_meta::CLUSTER_ID)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// Records the cluster id; the first one recorded stays.
-pub fn init_cluster_id(txn: &mut Txn<'_>, cluster_id: &str) -> Result<(), EngineError> {
+pub fn init_cluster_id(txn: &mut Txn<'_>, cluster_id: &str) -> Result<(), StoreError> {
     if txn.get(Cf::SmMeta, sm_meta::CLUSTER_ID)?.is_none() {
         txn.put(Cf::SmMeta, sm_meta::CLUSTER_ID, cluster_id.as_bytes());
     }
     Ok(())
 }
 
-pub fn table_index(engine: &Engine, table: Table) -> Result<u64, EngineError> {
+pub fn table_index(engine: &impl Reads, table: Table) -> Result<u64, StoreError> {
     Ok(engine.get(Cf::SmMeta, &table_index_key(table.name()))?.map_or(0, |b| decode_u64(&b)))
 }
 
 /// The table's index as it will be once `txn` commits.
-pub fn table_index_in(txn: &Txn<'_>, table: Table) -> Result<u64, EngineError> {
+pub fn table_index_in(txn: &Txn<'_>, table: Table) -> Result<u64, StoreError> {
     Ok(txn.get(Cf::SmMeta, &table_index_key(table.name()))?.map_or(0, |b| decode_u64(&b)))
 }
 

@@ -14,15 +14,15 @@ pub enum Cf {
     /// State machine metadata: last applied log id, membership, cluster id,
     /// and each table's modify index.
     SmMeta,
-    /// The KV table: key -> [`crate::store::tables::kv::KvEntry`].
+    /// The KV table: key -> [`crate::tables::kv::KvEntry`].
     Kv,
     /// The most recent state machine snapshot, as sent to lagging followers.
     Snapshot,
     /// The service catalog: nodes, services, checks and a by-name index
-    /// (see [`crate::store::tables::catalog`]).
+    /// (see [`crate::tables::catalog`]).
     Catalog,
     /// Connect: CA roots and configuration, and intentions
-    /// (see [`crate::store::tables::connect`]).
+    /// (see [`crate::tables::connect`]).
     Connect,
 }
 
@@ -80,6 +80,9 @@ pub mod sm_meta {
     pub const CLUSTER_ID: &[u8] = b"cluster_id";
     /// Prefix of `table_index/<table>`: the Raft index of the table's last change.
     pub const TABLE_INDEX_PREFIX: &str = "table_index/";
+    /// Which version of the derived rows (secondary indexes rebuilt from the
+    /// primary ones) the tables hold; see `tables::derived`.
+    pub const DERIVED_VERSION: &[u8] = b"derived_version";
 }
 
 /// Keys in [`Cf::Snapshot`].

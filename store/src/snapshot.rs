@@ -6,7 +6,7 @@
 //! A stored snapshot (the one offered to followers) is
 //! `[meta len: u32 BE][SnapshotMeta as JSON][data]`.
 
-use crate::store::keys::Cf;
+use crate::keys::Cf;
 use crate::types::SnapshotMeta;
 
 const MAGIC: &[u8] = b"TSNAP1";

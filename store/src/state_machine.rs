@@ -18,19 +18,20 @@ use openraft::StorageIOError;
 
 use crate::command::Command;
 use crate::command::CommandResponse;
-use crate::store::engine::Durability;
-use crate::store::engine::EngineError;
-use crate::store::engine::WriteOps;
-use crate::store::keys;
-use crate::store::keys::Cf;
-use crate::store::snapshot;
-use crate::store::tables::catalog;
-use crate::store::tables::connect;
-use crate::store::tables::kv;
-use crate::store::tables::meta;
-use crate::store::txn::Txn;
-use crate::store::watch::Table;
-use crate::store::Store;
+use crate::engine::Durability;
+use crate::engine::Reads;
+use crate::engine::StoreError;
+use crate::engine::WriteOps;
+use crate::keys;
+use crate::keys::Cf;
+use crate::snapshot;
+use crate::tables::catalog;
+use crate::tables::connect;
+use crate::tables::kv;
+use crate::tables::meta;
+use crate::txn::Txn;
+use crate::watch::Table;
+use crate::Store;
 use crate::types::Entry;
 use crate::types::LogId;
 use crate::types::Snapshot;
@@ -58,7 +59,7 @@ impl StateMachine {
         StateMachine { store }
     }
 
-    fn apply_command(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, EngineError> {
+    fn apply_command(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, StoreError> {
         Ok(match command {
             Command::InitCluster { cluster_id } => {
                 meta::init_cluster_id(txn, cluster_id)?;
@@ -141,7 +142,7 @@ impl StateMachine {
         }
     }
 
-    fn publish_indexes(&self, tables: impl IntoIterator<Item = Table>) -> Result<(), EngineError> {
+    fn publish_indexes(&self, tables: impl IntoIterator<Item = Table>) -> Result<(), StoreError> {
         for table in tables {
             let index = meta::table_index(self.store.engine(), table)?;
             self.store.watches().publish(table, index);
@@ -151,7 +152,7 @@ impl StateMachine {
 
     /// The touched tables' indexes as this apply leaves them (read from the
     /// txn's own writes, not from disk).
-    fn indexes_after(txn: &Txn<'_>, touched: HashSet<Table>) -> Result<Vec<(Table, u64)>, EngineError> {
+    fn indexes_after(txn: &Txn<'_>, touched: HashSet<Table>) -> Result<Vec<(Table, u64)>, StoreError> {
         touched.into_iter().map(|t| Ok((t, meta::table_index_in(txn, t)?))).collect()
     }
 }
@@ -220,6 +221,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         ops.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(meta, &data));
         engine.write(ops, Durability::Synced).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
+        crate::tables::ensure_derived(engine).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "installed snapshot");
         self.publish_indexes(Table::ALL).map_err(|e| sm_err(ErrorVerb::Read, e))
     }

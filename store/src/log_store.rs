@@ -25,14 +25,15 @@ use openraft::OptionalSend;
 use openraft::RaftLogReader;
 use openraft::StorageIOError;
 
-use crate::store::engine::Durability;
-use crate::store::engine::EngineError;
-use crate::store::engine::WriteOps;
-use crate::store::keys::log_index;
-use crate::store::keys::log_key;
-use crate::store::keys::raft_meta;
-use crate::store::keys::Cf;
-use crate::store::Store;
+use crate::engine::Durability;
+use crate::engine::Reads;
+use crate::engine::StoreError;
+use crate::engine::WriteOps;
+use crate::keys::log_index;
+use crate::keys::log_key;
+use crate::keys::raft_meta;
+use crate::keys::Cf;
+use crate::Store;
 use crate::types::Entry;
 use crate::types::LogId;
 use crate::types::StorageError;
@@ -125,7 +126,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut decode_err = None;
         self.store
             .engine()
-            .scan_from(Cf::RaftLogs, &log_key(start), |key, value| {
+            .scan_from(Cf::RaftLogs, &log_key(start), &mut |key, value| {
                 if !range.contains(&log_index(key)) {
                     return Ok(false);
                 }
@@ -166,7 +167,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        let read_err = |e: EngineError| io_err(ErrorSubject::Vote, ErrorVerb::Read, e);
+        let read_err = |e: StoreError| io_err(ErrorSubject::Vote, ErrorVerb::Read, e);
         let bytes = self.store.engine().get(Cf::RaftMeta, raft_meta::VOTE).map_err(read_err)?;
         bytes
             .map(|b| serde_json::from_slice(&b).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e)))

@@ -7,18 +7,18 @@
 //! Roots and configuration move [`Table::Roots`]; intentions move
 //! [`Table::Intentions`], so proxies watching one are not woken by the other.
 
-use tessera_proto::connect::ca::RootCa;
-use tessera_proto::connect::Intention;
+use tessera_mesh::connect::ca::RootCa;
+use tessera_mesh::connect::Intention;
 
-use crate::connect::model::CaConfig;
-use crate::connect::model::CaState;
-use crate::connect::model::StoredRoot;
-use crate::store::engine::Engine;
-use crate::store::engine::EngineError;
-use crate::store::keys::Cf;
-use crate::store::tables::meta;
-use crate::store::txn::Txn;
-use crate::store::watch::Table;
+use crate::ca::CaConfig;
+use crate::ca::CaState;
+use crate::ca::StoredRoot;
+use crate::engine::Reads;
+use crate::engine::StoreError;
+use crate::keys::Cf;
+use crate::tables::meta;
+use crate::txn::Txn;
+use crate::watch::Table;
 
 use super::decode;
 use super::encode;
@@ -39,7 +39,7 @@ type ConfigRow = (CaConfig, u64, u64);
 
 // ---- CA ----
 
-pub fn ca_state(engine: &Engine) -> Result<CaState, EngineError> {
+pub fn ca_state(engine: &impl Reads) -> Result<CaState, StoreError> {
     let config = engine.get(Cf::Connect, CONFIG_KEY)?.map(|b| decode::<ConfigRow>(&b, "CA config")).transpose()?;
     let roots = engine
         .scan_prefix(Cf::Connect, ROOT_PREFIX.as_bytes())?
@@ -49,11 +49,11 @@ pub fn ca_state(engine: &Engine) -> Result<CaState, EngineError> {
     Ok(CaState { config, roots })
 }
 
-fn roots_in(txn: &Txn<'_>) -> Result<Vec<StoredRoot>, EngineError> {
+fn roots_in(txn: &Txn<'_>) -> Result<Vec<StoredRoot>, StoreError> {
     txn.scan_prefix(Cf::Connect, ROOT_PREFIX.as_bytes())?.iter().map(|(_, v)| decode(v, "CA root")).collect()
 }
 
-fn put_config(txn: &mut Txn<'_>, index: u64, config: &CaConfig) -> Result<(), EngineError> {
+fn put_config(txn: &mut Txn<'_>, index: u64, config: &CaConfig) -> Result<(), StoreError> {
     let existing = txn.get(Cf::Connect, CONFIG_KEY)?.map(|b| decode::<ConfigRow>(&b, "CA config")).transpose()?;
     let create_index = existing.map_or(index, |(_, create, _)| create);
     txn.put(Cf::Connect, CONFIG_KEY, encode(&(config, create_index, index)));
@@ -65,7 +65,7 @@ fn put_root(txn: &mut Txn<'_>, root: &StoredRoot) {
 }
 
 /// The first root, if the CA has none yet; false if it already has one.
-pub fn initialize(txn: &mut Txn<'_>, index: u64, config: &CaConfig, root: &RootCa) -> Result<bool, EngineError> {
+pub fn initialize(txn: &mut Txn<'_>, index: u64, config: &CaConfig, root: &RootCa) -> Result<bool, StoreError> {
     if !roots_in(txn)?.is_empty() {
         return Ok(false);
     }
@@ -93,7 +93,7 @@ pub fn rotate(
     new_root: &RootCa,
     cross_signed_pem: &str,
     now: u64,
-) -> Result<bool, EngineError> {
+) -> Result<bool, StoreError> {
     let roots = roots_in(txn)?;
     if !roots.iter().any(|r| r.active && r.root.id == expect_active) {
         return Ok(false);
@@ -118,14 +118,14 @@ pub fn rotate(
     Ok(true)
 }
 
-pub fn set_config(txn: &mut Txn<'_>, index: u64, config: &CaConfig) -> Result<(), EngineError> {
+pub fn set_config(txn: &mut Txn<'_>, index: u64, config: &CaConfig) -> Result<(), StoreError> {
     put_config(txn, index, config)?;
     meta::bump_table_index(txn, Table::Roots, index);
     Ok(())
 }
 
 /// Removes inactive roots; the active one is never removed.
-pub fn prune_roots(txn: &mut Txn<'_>, index: u64, ids: &[String]) -> Result<bool, EngineError> {
+pub fn prune_roots(txn: &mut Txn<'_>, index: u64, ids: &[String]) -> Result<bool, StoreError> {
     let mut pruned = false;
     for root in roots_in(txn)?.into_iter().filter(|r| !r.active && ids.contains(&r.root.id)) {
         txn.delete(Cf::Connect, root_key(&root.root.id));
@@ -139,11 +139,11 @@ pub fn prune_roots(txn: &mut Txn<'_>, index: u64, ids: &[String]) -> Result<bool
 
 // ---- Intentions ----
 
-pub fn intentions(engine: &Engine) -> Result<Vec<Intention>, EngineError> {
+pub fn intentions(engine: &impl Reads) -> Result<Vec<Intention>, StoreError> {
     engine.scan_prefix(Cf::Connect, INTENTION_PREFIX.as_bytes())?.iter().map(|(_, v)| decode(v, "intention")).collect()
 }
 
-pub fn intention(engine: &Engine, source: &str, destination: &str) -> Result<Option<Intention>, EngineError> {
+pub fn intention(engine: &impl Reads, source: &str, destination: &str) -> Result<Option<Intention>, StoreError> {
     engine.get(Cf::Connect, &intention_key(source, destination))?.map(|b| decode(&b, "intention")).transpose()
 }
 
@@ -154,7 +154,7 @@ pub fn upsert_intention(
     index: u64,
     intention: &Intention,
     replace: bool,
-) -> Result<bool, EngineError> {
+) -> Result<bool, StoreError> {
     let k = intention_key(&intention.source, &intention.destination);
     let existing: Option<Intention> = txn.get(Cf::Connect, &k)?.map(|b| decode(&b, "intention")).transpose()?;
     let mut row = intention.clone();
@@ -173,7 +173,7 @@ pub fn upsert_intention(
 }
 
 /// Deletes the pair's intention; false if there was none.
-pub fn delete_intention(txn: &mut Txn<'_>, index: u64, source: &str, destination: &str) -> Result<bool, EngineError> {
+pub fn delete_intention(txn: &mut Txn<'_>, index: u64, source: &str, destination: &str) -> Result<bool, StoreError> {
     let k = intention_key(source, destination);
     if txn.get(Cf::Connect, &k)?.is_none() {
         return Ok(false);

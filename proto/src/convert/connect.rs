@@ -1,7 +1,7 @@
 //! Conversions between the connect domain types and their protobuf form.
 
-use crate::connect::intention::Action;
-use crate::connect::intention::Intention;
+use tessera_mesh::connect::intention::Action;
+use tessera_mesh::connect::intention::Intention;
 use crate::v1::IntentionRecord;
 
 impl From<&Intention> for IntentionRecord {
@@ -20,7 +20,7 @@ impl From<&Intention> for IntentionRecord {
 }
 
 impl TryFrom<&IntentionRecord> for Intention {
-    type Error = crate::connect::intention::IntentionError;
+    type Error = tessera_mesh::connect::intention::IntentionError;
 
     fn try_from(r: &IntentionRecord) -> Result<Self, Self::Error> {
         Ok(Intention {

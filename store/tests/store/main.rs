@@ -4,11 +4,11 @@
 use openraft::testing::StoreBuilder;
 use openraft::testing::Suite;
 use tempfile::TempDir;
-use tessera_server::store::log_store::LogStore;
-use tessera_server::store::state_machine::StateMachine;
-use tessera_server::store::Store;
-use tessera_server::types::StorageError;
-use tessera_server::types::TypeConfig;
+use tessera_store::log_store::LogStore;
+use tessera_store::state_machine::StateMachine;
+use tessera_store::Store;
+use tessera_store::types::StorageError;
+use tessera_store::types::TypeConfig;
 
 struct RocksBuilder;
 

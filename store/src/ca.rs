@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde::Serialize;
-use tessera_proto::catalog::duration;
-use tessera_proto::connect::ca::RootCa;
+use tessera_mesh::catalog::duration;
+use tessera_mesh::connect::ca::RootCa;
 
 /// The built-in CA provider's settings (Consul's `Config` of
 /// `/v1/connect/ca/configuration`, provider `consul`).

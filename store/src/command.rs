@@ -8,13 +8,13 @@
 
 use serde::Deserialize;
 use serde::Serialize;
-use tessera_proto::catalog::HealthCheck;
-use tessera_proto::catalog::Node;
-use tessera_proto::catalog::Service;
-use tessera_proto::connect::ca::RootCa;
-use tessera_proto::connect::Intention;
+use tessera_mesh::catalog::HealthCheck;
+use tessera_mesh::catalog::Node;
+use tessera_mesh::catalog::Service;
+use tessera_mesh::connect::ca::RootCa;
+use tessera_mesh::connect::Intention;
 
-use crate::connect::model::CaConfig;
+use crate::ca::CaConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op")]

@@ -8,7 +8,6 @@ pub mod ca;
 pub mod csr;
 pub mod intention;
 pub mod spiffe;
-pub mod wire;
 
 pub use intention::Action;
 pub use intention::Decision;

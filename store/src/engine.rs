@@ -14,21 +14,109 @@ use rocksdb::WriteBatch;
 use rocksdb::WriteOptions;
 use rocksdb::DB;
 
-use crate::store::keys::Cf;
+use crate::keys::Cf;
 
+/// What can go wrong in the store. RocksDB's own error type stays in this
+/// module: callers see its message, never the type.
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub enum StoreError {
     #[error("data dir {dir}: cannot open the store: {reason}")]
     Open { dir: PathBuf, reason: String },
     #[error("store I/O: {0}")]
-    Io(#[from] rocksdb::Error),
+    Io(String),
     #[error("store data is corrupt: {0}")]
     Corrupt(String),
 }
 
-impl From<EngineError> for std::io::Error {
-    fn from(e: EngineError) -> Self {
+impl From<rocksdb::Error> for StoreError {
+    fn from(e: rocksdb::Error) -> Self {
+        StoreError::Io(e.into_string())
+    }
+}
+
+impl From<StoreError> for std::io::Error {
+    fn from(e: StoreError) -> Self {
         std::io::Error::other(e.to_string())
+    }
+}
+
+/// Point reads and ordered scans, from the live database or from one
+/// point-in-time view of it. Table reads are written against this, so the
+/// same read code serves both.
+pub trait Reads {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits entries from `start` upwards while `visit` returns true.
+    fn scan_from(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// All entries whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_from(cf, prefix, &mut |k, v| {
+            if !k.starts_with(prefix) {
+                return Ok(false);
+            }
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+}
+
+fn visit_all(
+    iter: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    for item in iter {
+        let (key, value) = item?;
+        if !visit(&key, &value)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One point-in-time view of the database: every read through it sees the
+/// state as of the moment it was taken, whatever is written meanwhile.
+pub struct Snapshot<'a> {
+    engine: &'a Engine,
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+impl Reads for Snapshot<'_> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.snapshot.get_cf(self.engine.handle(cf), key)?)
+    }
+
+    fn scan_from(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mode = IteratorMode::From(start, Direction::Forward);
+        visit_all(self.snapshot.iterator_cf(self.engine.handle(cf), mode), visit)
+    }
+}
+
+impl Reads for Engine {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.handle(cf), key)?)
+    }
+
+    fn scan_from(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mode = IteratorMode::From(start, Direction::Forward);
+        visit_all(self.db.iterator_cf(self.handle(cf), mode), visit)
     }
 }
 
@@ -62,10 +150,6 @@ impl WriteOps {
     pub fn delete_range(&mut self, cf: Cf, from: impl Into<Vec<u8>>, to: impl Into<Vec<u8>>) {
         self.ops.push(WriteOp::DeleteRange(cf, from.into(), to.into()));
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
 }
 
 /// Whether a write must be on disk (WAL fsync'd) before it returns.
@@ -77,13 +161,13 @@ pub enum Durability {
 }
 
 impl Engine {
-    pub fn open(dir: &Path) -> Result<Engine, EngineError> {
+    pub fn open(dir: &Path) -> Result<Engine, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         let cfs = Cf::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
         let db = DB::open_cf_descriptors(&opts, dir, cfs)
-            .map_err(|e| EngineError::Open { dir: dir.to_path_buf(), reason: explain_open_error(&e) })?;
+            .map_err(|e| StoreError::Open { dir: dir.to_path_buf(), reason: explain_open_error(&e) })?;
         Ok(Engine { db })
     }
 
@@ -92,11 +176,7 @@ impl Engine {
         self.db.cf_handle(cf.name()).expect("column family created at open")
     }
 
-    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        Ok(self.db.get_cf(self.handle(cf), key)?)
-    }
-
-    pub fn write(&self, ops: WriteOps, durability: Durability) -> Result<(), EngineError> {
+    pub fn write(&self, ops: WriteOps, durability: Durability) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         for op in ops.ops {
             match op {
@@ -111,37 +191,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Visits entries from `start` upwards while `visit` returns true.
-    pub fn scan_from(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, EngineError>,
-    ) -> Result<(), EngineError> {
-        let iter = self.db.iterator_cf(self.handle(cf), IteratorMode::From(start, Direction::Forward));
-        for item in iter {
-            let (key, value) = item?;
-            if !visit(&key, &value)? {
-                break;
-            }
-        }
-        Ok(())
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot { engine: self, snapshot: self.db.snapshot() }
     }
 
-    /// All entries whose key starts with `prefix`, in key order.
-    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, EngineError> {
-        let mut out = Vec::new();
-        self.scan_from(cf, prefix, |k, v| {
-            if !k.starts_with(prefix) {
-                return Ok(false);
-            }
-            out.push((k.to_vec(), v.to_vec()));
-            Ok(true)
-        })?;
-        Ok(out)
-    }
-
-    pub fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, EngineError> {
+    pub fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
         match self.db.iterator_cf(self.handle(cf), IteratorMode::End).next() {
             None => Ok(None),
             Some(item) => {
@@ -153,7 +207,7 @@ impl Engine {
 
     /// Reads every entry of `cfs` from one point-in-time view, so the result
     /// is consistent even while writes continue.
-    pub fn export(&self, cfs: &[Cf]) -> Result<Vec<(Cf, Vec<u8>, Vec<u8>)>, EngineError> {
+    pub fn export(&self, cfs: &[Cf]) -> Result<Vec<(Cf, Vec<u8>, Vec<u8>)>, StoreError> {
         let snapshot = self.db.snapshot();
         let mut out = Vec::new();
         for &cf in cfs {
@@ -169,7 +223,7 @@ impl Engine {
     }
 
     /// Makes every earlier buffered write durable.
-    pub fn sync_wal(&self) -> Result<(), EngineError> {
+    pub fn sync_wal(&self) -> Result<(), StoreError> {
         self.db.flush_wal(true)?;
         Ok(())
     }

@@ -1,0 +1,15 @@
+//! Tessera's domain core: what the mesh is made of and how it decides, apart
+//! from any wire or disk. The service catalog's vocabulary ([`catalog`]:
+//! nodes, services, checks, definition files, sidecar expansion, durations)
+//! and Connect's ([`connect`]: SPIFFE identities, intentions and their
+//! evaluation, the CA's certificate work, a workload's key and CSR).
+//!
+//! Pure data and pure functions: no sockets, no files, no clocks beyond what
+//! a certificate needs. Servers, client agents, sidecars and the CLI all
+//! decide with these same functions, so an answer never depends on which of
+//! them was asked. Some types here are also stored formats (they sit inside
+//! Raft log entries and table rows); each says so in its documentation.
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod connect;
