@@ -9,9 +9,13 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use serde_json::Value;
+use tessera_mesh::connect::DefaultPolicy;
 use tessera_mesh::connect::Intention;
 use tessera_mesh::connect::ServiceIdentity;
 use tessera_proto::v1::proxy_api_client::ProxyApiClient;
+use tessera_proto::convert::connect::default_policy_failing_closed;
+use tessera_proto::convert::connect::intentions_failing_closed;
+use tessera_proto::v1::IntentionRecord;
 use tessera_proto::v1::ProxyUpdate;
 use tessera_proto::v1::WatchProxyRequest;
 
@@ -46,9 +50,25 @@ fn snapshot(update: ProxyUpdate) -> anyhow::Result<ProxySnapshot> {
             active_root_id: roots.active_root_id,
             roots: roots.roots.into_iter().map(|r| Root { id: r.id, name: r.name, cert_pem: r.cert_pem }).collect(),
         },
-        intentions: intentions.iter().filter_map(|r| Intention::try_from(r).ok()).collect(),
-        default_policy: update.default_policy.parse().unwrap_or_default(),
+        intentions: fail_closed_intentions(&intentions),
+        default_policy: fail_closed_policy(&update.default_policy),
     })
+}
+
+fn fail_closed_intentions(records: &[IntentionRecord]) -> Vec<Intention> {
+    let (intentions, unreadable) = intentions_failing_closed(records);
+    for reason in unreadable {
+        tracing::error!("{reason}");
+    }
+    intentions
+}
+
+fn fail_closed_policy(text: &str) -> DefaultPolicy {
+    let (policy, unreadable) = default_policy_failing_closed(text);
+    if let Some(reason) = unreadable {
+        tracing::error!("{reason}");
+    }
+    policy
 }
 
 fn log_changes(previous: Option<&ProxySnapshot>, next: &ProxySnapshot) {
@@ -211,4 +231,51 @@ async fn health(http: &reqwest::Client, url: &str) -> anyhow::Result<(Vec<Value>
         anyhow::bail!("{status}: {}", response.text().await.unwrap_or_default());
     }
     Ok((response.json().await?, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_proto::v1::CaRoots;
+    use tessera_proto::v1::Intentions;
+    use tessera_proto::v1::LeafCert;
+
+    use super::*;
+
+    fn update(default_policy: &str, actions: &[(&str, &str, &str)]) -> ProxyUpdate {
+        let record = |(source, destination, action): &(&str, &str, &str)| IntentionRecord {
+            source: source.to_string(),
+            destination: destination.to_string(),
+            action: action.to_string(),
+            ..IntentionRecord::default()
+        };
+        ProxyUpdate {
+            leaf: Some(LeafCert {
+                service_uri: "spiffe://c.consul/ns/default/dc/dc1/svc/db".into(),
+                ..LeafCert::default()
+            }),
+            roots: Some(CaRoots::default()),
+            intentions: Some(Intentions { index: 1, intentions: actions.iter().map(record).collect() }),
+            default_policy: default_policy.into(),
+        }
+    }
+
+    fn allowed(snapshot: &ProxySnapshot, source: &str) -> bool {
+        tessera_mesh::connect::intention::evaluate(&snapshot.intentions, source, "db", snapshot.default_policy).allowed
+    }
+
+    #[test]
+    fn a_default_policy_the_sidecar_cannot_read_denies() {
+        for unreadable in ["", "permit", "ALLOW "] {
+            let snapshot = snapshot(update(unreadable, &[])).unwrap();
+            assert_eq!(snapshot.default_policy, DefaultPolicy::Deny, "{unreadable:?}");
+        }
+        assert_eq!(snapshot(update("allow", &[])).unwrap().default_policy, DefaultPolicy::Allow);
+    }
+
+    #[test]
+    fn an_intention_the_sidecar_cannot_read_denies_its_pair() {
+        let snapshot = snapshot(update("allow", &[("*", "db", "allow"), ("web", "db", "maybe")])).unwrap();
+        assert!(!allowed(&snapshot, "web"), "the unreadable web => db must deny, not fall through to * => db");
+        assert!(allowed(&snapshot, "api"));
+    }
 }

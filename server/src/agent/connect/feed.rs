@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::Weak;
 use std::time::Duration;
 
-use tessera_mesh::connect::Intention;
+use tessera_proto::convert::connect::intentions_failing_closed;
 use tessera_proto::v1::ConnectUpdate;
 use tessera_proto::v1::Intentions;
 use tessera_proto::v1::WatchConnectRequest;
@@ -23,7 +23,10 @@ const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 pub fn intention_set(message: &Intentions) -> IntentionSet {
-    let intentions = message.intentions.iter().filter_map(|r| Intention::try_from(r).ok()).collect();
+    let (intentions, unreadable) = intentions_failing_closed(&message.intentions);
+    for reason in unreadable {
+        tracing::error!("{reason}");
+    }
     IntentionSet { index: message.index, intentions }
 }
 
