@@ -30,7 +30,8 @@ pub fn instances(view: &View<'_>, name: &str, connect: bool) -> Result<Vec<Insta
     let rows = match connect {
         false => view.instances(name)?,
         true => {
-            let mut rows: Vec<_> = view.all_services()?
+            let mut rows: Vec<_> = view
+                .all_services()?
                 .into_iter()
                 .filter(|(_, s)| {
                     // A proxy without a port only dials out (an ad-hoc
@@ -48,7 +49,8 @@ pub fn instances(view: &View<'_>, name: &str, connect: bool) -> Result<Vec<Insta
     };
     let mut out = Vec::new();
     for (node, service) in rows {
-        let checks = view.node_checks(&node.value.name)?
+        let checks = view
+            .node_checks(&node.value.name)?
             .into_iter()
             .map(|r| r.value)
             .filter(|c| c.service_id.is_empty() || c.service_id == service.value.id)

@@ -170,3 +170,7 @@ mod tests {
         assert_eq!(decoded, Command::KvSet { key: "k".into(), value: b"hi".to_vec(), flags: 0, cas: None });
     }
 }
+
+#[cfg(test)]
+#[path = "command_golden.rs"]
+mod golden;

@@ -40,6 +40,15 @@ impl From<StoreError> for std::io::Error {
     }
 }
 
+/// A row of some column family, as snapshots carry them.
+pub type CfRow = (Cf, Vec<u8>, Vec<u8>);
+
+/// A key and its value, as scans return them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// A scan's callback: given each key and value in order, true to go on.
+pub type Visit<'v> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError> + 'v;
+
 /// Point reads and ordered scans, from the live database or from one
 /// point-in-time view of it. Table reads are written against this, so the
 /// same read code serves both.
@@ -47,15 +56,10 @@ pub trait Reads {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Visits entries from `start` upwards while `visit` returns true.
-    fn scan_from(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError>;
+    fn scan_from(&self, cf: Cf, start: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError>;
 
     /// All entries whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let mut out = Vec::new();
         self.scan_from(cf, prefix, &mut |k, v| {
             if !k.starts_with(prefix) {
@@ -70,7 +74,7 @@ pub trait Reads {
 
 fn visit_all(
     iter: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+    visit: &mut Visit<'_>,
 ) -> Result<(), StoreError> {
     for item in iter {
         let (key, value) = item?;
@@ -93,12 +97,7 @@ impl Reads for Snapshot<'_> {
         Ok(self.snapshot.get_cf(self.engine.handle(cf), key)?)
     }
 
-    fn scan_from(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_from(&self, cf: Cf, start: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
         let mode = IteratorMode::From(start, Direction::Forward);
         visit_all(self.snapshot.iterator_cf(self.engine.handle(cf), mode), visit)
     }
@@ -109,12 +108,7 @@ impl Reads for Engine {
         Ok(self.db.get_cf(self.handle(cf), key)?)
     }
 
-    fn scan_from(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_from(&self, cf: Cf, start: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
         let mode = IteratorMode::From(start, Direction::Forward);
         visit_all(self.db.iterator_cf(self.handle(cf), mode), visit)
     }
@@ -195,7 +189,7 @@ impl Engine {
         Snapshot { engine: self, snapshot: self.db.snapshot() }
     }
 
-    pub fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn last(&self, cf: Cf) -> Result<Option<KeyValue>, StoreError> {
         match self.db.iterator_cf(self.handle(cf), IteratorMode::End).next() {
             None => Ok(None),
             Some(item) => {
@@ -207,7 +201,7 @@ impl Engine {
 
     /// Reads every entry of `cfs` from one point-in-time view, so the result
     /// is consistent even while writes continue.
-    pub fn export(&self, cfs: &[Cf]) -> Result<Vec<(Cf, Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn export(&self, cfs: &[Cf]) -> Result<Vec<CfRow>, StoreError> {
         let snapshot = self.db.snapshot();
         let mut out = Vec::new();
         for &cf in cfs {

@@ -22,6 +22,9 @@
 //! and [`types::ServerNode`] are on disk and on the wire between versions;
 //! fields are only ever added.
 #![forbid(unsafe_code)]
+// openraft's storage traits fix the error type (`StorageError`, ~224 bytes);
+// boxing it at this crate's edge would only move the size elsewhere.
+#![allow(clippy::result_large_err)]
 
 pub mod ca;
 pub mod command;
@@ -47,6 +50,7 @@ use tessera_mesh::connect::Intention;
 use tokio::sync::watch::Receiver;
 
 pub use crate::engine::StoreError;
+pub use crate::tables::catalog::Instance as NodeService;
 pub use crate::tables::catalog::Row;
 pub use crate::tables::kv::KvEntry;
 pub use crate::watch::Table;
@@ -201,7 +205,7 @@ impl View<'_> {
     }
 
     /// The instances of service `name`, each with its node.
-    pub fn instances(&self, name: &str) -> Result<Vec<(Row<Node>, Row<Service>)>, StoreError> {
+    pub fn instances(&self, name: &str) -> Result<Vec<NodeService>, StoreError> {
         catalog::instances(&self.snapshot, name)
     }
 

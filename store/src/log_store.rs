@@ -33,12 +33,12 @@ use crate::keys::log_index;
 use crate::keys::log_key;
 use crate::keys::raft_meta;
 use crate::keys::Cf;
-use crate::Store;
 use crate::types::Entry;
 use crate::types::LogId;
 use crate::types::StorageError;
 use crate::types::TypeConfig;
 use crate::types::Vote;
+use crate::Store;
 
 #[derive(Clone)]
 pub struct LogStore {

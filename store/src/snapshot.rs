@@ -6,6 +6,7 @@
 //! A stored snapshot (the one offered to followers) is
 //! `[meta len: u32 BE][SnapshotMeta as JSON][data]`.
 
+use crate::engine::CfRow;
 use crate::keys::Cf;
 use crate::types::SnapshotMeta;
 
@@ -15,7 +16,7 @@ const MAGIC: &[u8] = b"TSNAP1";
 #[error("snapshot is malformed: {0}")]
 pub struct SnapshotFormatError(pub String);
 
-pub fn encode_rows(rows: &[(Cf, Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+pub fn encode_rows(rows: &[CfRow]) -> Vec<u8> {
     let size: usize = rows.iter().map(|(_, k, v)| 9 + k.len() + v.len()).sum();
     let mut out = Vec::with_capacity(MAGIC.len() + size);
     out.extend_from_slice(MAGIC);
@@ -29,7 +30,7 @@ pub fn encode_rows(rows: &[(Cf, Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-pub fn decode_rows(data: &[u8]) -> Result<Vec<(Cf, Vec<u8>, Vec<u8>)>, SnapshotFormatError> {
+pub fn decode_rows(data: &[u8]) -> Result<Vec<CfRow>, SnapshotFormatError> {
     let body = data.strip_prefix(MAGIC).ok_or_else(|| SnapshotFormatError("no TSNAP1 header".into()))?;
     let mut reader = Reader { buf: body };
     let mut rows = Vec::new();

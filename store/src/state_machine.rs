@@ -18,6 +18,7 @@ use openraft::StorageIOError;
 
 use crate::command::Command;
 use crate::command::CommandResponse;
+use crate::engine::CfRow;
 use crate::engine::Durability;
 use crate::engine::Reads;
 use crate::engine::StoreError;
@@ -30,8 +31,6 @@ use crate::tables::connect;
 use crate::tables::kv;
 use crate::tables::meta;
 use crate::txn::Txn;
-use crate::watch::Table;
-use crate::Store;
 use crate::types::Entry;
 use crate::types::LogId;
 use crate::types::Snapshot;
@@ -39,6 +38,8 @@ use crate::types::SnapshotMeta;
 use crate::types::StorageError;
 use crate::types::StoredMembership;
 use crate::types::TypeConfig;
+use crate::watch::Table;
+use crate::Store;
 
 #[derive(Clone)]
 pub struct StateMachine {
@@ -245,7 +246,7 @@ pub struct SnapshotBuilder {
 }
 
 impl SnapshotBuilder {
-    fn meta_of(rows: &[(Cf, Vec<u8>, Vec<u8>)]) -> Result<(Option<LogId>, StoredMembership), serde_json::Error> {
+    fn meta_of(rows: &[CfRow]) -> Result<(Option<LogId>, StoredMembership), serde_json::Error> {
         let mut last = None;
         let mut membership = StoredMembership::default();
         for (cf, key, value) in rows {

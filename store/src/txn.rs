@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::engine::Engine;
+use crate::engine::KeyValue;
 use crate::engine::Reads;
 use crate::engine::StoreError;
 use crate::engine::WriteOps;
@@ -39,7 +40,7 @@ impl<'a> Txn<'a> {
     }
 
     /// Entries under `prefix` as they will be after this txn, in key order.
-    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.engine.scan_prefix(cf, prefix)?.into_iter().collect();
         let pending =
             self.writes.range((cf, prefix.to_vec())..).take_while(|((c, k), _)| *c == cf && k.starts_with(prefix));

@@ -122,7 +122,6 @@ impl AgentArgs {
                 snapshot_threshold: self.raft_snapshot_threshold,
                 trailing_logs: self.raft_trailing_logs,
             },
-            ..AgentConfig::default()
         })
     }
 }

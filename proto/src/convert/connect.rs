@@ -1,9 +1,9 @@
 //! Conversions between the connect domain types and their protobuf form.
 
+use crate::v1::IntentionRecord;
 use tessera_mesh::connect::intention::Action;
 use tessera_mesh::connect::intention::DefaultPolicy;
 use tessera_mesh::connect::intention::Intention;
-use crate::v1::IntentionRecord;
 
 impl From<&Intention> for IntentionRecord {
     fn from(i: &Intention) -> Self {
@@ -84,8 +84,14 @@ mod tests {
 
     #[test]
     fn an_unreadable_intention_denies_its_pair_instead_of_vanishing() {
-        let allow_all = Intention { source: "*".into(), destination: "*".into(), action: Action::Allow, ..unchecked(&IntentionRecord::default()) };
-        let mut bad = IntentionRecord::from(&Intention { source: "web".into(), destination: "db".into(), ..allow_all.clone() });
+        let allow_all = Intention {
+            source: "*".into(),
+            destination: "*".into(),
+            action: Action::Allow,
+            ..unchecked(&IntentionRecord::default())
+        };
+        let mut bad =
+            IntentionRecord::from(&Intention { source: "web".into(), destination: "db".into(), ..allow_all.clone() });
         bad.action = "allow-if-friendly".into();
         let (intentions, unreadable) = intentions_failing_closed(&[IntentionRecord::from(&allow_all), bad]);
         assert_eq!(unreadable.len(), 1, "{unreadable:?}");

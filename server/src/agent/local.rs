@@ -145,10 +145,9 @@ impl LocalState {
             .map(|c| (c.check.status, c.check.output.clone()));
         let (status, output) = kept.unwrap_or((initial, String::new()));
         let (interval, timeout) = match &kind {
-            CheckKind::Tcp { interval, timeout, .. } | CheckKind::Http { interval, timeout, .. } => (
-                tessera_mesh::catalog::duration::format(*interval),
-                tessera_mesh::catalog::duration::format(*timeout),
-            ),
+            CheckKind::Tcp { interval, timeout, .. } | CheckKind::Http { interval, timeout, .. } => {
+                (tessera_mesh::catalog::duration::format(*interval), tessera_mesh::catalog::duration::format(*timeout))
+            }
             _ => (String::new(), String::new()),
         };
         let check = HealthCheck {

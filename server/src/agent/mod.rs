@@ -31,8 +31,8 @@ use crate::agent::checks::Runner;
 use crate::agent::config_files::Sources;
 use crate::agent::local::LocalState;
 use crate::agent::local::Source;
-use tessera_store::command::Command;
 use crate::config::AgentConfig;
+use tessera_store::command::Command;
 
 /// Where the agent's catalog writes go: the local server in -dev and on
 /// servers; the servers over gRPC on client agents.

@@ -16,11 +16,11 @@ use tessera_proto::v1::HelloRequest;
 use tessera_proto::v1::HelloResponse;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::discovery::bootstrapper;
-use crate::cluster::forward;
-use crate::cluster::from_info;
-use crate::cluster::to_info;
-use crate::server::Server;
+use crate::consensus::discovery::bootstrapper;
+use crate::consensus::forward;
+use crate::consensus::forward::from_info;
+use crate::consensus::forward::to_info;
+use crate::consensus::Server;
 use tessera_store::types::raft_id_of;
 use tessera_store::types::ServerNode;
 

@@ -1,21 +1,16 @@
-//! Work that follows Raft state: the first leader records the cluster id
-//! and creates the CA's first root; the leader prunes retired roots; every
-//! server stamps its Raft traffic with the cluster id once known.
+//! Work that follows Raft state: the first leader records the cluster id,
+//! and every server stamps its Raft traffic with it once known. (The CA's
+//! leader work is `connect::leader`.)
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::consensus::Server;
 use tessera_store::command::Command;
-use crate::server::Server;
-
-/// How often the leader looks for retired roots to prune.
-const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn run(server: Arc<Server>, shutdown: CancellationToken) {
     let mut metrics = server.raft.metrics();
-    let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
     // Metrics change on every replicated write; the setup work is done once
     // per term of leadership, not on each of those.
     let mut set_up = false;
@@ -29,37 +24,26 @@ pub async fn run(server: Arc<Server>, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = metrics.changed() => if changed.is_err() { return },
-            _ = prune_tick.tick() => if server.is_leader() { prune(&server).await },
         }
     }
 }
 
-/// Records the cluster id and creates the CA's first root if missing;
-/// true once both exist.
+/// Records the cluster id if missing; true once it exists.
 async fn set_up_cluster(server: &Server) -> bool {
-    if server.stamp.get().is_empty() {
-        // Decided here, before proposing: apply must stay deterministic.
-        let cluster_id = uuid::Uuid::new_v4().to_string();
-        match server.write(Command::InitCluster { cluster_id }).await {
-            Ok(_) => refresh_stamp(server),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record the cluster id yet");
-                return false;
-            }
-        }
+    if !server.stamp.get().is_empty() {
+        return true;
     }
-    match crate::connect::ca::initialize_if_needed(server).await {
-        Ok(()) => true,
+    // Decided here, before proposing: apply must stay deterministic.
+    let cluster_id = uuid::Uuid::new_v4().to_string();
+    match server.write(Command::InitCluster { cluster_id }).await {
+        Ok(_) => {
+            refresh_stamp(server);
+            true
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "could not create the CA root yet");
+            tracing::warn!(error = %e, "could not record the cluster id yet");
             false
         }
-    }
-}
-
-async fn prune(server: &Server) {
-    if let Err(e) = crate::connect::ca::prune(server).await {
-        tracing::warn!(error = %e, "could not prune retired CA roots");
     }
 }
 

@@ -12,8 +12,8 @@ use tessera_mesh::catalog::model::SERF_HEALTH_ID;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::consensus::Server;
 use tessera_store::command::Command;
-use crate::server::Server;
 
 #[derive(Default)]
 pub struct Liveness {
@@ -36,7 +36,7 @@ impl Liveness {
 
 /// On the leader, every second: compare each client node's serfHealth with
 /// its heartbeats. A new leader gives every node a full timeout first.
-pub async fn run(server: Arc<Server>, shutdown: CancellationToken) {
+pub async fn run(server: Arc<Server>, liveness: Arc<Liveness>, shutdown: CancellationToken) {
     let mut leading_since: Option<Instant> = None;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -46,17 +46,17 @@ pub async fn run(server: Arc<Server>, shutdown: CancellationToken) {
         }
         if !server.is_leader() {
             leading_since = None;
-            server.liveness.forget_all();
+            liveness.forget_all();
             continue;
         }
         let since = *leading_since.get_or_insert_with(Instant::now);
-        if let Err(e) = check_nodes(&server, since).await {
+        if let Err(e) = check_nodes(&server, &liveness, since).await {
             tracing::warn!(error = %e, "node liveness check failed");
         }
     }
 }
 
-async fn check_nodes(server: &Server, leading_since: Instant) -> Result<(), String> {
+async fn check_nodes(server: &Server, liveness: &Liveness, leading_since: Instant) -> Result<(), String> {
     let timeout = server.config.node_ttl;
     let servers: Vec<String> = {
         let metrics = server.raft.metrics();
@@ -70,7 +70,7 @@ async fn check_nodes(server: &Server, leading_since: Instant) -> Result<(), Stri
             continue;
         }
         let Some(serf) = view.check(name, SERF_HEALTH_ID).map_err(|e| e.to_string())? else { continue };
-        let last = server.liveness.seen(name).unwrap_or(leading_since).max(leading_since);
+        let last = liveness.seen(name).unwrap_or(leading_since).max(leading_since);
         let check = serf_health(name, last.elapsed() < timeout);
         if serf.value.status != check.status {
             tracing::info!(node = %name, status = check.status.as_str(), "node liveness changed");

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use openraft::ChangeMembers;
 use tessera_proto::v1::RemovePeerRequest;
 
-use crate::cluster::forward;
-use crate::server::Attempt;
-use crate::server::Server;
-use crate::server::ServerError;
+use crate::consensus::forward;
+use crate::consensus::Attempt;
+use crate::consensus::Server;
+use crate::consensus::ServerError;
 use tessera_store::types::raft_id_of;
 use tessera_store::types::NodeId;
 use tessera_store::types::ServerNode;

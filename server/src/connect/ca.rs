@@ -16,14 +16,14 @@ use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::SignLeafResponse;
 use tokio::time::Instant;
 
-use crate::cluster::forward;
-use tessera_store::command::Command;
-use tessera_store::command::CommandResponse;
+use crate::consensus::forward;
+use crate::consensus::Attempt;
+use crate::consensus::Server;
+use crate::consensus::ServerError;
 use tessera_store::ca::CaConfig;
 use tessera_store::ca::CaState;
-use crate::server::Attempt;
-use crate::server::Server;
-use crate::server::ServerError;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
 
 /// The leader's signing state: what signing needs from the stored CA
 /// (the parsed key above all; parsing it per CSR would cost more than
@@ -42,9 +42,9 @@ struct SigningContext {
     csr_max_per_second: f64,
 }
 
-fn signing_context(server: &Server) -> Result<Arc<SigningContext>, ServerError> {
+fn signing_context(server: &Server, signing: &SigningState) -> Result<Arc<SigningContext>, ServerError> {
     let roots_index = server.store.table_index(tessera_store::Table::Roots);
-    let mut cached = server.signing.context.lock().expect("signing context lock");
+    let mut cached = signing.context.lock().expect("signing context lock");
     if let Some(context) = cached.as_ref().filter(|c| c.roots_index == roots_index && roots_index > 0) {
         return Ok(context.clone());
     }
@@ -105,12 +105,17 @@ pub async fn initialize_if_needed(server: &Server) -> Result<(), ServerError> {
 
 /// Signs a CSR on the leader. `caller_node` is the client agent asking, or
 /// None for a server's own agent.
-pub async fn sign(server: &Server, csr_pem: &str, caller_node: Option<&str>) -> Result<SignLeafResponse, ServerError> {
+pub async fn sign(
+    server: &Server,
+    signing: &SigningState,
+    csr_pem: &str,
+    caller_node: Option<&str>,
+) -> Result<SignLeafResponse, ServerError> {
     let request = SignLeafRequest { csr_pem: csr_pem.to_string(), caller_node: caller_node.unwrap_or("").to_string() };
     server
         .on_leader(
             "sign",
-            || async { sign_here(server, &request).map_err(Attempt::Fail) },
+            || async { sign_here(server, signing, &request).map_err(Attempt::Fail) },
             |leader| {
                 let request = request.clone();
                 async move { forward::sign_leaf(&server.pool, &leader, request).await }
@@ -121,9 +126,13 @@ pub async fn sign(server: &Server, csr_pem: &str, caller_node: Option<&str>) -> 
 
 /// Signs with the active root of this server's state. Only the leader is
 /// asked, so every leaf comes from the root the cluster last agreed on.
-pub fn sign_here(server: &Server, request: &SignLeafRequest) -> Result<SignLeafResponse, ServerError> {
-    let context = signing_context(server)?;
-    take_token(&server.signing, context.csr_max_per_second)?;
+pub fn sign_here(
+    server: &Server,
+    signing: &SigningState,
+    request: &SignLeafRequest,
+) -> Result<SignLeafResponse, ServerError> {
+    let context = signing_context(server, signing)?;
+    take_token(signing, context.csr_max_per_second)?;
     let may_claim = |identity: &tessera_mesh::connect::ServiceIdentity| {
         if identity.namespace != tessera_mesh::connect::spiffe::DEFAULT_NAMESPACE {
             return Err(format!("namespace {:?}: only \"default\" exists", identity.namespace));
@@ -196,7 +205,7 @@ pub struct ConfigChange {
 /// (a given key, or a new key type/size). Returns whether it rotated.
 pub async fn set_config(server: &Server, change: ConfigChange) -> Result<bool, ServerError> {
     change.config.validate().map_err(ServerError::BadRequest)?;
-    server.read_barrier(crate::server::Consistency::Linearizable).await?;
+    server.read_barrier(crate::consensus::Consistency::Linearizable).await?;
     let state = server.store.view().ca_state()?;
     let active = state.active().ok_or_else(|| ServerError::Internal("the CA has no root yet".into()))?;
     let current = state.config();

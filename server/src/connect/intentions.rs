@@ -3,10 +3,10 @@
 use tessera_mesh::connect::intention::validate_name;
 use tessera_mesh::connect::Intention;
 
+use crate::consensus::Server;
+use crate::consensus::ServerError;
 use tessera_store::command::Command;
 use tessera_store::command::CommandResponse;
-use crate::server::Server;
-use crate::server::ServerError;
 
 fn check_names(intention: &Intention) -> Result<(), ServerError> {
     validate_name("SourceName", &intention.source).map_err(|e| ServerError::BadRequest(e.to_string()))?;

@@ -1,7 +1,11 @@
 //! Connect on the servers: the built-in CA ([`ca`]: the first root, leaf
-//! signing, rotation and pruning) with its stored model ([`model`]), and the
-//! intention writes and reads the APIs share ([`intentions`]).
+//! signing, rotation and pruning; its stored model is `tessera_store::ca`),
+//! the public roots ([`roots`]), the intention writes the APIs share
+//! ([`intentions`]), what a WatchConnect stream sends ([`update`]) and the
+//! CA work only the leader does ([`leader`]).
 
 pub mod ca;
 pub mod intentions;
+pub mod leader;
 pub mod roots;
+pub mod update;

@@ -5,9 +5,9 @@ use tessera_proto::v1::CaRoot;
 use tessera_proto::v1::CaRoots;
 
 use crate::connect::ca::trust_domain;
+use crate::consensus::Server;
+use crate::consensus::ServerError;
 use tessera_store::ca::CaState;
-use crate::server::Server;
-use crate::server::ServerError;
 use tessera_store::Table;
 
 pub fn public(state: &CaState, trust_domain: &str, index: u64) -> CaRoots {

@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod lookup;
+pub mod remote;
 
 use std::sync::Arc;
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 use tessera_mesh::catalog::model::SERF_HEALTH_ID;
 use tessera_mesh::catalog::CheckStatus;
 
-use crate::cluster::forward;
-use crate::server::Server;
+use crate::consensus::forward;
+use crate::consensus::Server;
 use tessera_store::types::ServerNode;
 
 /// How long a member may take to answer before it is reported failed.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use rand::Rng;
 use tessera_mesh::catalog::duration;
 
+use crate::consensus::Consistency;
+use crate::consensus::Server;
 use crate::http::ApiError;
-use crate::server::Consistency;
-use crate::server::Server;
 use tessera_store::Table;
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);

@@ -20,12 +20,12 @@ use tessera_mesh::catalog::HealthCheck;
 use tessera_mesh::catalog::Node;
 use tessera_mesh::catalog::ServiceDefinition;
 
-use tessera_store::command::Command;
+use crate::consensus::Server;
 use crate::http::decode_body;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
-use crate::server::Server;
+use tessera_store::command::Command;
 use tessera_store::Table;
 
 type Params = Query<HashMap<String, String>>;

@@ -21,14 +21,14 @@ use tessera_mesh::connect::Action;
 use tessera_mesh::connect::Intention;
 
 use crate::connect::ca::ConfigChange;
-use tessera_store::ca::CaConfig;
+use crate::consensus::Server;
 use crate::http::blocking::prepare_table as prepare;
 use crate::http::connect_shapes as shapes;
 use crate::http::decode_body;
 use crate::http::read_headers;
 use crate::http::ApiError;
 use crate::http::App;
-use crate::server::Server;
+use tessera_store::ca::CaConfig;
 use tessera_store::Table;
 
 type Params = Query<HashMap<String, String>>;

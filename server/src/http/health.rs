@@ -15,13 +15,13 @@ use serde_json::Value;
 use tessera_mesh::catalog::CheckStatus;
 use tessera_mesh::catalog::HealthCheck;
 
+use crate::consensus::Server;
 use crate::health::instances;
 use crate::health::Instance;
 use crate::http::catalog::prepare;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
-use crate::server::Server;
 use tessera_store::Row;
 use tessera_store::StoreError;
 use tessera_store::Table;
@@ -81,12 +81,8 @@ async fn checks_where(
 ) -> Result<Response, ApiError> {
     prepare(server, params).await?;
     let read = server.store.read(Table::Catalog, read)?;
-    let checks: Vec<Value> = read
-        .value
-        .iter()
-        .filter(|r| keep(&r.value))
-        .map(|r| shapes::indexed(shapes::check(&r.value), r))
-        .collect();
+    let checks: Vec<Value> =
+        read.value.iter().filter(|r| keep(&r.value)).map(|r| shapes::indexed(shapes::check(&r.value), r)).collect();
     Ok((read_headers(server, read.index), Json(checks)).into_response())
 }
 

@@ -15,12 +15,12 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
 
-use tessera_store::command::Command;
-use tessera_store::command::CommandResponse;
+use crate::consensus::Server;
 use crate::http::blocking::QueryOptions;
 use crate::http::read_headers;
 use crate::http::ApiError;
-use crate::server::Server;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
 use tessera_store::KvEntry;
 use tessera_store::Table;
 

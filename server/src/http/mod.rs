@@ -7,6 +7,7 @@ mod agent_connect;
 mod agent_services;
 mod blocking;
 pub mod catalog;
+pub mod client;
 mod connect;
 pub mod connect_shapes;
 pub mod health;
@@ -31,8 +32,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
-use crate::server::Server;
-use crate::server::ServerError;
+use crate::consensus::Server;
+use crate::consensus::ServerError;
 
 /// What the handlers share: the server (Raft, store) and this process's agent.
 #[derive(Clone)]

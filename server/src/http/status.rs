@@ -10,8 +10,8 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::cluster::membership::PeerRef;
+use crate::consensus::Server;
 use crate::http::ApiError;
-use crate::server::Server;
 
 pub async fn leader(State(server): State<Arc<Server>>) -> Json<String> {
     Json(server.leader().map(|(_, node)| node.rpc_addr).unwrap_or_default())

@@ -31,6 +31,9 @@ use crate::tables::meta;
 use crate::txn::Txn;
 use crate::watch::Table;
 
+/// A service instance with the node it runs on.
+pub type Instance = (Row<Node>, Row<Service>);
+
 /// A stored value with its Consul-style indexes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row<T> {
@@ -294,7 +297,7 @@ pub fn all_checks(engine: &impl Reads) -> Result<Vec<Row<HealthCheck>>, StoreErr
 }
 
 /// The instances of service `name`, each with its node.
-pub fn instances(engine: &impl Reads, name: &str) -> Result<Vec<(Row<Node>, Row<Service>)>, StoreError> {
+pub fn instances(engine: &impl Reads, name: &str) -> Result<Vec<Instance>, StoreError> {
     let mut out = Vec::new();
     for (k, _) in engine.scan_prefix(Cf::Catalog, &prefix(&["x", name]))? {
         let text = String::from_utf8_lossy(&k).into_owned();
@@ -311,8 +314,8 @@ pub fn instances(engine: &impl Reads, name: &str) -> Result<Vec<(Row<Node>, Row<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Engine;
     use crate::engine::Durability;
+    use crate::engine::Engine;
 
     fn commit(engine: &Engine, f: impl FnOnce(&mut Txn<'_>)) {
         let mut txn = Txn::new(engine);
@@ -395,9 +398,12 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             ..service(id, name)
         };
-        let steps: Vec<Box<dyn Fn(&mut Txn<'_>)>> = vec![
+        type Step<'a> = Box<dyn Fn(&mut Txn<'_>) + 'a>;
+        let steps: Vec<Step> = vec![
             Box::new(|t| sync_node(t, 1, &node("a"), &[tagged("w1", "web", &["v1", "v1"])], &[]).unwrap()),
-            Box::new(|t| sync_node(t, 2, &node("b"), &[tagged("w2", "web", &["v2"]), tagged("d", "db", &[])], &[]).unwrap()),
+            Box::new(|t| {
+                sync_node(t, 2, &node("b"), &[tagged("w2", "web", &["v2"]), tagged("d", "db", &[])], &[]).unwrap()
+            }),
             Box::new(|t| upsert_service(t, 3, "a", &tagged("w1", "web", &["v3"])).unwrap()),
             Box::new(|t| upsert_service(t, 4, "b", &tagged("w2", "api", &["v2"])).unwrap()),
             Box::new(|t| delete_service(t, 5, "b", "d").unwrap()),

@@ -121,8 +121,8 @@ pub fn list(engine: &impl Reads, prefix: &str) -> Result<Vec<KvEntry>, StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Engine;
     use crate::engine::Durability;
+    use crate::engine::Engine;
 
     fn commit(engine: &Engine, f: impl FnOnce(&mut Txn<'_>) -> bool) -> bool {
         let mut txn = Txn::new(engine);

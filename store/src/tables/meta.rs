@@ -8,9 +8,9 @@ use crate::keys::sm_meta;
 use crate::keys::table_index_key;
 use crate::keys::Cf;
 use crate::txn::Txn;
-use crate::watch::Table;
 use crate::types::LogId;
 use crate::types::StoredMembership;
+use crate::watch::Table;
 
 use super::decode;
 use super::encode;

@@ -6,9 +6,9 @@ use openraft::testing::Suite;
 use tempfile::TempDir;
 use tessera_store::log_store::LogStore;
 use tessera_store::state_machine::StateMachine;
-use tessera_store::Store;
 use tessera_store::types::StorageError;
 use tessera_store::types::TypeConfig;
+use tessera_store::Store;
 
 struct RocksBuilder;
 
@@ -21,6 +21,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for RocksBuilder 
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // the suite's own error type
 fn rocksdb_store_passes_openraft_conformance_suite() -> Result<(), StorageError> {
     Suite::test_all(RocksBuilder)?;
     Ok(())

@@ -5,7 +5,6 @@
 
 pub mod feed;
 pub mod leaf;
-pub mod proxy_api;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,19 +9,19 @@ use tessera_proto::v1::HelloResponse;
 use tessera_proto::v1::JoinRequest;
 use tessera_proto::v1::ReadIndexRequest;
 use tessera_proto::v1::RemovePeerRequest;
+use tessera_proto::v1::ServerInfo;
 use tessera_proto::v1::StatusRequest;
 use tessera_proto::v1::StatusResponse;
 use tonic::transport::Channel;
 use tonic::Code;
 use tonic::Status;
 
-use crate::cluster::to_info;
+use crate::consensus::proposer::Applied;
+use crate::consensus::Attempt;
+use crate::consensus::ServerError;
+use crate::transport::ChannelPool;
 use tessera_store::command::Command;
 use tessera_store::command::CommandResponse;
-use crate::proposer::Applied;
-use crate::server::Attempt;
-use crate::server::ServerError;
-use crate::transport::ChannelPool;
 use tessera_store::types::ServerNode;
 
 /// Forwarded work is bounded so a leader that vanished mid-call is given up
@@ -107,4 +107,17 @@ pub async fn sign_leaf(
 ) -> Result<tessera_proto::v1::SignLeafResponse, Attempt> {
     let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
     Ok(client.sign_leaf(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?.into_inner())
+}
+
+pub fn to_info(node: &ServerNode, datacenter: &str) -> ServerInfo {
+    ServerInfo {
+        node_id: node.node_id.clone(),
+        name: node.name.clone(),
+        rpc_addr: node.rpc_addr.clone(),
+        datacenter: datacenter.to_string(),
+    }
+}
+
+pub fn from_info(info: &ServerInfo) -> ServerNode {
+    ServerNode { node_id: info.node_id.clone(), name: info.name.clone(), rpc_addr: info.rpc_addr.clone() }
 }

@@ -19,21 +19,23 @@ use tonic::Request;
 use tonic::Response;
 use tonic::Status;
 
-use crate::cluster::from_info;
 use crate::cluster::membership::PeerRef;
-use crate::cluster::to_info;
+use crate::connect::ca::SigningState;
+use crate::consensus::forward::from_info;
+use crate::consensus::forward::to_info;
+use crate::consensus::proposer::ProposeError;
+use crate::consensus::Server;
+use crate::consensus::ServerError;
 use tessera_store::command::Command;
-use crate::proposer::ProposeError;
-use crate::server::Server;
-use crate::server::ServerError;
 
 pub struct ClusterService {
     server: Arc<Server>,
+    signing: Arc<SigningState>,
 }
 
 impl ClusterService {
-    pub fn new(server: Arc<Server>) -> cluster_server::ClusterServer<ClusterService> {
-        cluster_server::ClusterServer::new(ClusterService { server }).max_decoding_message_size(64 << 20)
+    pub fn new(server: Arc<Server>, signing: Arc<SigningState>) -> cluster_server::ClusterServer<ClusterService> {
+        cluster_server::ClusterServer::new(ClusterService { server, signing }).max_decoding_message_size(64 << 20)
     }
 
     fn not_leader() -> Status {
@@ -122,7 +124,8 @@ impl cluster_server::Cluster for ClusterService {
         if !self.server.is_leader() {
             return Err(Self::not_leader());
         }
-        let signed = crate::connect::ca::sign_here(&self.server, &request.into_inner()).map_err(to_status)?;
+        let signed =
+            crate::connect::ca::sign_here(&self.server, &self.signing, &request.into_inner()).map_err(to_status)?;
         Ok(Response::new(signed))
     }
 }

@@ -9,7 +9,7 @@ use tonic::Request;
 use tonic::Response;
 use tonic::Status;
 
-use crate::raft::ClusterStamp;
+use crate::consensus::raft::ClusterStamp;
 use tessera_store::types::Raft;
 
 pub struct RaftService {

@@ -15,8 +15,6 @@ use tessera_proto::v1::HeartbeatRequest;
 use tessera_proto::v1::HeartbeatResponse;
 use tessera_proto::v1::HttpRequest;
 use tessera_proto::v1::HttpResponse;
-use tessera_proto::v1::IntentionRecord;
-use tessera_proto::v1::Intentions;
 use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::SignLeafResponse;
 use tessera_proto::v1::WatchConnectRequest;
@@ -25,11 +23,12 @@ use tonic::Response;
 use tonic::Status;
 use tower::ServiceExt;
 
-use crate::cluster::forward;
-use tessera_store::command::Command;
+use crate::cluster::liveness::Liveness;
+use crate::connect::ca::SigningState;
+use crate::consensus::forward;
+use crate::consensus::Server;
 use crate::dns::Dns;
-use crate::server::Server;
-use crate::server::ServerError;
+use tessera_store::command::Command;
 use tessera_store::Table;
 
 /// Answers larger than this are refused rather than buffered.
@@ -39,11 +38,20 @@ pub struct AgentApiService {
     server: Arc<Server>,
     router: axum::Router,
     dns: Arc<Dns>,
+    signing: Arc<SigningState>,
+    liveness: Arc<Liveness>,
 }
 
 impl AgentApiService {
-    pub fn new(server: Arc<Server>, router: axum::Router, dns: Arc<Dns>) -> agent_api_server::AgentApiServer<Self> {
-        agent_api_server::AgentApiServer::new(AgentApiService { server, router, dns })
+    pub fn new(
+        server: Arc<Server>,
+        router: axum::Router,
+        dns: Arc<Dns>,
+        signing: &Arc<SigningState>,
+        liveness: &Arc<Liveness>,
+    ) -> agent_api_server::AgentApiServer<Self> {
+        let (signing, liveness) = (signing.clone(), liveness.clone());
+        agent_api_server::AgentApiServer::new(AgentApiService { server, router, dns, signing, liveness })
             .max_decoding_message_size(MAX_BODY)
     }
 }
@@ -88,7 +96,7 @@ async fn push_connect_updates(
     loop {
         roots_changes.borrow_and_update();
         intention_changes.borrow_and_update();
-        let update = match connect_update(&server, &mut held) {
+        let update = match crate::connect::update::connect_update(&server, &mut held) {
             Ok(update) => update,
             Err(e) => {
                 let _ = tx.send(Err(Status::internal(e.to_string()))).await;
@@ -120,35 +128,6 @@ async fn push_connect_updates(
 /// How often a WatchConnect stream checks that its server still has a leader.
 const LEADERLESS_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The parts that moved past what the agent holds (a snapshot install may
-/// move an index back; anything different is sent).
-pub(crate) fn connect_update(server: &Server, held: &mut WatchConnectRequest) -> Result<ConnectUpdate, ServerError> {
-    let mut update = ConnectUpdate::default();
-    let trust_domain = crate::connect::ca::trust_domain(server).map(|td| td.as_str().to_string()).unwrap_or_default();
-    if held.trust_domain != trust_domain {
-        // Indexes of another cluster (or none yet): send everything.
-        held.roots_index = 0;
-        held.intentions_index = 0;
-        held.trust_domain = trust_domain;
-    }
-    let roots_index = server.store.table_index(Table::Roots);
-    if roots_index != held.roots_index {
-        if let Some(roots) = crate::connect::roots::current(server)? {
-            held.roots_index = roots.index;
-            update.roots = Some(roots);
-        }
-    }
-    if server.store.table_index(Table::Intentions) != held.intentions_index {
-        let read = server.store.read(Table::Intentions, |view| view.intentions())?;
-        held.intentions_index = read.index;
-        update.intentions = Some(Intentions {
-            index: read.index,
-            intentions: read.value.iter().map(IntentionRecord::from).collect(),
-        });
-    }
-    Ok(update)
-}
-
 #[tonic::async_trait]
 impl agent_api_server::AgentApi for AgentApiService {
     type WatchConnectStream = ConnectStream;
@@ -164,10 +143,10 @@ impl agent_api_server::AgentApi for AgentApiService {
         if request.caller_node.is_empty() {
             return Err(Status::invalid_argument("caller_node must name the client agent's node"));
         }
-        crate::connect::ca::sign(&self.server, &request.csr_pem, Some(&request.caller_node))
+        crate::connect::ca::sign(&self.server, &self.signing, &request.csr_pem, Some(&request.caller_node))
             .await
             .map(Response::new)
-            .map_err(crate::cluster::service::to_status)
+            .map_err(crate::grpc::cluster::to_status)
     }
 
     async fn forward(&self, request: Request<HttpRequest>) -> Result<Response<HttpResponse>, Status> {
@@ -207,7 +186,7 @@ impl agent_api_server::AgentApi for AgentApiService {
             .on_leader(
                 "heartbeat",
                 || async {
-                    server.liveness.heartbeat(&node);
+                    self.liveness.heartbeat(&node);
                     Ok(())
                 },
                 |leader| {

@@ -9,19 +9,19 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cluster::discovery::Discovery;
-use crate::cluster::forward;
-use tessera_store::command::Command;
 use crate::config::AgentConfig;
-use crate::proposer::Applied;
-use crate::proposer::ProposeError;
-use crate::proposer::Proposer;
-use crate::raft::ClusterStamp;
-use tessera_store::Store;
+use crate::consensus::discovery::Discovery;
+use crate::consensus::forward;
+use crate::consensus::proposer::Applied;
+use crate::consensus::proposer::ProposeError;
+use crate::consensus::proposer::Proposer;
+use crate::consensus::raft::ClusterStamp;
 use crate::transport::ChannelPool;
+use tessera_store::command::Command;
 use tessera_store::types::NodeId;
 use tessera_store::types::Raft;
 use tessera_store::types::ServerNode;
+use tessera_store::Store;
 
 /// How a read is served. Consul's `?stale` and `?consistent`; the default
 /// here is linearizable too (Consul's default only trusts the leader's view).
@@ -75,8 +75,6 @@ pub struct Server {
     pub pool: ChannelPool,
     pub stamp: ClusterStamp,
     pub discovery: Discovery,
-    pub liveness: crate::cluster::liveness::Liveness,
-    pub signing: crate::connect::ca::SigningState,
     proposer: Proposer,
 }
 
@@ -92,9 +90,7 @@ impl Server {
     ) -> Self {
         let proposer = Proposer::start(raft.clone());
         let discovery = Discovery::new(me.clone());
-        let liveness = Default::default();
-        let signing = Default::default();
-        Server { config, me, raft_id, raft, store, pool, stamp, discovery, liveness, signing, proposer }
+        Server { config, me, raft_id, raft, store, pool, stamp, discovery, proposer }
     }
 
     /// The leader as this server currently knows it.
@@ -197,42 +193,5 @@ impl Server {
             .await
             .map(|_| ())
             .map_err(|e| Attempt::Retry(format!("waiting to apply {index}: {e}")))
-    }
-}
-
-/// The agent's catalog writes on a server go through this server's own
-/// write path (forwarded to the leader like any other). Weak, so the agent
-/// does not keep the server (and its store) alive at shutdown.
-pub struct LocalCatalogSink(pub std::sync::Weak<Server>);
-
-impl crate::agent::CatalogSink for LocalCatalogSink {
-    fn write(&self, command: Command) -> futures::future::BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let server = self.0.upgrade().ok_or_else(|| "the server is shutting down".to_string())?;
-            server.write(command).await.map(|_| ()).map_err(|e| e.to_string())
-        })
-    }
-}
-
-/// The agent's leaf signing on a server: this server's CA path (forwarded
-/// to the leader like any other server's). A server's own agent may ask for
-/// any identity: it holds the CA key anyway.
-pub struct LocalLeafSigner(pub std::sync::Weak<Server>);
-
-impl crate::agent::connect::LeafSigner for LocalLeafSigner {
-    fn sign(
-        &self,
-        csr_pem: String,
-    ) -> futures::future::BoxFuture<'_, Result<tessera_proto::v1::SignLeafResponse, crate::agent::connect::SignError>>
-    {
-        use crate::agent::connect::SignError;
-        Box::pin(async move {
-            let server =
-                self.0.upgrade().ok_or_else(|| SignError::Unavailable("the server is shutting down".into()))?;
-            crate::connect::ca::sign(&server, &csr_pem, None).await.map_err(|e| match e {
-                ServerError::Forbidden(m) | ServerError::BadRequest(m) => SignError::Refused(m),
-                other => SignError::Unavailable(other.to_string()),
-            })
-        })
     }
 }

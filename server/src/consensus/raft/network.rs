@@ -21,7 +21,7 @@ use tessera_proto::v1::raft_client::RaftClient;
 use tessera_proto::v1::RaftPayload;
 use tonic::transport::Channel;
 
-use crate::raft::ClusterStamp;
+use crate::consensus::raft::ClusterStamp;
 use crate::transport::ChannelPool;
 use tessera_store::types::NodeId;
 use tessera_store::types::ServerNode;

@@ -1,0 +1,49 @@
+//! A client agent's copy of the CA roots and intentions: one WatchConnect
+//! stream at a time, to whichever server answers, resumed from the indexes
+//! the agent holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_proto::v1::WatchConnectRequest;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::connect::feed::apply;
+use crate::agent::connect::AgentConnect;
+use crate::client_agent::pool::ServerPool;
+
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// Client mode: one stream at a time, to whichever server answers.
+pub async fn from_servers(servers: Arc<ServerPool>, connect: Arc<AgentConnect>, shutdown: CancellationToken) {
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let (roots_index, intentions_index, trust_domain) = connect.held_indexes();
+        let request = WatchConnectRequest { roots_index, intentions_index, trust_domain };
+        match servers.watch_connect(request).await {
+            Ok(mut stream) => loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    message = stream.message() => match message {
+                        Ok(Some(update)) => {
+                            backoff = RECONNECT_MIN;
+                            apply(&connect, update);
+                        }
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::debug!(error = %status.message(), "connect watch stream ended");
+                            break;
+                        }
+                    },
+                }
+            },
+            Err(status) => tracing::debug!(error = %status.message(), "cannot open the connect watch stream"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}

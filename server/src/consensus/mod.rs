@@ -1,0 +1,17 @@
+//! Consensus: the Raft node and everything that gets a write or a read to
+//! the leader. [`raft`] carries openraft's RPCs between servers,
+//! [`proposer`] batches writes into log entries, [`forward`] calls the
+//! leader from a follower, [`discovery`] holds the servers this one knows
+//! of, and [`server`] is the running node every layer above reaches the
+//! replicated state through.
+
+pub mod discovery;
+pub mod forward;
+pub mod proposer;
+pub mod raft;
+pub mod server;
+
+pub use server::Attempt;
+pub use server::Consistency;
+pub use server::Server;
+pub use server::ServerError;

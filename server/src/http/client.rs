@@ -1,0 +1,107 @@
+//! A client agent's HTTP API: `/v1/agent/*` answered by the local agent,
+//! everything else forwarded to a server (identical blocking queries
+//! coalesced into one call).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::FromRef;
+use axum::extract::State;
+use axum::http::HeaderName;
+use axum::http::HeaderValue;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::routing::get;
+use axum::routing::put;
+use axum::Json;
+use serde_json::json;
+use tessera_store::command::Command;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::Agent;
+use crate::client_agent::coalesce;
+use crate::client_agent::pool::ServerPool;
+use crate::http;
+
+#[derive(Clone)]
+pub struct ClientApp {
+    pub agent: Arc<Agent>,
+    pub servers: Arc<ServerPool>,
+    pub blocking: Arc<coalesce::Coalescer>,
+    pub shutdown: CancellationToken,
+}
+
+impl FromRef<ClientApp> for Arc<Agent> {
+    fn from_ref(app: &ClientApp) -> Arc<Agent> {
+        app.agent.clone()
+    }
+}
+
+pub fn router(app: ClientApp) -> axum::Router {
+    http::agent_routes::<ClientApp>()
+        .route("/v1/agent/self", get(agent_self))
+        .route("/v1/agent/leave", put(leave))
+        .fallback(forward)
+        .with_state(app)
+}
+
+async fn agent_self(State(app): State<ClientApp>) -> Json<serde_json::Value> {
+    let node = app.agent.node();
+    Json(json!({
+        "Config": {"Datacenter": node.datacenter, "NodeName": node.name, "NodeID": node.id, "Server": false, "Version": env!("CARGO_PKG_VERSION")},
+        "Member": {"Name": node.name, "Addr": node.address, "Status": 1, "Tags": {"role": "node", "dc": node.datacenter, "id": node.id}},
+    }))
+}
+
+/// Graceful leave: the node leaves the catalog, then the agent stops.
+async fn leave(State(app): State<ClientApp>) -> Response {
+    let node = app.agent.node().name.clone();
+    let command = Command::CatalogDeregister { node: node.clone(), service_id: None, check_id: None };
+    match app.servers.sync(&node, command.encode()).await {
+        Ok(()) => {
+            tracing::info!("left the cluster; shutting down");
+            app.shutdown.cancel();
+            StatusCode::OK.into_response()
+        }
+        Err(status) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("leave failed: {}", status.message())).into_response()
+        }
+    }
+}
+
+/// Everything not about this agent runs on a server.
+async fn forward(State(app): State<ClientApp>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
+    if !path.starts_with("/v1/") {
+        return http::not_found().await;
+    }
+    let answer = match coalesce::shareable(method.as_str(), &path) {
+        true => app.blocking.get(app.servers.clone(), path).await,
+        false => app
+            .servers
+            .forward(method.as_str(), &path, body.to_vec())
+            .await
+            .map(Arc::new)
+            .map_err(|s| s.message().to_string()),
+    };
+    match answer {
+        Ok(answer) => {
+            let status = StatusCode::from_u16(answer.status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, answer.body.clone()).into_response();
+            for (name, value) in &answer.headers {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+                {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        Err(reason) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("No known Tessera servers: {reason}")).into_response()
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Client agent mode: the agent with its sinks through the servers, its HTTP
+//! API and DNS answered through them, and its background tasks.
+
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::Agent;
+use crate::agent::AgentSetup;
+use crate::client_agent::feed::from_servers;
+use crate::client_agent::heartbeats;
+use crate::client_agent::learn_peers;
+use crate::client_agent::pool::ServerPool;
+use crate::client_agent::RemoteLeafSigner;
+use crate::client_agent::RemoteSink;
+use crate::config::AgentConfig;
+use crate::data_dir;
+use crate::dns::remote::RemoteDns;
+use crate::http;
+use crate::http::client::ClientApp;
+use crate::start::bind;
+use crate::start::bind_dns;
+use crate::start::bind_grpc;
+use crate::start::spawn_agent_grpc;
+use crate::start::spawn_agent_tasks;
+use crate::start::spawn_dns;
+use crate::start::supervise;
+use crate::start::AgentError;
+
+/// Runs a client agent until `shutdown` is cancelled or something fatal happens.
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let dir = config.data_dir.clone().expect("validate() requires -data-dir for client agents");
+    let data = data_dir::prepare(&dir)?;
+    let http_listener = bind("HTTP", config.http_addr()).await?;
+    let dns_sockets = bind_dns(&config).await?;
+    let grpc_listener = bind_grpc(&config).await?;
+    let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
+    let name = config.node_name.clone();
+    let setup = AgentSetup::from_config(
+        &config,
+        (&name, &data.node_id),
+        &dir,
+        Box::new(RemoteSink { servers: servers.clone(), node: name.clone() }),
+        Arc::new(RemoteLeafSigner { servers: servers.clone(), node: name.clone() }),
+        &shutdown,
+    );
+    let agent = Agent::start(setup)?;
+    announce(&config, &data.node_id, &dir);
+
+    let mut tasks: JoinSet<Result<(), AgentError>> = JoinSet::new();
+    let app = ClientApp {
+        agent: agent.clone(),
+        servers: servers.clone(),
+        blocking: Default::default(),
+        shutdown: shutdown.clone(),
+    };
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
+        http::serve_router(http_listener, http::client::router(app), token).await.map_err(stopped)
+    });
+    if let Some((udp, tcp)) = dns_sockets {
+        spawn_dns(&mut tasks, Arc::new(RemoteDns::new(servers.clone())), udp, tcp, &shutdown);
+    }
+    if let Some(listener) = grpc_listener {
+        spawn_agent_grpc(&mut tasks, &agent, listener, &shutdown);
+    }
+    spawn_background(&mut tasks, &agent, &servers, &name, &shutdown);
+    let outcome = supervise(&mut tasks, &shutdown).await;
+    shutdown.cancel();
+    agent.stop();
+    while tasks.join_next().await.is_some() {}
+    outcome
+}
+
+fn spawn_background(
+    tasks: &mut JoinSet<Result<(), AgentError>>,
+    agent: &Arc<Agent>,
+    servers: &Arc<ServerPool>,
+    node: &str,
+    shutdown: &CancellationToken,
+) {
+    spawn_agent_tasks(tasks, agent, shutdown);
+    let (pool, name, token) = (servers.clone(), node.to_string(), shutdown.clone());
+    tasks.spawn(async move {
+        heartbeats(pool, name, token).await;
+        Ok(())
+    });
+    let (pool, token) = (servers.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        learn_peers(pool, token).await;
+        Ok(())
+    });
+    let (pool, connect, token) = (servers.clone(), agent.connect().clone(), shutdown.clone());
+    tasks.spawn(async move {
+        from_servers(pool, connect, token).await;
+        Ok(())
+    });
+}
+
+fn announce(config: &AgentConfig, node_id: &str, dir: &std::path::Path) {
+    println!("==> Starting Tessera agent...");
+    println!("              Version: '{}'", env!("CARGO_PKG_VERSION"));
+    println!("              Node ID: '{node_id}'");
+    println!("            Node name: '{}'", config.node_name);
+    println!("           Datacenter: '{}'", config.datacenter);
+    println!("               Server: false");
+    println!("          Client Addr: {}", config.client_addrs_summary(config.http_addr()));
+    println!("         Cluster Addr: {} (servers: {})", config.bind_addr, config.retry_join.join(", "));
+    println!("             Data Dir: {}", dir.display());
+    println!();
+    println!("==> Log data will now stream in as it occurs:");
+    println!();
+}

@@ -1,0 +1,261 @@
+//! Server mode: the Raft node on its store, cluster services, the CA, this
+//! server's own agent, and the APIs on their listeners.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_mesh::catalog::Service;
+use tessera_store::types::raft_id_of;
+use tessera_store::types::Raft;
+use tessera_store::types::ServerNode;
+use tessera_store::Store;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::Agent;
+use crate::agent::AgentSetup;
+use crate::cluster;
+use crate::cluster::liveness::Liveness;
+use crate::config::AgentConfig;
+use crate::connect;
+use crate::connect::ca::SigningState;
+use crate::consensus::raft::network::Network;
+use crate::consensus::raft::service::RaftService;
+use crate::consensus::raft::ClusterStamp;
+use crate::consensus::Server;
+use crate::data_dir;
+use crate::data_dir::DataDirError;
+use crate::dns;
+use crate::grpc::agent_api::AgentApiService;
+use crate::grpc::cluster::ClusterService;
+use crate::http;
+use crate::server_mode;
+use crate::server_mode::LocalCatalogSink;
+use crate::server_mode::LocalLeafSigner;
+use crate::start::bind;
+use crate::start::bind_dns;
+use crate::start::bind_grpc;
+use crate::start::spawn_agent_grpc;
+use crate::start::spawn_agent_tasks;
+use crate::start::spawn_dns;
+use crate::start::supervise;
+use crate::start::AgentError;
+use crate::start::SHUTDOWN_GRACE;
+use crate::transport;
+use crate::transport::ChannelPool;
+
+/// Runs a server until `shutdown` is cancelled or something fatal happens.
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let (dir, _dev_dir) = data_dir_for(&config)?;
+    let data = data_dir::prepare(&dir)?;
+    let store = Store::open(&data.store_path)?;
+    let rpc_listener = bind("server RPC", config.server_addr()).await?;
+    let http_listener = bind("HTTP", config.http_addr()).await?;
+    let dns_sockets = bind_dns(&config).await?;
+    let grpc_listener = bind_grpc(&config).await?;
+    let rpc_addr = rpc_listener.local_addr().map_err(|e| AgentError::Raft(e.to_string()))?;
+    let me =
+        ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
+    let server = start_raft(config, me, store).await?;
+    let signing = Arc::new(SigningState::default());
+    let agent = start_agent(&server, &signing, &dir, &shutdown)?;
+    announce(&server, &dir, http_listener.local_addr().ok());
+
+    let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
+    let dns = Arc::new(dns::Dns { zone, store: server.store.clone() });
+    let parts =
+        Parts { server: server.clone(), agent: agent.clone(), dns: dns.clone(), signing, liveness: Default::default() };
+    let mut tasks = JoinSet::new();
+    spawn_services(&mut tasks, &parts, rpc_listener, http_listener, &shutdown);
+    drop(parts);
+    if let Some((udp, tcp)) = dns_sockets {
+        spawn_dns(&mut tasks, dns, udp, tcp, &shutdown);
+    }
+    if let Some(listener) = grpc_listener {
+        spawn_agent_grpc(&mut tasks, &agent, listener, &shutdown);
+    }
+    let (feed_connect, token) = (agent.connect().clone(), shutdown.clone());
+    let weak_server = Arc::downgrade(&server);
+    tasks.spawn(async move {
+        server_mode::from_store(weak_server, feed_connect, token).await;
+        Ok(())
+    });
+    let outcome = supervise(&mut tasks, &shutdown).await;
+    shutdown.cancel();
+    agent.stop();
+    drop(agent);
+    if let Err(e) = server.raft.shutdown().await {
+        tracing::warn!(error = %e, "raft did not shut down cleanly");
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("some tasks were still running after the shutdown grace period");
+    }
+    close_store(server).await;
+    outcome
+}
+
+/// Closes RocksDB here, on the way out, rather than wherever the last
+/// reference happens to drop: a database still closing on another thread
+/// while the process exits aborts it.
+async fn close_store(server: Arc<Server>) {
+    let store = server.store.clone();
+    drop(server);
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if Arc::strong_count(&store) > 1 {
+        tracing::warn!("the store was still in use at shutdown");
+    }
+    drop(store);
+}
+
+fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::TempDir>), AgentError> {
+    match &config.data_dir {
+        Some(dir) => Ok((dir.clone(), None)),
+        None => {
+            let temp = tempfile_dir::TempDir::new().map_err(|source| DataDirError::Io {
+                dir: std::env::temp_dir(),
+                action: "cannot create a temporary data dir for -dev",
+                source,
+            })?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+fn start_agent(
+    server: &Arc<Server>,
+    signing: &Arc<SigningState>,
+    data_dir: &std::path::Path,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Agent>, AgentError> {
+    let mut setup = AgentSetup::from_config(
+        &server.config,
+        (&server.me.name, &server.me.node_id),
+        data_dir,
+        Box::new(LocalCatalogSink(Arc::downgrade(server))),
+        Arc::new(LocalLeafSigner(Arc::downgrade(server), signing.clone())),
+        shutdown,
+    );
+    // Servers list themselves as the `consul` service, as Consul's do.
+    let port = server.config.server_port;
+    setup.builtin_services = vec![Service { id: "consul".into(), name: "consul".into(), port, ..Service::default() }];
+    Ok(Agent::start(setup)?)
+}
+
+async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> Result<Arc<Server>, AgentError> {
+    let raft_id = raft_id_of(&me.node_id).expect("data_dir::prepare checked the node id");
+    let pool = ChannelPool::default();
+    let stamp = ClusterStamp::default();
+    if let Some(id) = store.cluster_id()? {
+        stamp.set(&id);
+    }
+    let raft_config = config.openraft_config().validate().map_err(|e| AgentError::Raft(e.to_string()))?;
+    let network = Network::new(pool.clone(), stamp.clone());
+    let raft = Raft::new(raft_id, Arc::new(raft_config), network, store.log_store(), store.state_machine())
+        .await
+        .map_err(|e| AgentError::Raft(e.to_string()))?;
+    Ok(Arc::new(Server::new(config, me, raft_id, raft, store, pool, stamp)))
+}
+
+/// What the server's services share: the node, its own agent, its DNS, the
+/// CA's signing state and client heartbeats.
+struct Parts {
+    server: Arc<Server>,
+    agent: Arc<Agent>,
+    dns: Arc<dns::Dns>,
+    signing: Arc<SigningState>,
+    liveness: Arc<Liveness>,
+}
+
+fn spawn_services(
+    tasks: &mut JoinSet<Result<(), AgentError>>,
+    parts: &Parts,
+    rpc_listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: &CancellationToken,
+) {
+    let Parts { server, agent, dns, signing, liveness } = parts;
+    let app = http::App { server: server.clone(), agent: agent.clone() };
+    let api = AgentApiService::new(server.clone(), http::router(app.clone()), dns.clone(), signing, liveness);
+    let router = transport::server()
+        .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
+        .add_service(ClusterService::new(server.clone(), signing.clone()))
+        .add_service(api);
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
+        transport::serve(router, rpc_listener, token).await.map_err(stopped)
+    });
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
+        http::serve(http_listener, app, token).await.map_err(stopped)
+    });
+    let (liveness_server, liveness, token) = (server.clone(), liveness.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        cluster::liveness::run(liveness_server, liveness, token).await;
+        Ok(())
+    });
+    spawn_agent_tasks(tasks, agent, shutdown);
+    let (leader_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        cluster::leader::run(leader_server, token).await;
+        Ok(())
+    });
+    let (ca_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        connect::leader::run(ca_server, token).await;
+        Ok(())
+    });
+    let (bootstrap_server, token) = (server.clone(), shutdown.clone());
+    tasks.spawn(async move { Ok(cluster::bootstrap::run(bootstrap_server, token).await?) });
+}
+
+/// Consul-style startup summary on stdout.
+fn announce(server: &Server, dir: &std::path::Path, http_addr: Option<SocketAddr>) {
+    let config = &server.config;
+    let http = http_addr.unwrap_or_else(|| config.http_addr());
+    println!("==> Starting Tessera agent...");
+    println!("              Version: '{}'", env!("CARGO_PKG_VERSION"));
+    println!("              Node ID: '{}'", server.me.node_id);
+    println!("            Node name: '{}'", server.me.name);
+    println!("           Datacenter: '{}'", config.datacenter);
+    println!("               Server: true (Bootstrap-expect: {}, Dev: {})", config.bootstrap_expect, config.dev);
+    println!("          Client Addr: {}", config.client_addrs_summary(http));
+    println!("         Cluster Addr: {} (Server RPC: {})", config.bind_addr, server.me.rpc_addr);
+    println!("             Data Dir: {}", dir.display());
+    println!();
+    println!("==> Log data will now stream in as it occurs:");
+    println!();
+}
+
+/// A temporary directory removed when dropped, for -dev's data.
+mod tempfile_dir {
+    use std::path::Path;
+    use std::path::PathBuf;
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new() -> std::io::Result<TempDir> {
+            let path = std::env::temp_dir().join(format!("tessera-dev-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&path)?;
+            Ok(TempDir(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

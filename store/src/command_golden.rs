@@ -1,0 +1,318 @@
+//! Golden encodings of the Raft log format.
+//!
+//! `Command` is what the log stores and what a follower forwards to the
+//! leader; `CommandResponse` is what the leader answers a forwarded write.
+//! Entries written by one version are applied by later ones, so a change to
+//! these encodings (a renamed field, a changed serde attribute, a changed
+//! nested type in `tessera-mesh`) must not pass unnoticed. Each case below is
+//! a value with a non-default value in every field, compared with the exact
+//! bytes it encodes to, and the fixed text must decode back to the value:
+//! the literals are what older versions wrote.
+//!
+//! A failing case is a format change. If it is intended (a field added with
+//! `#[serde(default)]`), keep the old literal decoding (add it to a test such
+//! as `entries_written_before_optional_fields_existed_still_decode`) and
+//! update the golden to the new encoding.
+//!
+//! All maps in these types are `BTreeMap`s, so key order is stable; the
+//! samples still use one key per map so the literals stay short.
+
+use std::collections::BTreeMap;
+
+use tessera_mesh::catalog::model::ProxySettings;
+use tessera_mesh::catalog::model::Upstream;
+use tessera_mesh::catalog::model::Weights;
+use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::ServiceKind;
+use tessera_mesh::connect::Action;
+
+use super::*;
+
+/// The expected encoding of each variant's sample.
+///
+/// No wildcard arm, on purpose: a new variant does not compile until it is
+/// given a golden encoding here (and a sample in `samples`, which
+/// `every_command_variant_has_a_sample` checks).
+fn golden_command(command: &Command) -> &'static str {
+    match command {
+        Command::InitCluster { .. } => r#"{"op":"InitCluster","cluster_id":"8d4e2b10-5c3a-4f6e-9b7d-0a1c2e3f4b5d"}"#,
+        Command::KvSet { .. } => r#"{"op":"KvSet","key":"config/web","value":"AP9oaQ==","flags":7,"cas":12}"#,
+        Command::KvDelete { .. } => r#"{"op":"KvDelete","key":"config/","recurse":true,"cas":13}"#,
+        Command::Batch { .. } => concat!(
+            r#"{"op":"Batch","commands":[{"op":"KvSet","key":"a","value":"eA==","flags":1,"cas":0},"#,
+            r#"{"op":"IntentionDelete","source":"*","destination":"db"}]}"#,
+        ),
+        Command::CatalogRegister { .. } => concat!(
+            r#"{"op":"CatalogRegister","node":{"name":"node-1","id":"3f2a9c1e-0b7d-4e5f-8a6b-1c2d3e4f5a6b","#,
+            r#""address":"10.0.0.1","datacenter":"dc1","meta":{"rack":"r1"}},"service":{"id":"web-sidecar-proxy","#,
+            r#""name":"web-sidecar-proxy","tags":["v1"],"address":"10.0.0.2","port":21000,"meta":{"version":"1.2"},"#,
+            r#""kind":"connect-proxy","proxy":{"destination_service_name":"web","destination_service_id":"web-1","#,
+            r#""local_service_address":"127.0.0.1","local_service_port":8080,"mode":"transparent","#,
+            r#""config":{"protocol":"http"},"upstreams":[{"destination_type":"service","destination_name":"db","#,
+            r#""destination_namespace":"default","datacenter":"dc2","local_bind_address":"127.0.0.2","#,
+            r#""local_bind_port":9191,"config":{"connect_timeout_ms":5000}}]},"connect_native":true,"#,
+            r#""weights":{"passing":3,"warning":2},"enable_tag_override":true},"checks":[{"node":"node-1","#,
+            r#""check_id":"service:web-1","name":"web alive","status":"warning","notes":"probes /health","#,
+            r#""output":"HTTP 429","service_id":"web-1","service_name":"web","service_tags":["v1"],"kind":"http","#,
+            r#""interval":"10s","timeout":"2s"}]}"#,
+        ),
+        Command::CatalogDeregister { .. } => {
+            r#"{"op":"CatalogDeregister","node":"node-1","service_id":"web-1","check_id":"service:web-1"}"#
+        }
+        Command::CatalogSyncNode { .. } => concat!(
+            r#"{"op":"CatalogSyncNode","node":{"name":"node-1","id":"3f2a9c1e-0b7d-4e5f-8a6b-1c2d3e4f5a6b","#,
+            r#""address":"10.0.0.1","datacenter":"dc1","meta":{"rack":"r1"}},"services":[{"id":"web-sidecar-proxy","#,
+            r#""name":"web-sidecar-proxy","tags":["v1"],"address":"10.0.0.2","port":21000,"meta":{"version":"1.2"},"#,
+            r#""kind":"connect-proxy","proxy":{"destination_service_name":"web","destination_service_id":"web-1","#,
+            r#""local_service_address":"127.0.0.1","local_service_port":8080,"mode":"transparent","#,
+            r#""config":{"protocol":"http"},"upstreams":[{"destination_type":"service","destination_name":"db","#,
+            r#""destination_namespace":"default","datacenter":"dc2","local_bind_address":"127.0.0.2","#,
+            r#""local_bind_port":9191,"config":{"connect_timeout_ms":5000}}]},"connect_native":true,"#,
+            r#""weights":{"passing":3,"warning":2},"enable_tag_override":true}],"checks":[{"node":"node-1","#,
+            r#""check_id":"service:web-1","name":"web alive","status":"warning","notes":"probes /health","#,
+            r#""output":"HTTP 429","service_id":"web-1","service_name":"web","service_tags":["v1"],"kind":"http","#,
+            r#""interval":"10s","timeout":"2s"}]}"#,
+        ),
+        Command::CaInitialize { .. } => concat!(
+            r#"{"op":"CaInitialize","config":{"leaf_cert_ttl":"24h","root_cert_ttl":"43800h","#,
+            r#""intermediate_cert_ttl":"4380h","private_key_type":"ec","private_key_bits":384,"#,
+            r#""csr_max_per_second":2.5,"leaf_reissue_spread":"30s"},"root":{"id":"aa:bb:01","#,
+            r#""name":"Tessera CA Root 1","serial":"01:01","signing_key_id":"cc:dd:01","not_before":1700000001,"#,
+            r#""not_after":2000000001,"cert_pem":"-----BEGIN CERTIFICATE-----\ncert1\n-----END CERTIFICATE-----\n","#,
+            r#""key_pem":"-----BEGIN PRIVATE KEY-----\nkey1\n-----END PRIVATE KEY-----\n"}}"#,
+        ),
+        Command::CaRotate { .. } => concat!(
+            r#"{"op":"CaRotate","expect_active":"aa:bb:01","config":{"leaf_cert_ttl":"24h","root_cert_ttl":"43800h","#,
+            r#""intermediate_cert_ttl":"4380h","private_key_type":"ec","private_key_bits":384,"#,
+            r#""csr_max_per_second":2.5,"leaf_reissue_spread":"30s"},"new_root":{"id":"aa:bb:02","#,
+            r#""name":"Tessera CA Root 2","serial":"02:01","signing_key_id":"cc:dd:02","not_before":1700000002,"#,
+            r#""not_after":2000000002,"cert_pem":"-----BEGIN CERTIFICATE-----\ncert2\n-----END CERTIFICATE-----\n","#,
+            r#""key_pem":"-----BEGIN PRIVATE KEY-----\nkey2\n-----END PRIVATE KEY-----\n"},"#,
+            r#""cross_signed_pem":"-----BEGIN CERTIFICATE-----\ncross\n-----END CERTIFICATE-----\n","#,
+            r#""rotated_at":1750000000}"#,
+        ),
+        Command::CaSetConfig { .. } => concat!(
+            r#"{"op":"CaSetConfig","config":{"leaf_cert_ttl":"24h","root_cert_ttl":"43800h","#,
+            r#""intermediate_cert_ttl":"4380h","private_key_type":"ec","private_key_bits":384,"#,
+            r#""csr_max_per_second":2.5,"leaf_reissue_spread":"30s"}}"#,
+        ),
+        Command::CaPruneRoots { .. } => r#"{"op":"CaPruneRoots","root_ids":["aa:bb:01"]}"#,
+        Command::IntentionUpsert { .. } => concat!(
+            r#"{"op":"IntentionUpsert","intention":{"id":"6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f","source":"web","#,
+            r#""destination":"db","action":"deny","description":"no direct db access","meta":{"owner":"team-a"},"#,
+            r#""create_index":17,"modify_index":42},"replace":true}"#,
+        ),
+        Command::IntentionDelete { .. } => r#"{"op":"IntentionDelete","source":"web","destination":"db"}"#,
+    }
+}
+
+/// As [`golden_command`], for the answers; again no wildcard arm.
+fn golden_response(response: &CommandResponse) -> &'static str {
+    match response {
+        CommandResponse::Done => r#""Done""#,
+        CommandResponse::Applied(_) => r#"{"Applied":true}"#,
+        CommandResponse::Batch(_) => r#"{"Batch":["Done",{"Applied":false}]}"#,
+    }
+}
+
+fn one<V>(key: &str, value: V) -> BTreeMap<String, V> {
+    BTreeMap::from([(key.to_string(), value)])
+}
+
+fn node() -> Node {
+    Node {
+        name: "node-1".into(),
+        id: "3f2a9c1e-0b7d-4e5f-8a6b-1c2d3e4f5a6b".into(),
+        address: "10.0.0.1".into(),
+        datacenter: "dc1".into(),
+        meta: one("rack", "r1".to_string()),
+    }
+}
+
+/// A sidecar, so that the nested proxy settings and upstream are covered.
+fn service() -> Service {
+    Service {
+        id: "web-sidecar-proxy".into(),
+        name: "web-sidecar-proxy".into(),
+        tags: vec!["v1".into()],
+        address: "10.0.0.2".into(),
+        port: 21000,
+        meta: one("version", "1.2".to_string()),
+        kind: ServiceKind::ConnectProxy,
+        proxy: Some(ProxySettings {
+            destination_service_name: "web".into(),
+            destination_service_id: "web-1".into(),
+            local_service_address: "127.0.0.1".into(),
+            local_service_port: 8080,
+            mode: "transparent".into(),
+            config: one("protocol", serde_json::json!("http")),
+            upstreams: vec![Upstream {
+                destination_type: "service".into(),
+                destination_name: "db".into(),
+                destination_namespace: "default".into(),
+                datacenter: "dc2".into(),
+                local_bind_address: "127.0.0.2".into(),
+                local_bind_port: 9191,
+                config: one("connect_timeout_ms", serde_json::json!(5000)),
+            }],
+        }),
+        connect_native: true,
+        weights: Weights { passing: 3, warning: 2 },
+        enable_tag_override: true,
+    }
+}
+
+fn check() -> HealthCheck {
+    HealthCheck {
+        node: "node-1".into(),
+        check_id: "service:web-1".into(),
+        name: "web alive".into(),
+        status: CheckStatus::Warning,
+        notes: "probes /health".into(),
+        output: "HTTP 429".into(),
+        service_id: "web-1".into(),
+        service_name: "web".into(),
+        service_tags: vec!["v1".into()],
+        kind: "http".into(),
+        interval: "10s".into(),
+        timeout: "2s".into(),
+    }
+}
+
+fn ca_config() -> CaConfig {
+    CaConfig {
+        leaf_cert_ttl: "24h".into(),
+        root_cert_ttl: "43800h".into(),
+        intermediate_cert_ttl: "4380h".into(),
+        private_key_type: "ec".into(),
+        private_key_bits: 384,
+        // Exact in binary, so its decimal text is stable.
+        csr_max_per_second: 2.5,
+        leaf_reissue_spread: "30s".into(),
+    }
+}
+
+fn root(n: u8) -> RootCa {
+    RootCa {
+        id: format!("aa:bb:0{n}"),
+        name: format!("Tessera CA Root {n}"),
+        serial: format!("0{n}:01"),
+        signing_key_id: format!("cc:dd:0{n}"),
+        not_before: 1_700_000_000 + u64::from(n),
+        not_after: 2_000_000_000 + u64::from(n),
+        cert_pem: format!("-----BEGIN CERTIFICATE-----\ncert{n}\n-----END CERTIFICATE-----\n"),
+        key_pem: format!("-----BEGIN PRIVATE KEY-----\nkey{n}\n-----END PRIVATE KEY-----\n"),
+    }
+}
+
+fn intention() -> Intention {
+    Intention {
+        id: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f".into(),
+        source: "web".into(),
+        destination: "db".into(),
+        action: Action::Deny,
+        description: "no direct db access".into(),
+        meta: one("owner", "team-a".to_string()),
+        create_index: 17,
+        modify_index: 42,
+    }
+}
+
+/// One sample per variant, every field set to something other than its default.
+fn samples() -> Vec<Command> {
+    vec![
+        Command::InitCluster { cluster_id: "8d4e2b10-5c3a-4f6e-9b7d-0a1c2e3f4b5d".into() },
+        // Bytes that are not UTF-8, so the base64 encoding is what is pinned.
+        Command::KvSet { key: "config/web".into(), value: vec![0, 255, 104, 105], flags: 7, cas: Some(12) },
+        Command::KvDelete { key: "config/".into(), recurse: true, cas: Some(13) },
+        Command::Batch {
+            commands: vec![
+                Command::KvSet { key: "a".into(), value: b"x".to_vec(), flags: 1, cas: Some(0) },
+                Command::IntentionDelete { source: "*".into(), destination: "db".into() },
+            ],
+        },
+        Command::CatalogRegister { node: node(), service: Some(service()), checks: vec![check()] },
+        // Both ids are set only to pin both field names; the API sends one.
+        Command::CatalogDeregister {
+            node: "node-1".into(),
+            service_id: Some("web-1".into()),
+            check_id: Some("service:web-1".into()),
+        },
+        Command::CatalogSyncNode { node: node(), services: vec![service()], checks: vec![check()] },
+        Command::CaInitialize { config: ca_config(), root: root(1) },
+        Command::CaRotate {
+            expect_active: "aa:bb:01".into(),
+            config: ca_config(),
+            new_root: root(2),
+            cross_signed_pem: "-----BEGIN CERTIFICATE-----\ncross\n-----END CERTIFICATE-----\n".into(),
+            rotated_at: 1_750_000_000,
+        },
+        Command::CaSetConfig { config: ca_config() },
+        Command::CaPruneRoots { root_ids: vec!["aa:bb:01".into()] },
+        Command::IntentionUpsert { intention: intention(), replace: true },
+        Command::IntentionDelete { source: "web".into(), destination: "db".into() },
+    ]
+}
+
+fn response_samples() -> Vec<CommandResponse> {
+    vec![
+        CommandResponse::Done,
+        CommandResponse::Applied(true),
+        CommandResponse::Batch(vec![CommandResponse::Done, CommandResponse::Applied(false)]),
+    ]
+}
+
+#[test]
+fn commands_encode_to_their_golden_text() {
+    for command in samples() {
+        let expected = golden_command(&command);
+        let actual = String::from_utf8(command.encode()).unwrap();
+        assert_eq!(actual, expected, "the log encoding changed; actual:\n{actual}");
+        let decoded = Command::decode(expected.as_bytes()).unwrap();
+        assert_eq!(decoded, command, "the golden text no longer decodes to the sample");
+    }
+}
+
+#[test]
+fn responses_encode_to_their_golden_text() {
+    for response in response_samples() {
+        let expected = golden_response(&response);
+        let actual = String::from_utf8(response.encode()).unwrap();
+        assert_eq!(actual, expected, "the response encoding changed; actual:\n{actual}");
+        let decoded = CommandResponse::decode(expected.as_bytes()).unwrap();
+        assert_eq!(decoded, response, "the golden text no longer decodes to the sample");
+    }
+}
+
+/// The exhaustive match makes a new variant name a golden, but only a sample
+/// exercises it. serde's error for an unknown variant lists every variant it
+/// knows, which is the list the samples must cover.
+fn variant_names(unknown_variant_error: serde_json::Error) -> Vec<String> {
+    let message = unknown_variant_error.to_string();
+    let list = message.split("expected one of ").nth(1).unwrap_or_else(|| panic!("unexpected error: {message}"));
+    list.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+#[test]
+fn every_command_variant_has_a_sample() {
+    let known = variant_names(Command::decode(br#"{"op":"NoSuchOp"}"#).unwrap_err());
+    let sampled: Vec<String> = samples()
+        .iter()
+        .map(|c| serde_json::from_slice::<serde_json::Value>(&c.encode()).unwrap()["op"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sampled, known, "one sample per variant, in declaration order");
+}
+
+#[test]
+fn every_response_variant_has_a_sample() {
+    let known = variant_names(CommandResponse::decode(br#""NoSuchAnswer""#).unwrap_err());
+    let sampled: Vec<String> = response_samples()
+        .iter()
+        .map(|r| match serde_json::to_value(r).unwrap() {
+            serde_json::Value::String(unit) => unit,
+            serde_json::Value::Object(tagged) => tagged.keys().next().unwrap().clone(),
+            other => panic!("unexpected response encoding {other}"),
+        })
+        .collect();
+    assert_eq!(sampled, known, "one sample per variant, in declaration order");
+}
