@@ -126,7 +126,9 @@ impl CommandResponse {
 mod base64_bytes {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
-    use serde::Deserialize;
+    use std::fmt;
+
+    use serde::de::Visitor;
     use serde::Deserializer;
     use serde::Serializer;
 
@@ -134,9 +136,25 @@ mod base64_bytes {
         serializer.serialize_str(&STANDARD.encode(bytes))
     }
 
+    /// Takes the text borrowed when it can be, owned when it must be (a JSON
+    /// escape such as `\/`, or a reader): a borrowed-only `&str` would refuse
+    /// valid entries written by another encoder.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = <&str>::deserialize(deserializer)?;
-        STANDARD.decode(text).map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(Base64Text)
+    }
+
+    struct Base64Text;
+
+    impl Visitor<'_> for Base64Text {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a base64 string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+            STANDARD.decode(text).map_err(E::custom)
+        }
     }
 }
 
@@ -161,6 +179,13 @@ mod tests {
         let set = Command::KvSet { key: "k".into(), value: b"hi".to_vec(), flags: 0, cas: None };
         let text = String::from_utf8(set.encode()).unwrap();
         assert!(text.contains("\"aGk=\""), "{text}");
+    }
+
+    #[test]
+    fn kv_values_with_json_escapes_decode() {
+        let escaped = br#"{"op":"KvSet","key":"k","value":"aGk\u003d"}"#;
+        let decoded = Command::decode(escaped).unwrap();
+        assert_eq!(decoded, Command::KvSet { key: "k".into(), value: b"hi".to_vec(), flags: 0, cas: None });
     }
 
     #[test]

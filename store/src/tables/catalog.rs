@@ -419,6 +419,20 @@ mod tests {
     }
 
     #[test]
+    fn listing_services_reads_one_row_per_name_whatever_the_instance_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        for n in 0..50 {
+            let services: Vec<Service> = (0..40).map(|i| service(&format!("s{i}"), &format!("svc{}", i % 4))).collect();
+            commit(&engine, |t| sync_node(t, 1, &node(&format!("n{n}")), &services, &[]).unwrap());
+        }
+        assert_eq!(all_services(&engine).unwrap().len(), 2_000);
+        // What service_names reads: the summaries, one per name.
+        assert_eq!(engine.scan_prefix(Cf::Catalog, &prefix(&["v"])).unwrap().len(), 4);
+        assert_eq!(service_names(&engine).unwrap(), names_by_scan(&engine));
+    }
+
+    #[test]
     fn summaries_missing_from_an_older_data_dir_are_rebuilt_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
