@@ -14,7 +14,6 @@ use crate::agent::connect::feed::apply;
 use crate::agent::connect::AgentConnect;
 use crate::connect::ca::SigningState;
 use crate::consensus::Server;
-use crate::consensus::ServerError;
 
 /// The agent's catalog writes on a server go through this server's own
 /// write path (forwarded to the leader like any other). Weak, so the agent
@@ -45,10 +44,7 @@ impl crate::agent::connect::LeafSigner for LocalLeafSigner {
         Box::pin(async move {
             let server =
                 self.0.upgrade().ok_or_else(|| SignError::Unavailable("the server is shutting down".into()))?;
-            crate::connect::ca::sign(&server, &self.1, &csr_pem, None).await.map_err(|e| match e {
-                ServerError::Forbidden(m) | ServerError::BadRequest(m) => SignError::Refused(m),
-                other => SignError::Unavailable(other.to_string()),
-            })
+            Ok(crate::connect::ca::sign(&server, &self.1, &csr_pem, None).await?)
         })
     }
 }

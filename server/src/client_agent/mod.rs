@@ -50,12 +50,8 @@ impl crate::agent::connect::LeafSigner for RemoteLeafSigner {
     {
         use crate::agent::connect::SignError;
         Box::pin(async move {
-            self.servers.sign_leaf(&self.node, csr_pem).await.map_err(|s| match s.code() {
-                tonic::Code::PermissionDenied | tonic::Code::InvalidArgument => {
-                    SignError::Refused(s.message().to_string())
-                }
-                _ => SignError::Unavailable(s.message().to_string()),
-            })
+            let signed = self.servers.sign_leaf(&self.node, csr_pem).await;
+            signed.map_err(|status| SignError::from(crate::consensus::ServerError::from(status)))
         })
     }
 }

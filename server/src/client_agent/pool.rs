@@ -18,7 +18,6 @@ use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::SignLeafResponse;
 use tessera_proto::v1::WatchConnectRequest;
 use tonic::transport::Channel;
-use tonic::Code;
 use tonic::Status;
 use tonic::Streaming;
 
@@ -36,7 +35,7 @@ pub struct ServerPool {
 }
 
 fn retriable(status: &Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled)
+    crate::consensus::error::is_transient(status.code())
 }
 
 fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {

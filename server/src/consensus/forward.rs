@@ -13,9 +13,9 @@ use tessera_proto::v1::ServerInfo;
 use tessera_proto::v1::StatusRequest;
 use tessera_proto::v1::StatusResponse;
 use tonic::transport::Channel;
-use tonic::Code;
 use tonic::Status;
 
+pub use crate::consensus::error::classify;
 use crate::consensus::proposer::Applied;
 use crate::consensus::Attempt;
 use crate::consensus::ServerError;
@@ -37,21 +37,6 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
     request
-}
-
-/// What a failed call to the leader means for the caller.
-pub fn classify(status: Status) -> Attempt {
-    match status.code() {
-        Code::FailedPrecondition | Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-            Attempt::Retry(format!("{}: {}", status.code(), status.message()))
-        }
-        Code::NotFound => Attempt::Fail(ServerError::NotFound(status.message().to_string())),
-        Code::InvalidArgument => Attempt::Fail(ServerError::BadRequest(status.message().to_string())),
-        Code::PermissionDenied => Attempt::Fail(ServerError::Forbidden(status.message().to_string())),
-        Code::ResourceExhausted => Attempt::Fail(ServerError::RateLimited(status.message().to_string())),
-        Code::Aborted => Attempt::Fail(ServerError::Conflict(status.message().to_string())),
-        _ => Attempt::Fail(ServerError::Internal(status.message().to_string())),
-    }
 }
 
 pub async fn apply(pool: &ChannelPool, leader: &ServerNode, command: &Command) -> Result<Applied, Attempt> {

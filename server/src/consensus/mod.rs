@@ -2,10 +2,11 @@
 //! the leader. [`raft`] carries openraft's RPCs between servers,
 //! [`proposer`] batches writes into log entries, [`forward`] calls the
 //! leader from a follower, [`discovery`] holds the servers this one knows
-//! of, and [`server`] is the running node every layer above reaches the
-//! replicated state through.
+//! of, [`server`] is the running node every layer above reaches the
+//! replicated state through, and [`error`] maps its errors to gRPC and HTTP.
 
 pub mod discovery;
+pub mod error;
 pub mod forward;
 pub mod proposer;
 pub mod raft;

@@ -23,47 +23,15 @@ use tessera_store::types::Raft;
 use tessera_store::types::ServerNode;
 use tessera_store::Store;
 
+pub use crate::consensus::error::Attempt;
+pub use crate::consensus::error::ServerError;
+
 /// How a read is served. Consul's `?stale` and `?consistent`; the default
 /// here is linearizable too (Consul's default only trusts the leader's view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consistency {
     Linearizable,
     Stale,
-}
-
-/// Errors an API caller can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// No leader emerged within the hold timeout (Consul's exact text).
-    #[error("No cluster leader")]
-    NoLeader,
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Internal(String),
-    /// The caller may not do this (e.g. claim another node's service identity).
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    RateLimited(String),
-    /// A conditional change lost a race; retrying may succeed.
-    #[error("{0}")]
-    Conflict(String),
-}
-
-impl From<tessera_store::StoreError> for ServerError {
-    fn from(e: tessera_store::StoreError) -> Self {
-        ServerError::Internal(e.to_string())
-    }
-}
-
-/// One try at an operation on the leader.
-pub enum Attempt {
-    /// Leadership moved or the leader is unreachable: find it again.
-    Retry(String),
-    Fail(ServerError),
 }
 
 pub struct Server {

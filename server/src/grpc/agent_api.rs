@@ -146,7 +146,7 @@ impl agent_api_server::AgentApi for AgentApiService {
         crate::connect::ca::sign(&self.server, &self.signing, &request.csr_pem, Some(&request.caller_node))
             .await
             .map(Response::new)
-            .map_err(crate::grpc::cluster::to_status)
+            .map_err(Status::from)
     }
 
     async fn forward(&self, request: Request<HttpRequest>) -> Result<Response<HttpResponse>, Status> {
@@ -195,7 +195,7 @@ impl agent_api_server::AgentApi for AgentApiService {
                 },
             )
             .await;
-        delivered.map_err(|e| Status::unavailable(e.to_string()))?;
+        delivered.map_err(Status::from)?;
         Ok(Response::new(HeartbeatResponse {}))
     }
 
@@ -209,10 +209,8 @@ impl agent_api_server::AgentApi for AgentApiService {
                 write.node
             )));
         }
-        match self.server.write(command).await {
-            Ok(_) => Ok(Response::new(AgentWriteResponse {})),
-            Err(e) => Err(Status::unavailable(e.to_string())),
-        }
+        self.server.write(command).await.map_err(Status::from)?;
+        Ok(Response::new(AgentWriteResponse {}))
     }
 }
 

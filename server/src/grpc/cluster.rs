@@ -25,7 +25,6 @@ use crate::consensus::forward::from_info;
 use crate::consensus::forward::to_info;
 use crate::consensus::proposer::ProposeError;
 use crate::consensus::Server;
-use crate::consensus::ServerError;
 use tessera_store::command::Command;
 
 pub struct ClusterService {
@@ -40,18 +39,6 @@ impl ClusterService {
 
     fn not_leader() -> Status {
         Status::failed_precondition("not the leader")
-    }
-}
-
-pub fn to_status(e: ServerError) -> Status {
-    match e {
-        ServerError::NoLeader => Status::unavailable(e.to_string()),
-        ServerError::NotFound(m) => Status::not_found(m),
-        ServerError::BadRequest(m) => Status::invalid_argument(m),
-        ServerError::Internal(m) => Status::internal(m),
-        ServerError::Forbidden(m) => Status::permission_denied(m),
-        ServerError::RateLimited(m) => Status::resource_exhausted(m),
-        ServerError::Conflict(m) => Status::aborted(m),
     }
 }
 
@@ -72,7 +59,7 @@ impl cluster_server::Cluster for ClusterService {
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
         let info = request.into_inner().server.ok_or_else(|| Status::invalid_argument("join without a server"))?;
-        self.server.add_voter(from_info(&info)).await.map_err(to_status)?;
+        self.server.add_voter(from_info(&info)).await.map_err(Status::from)?;
         Ok(Response::new(JoinResponse {}))
     }
 
@@ -111,7 +98,7 @@ impl cluster_server::Cluster for ClusterService {
     async fn remove_peer(&self, request: Request<RemovePeerRequest>) -> Result<Response<RemovePeerResponse>, Status> {
         let peer = PeerRef::from_request(&request.into_inner())
             .ok_or_else(|| Status::invalid_argument("give exactly one of node_id and rpc_addr"))?;
-        self.server.remove_voter(peer).await.map_err(to_status)?;
+        self.server.remove_voter(peer).await.map_err(Status::from)?;
         Ok(Response::new(RemovePeerResponse {}))
     }
 
@@ -125,7 +112,7 @@ impl cluster_server::Cluster for ClusterService {
             return Err(Self::not_leader());
         }
         let signed =
-            crate::connect::ca::sign_here(&self.server, &self.signing, &request.into_inner()).map_err(to_status)?;
+            crate::connect::ca::sign_here(&self.server, &self.signing, &request.into_inner()).map_err(Status::from)?;
         Ok(Response::new(signed))
     }
 }

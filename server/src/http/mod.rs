@@ -155,21 +155,14 @@ impl ApiError {
 
 impl From<ServerError> for ApiError {
     fn from(e: ServerError) -> Self {
-        let status = match e {
-            ServerError::NoLeader | ServerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ServerError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ServerError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ServerError::Conflict(_) => StatusCode::CONFLICT,
-        };
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError { status, message: e.to_string() }
     }
 }
 
 impl From<tessera_store::StoreError> for ApiError {
     fn from(e: tessera_store::StoreError) -> Self {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() }
+        ServerError::from(e).into()
     }
 }
 

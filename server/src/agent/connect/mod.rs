@@ -40,6 +40,18 @@ pub enum SignError {
     Unavailable(String),
 }
 
+/// Both modes' signers end in a server's answer: a refusal of the request
+/// itself is final, anything else may pass on a later try.
+impl From<crate::consensus::ServerError> for SignError {
+    fn from(e: crate::consensus::ServerError) -> Self {
+        use crate::consensus::ServerError;
+        match e {
+            ServerError::Forbidden(m) | ServerError::BadRequest(m) => SignError::Refused(m),
+            other => SignError::Unavailable(other.to_string()),
+        }
+    }
+}
+
 /// The intentions the agent holds, with the Raft index they reflect.
 #[derive(Debug, Default, Clone)]
 pub struct IntentionSet {

@@ -105,6 +105,9 @@ enum RpcKind {
 
 fn transport_error<E: std::error::Error>(status: &tonic::Status) -> RPCError<NodeId, ServerNode, RaftError<NodeId, E>> {
     let e = TransportError(format!("{}: {}", status.code(), status.message()));
+    // Not `error::is_transient`: openraft backs off from an Unreachable peer,
+    // so only codes that say the peer is down or not serving qualify; any
+    // other failure is retried at once.
     match status.code() {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::FailedPrecondition => {
             RPCError::Unreachable(Unreachable::new(&e))

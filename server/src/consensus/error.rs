@@ -1,0 +1,158 @@
+//! The one mapping of server errors across the layers: a store error is
+//! [`ServerError::Internal`]; a [`ServerError`] becomes a gRPC [`Status`] and
+//! comes back out of one unchanged (an error forwarded from the leader reads
+//! as it was raised); [`is_transient`] is the one list of codes that mean
+//! "try again, later or elsewhere"; [`ServerError::http_status`] is what the
+//! HTTP API answers.
+
+use tessera_store::StoreError;
+use tonic::Code;
+use tonic::Status;
+
+/// Errors an API caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No leader emerged within the hold timeout (Consul's exact text).
+    #[error("No cluster leader")]
+    NoLeader,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Internal(String),
+    /// The caller may not do this (e.g. claim another node's service identity).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    RateLimited(String),
+    /// A conditional change lost a race; retrying may succeed.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// One try at an operation on the leader.
+pub enum Attempt {
+    /// Leadership moved or the leader is unreachable: find it again.
+    Retry(String),
+    Fail(ServerError),
+}
+
+impl From<StoreError> for ServerError {
+    fn from(e: StoreError) -> Self {
+        ServerError::Internal(e.to_string())
+    }
+}
+
+impl ServerError {
+    /// The HTTP status the API answers with (Consul's: no leader is a 500).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ServerError::NoLeader | ServerError::Internal(_) => 500,
+            ServerError::NotFound(_) => 404,
+            ServerError::BadRequest(_) => 400,
+            ServerError::Forbidden(_) => 403,
+            ServerError::RateLimited(_) => 429,
+            ServerError::Conflict(_) => 409,
+        }
+    }
+}
+
+impl From<ServerError> for Status {
+    fn from(e: ServerError) -> Status {
+        match e {
+            ServerError::NoLeader => Status::unavailable(e.to_string()),
+            ServerError::NotFound(m) => Status::not_found(m),
+            ServerError::BadRequest(m) => Status::invalid_argument(m),
+            ServerError::Internal(m) => Status::internal(m),
+            ServerError::Forbidden(m) => Status::permission_denied(m),
+            ServerError::RateLimited(m) => Status::resource_exhausted(m),
+            ServerError::Conflict(m) => Status::aborted(m),
+        }
+    }
+}
+
+impl From<Status> for ServerError {
+    fn from(status: Status) -> ServerError {
+        let message = status.message().to_string();
+        match status.code() {
+            Code::Unavailable if message == ServerError::NoLeader.to_string() => ServerError::NoLeader,
+            Code::NotFound => ServerError::NotFound(message),
+            Code::InvalidArgument => ServerError::BadRequest(message),
+            Code::PermissionDenied => ServerError::Forbidden(message),
+            Code::ResourceExhausted => ServerError::RateLimited(message),
+            Code::Aborted => ServerError::Conflict(message),
+            _ => ServerError::Internal(message),
+        }
+    }
+}
+
+/// Whether a failed call may succeed if made again, to the same peer later
+/// or to another one: the peer was unreachable, too slow, went away, or is
+/// no longer the leader (`FailedPrecondition`). Every caller that retries
+/// (forwarding to the leader, Raft RPCs, client agents choosing a server)
+/// asks this.
+pub fn is_transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::FailedPrecondition
+    )
+}
+
+/// What a failed call to the leader means for the caller.
+pub fn classify(status: Status) -> Attempt {
+    match is_transient(status.code()) {
+        true => Attempt::Retry(format!("{}: {}", status.code(), status.message())),
+        false => Attempt::Fail(status.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<ServerError> {
+        let m = || "why".to_string();
+        vec![
+            ServerError::NoLeader,
+            ServerError::NotFound(m()),
+            ServerError::BadRequest(m()),
+            ServerError::Internal(m()),
+            ServerError::Forbidden(m()),
+            ServerError::RateLimited(m()),
+            ServerError::Conflict(m()),
+        ]
+    }
+
+    #[test]
+    fn an_error_forwarded_over_grpc_comes_back_as_it_went() {
+        for e in every_error() {
+            let (before, status) = (format!("{e:?}"), e.http_status());
+            let back = ServerError::from(Status::from(e));
+            assert_eq!(format!("{back:?}"), before);
+            assert_eq!(back.http_status(), status);
+        }
+    }
+
+    #[test]
+    fn only_transient_codes_are_retried_and_the_rest_keep_their_meaning() {
+        for code in
+            [Code::Unavailable, Code::DeadlineExceeded, Code::Cancelled, Code::Unknown, Code::FailedPrecondition]
+        {
+            assert!(matches!(classify(Status::new(code, "x")), Attempt::Retry(_)), "{code:?}");
+        }
+        for e in every_error().into_iter().filter(|e| !matches!(e, ServerError::NoLeader)) {
+            let expected = e.http_status();
+            match classify(Status::from(e)) {
+                Attempt::Fail(back) => assert_eq!(back.http_status(), expected),
+                Attempt::Retry(r) => panic!("retried a final answer: {r}"),
+            }
+        }
+    }
+
+    #[test]
+    fn http_statuses_are_consuls() {
+        let statuses: Vec<u16> = every_error().iter().map(ServerError::http_status).collect();
+        assert_eq!(statuses, vec![500, 404, 400, 500, 403, 429, 409]);
+    }
+}
