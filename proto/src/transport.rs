@@ -88,15 +88,15 @@ pub async fn serve(
 /// What a server-streaming RPC returns when a task produces its messages.
 pub type TaskStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, tonic::Status>> + Send>>;
 
-/// Runs `produce` as a task feeding the stream through a small channel; the
-/// task sees the channel close when the client goes away.
-pub fn task_stream<T, F, Fut>(produce: F) -> TaskStream<T>
+/// Runs `produce` as a task on `tasks` feeding the stream through a small
+/// channel; the task sees the channel close when the client goes away.
+pub fn task_stream<T, F, Fut>(tasks: &tokio_util::task::TaskTracker, produce: F) -> TaskStream<T>
 where
     T: Send + 'static,
     F: FnOnce(tokio::sync::mpsc::Sender<Result<T, tonic::Status>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(produce(tx));
+    tasks.spawn(produce(tx));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -2,7 +2,8 @@
 //! (`scripts/check-layers.py` checks there is no import cycle):
 //!
 //! - foundations: [`config`], [`data_dir`], [`transport`] (every gRPC channel
-//!   and listener), [`health`] (instances with their checks, from a store view);
+//!   and listener), [`health`] (instances with their checks, from a store
+//!   view), [`tasks`] (the one tracker of long-lived tasks);
 //! - [`consensus`]: the Raft node, write batching, forwarding to the leader;
 //! - [`cluster`]: bootstrap and joining, membership, the cluster id, liveness;
 //! - [`connect`]: the CA, roots, intentions, what WatchConnect sends;
@@ -30,6 +31,7 @@ pub mod health;
 pub mod http;
 pub mod server_mode;
 pub mod start;
+pub mod tasks;
 /// gRPC channels and listeners (shared with sidecars; TLS goes there).
 pub mod transport {
     pub use tessera_proto::transport::*;

@@ -6,7 +6,6 @@ use cluster_tests::dns_query;
 use cluster_tests::wait_until;
 use cluster_tests::Http;
 use hickory_proto::rr::RecordType;
-use serde_json::Value;
 
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -149,121 +148,6 @@ async fn t32_reload_applies_changes_and_refuses_a_broken_file_whole() {
     let pid = agent.pid().unwrap();
     std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
     http.wait_json(&addr, "/v1/agent/service/db", SETTLE).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn t33_api_registrations_persist_and_ttl_checks_follow_pass_and_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    let ip = "127.0.33.1";
-    let mut agent = dev_agent(ip, dir.path(), &[]);
-    agent.start();
-    let http = Http::new();
-    let addr = agent.http_addr();
-    http.wait_json(&addr, "/v1/agent/services", SETTLE).await;
-
-    // CamelCase body, as Consul's API takes it.
-    let body = r#"{"Name": "api", "ID": "api-1", "Port": 7000, "Tags": ["v2"], "Check": {"TTL": "30s"}}"#;
-    assert_eq!(http.put(&addr, "/v1/agent/service/register", body).await.unwrap().0, 200);
-    let (code, message) = http.put(&addr, "/v1/agent/service/register", r#"{"Name": "x", "Prot": 1}"#).await.unwrap();
-    assert_eq!(code, 400);
-    assert!(message.contains("Prot"), "{message}");
-
-    let status = |want: &'static str| {
-        let (http, addr) = (&http, &addr);
-        move || async move {
-            let checks = http.get_json(addr, "/v1/health/checks/api").await?;
-            (checks.as_array()?.first()?["Status"] == want).then_some(())
-        }
-    };
-    wait_until("a new TTL check starts critical", SETTLE, status("critical")).await;
-    assert_eq!(http.put(&addr, "/v1/agent/check/pass/service:api-1?note=ok", "").await.unwrap().0, 200);
-    wait_until("pass reaches the catalog", SETTLE, status("passing")).await;
-    assert_eq!(http.put(&addr, "/v1/agent/check/fail/service:api-1", "").await.unwrap().0, 200);
-    wait_until("fail reaches the catalog", SETTLE, status("critical")).await;
-    assert_eq!(http.put(&addr, "/v1/agent/check/pass/no-such-check", "").await.unwrap().0, 404);
-
-    // A restart keeps the API registration (same data dir).
-    agent.stop();
-    agent.start();
-    let service: Value = http.wait_json(&addr, "/v1/agent/service/api-1", SETTLE).await;
-    assert_eq!(service["Tags"][0], "v2");
-    assert_eq!(http.put(&addr, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 200);
-    assert_eq!(http.put(&addr, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 404);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn t34_a_blocking_health_query_wakes_on_a_check_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let ip = "127.0.34.1";
-    let web = r#"{"service": {"name": "web", "port": 80, "check": {"id": "web-ttl", "ttl": "30s"}}}"#;
-    let mut agent = dev_agent(ip, dir.path(), &[("web.json", web)]);
-    agent.start();
-    let http = Http::new();
-    let addr = agent.http_addr();
-    let (index, _) =
-        wait_until("web is in the catalog", SETTLE, || {
-            let (http, addr) = (&http, &addr);
-            async move {
-                http.get_indexed(addr, "/v1/health/service/web").await.filter(|(_, body)| body.contains("web-ttl"))
-            }
-        })
-        .await;
-    let watcher = {
-        let (http, addr) = (http.clone(), addr.clone());
-        tokio::spawn(
-            async move { http.get_indexed(&addr, &format!("/v1/health/service/web?index={index}&wait=20s")).await },
-        )
-    };
-    assert!(!watcher.is_finished());
-    http.put(&addr, "/v1/agent/check/pass/web-ttl", "").await.unwrap();
-    let (new_index, body) =
-        tokio::time::timeout(Duration::from_secs(10), watcher).await.expect("woke").unwrap().unwrap();
-    assert!(new_index > index);
-    assert!(body.contains("passing"), "{body}");
-}
-
-/// A tiny HTTP server answering every request with the status in `code`.
-async fn http_app(addr: &str, code: std::sync::Arc<std::sync::atomic::AtomicU16>) {
-    use tokio::io::AsyncReadExt;
-    use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let status = code.load(std::sync::atomic::Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let _ = stream.read(&mut buf).await;
-                let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-                let _ = stream.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn t35_http_checks_map_2xx_429_and_errors_like_consul() {
-    let dir = tempfile::tempdir().unwrap();
-    let ip = "127.0.35.1";
-    let code = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
-    http_app(&format!("{ip}:9035"), code.clone()).await;
-    let api = format!(
-        r#"{{"service": {{"name": "api", "port": 9035, "check": {{"http": "http://{ip}:9035/health", "interval": "200ms"}}}}}}"#
-    );
-    let mut agent = dev_agent(ip, dir.path(), &[("api.json", &api)]);
-    agent.start();
-    let http = Http::new();
-    let addr = agent.http_addr();
-    for (status, want) in [(200, "passing"), (429, "warning"), (503, "critical"), (204, "passing")] {
-        code.store(status, std::sync::atomic::Ordering::SeqCst);
-        wait_until(&format!("HTTP {status} makes the check {want}"), SETTLE, || {
-            let (http, addr) = (&http, &addr);
-            async move {
-                let checks = http.get_json(addr, "/v1/health/checks/api").await?;
-                (checks.as_array()?.first()?["Status"] == want).then_some(())
-            }
-        })
-        .await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::agent::Agent;
+use crate::tasks::Tasks;
 
 /// Consul cuts HTTP check output at 4 KiB.
 const MAX_OUTPUT: usize = 4096;
@@ -30,18 +31,18 @@ impl Drop for Runner {
     }
 }
 
-pub fn spawn(agent: Weak<Agent>, id: String, kind: CheckKind) -> Option<Runner> {
+pub fn spawn(tasks: &Tasks, agent: Weak<Agent>, id: String, kind: CheckKind) -> Option<Runner> {
     let (task, ttl_reset) = match kind.clone() {
         CheckKind::Tcp { address, interval, timeout } => {
-            (tokio::spawn(tcp_loop(agent, id, address, interval, timeout)), None)
+            (tasks.spawn(tcp_loop(agent, id, address, interval, timeout)), None)
         }
         CheckKind::Http { url, method, header, body, interval, timeout } => {
             let probe = HttpProbe { url, method, header, body, timeout };
-            (tokio::spawn(http_loop(agent, id, probe, interval)), None)
+            (tasks.spawn(http_loop(agent, id, probe, interval)), None)
         }
         CheckKind::Ttl { ttl } => {
             let reset = Arc::new(Notify::new());
-            (tokio::spawn(ttl_loop(agent, id, ttl, reset.clone())), Some(reset))
+            (tasks.spawn(ttl_loop(agent, id, ttl, reset.clone())), Some(reset))
         }
         CheckKind::Alias { .. } => return None,
     };

@@ -25,13 +25,13 @@ use tessera_mesh::catalog::Node;
 use tessera_mesh::catalog::Service;
 use tessera_mesh::catalog::ServiceDefinition;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::agent::checks::Runner;
 use crate::agent::config_files::Sources;
 use crate::agent::local::LocalState;
 use crate::agent::local::Source;
 use crate::config::AgentConfig;
+use crate::tasks::Tasks;
 use tessera_store::command::Command;
 
 /// Where the agent's catalog writes go: the local server in -dev and on
@@ -83,7 +83,7 @@ impl AgentSetup {
         data_dir: &Path,
         sink: Box<dyn CatalogSink>,
         signer: Arc<dyn connect::LeafSigner>,
-        shutdown: &CancellationToken,
+        tasks: &Tasks,
     ) -> AgentSetup {
         let node = Node {
             name: name.to_string(),
@@ -99,7 +99,7 @@ impl AgentSetup {
             persist_path: Some(persist::path_in(data_dir)),
             builtin_services: Vec::new(),
             sink,
-            connect: connect::AgentConnect::new(&config.datacenter, policy, signer, shutdown.clone()),
+            connect: connect::AgentConnect::new(&config.datacenter, policy, signer, tasks.clone()),
         }
     }
 }
@@ -253,7 +253,9 @@ impl Agent {
         runners.retain(|id, runner| state.checks.get(id).is_some_and(|c| c.kind == runner.kind));
         for (id, check) in &state.checks {
             if !runners.contains_key(id) {
-                if let Some(runner) = checks::spawn(self.me.clone(), id.clone(), check.kind.clone()) {
+                if let Some(runner) =
+                    checks::spawn(self.connect.tasks(), self.me.clone(), id.clone(), check.kind.clone())
+                {
                     runners.insert(id.clone(), runner);
                 }
             }

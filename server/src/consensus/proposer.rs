@@ -14,6 +14,8 @@ use openraft::error::RaftError;
 use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 
+use crate::tasks::Tasks;
+
 use tessera_store::command::Command;
 use tessera_store::command::CommandResponse;
 use tessera_store::types::NodeId;
@@ -54,10 +56,17 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the batching loop; it ends when every `Proposer` clone is dropped.
-    pub fn start(raft: Raft) -> Proposer {
+    /// Starts the batching loop on `tasks`; it ends when every `Proposer`
+    /// clone is dropped or the agent stops.
+    pub fn start(raft: Raft, tasks: &Tasks) -> Proposer {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(batch_loop(raft, rx));
+        let shutdown = tasks.shutdown().clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = batch_loop(raft, rx) => {}
+            }
+        });
         Proposer { queue }
     }
 

@@ -16,6 +16,7 @@ use crate::consensus::proposer::Applied;
 use crate::consensus::proposer::ProposeError;
 use crate::consensus::proposer::Proposer;
 use crate::consensus::raft::ClusterStamp;
+use crate::tasks::Tasks;
 use crate::transport::ChannelPool;
 use tessera_store::command::Command;
 use tessera_store::types::NodeId;
@@ -43,22 +44,25 @@ pub struct Server {
     pub pool: ChannelPool,
     pub stamp: ClusterStamp,
     pub discovery: Discovery,
+    /// Where this server's long-lived tasks run, and the token that stops them.
+    pub tasks: Tasks,
     proposer: Proposer,
 }
 
 impl Server {
+    /// `raft` runs as `raft_id`, the id `me`'s node id maps to.
     pub fn new(
         config: AgentConfig,
-        me: ServerNode,
-        raft_id: NodeId,
+        (me, raft_id): (ServerNode, NodeId),
         raft: Raft,
         store: Arc<Store>,
         pool: ChannelPool,
         stamp: ClusterStamp,
+        tasks: Tasks,
     ) -> Self {
-        let proposer = Proposer::start(raft.clone());
+        let proposer = Proposer::start(raft.clone(), &tasks);
         let discovery = Discovery::new(me.clone());
-        Server { config, me, raft_id, raft, store, pool, stamp, discovery, proposer }
+        Server { config, me, raft_id, raft, store, pool, stamp, discovery, tasks, proposer }
     }
 
     /// The leader as this server currently knows it.

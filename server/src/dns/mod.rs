@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
+use crate::tasks::Tasks;
+
 use crate::dns::answer::Zone;
 use tessera_store::Store;
 
@@ -73,7 +75,8 @@ pub async fn serve_udp<D: Answerer>(dns: Arc<D>, socket: UdpSocket, shutdown: Ca
     }
 }
 
-pub async fn serve_tcp<D: Answerer>(dns: Arc<D>, listener: TcpListener, shutdown: CancellationToken) {
+pub async fn serve_tcp<D: Answerer>(dns: Arc<D>, listener: TcpListener, tasks: Tasks) {
+    let shutdown = tasks.shutdown().clone();
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -83,7 +86,7 @@ pub async fn serve_tcp<D: Answerer>(dns: Arc<D>, listener: TcpListener, shutdown
             },
         };
         let (dns, token) = (dns.clone(), shutdown.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             tokio::select! {
                 _ = token.cancelled() => {}
                 _ = serve_tcp_connection(dns.as_ref(), stream) => {}

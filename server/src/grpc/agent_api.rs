@@ -108,6 +108,7 @@ async fn push_connect_updates(
         }
         loop {
             tokio::select! {
+                _ = server.tasks.shutdown().cancelled() => return,
                 _ = tx.closed() => return,
                 changed = roots_changes.changed() => if changed.is_err() { return } else { break },
                 changed = intention_changes.changed() => if changed.is_err() { return } else { break },
@@ -134,7 +135,8 @@ impl agent_api_server::AgentApi for AgentApiService {
 
     async fn watch_connect(&self, request: Request<WatchConnectRequest>) -> Result<Response<ConnectStream>, Status> {
         let (server, held) = (self.server.clone(), request.into_inner());
-        Ok(Response::new(crate::transport::task_stream(move |tx| push_connect_updates(server, held, tx))))
+        let tasks = server.tasks.tracker().clone();
+        Ok(Response::new(crate::transport::task_stream(&tasks, move |tx| push_connect_updates(server, held, tx))))
     }
 
     /// Any server takes the CSR; the caller's node must have the service.

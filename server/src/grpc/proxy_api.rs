@@ -72,8 +72,9 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
         let mut roots = connect.roots();
         let mut intentions = connect.intentions();
         let default_policy = connect.default_policy().to_string();
-        let shutdown = connect.shutdown().clone();
-        let stream = crate::transport::task_stream(move |tx| async move {
+        let tasks = connect.tasks().clone();
+        let shutdown = tasks.shutdown().clone();
+        let stream = crate::transport::task_stream(tasks.tracker(), move |tx| async move {
             loop {
                 let current_leaf = leaf.borrow_and_update().clone();
                 let current_roots = roots.borrow_and_update().clone();

@@ -52,7 +52,12 @@ impl QueryOptions {
             let jitter_ms = rand::thread_rng().gen_range(0..=(self.wait.as_millis() as u64 / 16).max(1));
             let deadline = self.wait + Duration::from_millis(jitter_ms);
             let mut changes = server.store.subscribe(table);
-            let woken = tokio::time::timeout(deadline, changes.wait_for(|index| *index > min_index)).await;
+            let woken = tokio::select! {
+                // A stopping agent answers now with what it has; the store
+                // closes once every request has ended.
+                _ = server.tasks.shutdown().cancelled() => return Ok(()),
+                woken = tokio::time::timeout(deadline, changes.wait_for(|index| *index > min_index)) => woken,
+            };
             if matches!(woken, Ok(Ok(_))) {
                 return Ok(());
             }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
@@ -19,81 +18,72 @@ use crate::data_dir;
 use crate::dns::remote::RemoteDns;
 use crate::http;
 use crate::http::client::ClientApp;
-use crate::start::bind;
-use crate::start::bind_dns;
-use crate::start::bind_grpc;
 use crate::start::spawn_agent_grpc;
 use crate::start::spawn_agent_tasks;
 use crate::start::spawn_dns;
-use crate::start::supervise;
 use crate::start::AgentError;
+use crate::start::Listeners;
+use crate::start::Supervisor;
 
-/// Runs a client agent until `shutdown` is cancelled or something fatal happens.
-pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+/// Runs a client agent on `listeners` until `shutdown` is cancelled or
+/// something fatal happens.
+pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AgentError> {
     let dir = config.data_dir.clone().expect("validate() requires -data-dir for client agents");
     let data = data_dir::prepare(&dir)?;
-    let http_listener = bind("HTTP", config.http_addr()).await?;
-    let dns_sockets = bind_dns(&config).await?;
-    let grpc_listener = bind_grpc(&config).await?;
+    let Listeners { http: http_listener, dns: dns_sockets, grpc: grpc_listener, .. } = listeners;
     let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
     let name = config.node_name.clone();
+    let mut sup = Supervisor::new(shutdown);
     let setup = AgentSetup::from_config(
         &config,
         (&name, &data.node_id),
         &dir,
         Box::new(RemoteSink { servers: servers.clone(), node: name.clone() }),
         Arc::new(RemoteLeafSigner { servers: servers.clone(), node: name.clone() }),
-        &shutdown,
+        sup.tasks(),
     );
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);
 
-    let mut tasks: JoinSet<Result<(), AgentError>> = JoinSet::new();
     let app = ClientApp {
         agent: agent.clone(),
         servers: servers.clone(),
         blocking: Default::default(),
-        shutdown: shutdown.clone(),
+        shutdown: sup.shutdown().clone(),
     };
-    let token = shutdown.clone();
-    tasks.spawn(async move {
+    let token = sup.shutdown().clone();
+    sup.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
         http::serve_router(http_listener, http::client::router(app), token).await.map_err(stopped)
     });
-    if let Some((udp, tcp)) = dns_sockets {
-        spawn_dns(&mut tasks, Arc::new(RemoteDns::new(servers.clone())), udp, tcp, &shutdown);
+    if let Some(sockets) = dns_sockets {
+        spawn_dns(&mut sup, Arc::new(RemoteDns::new(servers.clone())), sockets);
     }
     if let Some(listener) = grpc_listener {
-        spawn_agent_grpc(&mut tasks, &agent, listener, &shutdown);
+        spawn_agent_grpc(&mut sup, &agent, listener);
     }
-    spawn_background(&mut tasks, &agent, &servers, &name, &shutdown);
-    let outcome = supervise(&mut tasks, &shutdown).await;
-    shutdown.cancel();
+    spawn_background(&mut sup, &agent, &servers, &name);
+    let outcome = sup.supervise().await;
+    sup.shutdown().cancel();
     agent.stop();
-    while tasks.join_next().await.is_some() {}
+    sup.stop().await;
     outcome
 }
 
-fn spawn_background(
-    tasks: &mut JoinSet<Result<(), AgentError>>,
-    agent: &Arc<Agent>,
-    servers: &Arc<ServerPool>,
-    node: &str,
-    shutdown: &CancellationToken,
-) {
-    spawn_agent_tasks(tasks, agent, shutdown);
-    let (pool, name, token) = (servers.clone(), node.to_string(), shutdown.clone());
-    tasks.spawn(async move {
+fn spawn_background(sup: &mut Supervisor, agent: &Arc<Agent>, servers: &Arc<ServerPool>, node: &str) {
+    spawn_agent_tasks(sup, agent);
+    let (pool, name, token) = (servers.clone(), node.to_string(), sup.shutdown().clone());
+    sup.spawn(async move {
         heartbeats(pool, name, token).await;
         Ok(())
     });
-    let (pool, token) = (servers.clone(), shutdown.clone());
-    tasks.spawn(async move {
+    let (pool, token) = (servers.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         learn_peers(pool, token).await;
         Ok(())
     });
-    let (pool, connect, token) = (servers.clone(), agent.connect().clone(), shutdown.clone());
-    tasks.spawn(async move {
+    let (pool, connect, token) = (servers.clone(), agent.connect().clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         from_servers(pool, connect, token).await;
         Ok(())
     });

@@ -1,16 +1,19 @@
-//! Starting an agent: the wiring above every other layer. [`server`] and
-//! [`client`] bind the listeners, build the mode's parts, spawn their
-//! long-lived tasks on one [`JoinSet`] and await them at shutdown; what both
-//! modes run is here.
+//! Starting an agent: the wiring above every other layer. [`Listeners`] are
+//! bound first (or handed in by a caller, as tests do); [`server`] and
+//! [`client`] build the mode's parts on them and run every long-lived task
+//! under one [`Supervisor`], which stops them all and awaits them at
+//! shutdown. What both modes run is here.
 
 pub mod client;
 pub mod server;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -22,11 +25,12 @@ use crate::config::ConfigError;
 use crate::data_dir::DataDirError;
 use crate::dns;
 use crate::grpc;
+use crate::tasks::Tasks;
 use crate::transport;
 use tessera_store::StoreError;
 
-/// How long shutdown waits for listeners and Raft to stop.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the agent's tasks to end.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -51,81 +55,141 @@ pub enum AgentError {
 /// Runs the agent until `shutdown` is cancelled or something fatal happens.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
     config.validate()?;
+    let listeners = Listeners::bind(&config).await?;
+    run_on(config, listeners, shutdown).await
+}
+
+/// Runs the agent on listeners the caller bound (any port, 0 included).
+pub async fn run_on(config: AgentConfig, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AgentError> {
+    config.validate()?;
     match config.server {
-        true => server::run(config, shutdown).await,
-        false => client::run(config, shutdown).await,
+        true => server::run(config, listeners, shutdown).await,
+        false => client::run(config, listeners, shutdown).await,
     }
 }
 
-pub async fn bind_dns(config: &AgentConfig) -> Result<Option<(tokio::net::UdpSocket, TcpListener)>, AgentError> {
-    let Some(addr) = config.dns_addr() else { return Ok(None) };
-    let udp = tokio::net::UdpSocket::bind(addr).await.map_err(|source| AgentError::Bind {
-        what: "DNS (UDP)",
-        addr,
-        source,
-    })?;
-    let tcp = bind("DNS (TCP)", addr).await?;
-    Ok(Some((udp, tcp)))
+/// Every socket an agent serves on. The server RPC listener is there only
+/// in server mode.
+pub struct Listeners {
+    pub rpc: Option<TcpListener>,
+    pub http: TcpListener,
+    pub dns: Option<(UdpSocket, TcpListener)>,
+    pub grpc: Option<TcpListener>,
 }
 
-pub fn spawn_dns<D: dns::Answerer>(
-    tasks: &mut JoinSet<Result<(), AgentError>>,
-    dns: Arc<D>,
-    udp: tokio::net::UdpSocket,
-    tcp: TcpListener,
-    shutdown: &CancellationToken,
-) {
-    let (udp_dns, token) = (dns.clone(), shutdown.clone());
-    tasks.spawn(async move {
+impl Listeners {
+    /// Binds what `config` asks for, naming the listener that fails.
+    pub async fn bind(config: &AgentConfig) -> Result<Listeners, AgentError> {
+        let rpc = match config.server {
+            true => Some(bind("server RPC", config.server_addr()).await?),
+            false => None,
+        };
+        let http = bind("HTTP", config.http_addr()).await?;
+        let dns = match config.dns_addr() {
+            Some(addr) => {
+                let udp = UdpSocket::bind(addr).await.map_err(|source| AgentError::Bind {
+                    what: "DNS (UDP)",
+                    addr,
+                    source,
+                })?;
+                Some((udp, bind("DNS (TCP)", addr).await?))
+            }
+            None => None,
+        };
+        let grpc = match config.grpc_addr() {
+            Some(addr) => Some(bind("gRPC", addr).await?),
+            None => None,
+        };
+        Ok(Listeners { rpc, http, dns, grpc })
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    transport::bind(addr).await.map_err(|source| AgentError::Bind { what, addr, source })
+}
+
+/// The agent's long-lived tasks: all tracked by one [`Tasks`], the ones
+/// whose failure ends the agent also joined here.
+pub struct Supervisor {
+    joined: JoinSet<Result<(), AgentError>>,
+    tasks: Tasks,
+}
+
+impl Supervisor {
+    pub fn new(shutdown: CancellationToken) -> Supervisor {
+        Supervisor { joined: JoinSet::new(), tasks: Tasks::new(shutdown) }
+    }
+
+    pub fn tasks(&self) -> &Tasks {
+        &self.tasks
+    }
+
+    pub fn shutdown(&self) -> &CancellationToken {
+        self.tasks.shutdown()
+    }
+
+    /// Spawns a task whose error (or panic) ends the agent.
+    pub fn spawn(&mut self, task: impl Future<Output = Result<(), AgentError>> + Send + 'static) {
+        self.joined.spawn(self.tasks.track(task));
+    }
+
+    /// Waits for shutdown; a task that fails ends the agent with its error.
+    pub async fn supervise(&mut self) -> Result<(), AgentError> {
+        loop {
+            tokio::select! {
+                _ = self.tasks.shutdown().cancelled() => return Ok(()),
+                finished = self.joined.join_next() => match finished {
+                    None => return Ok(()),
+                    Some(Ok(Ok(()))) => continue,
+                    Some(Ok(Err(e))) => return Err(e),
+                    Some(Err(panic)) => return Err(AgentError::Stopped { what: "a task", reason: panic.to_string() }),
+                },
+            }
+        }
+    }
+
+    /// Cancels every task and awaits them all, up to [`SHUTDOWN_GRACE`].
+    pub async fn stop(mut self) {
+        if !self.tasks.stop(SHUTDOWN_GRACE).await {
+            tracing::warn!("some tasks were still running after the shutdown grace period");
+        }
+        self.joined.abort_all();
+        while self.joined.join_next().await.is_some() {}
+    }
+}
+
+pub fn spawn_dns<D: dns::Answerer>(sup: &mut Supervisor, dns: Arc<D>, (udp, tcp): (UdpSocket, TcpListener)) {
+    let (udp_dns, token) = (dns.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         dns::serve_udp(udp_dns, udp, token).await;
         Ok(())
     });
-    let token = shutdown.clone();
-    tasks.spawn(async move {
-        dns::serve_tcp(dns, tcp, token).await;
+    let tasks = sup.tasks().clone();
+    sup.spawn(async move {
+        dns::serve_tcp(dns, tcp, tasks).await;
         Ok(())
     });
 }
 
-pub async fn bind_grpc(config: &AgentConfig) -> Result<Option<TcpListener>, AgentError> {
-    match config.grpc_addr() {
-        Some(addr) => Ok(Some(bind("gRPC", addr).await?)),
-        None => Ok(None),
-    }
-}
-
 /// The agent's own gRPC service for local sidecars (ProxyApi).
-pub fn spawn_agent_grpc(
-    tasks: &mut JoinSet<Result<(), AgentError>>,
-    agent: &Arc<Agent>,
-    listener: TcpListener,
-    shutdown: &CancellationToken,
-) {
+pub fn spawn_agent_grpc(sup: &mut Supervisor, agent: &Arc<Agent>, listener: TcpListener) {
     let router = transport::server().add_service(grpc::proxy_api::ProxyApiService::new(agent.connect().clone()));
-    let token = shutdown.clone();
-    tasks.spawn(async move {
+    let token = sup.shutdown().clone();
+    sup.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "agent gRPC", reason: e.to_string() };
         transport::serve(router, listener, token).await.map_err(stopped)
     });
 }
 
-pub async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AgentError> {
-    transport::bind(addr).await.map_err(|source| AgentError::Bind { what, addr, source })
-}
-
 /// What every agent runs, server or client: catalog sync and SIGHUP reloads.
-pub fn spawn_agent_tasks(
-    tasks: &mut JoinSet<Result<(), AgentError>>,
-    agent: &Arc<Agent>,
-    shutdown: &CancellationToken,
-) {
-    let (sync_agent, token) = (agent.clone(), shutdown.clone());
-    tasks.spawn(async move {
+pub fn spawn_agent_tasks(sup: &mut Supervisor, agent: &Arc<Agent>) {
+    let (sync_agent, token) = (agent.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         agent::sync::run(sync_agent, token).await;
         Ok(())
     });
-    let (reload_agent, token) = (agent.clone(), shutdown.clone());
-    tasks.spawn(async move {
+    let (reload_agent, token) = (agent.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         reload_on_sighup(reload_agent, token).await;
         Ok(())
     });
@@ -143,24 +207,6 @@ async fn reload_on_sighup(agent: Arc<Agent>, shutdown: CancellationToken) {
             _ = hup.recv() => match agent.reload() {
                 Ok(()) => tracing::info!("reloaded on SIGHUP"),
                 Err(e) => tracing::error!(error = %e, "reload refused; the running configuration stays"),
-            },
-        }
-    }
-}
-
-/// Waits for shutdown; a task that fails ends the agent with its error.
-pub async fn supervise(
-    tasks: &mut JoinSet<Result<(), AgentError>>,
-    shutdown: &CancellationToken,
-) -> Result<(), AgentError> {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            finished = tasks.join_next() => match finished {
-                None => return Ok(()),
-                Some(Ok(Ok(()))) => continue,
-                Some(Ok(Err(e))) => return Err(e),
-                Some(Err(panic)) => return Err(AgentError::Stopped { what: "a task", reason: panic.to_string() }),
             },
         }
     }

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tessera_mesh::catalog::Service;
 use tessera_store::types::raft_id_of;
@@ -12,7 +11,6 @@ use tessera_store::types::Raft;
 use tessera_store::types::ServerNode;
 use tessera_store::Store;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
@@ -35,82 +33,74 @@ use crate::http;
 use crate::server_mode;
 use crate::server_mode::LocalCatalogSink;
 use crate::server_mode::LocalLeafSigner;
-use crate::start::bind;
-use crate::start::bind_dns;
-use crate::start::bind_grpc;
 use crate::start::spawn_agent_grpc;
 use crate::start::spawn_agent_tasks;
 use crate::start::spawn_dns;
-use crate::start::supervise;
 use crate::start::AgentError;
-use crate::start::SHUTDOWN_GRACE;
+use crate::start::Listeners;
+use crate::start::Supervisor;
+use crate::tasks::Tasks;
 use crate::transport;
 use crate::transport::ChannelPool;
 
-/// Runs a server until `shutdown` is cancelled or something fatal happens.
-pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+/// Runs a server on `listeners` until `shutdown` is cancelled or something
+/// fatal happens.
+pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AgentError> {
     let (dir, _dev_dir) = data_dir_for(&config)?;
     let data = data_dir::prepare(&dir)?;
     let store = Store::open(&data.store_path)?;
-    let rpc_listener = bind("server RPC", config.server_addr()).await?;
-    let http_listener = bind("HTTP", config.http_addr()).await?;
-    let dns_sockets = bind_dns(&config).await?;
-    let grpc_listener = bind_grpc(&config).await?;
+    let Listeners { rpc, http: http_listener, dns: dns_sockets, grpc: grpc_listener } = listeners;
+    let rpc_listener = rpc.ok_or_else(|| AgentError::Raft("a server needs its server RPC listener".into()))?;
     let rpc_addr = rpc_listener.local_addr().map_err(|e| AgentError::Raft(e.to_string()))?;
     let me =
         ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
-    let server = start_raft(config, me, store).await?;
+    let mut sup = Supervisor::new(shutdown);
+    let server = start_raft(config, me, store, sup.tasks()).await?;
     let signing = Arc::new(SigningState::default());
-    let agent = start_agent(&server, &signing, &dir, &shutdown)?;
+    let agent = start_agent(&server, &signing, &dir, sup.tasks())?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
     let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
     let dns = Arc::new(dns::Dns { zone, store: server.store.clone() });
     let parts =
         Parts { server: server.clone(), agent: agent.clone(), dns: dns.clone(), signing, liveness: Default::default() };
-    let mut tasks = JoinSet::new();
-    spawn_services(&mut tasks, &parts, rpc_listener, http_listener, &shutdown);
+    spawn_services(&mut sup, &parts, rpc_listener, http_listener);
     drop(parts);
-    if let Some((udp, tcp)) = dns_sockets {
-        spawn_dns(&mut tasks, dns, udp, tcp, &shutdown);
+    if let Some(sockets) = dns_sockets {
+        spawn_dns(&mut sup, dns, sockets);
     }
     if let Some(listener) = grpc_listener {
-        spawn_agent_grpc(&mut tasks, &agent, listener, &shutdown);
+        spawn_agent_grpc(&mut sup, &agent, listener);
     }
-    let (feed_connect, token) = (agent.connect().clone(), shutdown.clone());
+    let (feed_connect, token) = (agent.connect().clone(), sup.shutdown().clone());
     let weak_server = Arc::downgrade(&server);
-    tasks.spawn(async move {
+    sup.spawn(async move {
         server_mode::from_store(weak_server, feed_connect, token).await;
         Ok(())
     });
-    let outcome = supervise(&mut tasks, &shutdown).await;
-    shutdown.cancel();
+    let outcome = sup.supervise().await;
+    sup.shutdown().cancel();
     agent.stop();
     drop(agent);
     if let Err(e) = server.raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }
-    if tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
-        tracing::warn!("some tasks were still running after the shutdown grace period");
-    }
-    close_store(server).await;
+    sup.stop().await;
+    close_store(server);
     outcome
 }
 
 /// Closes RocksDB here, on the way out, rather than wherever the last
 /// reference happens to drop: a database still closing on another thread
-/// while the process exits aborts it.
-async fn close_store(server: Arc<Server>) {
+/// while the process exits aborts it. Every task that could hold the store
+/// has ended by now (the supervisor awaited them), so this is the last one.
+fn close_store(server: Arc<Server>) {
     let store = server.store.clone();
     drop(server);
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    match Arc::into_inner(store) {
+        Some(store) => drop(store),
+        None => tracing::warn!("the store was still in use at shutdown"),
     }
-    if Arc::strong_count(&store) > 1 {
-        tracing::warn!("the store was still in use at shutdown");
-    }
-    drop(store);
 }
 
 fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::TempDir>), AgentError> {
@@ -131,7 +121,7 @@ fn start_agent(
     server: &Arc<Server>,
     signing: &Arc<SigningState>,
     data_dir: &std::path::Path,
-    shutdown: &CancellationToken,
+    tasks: &Tasks,
 ) -> Result<Arc<Agent>, AgentError> {
     let mut setup = AgentSetup::from_config(
         &server.config,
@@ -139,7 +129,7 @@ fn start_agent(
         data_dir,
         Box::new(LocalCatalogSink(Arc::downgrade(server))),
         Arc::new(LocalLeafSigner(Arc::downgrade(server), signing.clone())),
-        shutdown,
+        tasks,
     );
     // Servers list themselves as the `consul` service, as Consul's do.
     let port = server.config.server_port;
@@ -147,7 +137,12 @@ fn start_agent(
     Ok(Agent::start(setup)?)
 }
 
-async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> Result<Arc<Server>, AgentError> {
+async fn start_raft(
+    config: AgentConfig,
+    me: ServerNode,
+    store: Arc<Store>,
+    tasks: &Tasks,
+) -> Result<Arc<Server>, AgentError> {
     let raft_id = raft_id_of(&me.node_id).expect("data_dir::prepare checked the node id");
     let pool = ChannelPool::default();
     let stamp = ClusterStamp::default();
@@ -159,7 +154,7 @@ async fn start_raft(config: AgentConfig, me: ServerNode, store: Arc<Store>) -> R
     let raft = Raft::new(raft_id, Arc::new(raft_config), network, store.log_store(), store.state_machine())
         .await
         .map_err(|e| AgentError::Raft(e.to_string()))?;
-    Ok(Arc::new(Server::new(config, me, raft_id, raft, store, pool, stamp)))
+    Ok(Arc::new(Server::new(config, (me, raft_id), raft, store, pool, stamp, tasks.clone())))
 }
 
 /// What the server's services share: the node, its own agent, its DNS, the
@@ -172,13 +167,7 @@ struct Parts {
     liveness: Arc<Liveness>,
 }
 
-fn spawn_services(
-    tasks: &mut JoinSet<Result<(), AgentError>>,
-    parts: &Parts,
-    rpc_listener: TcpListener,
-    http_listener: TcpListener,
-    shutdown: &CancellationToken,
-) {
+fn spawn_services(sup: &mut Supervisor, parts: &Parts, rpc_listener: TcpListener, http_listener: TcpListener) {
     let Parts { server, agent, dns, signing, liveness } = parts;
     let app = http::App { server: server.clone(), agent: agent.clone() };
     let api = AgentApiService::new(server.clone(), http::router(app.clone()), dns.clone(), signing, liveness);
@@ -186,34 +175,34 @@ fn spawn_services(
         .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
         .add_service(ClusterService::new(server.clone(), signing.clone()))
         .add_service(api);
-    let token = shutdown.clone();
-    tasks.spawn(async move {
+    let token = sup.shutdown().clone();
+    sup.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
         transport::serve(router, rpc_listener, token).await.map_err(stopped)
     });
-    let token = shutdown.clone();
-    tasks.spawn(async move {
+    let token = sup.shutdown().clone();
+    sup.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
         http::serve(http_listener, app, token).await.map_err(stopped)
     });
-    let (liveness_server, liveness, token) = (server.clone(), liveness.clone(), shutdown.clone());
-    tasks.spawn(async move {
+    let (liveness_server, liveness, token) = (server.clone(), liveness.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         cluster::liveness::run(liveness_server, liveness, token).await;
         Ok(())
     });
-    spawn_agent_tasks(tasks, agent, shutdown);
-    let (leader_server, token) = (server.clone(), shutdown.clone());
-    tasks.spawn(async move {
+    spawn_agent_tasks(sup, agent);
+    let (leader_server, token) = (server.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         cluster::leader::run(leader_server, token).await;
         Ok(())
     });
-    let (ca_server, token) = (server.clone(), shutdown.clone());
-    tasks.spawn(async move {
+    let (ca_server, token) = (server.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
         connect::leader::run(ca_server, token).await;
         Ok(())
     });
-    let (bootstrap_server, token) = (server.clone(), shutdown.clone());
-    tasks.spawn(async move { Ok(cluster::bootstrap::run(bootstrap_server, token).await?) });
+    let (bootstrap_server, token) = (server.clone(), sup.shutdown().clone());
+    sup.spawn(async move { Ok(cluster::bootstrap::run(bootstrap_server, token).await?) });
 }
 
 /// Consul-style startup summary on stdout.

@@ -21,6 +21,8 @@ use tessera_proto::v1::SignLeafResponse;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::tasks::Tasks;
+
 use crate::agent::connect::leaf::LeafView;
 
 /// Where leaves get signed: the local server's CA in server mode; a server
@@ -68,7 +70,7 @@ pub struct AgentConnect {
     /// Why the last leaf manager of a service gave up, for its waiters.
     refusals: Mutex<HashMap<String, String>>,
     signer: Arc<dyn LeafSigner>,
-    shutdown: CancellationToken,
+    tasks: Tasks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +86,7 @@ impl AgentConnect {
         datacenter: &str,
         default_policy: DefaultPolicy,
         signer: Arc<dyn LeafSigner>,
-        shutdown: CancellationToken,
+        tasks: Tasks,
     ) -> Arc<AgentConnect> {
         Arc::new(AgentConnect {
             datacenter: datacenter.to_string(),
@@ -94,7 +96,7 @@ impl AgentConnect {
             leaves: Mutex::default(),
             refusals: Mutex::default(),
             signer,
-            shutdown,
+            tasks,
         })
     }
 
@@ -156,7 +158,7 @@ impl AgentConnect {
         let (sender, receiver) = watch::channel(None);
         leaves.insert(service.to_string(), receiver.clone());
         let manager = leaf::Manager { connect: self.clone(), service: service.to_string(), out: sender };
-        tokio::spawn(manager.run());
+        self.tasks.spawn(manager.run());
         receiver
     }
 
@@ -199,6 +201,11 @@ impl AgentConnect {
     }
 
     pub fn shutdown(&self) -> &CancellationToken {
-        &self.shutdown
+        self.tasks.shutdown()
+    }
+
+    /// Where the agent's Connect tasks (leaf managers, sidecar streams) run.
+    pub fn tasks(&self) -> &Tasks {
+        &self.tasks
     }
 }

@@ -1,0 +1,5 @@
+//! HTTP API tests on a server started in this process (`support`): what
+//! needs one server and no second process runs here, without a binary.
+
+mod support;
+mod t30_agent;

@@ -1,0 +1,158 @@
+//! Agent endpoints, checks and blocking queries on one in-process server.
+
+use std::sync::atomic::AtomicU16;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::support::wait_until;
+use crate::support::Http;
+use crate::support::TestServer;
+use crate::support::SETTLE;
+
+fn config_dir(root: &std::path::Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = root.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t33_api_registrations_persist_and_ttl_checks_follow_pass_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = TestServer::start(&data, None).await;
+    let http = Http::new();
+    http.wait_json(&server, "/v1/agent/services").await;
+
+    // CamelCase body, as Consul's API takes it.
+    let body = r#"{"Name": "api", "ID": "api-1", "Port": 7000, "Tags": ["v2"], "Check": {"TTL": "30s"}}"#;
+    assert_eq!(http.put(&server, "/v1/agent/service/register", body).await.unwrap().0, 200);
+    let (code, message) = http.put(&server, "/v1/agent/service/register", r#"{"Name": "x", "Prot": 1}"#).await.unwrap();
+    assert_eq!(code, 400);
+    assert!(message.contains("Prot"), "{message}");
+
+    let status_is = |want: &'static str| {
+        let (http, server) = (&http, &server);
+        move || async move { (http.check_status(server, "api").await? == want).then_some(()) }
+    };
+    wait_until("a new TTL check starts critical", SETTLE, status_is("critical")).await;
+    assert_eq!(http.put(&server, "/v1/agent/check/pass/service:api-1?note=ok", "").await.unwrap().0, 200);
+    wait_until("pass reaches the catalog", SETTLE, status_is("passing")).await;
+    assert_eq!(http.put(&server, "/v1/agent/check/fail/service:api-1", "").await.unwrap().0, 200);
+    wait_until("fail reaches the catalog", SETTLE, status_is("critical")).await;
+    assert_eq!(http.put(&server, "/v1/agent/check/pass/no-such-check", "").await.unwrap().0, 404);
+
+    // A restart on the same data dir keeps the API registration. It also
+    // shows that a stopped server has ended every task and closed its store:
+    // RocksDB refuses a second open of a dir that is still open.
+    server.stop().await;
+    let server = TestServer::start(&data, None).await;
+    let service: Value = http.wait_json(&server, "/v1/agent/service/api-1").await;
+    assert_eq!(service["Tags"][0], "v2");
+    assert_eq!(http.put(&server, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 200);
+    assert_eq!(http.put(&server, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t34_a_blocking_health_query_wakes_on_a_check_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = r#"{"service": {"name": "web", "port": 80, "check": {"id": "web-ttl", "ttl": "30s"}}}"#;
+    let config = config_dir(dir.path(), &[("web.json", web)]);
+    let server = TestServer::start(&dir.path().join("data"), Some(&config)).await;
+    let http = Http::new();
+    let (index, _) = wait_until("web is in the catalog", SETTLE, || async {
+        http.get_indexed(&server, "/v1/health/service/web").await.filter(|(_, body)| body.contains("web-ttl"))
+    })
+    .await;
+    let watcher = {
+        let (http, url) = (http.clone(), format!("/v1/health/service/web?index={index}&wait=20s"));
+        let server = &server;
+        async move { http.get_indexed(server, &url).await }
+    };
+    let pass = async {
+        // The watcher's request is sent first (join polls it first); the
+        // write that wakes it follows.
+        tokio::task::yield_now().await;
+        http.put(&server, "/v1/agent/check/pass/web-ttl", "").await.unwrap()
+    };
+    let (woken, _) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(watcher, pass) })
+        .await
+        .expect("the blocking query woke");
+    let (new_index, body) = woken.unwrap();
+    assert!(new_index > index);
+    assert!(body.contains("passing"), "{body}");
+    server.stop().await;
+}
+
+/// A tiny HTTP server answering every request with the status in `code`;
+/// returns its address.
+async fn http_app(code: Arc<AtomicU16>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let status = code.load(Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t35_http_checks_map_2xx_429_and_errors_like_consul() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = Arc::new(AtomicU16::new(200));
+    let app = http_app(code.clone()).await;
+    let api = format!(
+        r#"{{"service": {{"name": "api", "port": {}, "check": {{"http": "http://{app}/health", "interval": "200ms"}}}}}}"#,
+        app.port()
+    );
+    let config = config_dir(dir.path(), &[("api.json", &api)]);
+    let server = TestServer::start(&dir.path().join("data"), Some(&config)).await;
+    let http = Http::new();
+    for (status, want) in [(200, "passing"), (429, "warning"), (503, "critical"), (204, "passing")] {
+        code.store(status, Ordering::SeqCst);
+        wait_until(&format!("HTTP {status} makes the check {want}"), SETTLE, || async {
+            (http.check_status(&server, "api").await? == want).then_some(())
+        })
+        .await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t36_a_server_stops_at_once_with_a_blocking_query_parked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = TestServer::start(&data, None).await;
+    let http = Http::new();
+    let (index, _) =
+        wait_until("the catalog answers", SETTLE, || http.get_indexed(&server, "/v1/catalog/services")).await;
+    let parked = {
+        let url = format!("http://{}/v1/catalog/services?index={index}&wait=5m", server.http);
+        tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) })
+    };
+    // A round trip on another connection after it: the parked query has
+    // reached the server by the time this answers (it was sent first).
+    http.wait_json(&server, "/v1/agent/self").await;
+    let started = tokio::time::Instant::now();
+    server.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(3), "stopping took {:?}", started.elapsed());
+    let answered = tokio::time::timeout(Duration::from_secs(3), parked).await.expect("the parked query ended");
+    assert_eq!(answered.unwrap().ok(), Some(200), "the parked query is answered, not cut");
+    // And the store is closed: the data dir opens again at once.
+    TestServer::start(&data, None).await.stop().await;
+}
