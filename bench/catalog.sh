@@ -7,7 +7,9 @@
 #      a TTL check flipped, time from the change to each answer
 #      (through the client agent, and on a server directly);
 #   3. DNS queries/s with dnsperf (Debian package), on a server and on the
-#      client agent (which asks a server over gRPC).
+#      client agent (which asks a server over gRPC);
+#   4. the read behind /v1/catalog/services on a store of 1,000 names at
+#      1,000 to 50,000 instances: per-name summaries beside a full scan.
 # Env: SECONDS_PER_RUN (default 10), WATCHERS (1000), KEEP_TMP=1.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -47,3 +49,6 @@ for target in "${S[1]}" $C; do
     dnsperf -s "$target" -p 8600 -d "$TMP/queries" -l "$SECONDS_PER_RUN" -c 4 -T 2 -q 200 2>&1 \
         | grep -E "Queries per second|Average Latency|Queries lost|Queries completed" || true
 done
+
+echo "== /v1/catalog/services read: the same 1,000 names at growing instance counts (store, in-process)"
+"$LOAD" services-list --instances 1000,10000,50000

@@ -8,6 +8,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 mod connect;
+mod store_reads;
 
 use clap::Parser;
 use clap::Subcommand;
@@ -75,6 +76,12 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Times listing service names (`/v1/catalog/services`' read) on a real
+    /// store at growing catalog sizes, summaries beside the full scan.
+    ServicesList {
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
+        instances: Vec<usize>,
+    },
     /// Flips an intention and times every client agent's copy changing.
     Intentions {
         /// A server's HTTP address, where the intention is written.
@@ -103,6 +110,7 @@ async fn main() {
             connect::sign(&rpc, &http, &node, &service, seconds, concurrency).await
         }
         Command::Hold { addr, count, seconds } => hold(&addr, count, seconds).await,
+        Command::ServicesList { instances } => store_reads::services_list(&instances).await,
         Command::Intentions { server, clients, service, rounds } => {
             connect::intentions(&server, &clients, &service, rounds).await
         }

@@ -27,25 +27,16 @@ impl Instance {
 
 /// Instances of `name`; with `connect`, the proxies for it and its native instances.
 pub fn instances(view: &View<'_>, name: &str, connect: bool) -> Result<Vec<Instance>, StoreError> {
+    // Both indexes list instances by node name, then service id.
     let rows = match connect {
         false => view.instances(name)?,
-        true => {
-            let mut rows: Vec<_> = view
-                .all_services()?
-                .into_iter()
-                .filter(|(_, s)| {
-                    // A proxy without a port only dials out (an ad-hoc
-                    // upstream-only proxy): nothing to connect to there.
-                    let proxies_for = s.value.kind == ServiceKind::ConnectProxy
-                        && s.value.port != 0
-                        && s.value.proxy.as_ref().is_some_and(|p| p.destination_service_name == name);
-                    proxies_for || (s.value.connect_native && s.value.name == name)
-                })
-                .filter_map(|(node, s)| view.node(&node).ok().flatten().map(|n| (n, s)))
-                .collect();
-            rows.sort_by(|a, b| a.0.value.name.cmp(&b.0.value.name));
-            rows
-        }
+        // A proxy without a port only dials out (an ad-hoc upstream-only
+        // proxy): nothing to connect to there.
+        true => view
+            .connect_instances(name)?
+            .into_iter()
+            .filter(|(_, s)| s.value.kind != ServiceKind::ConnectProxy || s.value.port != 0)
+            .collect(),
     };
     let mut out = Vec::new();
     for (node, service) in rows {

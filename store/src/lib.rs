@@ -195,6 +195,11 @@ impl View<'_> {
         catalog::all_services(&self.snapshot)
     }
 
+    /// The checks of every instance of service `name`.
+    pub fn service_checks(&self, name: &str) -> Result<Vec<Row<HealthCheck>>, StoreError> {
+        catalog::service_checks(&self.snapshot, name)
+    }
+
     pub fn all_checks(&self) -> Result<Vec<Row<HealthCheck>>, StoreError> {
         catalog::all_checks(&self.snapshot)
     }
@@ -202,6 +207,12 @@ impl View<'_> {
     /// Every service name with the union of its instances' tags.
     pub fn service_names(&self) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
         catalog::service_names(&self.snapshot)
+    }
+
+    /// What Connect clients dial for service `name`: its proxies and its
+    /// Connect-native instances, each with its node.
+    pub fn connect_instances(&self, name: &str) -> Result<Vec<NodeService>, StoreError> {
+        catalog::connect_instances(&self.snapshot, name)
     }
 
     /// The instances of service `name`, each with its node.

@@ -14,6 +14,9 @@ use crate::command::CommandResponse;
 pub type NodeId = u64;
 
 /// A server as the Raft membership records it.
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerNode {
     /// The UUID made when the server's data dir was created (Consul's node ID).

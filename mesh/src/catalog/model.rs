@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::Serialize;
 
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     pub name: String,
@@ -19,6 +21,8 @@ pub struct Node {
     pub meta: BTreeMap<String, String>,
 }
 
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ServiceKind {
     #[default]
@@ -58,6 +62,8 @@ impl ServiceKind {
     }
 }
 
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Weights {
     pub passing: u32,
@@ -71,6 +77,9 @@ impl Default for Weights {
 }
 
 /// One registered instance of a service on a node.
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Service {
     pub id: String,
@@ -108,6 +117,9 @@ impl Service {
 }
 
 /// The `proxy` block of a `connect-proxy` service.
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProxySettings {
     pub destination_service_name: String,
@@ -125,6 +137,8 @@ pub struct ProxySettings {
     pub upstreams: Vec<Upstream>,
 }
 
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Upstream {
     pub destination_type: String,
@@ -138,6 +152,8 @@ pub struct Upstream {
     pub config: BTreeMap<String, serde_json::Value>,
 }
 
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
@@ -168,6 +184,9 @@ impl CheckStatus {
 }
 
 /// A health check's latest result, as the catalog holds it.
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthCheck {
     pub node: String,

@@ -96,6 +96,9 @@ pub enum CsrError {
 
 /// A root CA as stored in Raft (the private key is part of replicated
 /// state, as in Consul's built-in provider).
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCa {
     /// Colon-separated lowercase hex SHA-1 of the certificate DER.

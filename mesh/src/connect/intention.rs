@@ -13,6 +13,8 @@ use serde::Serialize;
 
 pub const WILDCARD: &str = "*";
 
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -79,6 +81,9 @@ pub enum IntentionError {
 }
 
 /// One stored intention. The (source, destination) pair is unique.
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intention {
     pub id: String,

@@ -91,7 +91,7 @@ pub async fn checks(
     Path(service): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    checks_where(&server, &params, |view| view.all_checks(), |c| c.service_name == service).await
+    checks_where(&server, &params, |view| view.service_checks(&service), |_| true).await
 }
 
 pub async fn node(

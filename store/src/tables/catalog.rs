@@ -6,6 +6,8 @@
 //! - `s\0<node>\0<service id>`: a service instance
 //! - `c\0<node>\0<check id>`: a health check
 //! - `x\0<service name>\0<node>\0<service id>`: empty; finds instances by name
+//! - `p\0<service name>\0<node>\0<service id>`: empty; finds what Connect
+//!   clients dial for a service: its proxies and its Connect-native instances
 //! - `v\0<service name>`: how many instances have the name, and each tag
 //!   ([`NameSummary`]), so listing services costs a row per name, not one
 //!   per instance
@@ -23,6 +25,7 @@ use serde::Serialize;
 use tessera_mesh::catalog::HealthCheck;
 use tessera_mesh::catalog::Node;
 use tessera_mesh::catalog::Service;
+use tessera_mesh::catalog::ServiceKind;
 
 use crate::engine::Reads;
 use crate::engine::StoreError;
@@ -35,6 +38,9 @@ use crate::watch::Table;
 pub type Instance = (Row<Node>, Row<Service>);
 
 /// A stored value with its Consul-style indexes.
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row<T> {
     pub create_index: u64,
@@ -66,6 +72,40 @@ fn check_key(node: &str, id: &str) -> Vec<u8> {
 
 fn name_index_key(name: &str, node: &str, id: &str) -> Vec<u8> {
     key(&["x", name, node, id])
+}
+
+fn connect_index_key(target: &str, node: &str, id: &str) -> Vec<u8> {
+    key(&["p", target, node, id])
+}
+
+/// The service a Connect client reaches through this instance: a proxy's
+/// destination, or a native instance's own name.
+fn connect_target(service: &Service) -> Option<&str> {
+    match (&service.kind, &service.proxy) {
+        (ServiceKind::ConnectProxy, Some(p)) if !p.destination_service_name.is_empty() => {
+            Some(&p.destination_service_name)
+        }
+        _ if service.connect_native => Some(&service.name),
+        _ => None,
+    }
+}
+
+/// Moves an instance's derived rows from what `old` said to what `new`
+/// says (either may be absent): the connect index and the name summaries.
+fn reindex(txn: &mut Txn<'_>, node: &str, old: Option<&Service>, new: Option<&Service>) -> Result<(), StoreError> {
+    if let Some(old) = old {
+        if let Some(target) = connect_target(old) {
+            txn.delete(Cf::Catalog, connect_index_key(target, node, &old.id));
+        }
+        count_instance(txn, old, false)?;
+    }
+    if let Some(new) = new {
+        if let Some(target) = connect_target(new) {
+            txn.put(Cf::Catalog, connect_index_key(target, node, &new.id), Vec::new());
+        }
+        count_instance(txn, new, true)?;
+    }
+    Ok(())
 }
 
 fn summary_key(name: &str) -> Vec<u8> {
@@ -151,10 +191,7 @@ pub fn upsert_service(txn: &mut Txn<'_>, index: u64, node: &str, service: &Servi
     }
     if upsert(txn, index, k, service)? {
         txn.put(Cf::Catalog, name_index_key(&service.name, node, &service.id), Vec::new());
-        if let Some(old) = &old {
-            count_instance(txn, &old.value, false)?;
-        }
-        count_instance(txn, service, true)?;
+        reindex(txn, node, old.as_ref().map(|o| &o.value), Some(service))?;
     }
     Ok(())
 }
@@ -169,7 +206,7 @@ pub fn delete_service(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Re
     let k = service_key(node, id);
     if let Some(old) = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()? {
         txn.delete(Cf::Catalog, name_index_key(&old.value.name, node, id));
-        count_instance(txn, &old.value, false)?;
+        reindex(txn, node, Some(&old.value), None)?;
     }
     remove(txn, index, k)?;
     for (check_k, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["c", node]))? {
@@ -280,14 +317,18 @@ pub fn service_names(engine: &impl Reads) -> Result<BTreeMap<String, BTreeSet<St
         .collect()
 }
 
-/// Writes the summaries afresh from the service rows: for a data dir or a
-/// snapshot made before they existed.
-pub fn rebuild_summaries(txn: &mut Txn<'_>) -> Result<(), StoreError> {
-    for (k, _) in txn.scan_prefix(Cf::Catalog, &prefix(&["v"]))? {
-        txn.delete(Cf::Catalog, k);
+/// Writes the derived rows (connect index, summaries) afresh from the
+/// service rows: for a data dir or a snapshot made before they existed.
+pub fn rebuild_derived(txn: &mut Txn<'_>) -> Result<(), StoreError> {
+    for derived in ["p", "v"] {
+        for (k, _) in txn.scan_prefix(Cf::Catalog, &prefix(&[derived]))? {
+            txn.delete(Cf::Catalog, k);
+        }
     }
-    for (_, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s"]))? {
-        count_instance(txn, &decode::<Service>(&bytes)?.value, true)?;
+    for (k, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s"]))? {
+        let text = String::from_utf8_lossy(&k).into_owned();
+        let node = text.split('\0').nth(1).unwrap_or_default().to_string();
+        reindex(txn, &node, None, Some(&decode::<Service>(&bytes)?.value))?;
     }
     Ok(())
 }
@@ -298,8 +339,34 @@ pub fn all_checks(engine: &impl Reads) -> Result<Vec<Row<HealthCheck>>, StoreErr
 
 /// The instances of service `name`, each with its node.
 pub fn instances(engine: &impl Reads, name: &str) -> Result<Vec<Instance>, StoreError> {
+    indexed(engine, "x", name)
+}
+
+/// The checks of every instance of service `name` (its own, not its
+/// node's), found through the name index: one read of each node's checks.
+pub fn service_checks(engine: &impl Reads, name: &str) -> Result<Vec<Row<HealthCheck>>, StoreError> {
+    let mut ids_by_node: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (node, service) in instances(engine, name)? {
+        ids_by_node.entry(node.value.name).or_default().insert(service.value.id);
+    }
     let mut out = Vec::new();
-    for (k, _) in engine.scan_prefix(Cf::Catalog, &prefix(&["x", name]))? {
+    for (node, ids) in ids_by_node {
+        let checks = node_checks(engine, &node)?;
+        out.extend(checks.into_iter().filter(|c| ids.contains(&c.value.service_id)));
+    }
+    Ok(out)
+}
+
+/// What Connect clients dial for service `name`: its proxies and its native
+/// instances, each with its node.
+pub fn connect_instances(engine: &impl Reads, name: &str) -> Result<Vec<Instance>, StoreError> {
+    indexed(engine, "p", name)
+}
+
+/// The instances an index (`x` by name, `p` by Connect target) lists under `name`.
+fn indexed(engine: &impl Reads, index: &str, name: &str) -> Result<Vec<Instance>, StoreError> {
+    let mut out = Vec::new();
+    for (k, _) in engine.scan_prefix(Cf::Catalog, &prefix(&[index, name]))? {
         let text = String::from_utf8_lossy(&k).into_owned();
         let parts: Vec<&str> = text.split('\0').collect();
         let [_, _, node_name, id] = parts.as_slice() else { continue };
@@ -433,14 +500,59 @@ mod tests {
     }
 
     #[test]
+    fn service_checks_are_the_instances_own_checks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let checks = [check("a", "web-1-ttl", "web-1"), check("a", "db-ttl", "db"), check("a", "node-ok", "")];
+        commit(&engine, |t| {
+            sync_node(t, 1, &node("a"), &[service("web-1", "web"), service("db", "db")], &checks).unwrap()
+        });
+        commit(&engine, |t| {
+            sync_node(t, 1, &node("b"), &[service("web-2", "web")], &[check("b", "web-2-ttl", "web-2")]).unwrap()
+        });
+        let ids: Vec<String> = service_checks(&engine, "web").unwrap().into_iter().map(|c| c.value.check_id).collect();
+        assert_eq!(ids, vec!["web-1-ttl", "web-2-ttl"]);
+    }
+
+    #[test]
+    fn the_connect_index_lists_proxies_by_destination_and_native_instances_by_name() {
+        use tessera_mesh::catalog::model::ProxySettings;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let proxy = |id: &str, destination: &str| Service {
+            kind: ServiceKind::ConnectProxy,
+            proxy: Some(ProxySettings { destination_service_name: destination.into(), ..ProxySettings::default() }),
+            ..service(id, &format!("{destination}-sidecar-proxy"))
+        };
+        let native = Service { connect_native: true, ..service("db-native", "db") };
+        commit(&engine, |t| {
+            sync_node(t, 1, &node("a"), &[service("web", "web"), proxy("web-proxy", "web"), native.clone()], &[])
+                .unwrap()
+        });
+        let ids = |name: &str| -> Vec<String> {
+            connect_instances(&engine, name).unwrap().into_iter().map(|(_, s)| s.value.id).collect()
+        };
+        assert_eq!(ids("web"), vec!["web-proxy"], "the proxy, not the plain instance");
+        assert_eq!(ids("db"), vec!["db-native"]);
+        // Re-pointed, then removed: the index follows.
+        commit(&engine, |t| upsert_service(t, 2, "a", &proxy("web-proxy", "api")).unwrap());
+        assert!(ids("web").is_empty());
+        assert_eq!(ids("api"), vec!["web-proxy"]);
+        commit(&engine, |t| delete_node(t, 3, "a").unwrap());
+        assert!(ids("api").is_empty() && ids("db").is_empty());
+    }
+
+    #[test]
     fn summaries_missing_from_an_older_data_dir_are_rebuilt_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
         commit(&engine, |t| sync_node(t, 1, &node("a"), &[service("w1", "web"), service("d", "db")], &[]).unwrap());
         // As a data dir written before the summaries existed: none of them, no marker.
         commit(&engine, |t| {
-            for (k, _) in t.scan_prefix(Cf::Catalog, &prefix(&["v"])).unwrap() {
-                t.delete(Cf::Catalog, k);
+            for derived in ["p", "v"] {
+                for (k, _) in t.scan_prefix(Cf::Catalog, &prefix(&[derived])).unwrap() {
+                    t.delete(Cf::Catalog, k);
+                }
             }
             t.delete(Cf::SmMeta, crate::keys::sm_meta::DERIVED_VERSION);
         });

@@ -8,6 +8,9 @@ use crate::txn::Txn;
 use crate::watch::Table;
 
 /// One KV row. Field names follow Consul's JSON.
+///
+/// Stored format: written in Raft log entries and table rows, read back by
+/// later versions; fields are only ever added (new ones with a default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvEntry {
     pub key: String,

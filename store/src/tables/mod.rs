@@ -16,8 +16,9 @@ use crate::keys::Cf;
 use crate::txn::Txn;
 
 /// Bumped when a secondary index is added: data dirs and snapshots from
-/// before it get the index built at open or install. 1: catalog name summaries.
-const DERIVED_VERSION: &[u8] = b"1";
+/// before it get the index built at open or install. 1: catalog name
+/// summaries; 2: the catalog's Connect index.
+const DERIVED_VERSION: &[u8] = b"2";
 
 /// Builds the derived rows if this state predates them. They are a pure
 /// function of the primary rows, so every server rebuilds the same ones.
@@ -26,7 +27,7 @@ pub fn ensure_derived(engine: &Engine) -> Result<(), StoreError> {
         return Ok(());
     }
     let mut txn = Txn::new(engine);
-    catalog::rebuild_summaries(&mut txn)?;
+    catalog::rebuild_derived(&mut txn)?;
     txn.put(Cf::SmMeta, sm_meta::DERIVED_VERSION, DERIVED_VERSION);
     engine.write(txn.into_ops(), Durability::Synced)
 }
