@@ -9,10 +9,17 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::wait_until;
-use crate::support::Http;
+use cluster_tests::wait_until;
+use cluster_tests::Http;
+
 use crate::support::TestServer;
 use crate::support::SETTLE;
+
+/// The status of the first check of `service` in the catalog.
+async fn check_status(http: &Http, server: &TestServer, service: &str) -> Option<String> {
+    let checks = http.get_json(&server.http, &format!("/v1/health/checks/{service}")).await?;
+    Some(checks.as_array()?.first()?["Status"].as_str()?.to_string())
+}
 
 fn config_dir(root: &std::path::Path, files: &[(&str, &str)]) -> std::path::PathBuf {
     let dir = root.join("config");
@@ -29,35 +36,36 @@ async fn t33_api_registrations_persist_and_ttl_checks_follow_pass_and_fail() {
     let data = dir.path().join("data");
     let server = TestServer::start(&data, None).await;
     let http = Http::new();
-    http.wait_json(&server, "/v1/agent/services").await;
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
 
     // CamelCase body, as Consul's API takes it.
     let body = r#"{"Name": "api", "ID": "api-1", "Port": 7000, "Tags": ["v2"], "Check": {"TTL": "30s"}}"#;
-    assert_eq!(http.put(&server, "/v1/agent/service/register", body).await.unwrap().0, 200);
-    let (code, message) = http.put(&server, "/v1/agent/service/register", r#"{"Name": "x", "Prot": 1}"#).await.unwrap();
+    assert_eq!(http.put(&server.http, "/v1/agent/service/register", body).await.unwrap().0, 200);
+    let (code, message) =
+        http.put(&server.http, "/v1/agent/service/register", r#"{"Name": "x", "Prot": 1}"#).await.unwrap();
     assert_eq!(code, 400);
     assert!(message.contains("Prot"), "{message}");
 
     let status_is = |want: &'static str| {
         let (http, server) = (&http, &server);
-        move || async move { (http.check_status(server, "api").await? == want).then_some(()) }
+        move || async move { (check_status(http, server, "api").await? == want).then_some(()) }
     };
     wait_until("a new TTL check starts critical", SETTLE, status_is("critical")).await;
-    assert_eq!(http.put(&server, "/v1/agent/check/pass/service:api-1?note=ok", "").await.unwrap().0, 200);
+    assert_eq!(http.put(&server.http, "/v1/agent/check/pass/service:api-1?note=ok", "").await.unwrap().0, 200);
     wait_until("pass reaches the catalog", SETTLE, status_is("passing")).await;
-    assert_eq!(http.put(&server, "/v1/agent/check/fail/service:api-1", "").await.unwrap().0, 200);
+    assert_eq!(http.put(&server.http, "/v1/agent/check/fail/service:api-1", "").await.unwrap().0, 200);
     wait_until("fail reaches the catalog", SETTLE, status_is("critical")).await;
-    assert_eq!(http.put(&server, "/v1/agent/check/pass/no-such-check", "").await.unwrap().0, 404);
+    assert_eq!(http.put(&server.http, "/v1/agent/check/pass/no-such-check", "").await.unwrap().0, 404);
 
     // A restart on the same data dir keeps the API registration. It also
     // shows that a stopped server has ended every task and closed its store:
     // RocksDB refuses a second open of a dir that is still open.
     server.stop().await;
     let server = TestServer::start(&data, None).await;
-    let service: Value = http.wait_json(&server, "/v1/agent/service/api-1").await;
+    let service: Value = http.wait_json(&server.http, "/v1/agent/service/api-1", SETTLE).await;
     assert_eq!(service["Tags"][0], "v2");
-    assert_eq!(http.put(&server, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 200);
-    assert_eq!(http.put(&server, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 404);
+    assert_eq!(http.put(&server.http, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 200);
+    assert_eq!(http.put(&server.http, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 404);
     server.stop().await;
 }
 
@@ -69,19 +77,19 @@ async fn t34_a_blocking_health_query_wakes_on_a_check_change() {
     let server = TestServer::start(&dir.path().join("data"), Some(&config)).await;
     let http = Http::new();
     let (index, _) = wait_until("web is in the catalog", SETTLE, || async {
-        http.get_indexed(&server, "/v1/health/service/web").await.filter(|(_, body)| body.contains("web-ttl"))
+        http.get_indexed(&server.http, "/v1/health/service/web").await.filter(|(_, body)| body.contains("web-ttl"))
     })
     .await;
     let watcher = {
         let (http, url) = (http.clone(), format!("/v1/health/service/web?index={index}&wait=20s"));
-        let server = &server;
-        async move { http.get_indexed(server, &url).await }
+        let addr = &server.http;
+        async move { http.get_indexed(addr, &url).await }
     };
     let pass = async {
         // The watcher's request is sent first (join polls it first); the
         // write that wakes it follows.
         tokio::task::yield_now().await;
-        http.put(&server, "/v1/agent/check/pass/web-ttl", "").await.unwrap()
+        http.put(&server.http, "/v1/agent/check/pass/web-ttl", "").await.unwrap()
     };
     let (woken, _) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(watcher, pass) })
         .await
@@ -126,7 +134,7 @@ async fn t35_http_checks_map_2xx_429_and_errors_like_consul() {
     for (status, want) in [(200, "passing"), (429, "warning"), (503, "critical"), (204, "passing")] {
         code.store(status, Ordering::SeqCst);
         wait_until(&format!("HTTP {status} makes the check {want}"), SETTLE, || async {
-            (http.check_status(&server, "api").await? == want).then_some(())
+            (check_status(&http, &server, "api").await? == want).then_some(())
         })
         .await;
     }
@@ -140,19 +148,45 @@ async fn t36_a_server_stops_at_once_with_a_blocking_query_parked() {
     let server = TestServer::start(&data, None).await;
     let http = Http::new();
     let (index, _) =
-        wait_until("the catalog answers", SETTLE, || http.get_indexed(&server, "/v1/catalog/services")).await;
-    let parked = {
-        let url = format!("http://{}/v1/catalog/services?index={index}&wait=5m", server.http);
-        tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) })
-    };
-    // A round trip on another connection after it: the parked query has
-    // reached the server by the time this answers (it was sent first).
-    http.wait_json(&server, "/v1/agent/self").await;
+        wait_until("the catalog answers", SETTLE, || http.get_indexed(&server.http, "/v1/catalog/services")).await;
+    // Two requests pipelined on one connection: the server answers the first,
+    // then takes the second from the same buffer and parks it. Once the first
+    // answer is here, the blocking query is parked.
+    let mut conn = tokio::net::TcpStream::connect(&server.http).await.unwrap();
+    let host = &server.http;
+    let requests = format!(
+        "GET /v1/agent/self HTTP/1.1\r\nHost: {host}\r\n\r\n\
+         GET /v1/catalog/services?index={index}&wait=5m HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    );
+    conn.write_all(requests.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while count_responses(&received) < 1 {
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "the connection closed before the first answer");
+        received.extend_from_slice(&buf[..n]);
+    }
+
     let started = tokio::time::Instant::now();
     server.stop().await;
     assert!(started.elapsed() < Duration::from_secs(3), "stopping took {:?}", started.elapsed());
-    let answered = tokio::time::timeout(Duration::from_secs(3), parked).await.expect("the parked query ended");
-    assert_eq!(answered.unwrap().ok(), Some(200), "the parked query is answered, not cut");
+    let rest = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Ok(n) = conn.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+    });
+    rest.await.expect("the parked query ended");
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(count_responses(&received), 2, "the parked query is answered, not cut: {text}");
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
     // And the store is closed: the data dir opens again at once.
     TestServer::start(&data, None).await.stop().await;
+}
+
+/// How many HTTP responses have started in `bytes`.
+fn count_responses(bytes: &[u8]) -> usize {
+    String::from_utf8_lossy(bytes).matches("HTTP/1.1 ").count()
 }
