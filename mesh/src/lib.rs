@@ -13,3 +13,4 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod decode;

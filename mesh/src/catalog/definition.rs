@@ -94,6 +94,20 @@ pub struct ServiceDefinition {
     /// Accepted for compatibility; ACLs are not enforced yet.
     #[serde(default, alias = "Token")]
     pub token: Option<String>,
+    // Accepted as Consul's API takes them (Go's client sends them), not acted
+    // on yet: listed in docs/consul-compatibility.md.
+    #[serde(default, alias = "SocketPath", skip_serializing_if = "String::is_empty")]
+    pub socket_path: String,
+    #[serde(default, alias = "TaggedAddresses", skip_serializing_if = "BTreeMap::is_empty")]
+    pub tagged_addresses: BTreeMap<String, serde_json::Value>,
+    /// Only `default` (or none): namespaces are an Enterprise feature.
+    #[serde(default, alias = "Namespace", skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Only `default` (or none): partitions are an Enterprise feature.
+    #[serde(default, alias = "Partition", skip_serializing_if = "String::is_empty")]
+    pub partition: String,
+    #[serde(default, alias = "Locality", skip_serializing_if = "Option::is_none")]
+    pub locality: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -122,6 +136,17 @@ pub struct ProxyDefinition {
     pub config: BTreeMap<String, serde_json::Value>,
     #[serde(default, alias = "Upstreams")]
     pub upstreams: Vec<UpstreamDefinition>,
+    // Accepted, not acted on yet (Go's client always sends `{}` for both).
+    #[serde(default, alias = "MeshGateway", skip_serializing_if = "Option::is_none")]
+    pub mesh_gateway: Option<serde_json::Value>,
+    #[serde(default, alias = "Expose", skip_serializing_if = "Option::is_none")]
+    pub expose: Option<serde_json::Value>,
+    #[serde(default, alias = "TransparentProxy", skip_serializing_if = "Option::is_none")]
+    pub transparent_proxy: Option<serde_json::Value>,
+    #[serde(default, alias = "AccessLogs", skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<serde_json::Value>,
+    #[serde(default, alias = "LocalServiceSocketPath", skip_serializing_if = "String::is_empty")]
+    pub local_service_socket_path: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -141,6 +166,19 @@ pub struct UpstreamDefinition {
     pub local_bind_port: u16,
     #[serde(default, alias = "Config")]
     pub config: BTreeMap<String, serde_json::Value>,
+    // Accepted, not acted on yet.
+    #[serde(default, alias = "DestinationPartition", skip_serializing_if = "String::is_empty")]
+    pub destination_partition: String,
+    #[serde(default, alias = "DestinationPeer", skip_serializing_if = "String::is_empty")]
+    pub destination_peer: String,
+    #[serde(default, alias = "LocalBindSocketPath", skip_serializing_if = "String::is_empty")]
+    pub local_bind_socket_path: String,
+    #[serde(default, alias = "LocalBindSocketMode", skip_serializing_if = "String::is_empty")]
+    pub local_bind_socket_mode: String,
+    #[serde(default, alias = "MeshGateway", skip_serializing_if = "Option::is_none")]
+    pub mesh_gateway: Option<serde_json::Value>,
+    #[serde(default, alias = "CentrallyConfigured", skip_serializing_if = "std::ops::Not::not")]
+    pub centrally_configured: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -197,6 +235,36 @@ pub struct CheckDefinition {
     pub args: Vec<String>,
     #[serde(default, alias = "GRPC")]
     pub grpc: String,
+    // Check types and settings Consul has that this agent does not run yet:
+    // accepted, and a check of such a type is refused by name in `kind`.
+    #[serde(default, alias = "UDP", skip_serializing_if = "String::is_empty")]
+    pub udp: String,
+    #[serde(default, alias = "H2PING", skip_serializing_if = "String::is_empty")]
+    pub h2ping: String,
+    #[serde(default, alias = "OSService", skip_serializing_if = "String::is_empty")]
+    pub os_service: String,
+    #[serde(default, alias = "DockerContainerID", skip_serializing_if = "String::is_empty")]
+    pub docker_container_id: String,
+    #[serde(default, alias = "Shell", skip_serializing_if = "String::is_empty")]
+    pub shell: String,
+    #[serde(default, alias = "TCPUseTLS", skip_serializing_if = "std::ops::Not::not")]
+    pub tcp_use_tls: bool,
+    #[serde(default, alias = "GRPCUseTLS", skip_serializing_if = "std::ops::Not::not")]
+    pub grpc_use_tls: bool,
+    #[serde(default, alias = "H2PingUseTLS", skip_serializing_if = "Option::is_none")]
+    pub h2ping_use_tls: Option<bool>,
+    #[serde(default, alias = "TLSServerName", skip_serializing_if = "String::is_empty")]
+    pub tls_server_name: String,
+    #[serde(default, alias = "FailuresBeforeWarning", skip_serializing_if = "is_zero")]
+    pub failures_before_warning: u32,
+    #[serde(default, alias = "Namespace", skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(default, alias = "Partition", skip_serializing_if = "String::is_empty")]
+    pub partition: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a check does, once validated.
@@ -251,6 +319,10 @@ impl CheckDefinition {
             (!self.alias_service.is_empty()).then_some("alias_service"),
             (!self.args.is_empty()).then_some("args"),
             (!self.grpc.is_empty()).then_some("grpc"),
+            (!self.udp.is_empty()).then_some("udp"),
+            (!self.h2ping.is_empty()).then_some("h2ping"),
+            (!self.os_service.is_empty()).then_some("os_service"),
+            (!self.docker_container_id.is_empty()).then_some("docker_container_id"),
         ]
         .into_iter()
         .flatten()
@@ -260,6 +332,8 @@ impl CheckDefinition {
             [_] => {}
             many => return Err(bad(field, format!("a check takes one type, got {}", many.join(", ")))),
         }
+        only_default(&format!("{field}.namespace"), &self.namespace)?;
+        only_default(&format!("{field}.partition"), &self.partition)?;
         if !self.status.is_empty() && crate::catalog::CheckStatus::parse(&self.status).is_none() {
             return Err(bad(
                 format!("{field}.status"),
@@ -296,12 +370,21 @@ impl CheckDefinition {
             "ttl" => Ok(CheckKind::Ttl { ttl: parse_duration(&format!("{field}.ttl"), &self.ttl)? }),
             "alias_service" => Ok(CheckKind::Alias { service_id: self.alias_service.clone() }),
             "args" => Err(bad(format!("{field}.args"), "script checks are disabled on this agent")),
-            _ => Err(bad(format!("{field}.grpc"), "gRPC checks are not supported yet")),
+            other => Err(bad(format!("{field}.{other}"), format!("{other} checks are not supported yet"))),
         }
     }
 }
 
 const MAX_META_KEYS: usize = 64;
+
+/// Namespaces and partitions are Consul Enterprise features: only the one
+/// that always exists, `default`, may be named.
+pub fn only_default(field: &str, value: &str) -> Result<(), DefinitionError> {
+    match value {
+        "" | "default" => Ok(()),
+        other => Err(bad(field, format!("{other:?}: only \"default\" exists (an Enterprise feature)"))),
+    }
+}
 
 impl ServiceDefinition {
     /// The instance id: `id`, else the name.
@@ -318,6 +401,8 @@ impl ServiceDefinition {
         if self.name.is_empty() {
             return Err(bad("name", "missing service name"));
         }
+        only_default("namespace", &self.namespace)?;
+        only_default("partition", &self.partition)?;
         let kind =
             ServiceKind::parse(&self.kind).ok_or_else(|| bad("kind", format!("unknown kind {:?}", self.kind)))?;
         validate_meta(&self.meta)?;

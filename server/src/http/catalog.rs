@@ -15,6 +15,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::Value;
+use tessera_mesh::catalog::definition::only_default;
 use tessera_mesh::catalog::CheckStatus;
 use tessera_mesh::catalog::HealthCheck;
 use tessera_mesh::catalog::Node;
@@ -97,28 +98,126 @@ pub async fn datacenters(State(server): State<Arc<Server>>) -> Json<Vec<String>>
     Json(vec![server.config.datacenter.clone()])
 }
 
-/// The body of `/v1/catalog/register` (Consul's field names).
+/// The body of `/v1/catalog/register`: Consul's `CatalogRegistration`, every
+/// field its API knows (unknown ones are refused as Consul refuses them).
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct RegisterBody {
     #[serde(rename = "ID", default)]
     id: String,
+    #[serde(default)]
     node: String,
+    #[serde(default)]
     address: String,
     #[serde(default)]
     datacenter: String,
     #[serde(default)]
     node_meta: BTreeMap<String, String>,
     #[serde(default)]
-    service: Option<ServiceDefinition>,
+    service: Option<CatalogService>,
     #[serde(default)]
     check: Option<RegisterCheck>,
     #[serde(default)]
     checks: Vec<RegisterCheck>,
+    // Accepted, not acted on yet.
+    #[serde(default)]
+    #[allow(dead_code)]
+    tagged_addresses: BTreeMap<String, String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    skip_node_update: bool,
+    #[serde(default)]
+    partition: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    locality: Option<Value>,
 }
 
+/// A service in a catalog registration: Consul's `AgentService`, whose name
+/// field is `Service`, not `Name`.
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct CatalogService {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    meta: BTreeMap<String, String>,
+    #[serde(default)]
+    port: u16,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    weights: Option<tessera_mesh::catalog::definition::WeightsDefinition>,
+    #[serde(default)]
+    enable_tag_override: bool,
+    #[serde(default)]
+    proxy: Option<tessera_mesh::catalog::definition::ProxyDefinition>,
+    #[serde(default)]
+    connect: Option<tessera_mesh::catalog::definition::ConnectDefinition>,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    partition: String,
+    // Accepted, not acted on yet (read-only fields a client may echo back).
+    #[serde(default)]
+    #[allow(dead_code)]
+    socket_path: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tagged_addresses: BTreeMap<String, Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    create_index: u64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    modify_index: u64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    content_hash: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    peer_name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    datacenter: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    locality: Option<Value>,
+}
+
+impl CatalogService {
+    fn into_definition(self) -> ServiceDefinition {
+        // Go's client sends `"Weights": {"Passing": 0, "Warning": 0}` when
+        // none are set; Consul takes that as its defaults.
+        let weights = self.weights.filter(|w| w.passing != 0 || w.warning != 0);
+        ServiceDefinition {
+            id: Some(self.id).filter(|id| !id.is_empty()),
+            name: self.service,
+            kind: self.kind,
+            tags: self.tags,
+            meta: self.meta,
+            port: self.port,
+            address: self.address,
+            weights,
+            enable_tag_override: self.enable_tag_override,
+            proxy: self.proxy,
+            connect: self.connect,
+            namespace: self.namespace,
+            partition: self.partition,
+            ..ServiceDefinition::default()
+        }
+    }
+}
+
+/// A check in a catalog registration: Consul's `AgentCheck`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct RegisterCheck {
     #[serde(rename = "CheckID", default)]
     check_id: String,
@@ -132,6 +231,41 @@ struct RegisterCheck {
     notes: String,
     #[serde(default)]
     output: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    partition: String,
+    // Accepted, not acted on yet (the catalog keeps a check's result only).
+    #[serde(default)]
+    #[allow(dead_code)]
+    node: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    service_name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    service_tags: Vec<String>,
+    #[serde(rename = "Type", default)]
+    #[allow(dead_code)]
+    check_type: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    interval: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    timeout: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    definition: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    exposed_port: u16,
+    #[serde(default)]
+    #[allow(dead_code)]
+    create_index: u64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    modify_index: u64,
 }
 
 pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
@@ -139,9 +273,10 @@ pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<
     if body.node.is_empty() || body.address.is_empty() {
         return Err(ApiError::bad_request("Must provide node and address"));
     }
+    only_default("Partition", &body.partition).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let datacenter = if body.datacenter.is_empty() { server.config.datacenter.clone() } else { body.datacenter };
     let node = Node { name: body.node.clone(), id: body.id, address: body.address, datacenter, meta: body.node_meta };
-    let service = match body.service {
+    let service = match body.service.map(CatalogService::into_definition) {
         Some(definition) => {
             definition.validate().map_err(|e| ApiError::bad_request(format!("Invalid service: {e}")))?;
             Some(definition.to_service())
@@ -163,6 +298,8 @@ fn to_health_check(
     node: &str,
     service: Option<&tessera_mesh::catalog::Service>,
 ) -> Result<HealthCheck, ApiError> {
+    only_default("Check.Namespace", &c.namespace).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    only_default("Check.Partition", &c.partition).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let status = match c.status.as_str() {
         "" => CheckStatus::Critical,
         other => {
@@ -185,14 +322,28 @@ fn to_health_check(
     })
 }
 
+/// Consul's `CatalogDeregistration`. Go's client always sends `ServiceID`
+/// and `CheckID`, empty when not meant: empty is "not given".
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct DeregisterBody {
+    #[serde(default)]
     node: String,
     #[serde(rename = "ServiceID", default)]
-    service_id: Option<String>,
+    service_id: String,
     #[serde(rename = "CheckID", default)]
-    check_id: Option<String>,
+    check_id: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    partition: String,
+    // Accepted, not acted on: the node is named, its address adds nothing.
+    #[serde(default)]
+    #[allow(dead_code)]
+    address: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    datacenter: String,
 }
 
 pub async fn deregister(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
@@ -200,8 +351,14 @@ pub async fn deregister(State(server): State<Arc<Server>>, body: Bytes) -> Resul
     if body.node.is_empty() {
         return Err(ApiError::bad_request("Must provide node"));
     }
-    server
-        .write(Command::CatalogDeregister { node: body.node, service_id: body.service_id, check_id: body.check_id })
-        .await?;
+    only_default("Namespace", &body.namespace).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    only_default("Partition", &body.partition).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let given = |id: String| Some(id).filter(|id| !id.is_empty());
+    let command = Command::CatalogDeregister {
+        node: body.node,
+        service_id: given(body.service_id),
+        check_id: given(body.check_id),
+    };
+    server.write(command).await?;
     Ok(Json(true))
 }

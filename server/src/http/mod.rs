@@ -28,6 +28,7 @@ use axum::routing::delete;
 use axum::routing::get;
 use axum::routing::put;
 use axum::Router;
+use tessera_mesh::decode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -138,9 +139,13 @@ pub struct ApiError {
     message: String,
 }
 
-/// A JSON request body, or 400 naming what did not parse (Consul's wording).
+/// A JSON request body decoded as Go's decoder would (any key case, `null`
+/// as absent; `tessera_mesh::decode`), or 400 naming what did not parse, in
+/// Consul's and Go's words (`Request decode failed: json: unknown field "X"`).
 pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))
+    let failed =
+        |e: serde_json::Error| ApiError::bad_request(format!("Request decode failed: {}", decode::go_error(&e)));
+    decode::from_slice(body).map_err(failed)
 }
 
 impl ApiError {

@@ -3,3 +3,4 @@
 
 mod support;
 mod t30_agent;
+mod t40_decoding;
