@@ -2,13 +2,11 @@
 //! roots and intentions the servers pushed, its leaf cache), so sidecars
 //! keep working while servers are away.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::HeaderValue;
@@ -24,9 +22,8 @@ use crate::agent::Agent;
 use crate::http::blocking::QueryOptions;
 use crate::http::connect_shapes as shapes;
 use crate::http::decode_body;
+use crate::http::query::QueryParams;
 use crate::http::ApiError;
-
-type Params = Query<HashMap<String, String>>;
 
 /// How long a first leaf or roots fetch may wait for the servers.
 const FIRST_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,7 +39,7 @@ async fn wait_until<T>(rx: &mut watch::Receiver<T>, wait: Duration, ready: impl 
     matches!(tokio::time::timeout(wait, rx.wait_for(ready)).await, Ok(Ok(_)))
 }
 
-pub async fn roots(State(agent): State<Arc<Agent>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn roots(State(agent): State<Arc<Agent>>, params: QueryParams) -> Result<Response, ApiError> {
     let options = QueryOptions::parse(&params)?;
     let mut rx = agent.connect().roots();
     if !wait_until(&mut rx, FIRST_FETCH_TIMEOUT, |r| r.is_some()).await {
@@ -58,7 +55,7 @@ pub async fn roots(State(agent): State<Arc<Agent>>, Query(params): Params) -> Re
 pub async fn leaf(
     State(agent): State<Arc<Agent>>,
     Path(service): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     let options = QueryOptions::parse(&params)?;
     let mut rx = agent.connect().leaf(&service);

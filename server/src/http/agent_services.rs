@@ -2,12 +2,10 @@
 //! agent's own services and checks.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -22,6 +20,7 @@ use tessera_mesh::catalog::ServiceDefinition;
 use crate::agent::Agent;
 use crate::agent::AgentError;
 use crate::http::decode_body;
+use crate::http::query::QueryParams;
 use crate::http::shapes;
 use crate::http::ApiError;
 
@@ -85,27 +84,20 @@ pub async fn deregister_check(State(agent): State<Arc<Agent>>, Path(id): Path<St
     Ok(agent.deregister_check(&id)?)
 }
 
-async fn update_ttl(
-    agent: &Agent,
-    id: &str,
-    status: CheckStatus,
-    params: &HashMap<String, String>,
-) -> Result<(), ApiError> {
+async fn update_ttl(agent: &Agent, id: &str, status: CheckStatus, params: &QueryParams) -> Result<(), ApiError> {
     let note = params.get("note").map(String::as_str).unwrap_or("");
     Ok(agent.update_ttl(id, status, note)?)
 }
 
-type Params = Query<HashMap<String, String>>;
-
-pub async fn pass(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Query(p): Params) -> Result<(), ApiError> {
+pub async fn pass(State(agent): State<Arc<Agent>>, Path(id): Path<String>, p: QueryParams) -> Result<(), ApiError> {
     update_ttl(&agent, &id, CheckStatus::Passing, &p).await
 }
 
-pub async fn warn(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Query(p): Params) -> Result<(), ApiError> {
+pub async fn warn(State(agent): State<Arc<Agent>>, Path(id): Path<String>, p: QueryParams) -> Result<(), ApiError> {
     update_ttl(&agent, &id, CheckStatus::Warning, &p).await
 }
 
-pub async fn fail(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Query(p): Params) -> Result<(), ApiError> {
+pub async fn fail(State(agent): State<Arc<Agent>>, Path(id): Path<String>, p: QueryParams) -> Result<(), ApiError> {
     update_ttl(&agent, &id, CheckStatus::Critical, &p).await
 }
 

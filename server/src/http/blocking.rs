@@ -1,7 +1,6 @@
 //! Query options shared by reads: consistency (`?stale`, `?consistent`) and
 //! blocking (`?index=&wait=`), as Consul defines them.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
@@ -9,6 +8,7 @@ use tessera_mesh::catalog::duration;
 
 use crate::consensus::Consistency;
 use crate::consensus::Server;
+use crate::http::query::QueryParams;
 use crate::http::ApiError;
 use tessera_store::Table;
 
@@ -23,7 +23,7 @@ pub struct QueryOptions {
 }
 
 impl QueryOptions {
-    pub fn parse(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+    pub fn parse(params: &QueryParams) -> Result<Self, ApiError> {
         let consistency = if params.contains_key("stale") { Consistency::Stale } else { Consistency::Linearizable };
         let min_index = match params.get("index") {
             None => None,
@@ -69,7 +69,7 @@ impl QueryOptions {
 
 /// Waits as `params` ask on `table`; the read that follows reports the
 /// index it was read at.
-pub async fn prepare_table(server: &Server, params: &HashMap<String, String>, table: Table) -> Result<(), ApiError> {
+pub async fn prepare_table(server: &Server, params: &QueryParams, table: Table) -> Result<(), ApiError> {
     QueryOptions::parse(params)?.prepare(server, table).await
 }
 
@@ -79,9 +79,9 @@ mod tests {
 
     #[test]
     fn wait_is_capped_and_index_must_be_a_number() {
-        let params: HashMap<String, String> = [("wait".to_string(), "1h".to_string())].into();
+        let params = QueryParams::parse("wait=1h");
         assert_eq!(QueryOptions::parse(&params).ok().unwrap().wait, MAX_WAIT);
-        let params: HashMap<String, String> = [("index".to_string(), "x".to_string())].into();
+        let params = QueryParams::parse("index=x");
         assert!(QueryOptions::parse(&params).is_err());
     }
 }

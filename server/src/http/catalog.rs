@@ -2,12 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -23,20 +21,20 @@ use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::consensus::Server;
 use crate::http::decode_body;
+use crate::http::query::QueryParams;
+use crate::http::query::Wanted;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
 use tessera_store::command::Command;
 use tessera_store::Table;
 
-type Params = Query<HashMap<String, String>>;
-
 /// Waits as the query asks on the catalog.
-pub async fn prepare(server: &Server, params: &HashMap<String, String>) -> Result<(), ApiError> {
+pub async fn prepare(server: &Server, params: &QueryParams) -> Result<(), ApiError> {
     crate::http::blocking::prepare_table(server, params, Table::Catalog).await
 }
 
-pub async fn services(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn services(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     prepare(&server, &params).await?;
     let read = server.store.read(Table::Catalog, |view| view.service_names())?;
     Ok((read_headers(&server, read.index), Json(read.value)).into_response())
@@ -45,21 +43,21 @@ pub async fn services(State(server): State<Arc<Server>>, Query(params): Params) 
 pub async fn service(
     State(server): State<Arc<Server>>,
     Path(name): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     prepare(&server, &params).await?;
-    let tag = params.get("tag");
+    let wanted = Wanted::from(&params);
     let read = server.store.read(Table::Catalog, |view| view.instances(&name))?;
     let rows: Vec<Value> = read
         .value
         .iter()
-        .filter(|(_, s)| tag.is_none_or(|t| s.value.tags.contains(t)))
+        .filter(|(n, s)| wanted.instance(&n.value, &s.value))
         .map(|(n, s)| shapes::catalog_service(n, s))
         .collect();
     Ok((read_headers(&server, read.index), Json(rows)).into_response())
 }
 
-pub async fn nodes(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     prepare(&server, &params).await?;
     let read = server.store.read(Table::Catalog, |view| {
         let mut rows = view.nodes()?;
@@ -67,6 +65,8 @@ pub async fn nodes(State(server): State<Arc<Server>>, Query(params): Params) -> 
             let with: BTreeSet<String> = view.instances(service)?.into_iter().map(|(n, _)| n.value.name).collect();
             rows.retain(|n| with.contains(&n.value.name));
         }
+        let wanted = Wanted::from(&params);
+        rows.retain(|n| wanted.node(&n.value));
         Ok(rows)
     })?;
     let nodes: Vec<Value> = read.value.iter().map(shapes::node).collect();
@@ -76,7 +76,7 @@ pub async fn nodes(State(server): State<Arc<Server>>, Query(params): Params) -> 
 pub async fn node(
     State(server): State<Arc<Server>>,
     Path(name): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     prepare(&server, &params).await?;
     let read = server.store.read(Table::Catalog, |view| match view.node(&name)? {

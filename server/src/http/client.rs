@@ -41,10 +41,12 @@ impl FromRef<ClientApp> for Arc<Agent> {
 }
 
 pub fn router(app: ClientApp) -> axum::Router {
+    let datacenter = app.agent.node().datacenter.clone();
     http::agent_routes::<ClientApp>()
         .route("/v1/agent/self", get(agent_self))
         .route("/v1/agent/leave", put(leave))
         .fallback(forward)
+        .layer(axum::middleware::from_fn_with_state(datacenter, http::query::common_params))
         .with_state(app)
 }
 

@@ -1,11 +1,9 @@
 //! `/v1/connect/*` on servers: CA roots and configuration, and intentions.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::http::header;
 use axum::http::StatusCode;
@@ -25,26 +23,25 @@ use crate::consensus::Server;
 use crate::http::blocking::prepare_table as prepare;
 use crate::http::connect_shapes as shapes;
 use crate::http::decode_body;
+use crate::http::query::QueryParams;
 use crate::http::read_headers;
 use crate::http::ApiError;
 use crate::http::App;
 use tessera_store::ca::CaConfig;
 use tessera_store::Table;
 
-type Params = Query<HashMap<String, String>>;
-
-pub async fn roots(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn roots(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     prepare(&server, &params, Table::Roots).await?;
     let roots = crate::connect::roots::current(&server)?
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the CA has no root yet"))?;
-    if params.get("pem").is_some_and(|v| v != "false") {
+    if params.flag("pem")? {
         let headers = [(header::CONTENT_TYPE, "application/pem-certificate-chain")];
         return Ok((read_headers(&server, roots.index), headers, shapes::roots_pem(&roots)).into_response());
     }
     Ok((read_headers(&server, roots.index), Json(shapes::roots(&roots))).into_response())
 }
 
-pub async fn get_ca_config(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn get_ca_config(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     prepare(&server, &params, Table::Roots).await?;
     let read = server.store.read(Table::Roots, |view| view.ca_state())?;
     let (config, create, modify) = read.value.config.unwrap_or_else(|| (CaConfig::default(), 0, 0));
@@ -201,7 +198,7 @@ fn to_intention(body: IntentionBody, source: String, destination: String) -> Res
     })
 }
 
-fn pair(params: &HashMap<String, String>) -> Result<(String, String), ApiError> {
+fn pair(params: &QueryParams) -> Result<(String, String), ApiError> {
     let get = |name: &str| {
         params
             .get(name)
@@ -212,7 +209,7 @@ fn pair(params: &HashMap<String, String>) -> Result<(String, String), ApiError> 
     Ok((get("source")?, get("destination")?))
 }
 
-pub async fn list(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn list(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     prepare(&server, &params, Table::Intentions).await?;
     let read = server.store.read(Table::Intentions, |view| view.intentions())?;
     let mut all = read.value;
@@ -236,7 +233,7 @@ pub async fn create(State(server): State<Arc<Server>>, body: Bytes) -> Result<Re
     }
 }
 
-pub async fn get_exact(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn get_exact(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
     prepare(&server, &params, Table::Intentions).await?;
     let read = server.store.read(Table::Intentions, |view| view.intention(&source, &destination))?;
@@ -249,7 +246,7 @@ pub async fn get_exact(State(server): State<Arc<Server>>, Query(params): Params)
 /// Upsert of the pair named in the query.
 pub async fn put_exact(
     State(server): State<Arc<Server>>,
-    Query(params): Params,
+    params: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
@@ -258,14 +255,14 @@ pub async fn put_exact(
     Ok(Json(true).into_response())
 }
 
-pub async fn delete_exact(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn delete_exact(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
     crate::connect::intentions::delete(&server, &source, &destination).await?;
     Ok(Json(true).into_response())
 }
 
 /// `{"Allowed": bool}` under this agent's default policy.
-pub async fn check(State(app): State<App>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn check(State(app): State<App>, params: QueryParams) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
     prepare(&app.server, &params, Table::Intentions).await?;
     let read = app.server.store.read(Table::Intentions, |view| view.intentions())?;
@@ -274,17 +271,13 @@ pub async fn check(State(app): State<App>, Query(params): Params) -> Result<Resp
 }
 
 /// `?by=source|destination&name=X`: the matching intentions in evaluation order.
-pub async fn matches(
-    State(server): State<Arc<Server>>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
-    let by = params.iter().find(|(k, _)| k == "by").map(|(_, v)| v.as_str());
-    let names: Vec<&str> = params.iter().filter(|(k, _)| k == "name").map(|(_, v)| v.as_str()).collect();
+pub async fn matches(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+    let by = params.get("by").map(String::as_str);
+    let names: Vec<&str> = params.all("name").collect();
     if names.is_empty() {
         return Err(ApiError::bad_request("required query parameter 'name' not set"));
     }
-    let single: HashMap<String, String> = params.iter().cloned().collect();
-    prepare(&server, &single, Table::Intentions).await?;
+    prepare(&server, &params, Table::Intentions).await?;
     let read = server.store.read(Table::Intentions, |view| view.intentions())?;
     let (all, index) = (read.value, read.index);
     let mut out = Map::new();

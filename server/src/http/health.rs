@@ -1,11 +1,9 @@
 //! `/v1/health/*`: service instances with their checks, and checks by
 //! service, node or state.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::Path;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -19,6 +17,8 @@ use crate::consensus::Server;
 use crate::health::instances;
 use crate::health::Instance;
 use crate::http::catalog::prepare;
+use crate::http::query::QueryParams;
+use crate::http::query::Wanted;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
@@ -26,8 +26,6 @@ use tessera_store::Row;
 use tessera_store::StoreError;
 use tessera_store::Table;
 use tessera_store::View;
-
-type Params = Query<HashMap<String, String>>;
 
 fn entry(instance: &Instance) -> Value {
     let service =
@@ -39,18 +37,18 @@ fn entry(instance: &Instance) -> Value {
 async fn service_entries(
     server: &Server,
     name: &str,
-    params: &HashMap<String, String>,
+    params: &QueryParams,
     connect: bool,
 ) -> Result<Response, ApiError> {
+    let passing_only = params.flag("passing")?;
     prepare(server, params).await?;
-    let passing_only = params.contains_key("passing");
-    let tag = params.get("tag");
+    let wanted = Wanted::from(params);
     let read = server.store.read(Table::Catalog, |view| instances(view, name, connect))?;
     let entries: Vec<Value> = read
         .value
         .iter()
         .filter(|i| !passing_only || i.status() == CheckStatus::Passing)
-        .filter(|i| tag.is_none_or(|t| i.service.value.tags.contains(t)))
+        .filter(|i| wanted.instance(&i.node.value, &i.service.value))
         .map(entry)
         .collect();
     Ok((read_headers(server, read.index), Json(entries)).into_response())
@@ -59,7 +57,7 @@ async fn service_entries(
 pub async fn service(
     State(server): State<Arc<Server>>,
     Path(name): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     service_entries(&server, &name, &params, false).await
 }
@@ -67,7 +65,7 @@ pub async fn service(
 pub async fn connect(
     State(server): State<Arc<Server>>,
     Path(name): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     service_entries(&server, &name, &params, true).await
 }
@@ -75,7 +73,7 @@ pub async fn connect(
 /// The checks `read` returns that `keep` accepts, after the blocking wait.
 async fn checks_where(
     server: &Server,
-    params: &HashMap<String, String>,
+    params: &QueryParams,
     read: impl FnOnce(&View<'_>) -> Result<Vec<Row<HealthCheck>>, StoreError>,
     keep: impl Fn(&HealthCheck) -> bool,
 ) -> Result<Response, ApiError> {
@@ -89,7 +87,7 @@ async fn checks_where(
 pub async fn checks(
     State(server): State<Arc<Server>>,
     Path(service): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     checks_where(&server, &params, |view| view.service_checks(&service), |_| true).await
 }
@@ -97,7 +95,7 @@ pub async fn checks(
 pub async fn node(
     State(server): State<Arc<Server>>,
     Path(node): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     checks_where(&server, &params, |view| view.node_checks(&node), |_| true).await
 }
@@ -105,7 +103,7 @@ pub async fn node(
 pub async fn state(
     State(server): State<Arc<Server>>,
     Path(state): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     let wanted = match state.as_str() {
         "any" => None,

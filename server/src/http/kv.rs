@@ -1,11 +1,9 @@
 //! `/v1/kv/<key>`: Consul's KV API on the replicated KV table.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::extract::Query;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -17,6 +15,7 @@ use serde::Serialize;
 
 use crate::consensus::Server;
 use crate::http::blocking::QueryOptions;
+use crate::http::query::QueryParams;
 use crate::http::read_headers;
 use crate::http::ApiError;
 use tessera_store::command::Command;
@@ -26,8 +25,6 @@ use tessera_store::Table;
 
 /// Consul's limit on a KV value.
 const MAX_VALUE_BYTES: usize = 512 * 1024;
-
-type Params = Query<HashMap<String, String>>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -56,16 +53,16 @@ impl From<KvEntry> for KvJson {
 pub async fn get(
     State(server): State<Arc<Server>>,
     Path(key): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     read(&server, &key, &params).await
 }
 
-pub async fn get_root(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn get_root(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     read(&server, "", &params).await
 }
 
-async fn read(server: &Server, key: &str, params: &HashMap<String, String>) -> Result<Response, ApiError> {
+async fn read(server: &Server, key: &str, params: &QueryParams) -> Result<Response, ApiError> {
     let options = QueryOptions::parse(params)?;
     options.prepare(server, Table::Kv).await?;
     let listing = params.contains_key("keys") || params.contains_key("recurse");
@@ -122,7 +119,7 @@ fn list_keys(entries: Vec<KvEntry>, prefix: &str, separator: &str) -> Vec<String
 pub async fn put(
     State(server): State<Arc<Server>>,
     Path(key): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     write_key(&server, key, &params, body).await
@@ -130,18 +127,13 @@ pub async fn put(
 
 pub async fn put_root(
     State(server): State<Arc<Server>>,
-    Query(params): Params,
+    params: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     write_key(&server, String::new(), &params, body).await
 }
 
-async fn write_key(
-    server: &Server,
-    key: String,
-    params: &HashMap<String, String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn write_key(server: &Server, key: String, params: &QueryParams, body: Bytes) -> Result<Response, ApiError> {
     if key.is_empty() {
         return Err(ApiError::bad_request("Missing key name"));
     }
@@ -161,16 +153,16 @@ async fn write_key(
 pub async fn delete(
     State(server): State<Arc<Server>>,
     Path(key): Path<String>,
-    Query(params): Params,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
     delete_key(&server, key, &params).await
 }
 
-pub async fn delete_root(State(server): State<Arc<Server>>, Query(params): Params) -> Result<Response, ApiError> {
+pub async fn delete_root(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     delete_key(&server, String::new(), &params).await
 }
 
-async fn delete_key(server: &Server, key: String, params: &HashMap<String, String>) -> Result<Response, ApiError> {
+async fn delete_key(server: &Server, key: String, params: &QueryParams) -> Result<Response, ApiError> {
     let recurse = params.contains_key("recurse");
     if key.is_empty() && !recurse {
         return Err(ApiError::bad_request("Missing key name"));
@@ -184,7 +176,7 @@ fn applied(response: CommandResponse) -> bool {
     matches!(response, CommandResponse::Applied(true) | CommandResponse::Done)
 }
 
-fn parse_number(params: &HashMap<String, String>, name: &str, message: &str) -> Result<Option<u64>, ApiError> {
+fn parse_number(params: &QueryParams, name: &str, message: &str) -> Result<Option<u64>, ApiError> {
     match params.get(name) {
         None => Ok(None),
         Some(raw) => raw.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{message}: {raw:?}"))),

@@ -12,6 +12,7 @@ mod connect;
 pub mod connect_shapes;
 pub mod health;
 mod kv;
+pub mod query;
 mod shapes;
 mod status;
 
@@ -113,6 +114,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/connect/intentions/check", get(connect::check))
         .route("/v1/connect/intentions/match", get(connect::matches))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.server.config.datacenter.clone(), query::common_params))
         .with_state(app)
 }
 
@@ -155,6 +157,10 @@ impl ApiError {
 
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError { status, message: message.into() }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 

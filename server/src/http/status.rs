@@ -1,16 +1,15 @@
 //! `/v1/status/*` and `/v1/operator/raft/*`: who leads, who votes, and
 //! removing a server.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::Query;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
 use crate::cluster::membership::PeerRef;
 use crate::consensus::Server;
+use crate::http::query::QueryParams;
 use crate::http::ApiError;
 
 pub async fn leader(State(server): State<Arc<Server>>) -> Json<String> {
@@ -63,10 +62,7 @@ pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftC
     Json(RaftConfiguration { servers, index: config.log_id().map_or(0, |l| l.index) })
 }
 
-pub async fn remove_peer(
-    State(server): State<Arc<Server>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<(), ApiError> {
+pub async fn remove_peer(State(server): State<Arc<Server>>, params: QueryParams) -> Result<(), ApiError> {
     let peer = match (params.get("id"), params.get("address")) {
         (Some(id), None) if !id.is_empty() => PeerRef::NodeId(id.clone()),
         (None, Some(addr)) if !addr.is_empty() => PeerRef::Address(addr.clone()),

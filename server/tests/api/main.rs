@@ -4,3 +4,4 @@
 mod support;
 mod t30_agent;
 mod t40_decoding;
+mod t50_queries;

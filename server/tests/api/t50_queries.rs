@@ -1,0 +1,75 @@
+//! Query parameters with Consul's meaning, on one in-process server.
+
+use cluster_tests::Http;
+use serde_json::Value;
+
+use crate::support::TestServer;
+use crate::support::SETTLE;
+
+fn register(node: &str, env: &str, id: &str, tags: &[&str], status: &str) -> String {
+    serde_json::json!({
+        "Node": node, "Address": "10.0.0.1", "NodeMeta": {"env": env},
+        "Service": {"ID": id, "Service": "web", "Tags": tags, "Port": 80},
+        "Check": {"CheckID": format!("{id}-check"), "Name": "up", "Status": status, "ServiceID": id},
+    })
+    .to_string()
+}
+
+async fn ids(http: &Http, server: &TestServer, path: &str) -> Vec<String> {
+    let answer = http.get_json(&server.http, path).await.unwrap_or_else(|| panic!("{path} answers"));
+    let id = |entry: &Value| entry["ServiceID"].as_str().or(entry["Service"]["ID"].as_str()).unwrap().to_string();
+    let mut ids: Vec<String> = answer.as_array().unwrap().iter().map(id).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t50_tags_passing_node_meta_dc_and_namespaces_mean_what_they_mean_in_consul() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data"), None).await;
+    let http = Http::new();
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
+    for body in [
+        register("n1", "prod", "web-a", &["Primary", "v2"], "passing"),
+        register("n2", "prod", "web-b", &["primary"], "critical"),
+        register("n3", "dev", "web-c", &["v2"], "warning"),
+    ] {
+        assert_eq!(http.put(&server.http, "/v1/catalog/register", &body).await.unwrap().0, 200, "{body}");
+    }
+
+    let catalog = "/v1/catalog/service/web";
+    assert_eq!(ids(&http, &server, &format!("{catalog}?tag=primary")).await, ["web-a", "web-b"], "any case");
+    assert_eq!(ids(&http, &server, &format!("{catalog}?tag=primary&tag=v2")).await, ["web-a"], "tags ANDed");
+    assert_eq!(ids(&http, &server, &format!("{catalog}?node-meta=env:prod")).await, ["web-a", "web-b"]);
+    assert_eq!(ids(&http, &server, &format!("{catalog}?node-meta=env:prod&tag=v2")).await, ["web-a"]);
+
+    let health = "/v1/health/service/web";
+    assert_eq!(ids(&http, &server, &format!("{health}?passing")).await, ["web-a"], "warning is not passing");
+    assert_eq!(ids(&http, &server, &format!("{health}?passing=true")).await, ["web-a"]);
+    assert_eq!(ids(&http, &server, &format!("{health}?passing=false")).await, ["web-a", "web-b", "web-c"]);
+    assert_eq!(ids(&http, &server, &format!("{health}?tag=V2&passing=0")).await, ["web-a", "web-c"]);
+    let nodes = http.get_json(&server.http, "/v1/catalog/nodes?node-meta=env:dev").await.unwrap();
+    assert_eq!(nodes.as_array().unwrap().len(), 1);
+    assert_eq!(nodes[0]["Node"], "n3");
+
+    let refused = [
+        (format!("{health}?passing=yes"), 400, "Invalid value for ?passing"),
+        (format!("{catalog}?dc=dc2"), 500, "No path to datacenter"),
+        (format!("{catalog}?ns=team"), 400, "Namespaces are a Consul Enterprise feature"),
+        ("/v1/kv/x?partition=p".to_string(), 400, "Partitions are a Consul Enterprise feature"),
+        (format!("{catalog}?stale&consistent"), 400, "Cannot specify ?stale with ?consistent"),
+        ("/v1/agent/services?dc=elsewhere".to_string(), 500, "No path to datacenter"),
+        ("/v1/connect/ca/roots?pem=maybe".to_string(), 400, "Invalid value for ?pem"),
+    ];
+    for (path, code, message) in refused {
+        let (got, text) = http.get(&server.http, &path).await.unwrap();
+        assert_eq!(got, code, "{path}: {text}");
+        assert!(text.contains(message), "{path}: {text}");
+    }
+    for path in [format!("{catalog}?dc=dc1"), format!("{catalog}?ns=default&partition=default")] {
+        assert_eq!(ids(&http, &server, &path).await.len(), 3, "{path}");
+    }
+    let roots = http.get_json(&server.http, "/v1/connect/ca/roots?pem=false").await.unwrap();
+    assert!(roots["Roots"].is_array(), "pem=false answers JSON: {roots}");
+    server.stop().await;
+}
