@@ -3,6 +3,7 @@
 //! nodes, services, checks, definition files, sidecar expansion, durations)
 //! and Connect's ([`connect`]: SPIFFE identities, intentions and their
 //! evaluation, the CA's certificate work, a workload's key and CSR).
+//! [`filter`] evaluates Consul's `?filter=` expressions over API answers' JSON.
 //!
 //! Pure data and pure functions: no sockets, no files, no clocks beyond what
 //! a certificate needs. Servers, client agents, sidecars and the CLI all
@@ -14,3 +15,4 @@
 pub mod catalog;
 pub mod connect;
 pub mod decode;
+pub mod filter;

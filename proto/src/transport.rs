@@ -100,3 +100,16 @@ where
     tasks.spawn(produce(tx));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
+
+/// Sends `item` on a task stream unless `stop` comes first: a client that
+/// stops reading must not hold a stopping agent. False if it was not sent.
+pub async fn send_or_stop<T>(
+    tx: &tokio::sync::mpsc::Sender<Result<T, tonic::Status>>,
+    item: Result<T, tonic::Status>,
+    stop: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        sent = tx.send(item) => sent.is_ok(),
+    }
+}

@@ -8,7 +8,8 @@
 //! - [`cluster`]: bootstrap and joining, membership, the cluster id, liveness;
 //! - [`connect`]: the CA, roots, intentions, what WatchConnect sends;
 //! - [`agent`]: this host's services, checks, anti-entropy and leaf cache,
-//!   knowing only its own traits (`CatalogSink`, `LeafSigner`);
+//!   reaching the catalog and the CA only through its own traits
+//!   (`CatalogSink`, `LeafSigner`);
 //! - the modes that implement them: [`server_mode`] (in-process, through the
 //!   local server) and [`client_agent`] (over gRPC to the servers);
 //! - the APIs: [`http`], [`dns`], [`grpc`];

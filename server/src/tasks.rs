@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TrackedFuture;
 use tokio_util::task::TaskTracker;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Tasks {
     tracker: TaskTracker,
     shutdown: CancellationToken,

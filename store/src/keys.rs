@@ -18,8 +18,8 @@ pub enum Cf {
     Kv,
     /// The most recent state machine snapshot, as sent to lagging followers.
     Snapshot,
-    /// The service catalog: nodes, services, checks and a by-name index
-    /// (see [`crate::tables::catalog`]).
+    /// The service catalog: nodes, services, checks and their derived rows
+    /// (name and Connect indexes, name summaries; see [`crate::tables::catalog`]).
     Catalog,
     /// Connect: CA roots and configuration, and intentions
     /// (see [`crate::tables::connect`]).
@@ -81,7 +81,8 @@ pub mod sm_meta {
     /// Prefix of `table_index/<table>`: the Raft index of the table's last change.
     pub const TABLE_INDEX_PREFIX: &str = "table_index/";
     /// Which version of the derived rows (secondary indexes rebuilt from the
-    /// primary ones) the tables hold; see `tables::derived`.
+    /// primary ones) the tables hold, and as of which applied index; see
+    /// `tables::ensure_derived`.
     pub const DERIVED_VERSION: &[u8] = b"derived_version";
 }
 

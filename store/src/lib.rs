@@ -43,11 +43,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Duration;
 use tessera_mesh::catalog::HealthCheck;
 use tessera_mesh::catalog::Node;
 use tessera_mesh::catalog::Service;
 use tessera_mesh::connect::Intention;
+
 use tokio::sync::watch::Receiver;
+use tokio::sync::Notify;
 
 pub use crate::engine::StoreError;
 pub use crate::tables::catalog::Instance as NodeService;
@@ -70,7 +73,24 @@ use crate::watch::TableWatches;
 pub struct Store {
     engine: Engine,
     watches: TableWatches,
+    /// Notified when a holder handed to openraft lets go (see [`Store::close`]).
+    released: Arc<Notify>,
 }
+
+/// Held by what openraft is given (log store, state machine, snapshot
+/// builder), after their `Arc<Store>`: fields drop in order, so this wakes
+/// [`Store::close`] once that reference is gone.
+#[derive(Clone)]
+pub(crate) struct Release(Arc<Notify>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.notify_waiters();
+    }
+}
+
+/// How often [`Store::close`] looks again without a release signal.
+const CLOSE_RECHECK: Duration = Duration::from_millis(50);
 
 /// A value and the index of the table it was read from, as of the same
 /// snapshot: what a blocking query reports in `X-Consul-Index`.
@@ -89,7 +109,7 @@ impl Store {
             indexes.push((table, meta::table_index(&engine, table)?));
         }
         let watches = TableWatches::new(|t| indexes.iter().find(|(x, _)| *x == t).map_or(0, |(_, i)| *i));
-        Ok(Arc::new(Store { engine, watches }))
+        Ok(Arc::new(Store { engine, watches, released: Arc::new(Notify::new()) }))
     }
 
     pub fn log_store(self: &Arc<Self>) -> LogStore {
@@ -98,6 +118,38 @@ impl Store {
 
     pub fn state_machine(self: &Arc<Self>) -> StateMachine {
         StateMachine::new(self.clone())
+    }
+
+    pub(crate) fn release(&self) -> Release {
+        Release(self.released.clone())
+    }
+
+    /// Closes RocksDB here, once every other holder has let go: openraft's
+    /// workers (state machine, replication streams) end shortly after its
+    /// shutdown returns. Waits up to `grace`, woken by each release (and
+    /// every [`CLOSE_RECHECK`] for a holder that does not signal, such as a
+    /// log flush in progress). False if the store was still held then.
+    pub async fn close(self: Arc<Self>, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        let released = self.released.clone();
+        let mut store = self;
+        loop {
+            let notified = released.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            store = match Arc::try_unwrap(store) {
+                Ok(last) => {
+                    drop(last);
+                    return true;
+                }
+                Err(shared) => shared,
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let _ = tokio::time::timeout_at(deadline.min(now + CLOSE_RECHECK), notified).await;
+        }
     }
 
     pub(crate) fn engine(&self) -> &Engine {

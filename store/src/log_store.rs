@@ -38,12 +38,15 @@ use crate::types::LogId;
 use crate::types::StorageError;
 use crate::types::TypeConfig;
 use crate::types::Vote;
+use crate::Release;
 use crate::Store;
 
 #[derive(Clone)]
 pub struct LogStore {
     store: Arc<Store>,
     flusher: Arc<Flusher>,
+    /// Last: tells `Store::close` once `store` above has been dropped.
+    _release: Release,
 }
 
 /// Fsyncs the WAL on its own thread and acknowledges appends in order.
@@ -99,7 +102,8 @@ fn logs_write_err(e: impl std::error::Error + 'static) -> StorageError {
 impl LogStore {
     pub fn new(store: Arc<Store>) -> Self {
         let flusher = Arc::new(Flusher::start(&store));
-        LogStore { store, flusher }
+        let release = store.release();
+        LogStore { store, flusher, _release: release }
     }
 
     fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {

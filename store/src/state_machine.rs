@@ -39,11 +39,14 @@ use crate::types::StorageError;
 use crate::types::StoredMembership;
 use crate::types::TypeConfig;
 use crate::watch::Table;
+use crate::Release;
 use crate::Store;
 
 #[derive(Clone)]
 pub struct StateMachine {
     store: Arc<Store>,
+    /// Last: tells `Store::close` once `store` above has been dropped.
+    _release: Release,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
@@ -57,7 +60,8 @@ fn snapshot_err(meta: Option<&SnapshotMeta>, verb: ErrorVerb, e: impl std::error
 
 impl StateMachine {
     pub fn new(store: Arc<Store>) -> Self {
-        StateMachine { store }
+        let release = store.release();
+        StateMachine { store, _release: release }
     }
 
     fn apply_command(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, StoreError> {
@@ -191,6 +195,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             answers.push(answer);
         }
+        if let Some(applied) = meta::last_applied_in(&txn).map_err(|e| sm_err(ErrorVerb::Read, e))? {
+            crate::tables::mark_derived(&mut txn, applied.index);
+        }
         let indexes = Self::indexes_after(&txn, touched).map_err(|e| sm_err(ErrorVerb::Read, e))?;
         self.store.engine().write(txn.into_ops(), Durability::Buffered).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         for (table, index) in indexes {
@@ -200,7 +207,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { store: self.store.clone() }
+        SnapshotBuilder { store: self.store.clone(), _release: self.store.release() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -211,18 +218,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = data.into_inner();
         let rows = snapshot::decode_rows(&data).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Read, e))?;
         let engine = self.store.engine();
-        let mut ops = WriteOps::default();
+        // One batch: the old state out, the snapshot's in, and derived rows
+        // rebuilt if the snapshot's are not current, so no reader ever sees
+        // primary rows without them.
+        let mut txn = Txn::new(engine);
         for cf in Cf::STATE {
             for (key, _) in engine.scan_prefix(cf, b"").map_err(|e| snapshot_err(Some(meta), ErrorVerb::Read, e))? {
-                ops.delete(cf, key);
+                txn.delete(cf, key);
             }
         }
         for (cf, key, value) in rows {
-            ops.put(cf, key, value);
+            txn.put(cf, key, value);
         }
-        ops.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(meta, &data));
-        engine.write(ops, Durability::Synced).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
-        crate::tables::ensure_derived(engine).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
+        crate::tables::ensure_derived_in(&mut txn).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
+        txn.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(meta, &data));
+        engine.write(txn.into_ops(), Durability::Synced).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "installed snapshot");
         self.publish_indexes(Table::ALL).map_err(|e| sm_err(ErrorVerb::Read, e))
     }
@@ -243,6 +253,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 /// while it runs; the view's own last-applied id and membership describe it.
 pub struct SnapshotBuilder {
     store: Arc<Store>,
+    /// Last: tells `Store::close` once `store` above has been dropped.
+    _release: Release,
 }
 
 impl SnapshotBuilder {

@@ -24,16 +24,7 @@ impl TryFrom<&IntentionRecord> for Intention {
     type Error = tessera_mesh::connect::intention::IntentionError;
 
     fn try_from(r: &IntentionRecord) -> Result<Self, Self::Error> {
-        Ok(Intention {
-            id: r.id.clone(),
-            source: r.source.clone(),
-            destination: r.destination.clone(),
-            action: r.action.parse::<Action>()?,
-            description: r.description.clone(),
-            meta: r.meta.clone().into_iter().collect(),
-            create_index: r.create_index,
-            modify_index: r.modify_index,
-        })
+        Ok(intention_with(r, r.action.parse::<Action>()?))
     }
 }
 
@@ -48,7 +39,7 @@ pub fn intentions_failing_closed(records: &[IntentionRecord]) -> (Vec<Intention>
         .map(|r| {
             Intention::try_from(r).unwrap_or_else(|e| {
                 unreadable.push(format!("intention {} => {} ({}): {e}; denying", r.source, r.destination, r.id));
-                Intention { action: Action::Deny, ..unchecked(r) }
+                intention_with(r, Action::Deny)
             })
         })
         .collect();
@@ -64,12 +55,13 @@ pub fn default_policy_failing_closed(text: &str) -> (DefaultPolicy, Option<Strin
     }
 }
 
-fn unchecked(r: &IntentionRecord) -> Intention {
+/// The record's intention with `action`, the one field that can fail to convert.
+fn intention_with(r: &IntentionRecord, action: Action) -> Intention {
     Intention {
         id: r.id.clone(),
         source: r.source.clone(),
         destination: r.destination.clone(),
-        action: Action::Deny,
+        action,
         description: r.description.clone(),
         meta: r.meta.clone().into_iter().collect(),
         create_index: r.create_index,
@@ -87,8 +79,7 @@ mod tests {
         let allow_all = Intention {
             source: "*".into(),
             destination: "*".into(),
-            action: Action::Allow,
-            ..unchecked(&IntentionRecord::default())
+            ..intention_with(&IntentionRecord::default(), Action::Allow)
         };
         let mut bad =
             IntentionRecord::from(&Intention { source: "web".into(), destination: "db".into(), ..allow_all.clone() });

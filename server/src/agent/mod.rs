@@ -60,6 +60,8 @@ pub struct Agent {
     changed: Notify,
     sink: Box<dyn CatalogSink>,
     connect: Arc<connect::AgentConnect>,
+    /// Where check runners run.
+    tasks: Tasks,
     me: Weak<Agent>,
 }
 
@@ -70,6 +72,7 @@ pub struct AgentSetup {
     pub builtin_services: Vec<Service>,
     pub sink: Box<dyn CatalogSink>,
     pub connect: Arc<connect::AgentConnect>,
+    pub tasks: Tasks,
 }
 
 impl AgentSetup {
@@ -100,6 +103,7 @@ impl AgentSetup {
             builtin_services: Vec::new(),
             sink,
             connect: connect::AgentConnect::new(&config.datacenter, policy, signer, tasks.clone()),
+            tasks: tasks.clone(),
         }
     }
 }
@@ -118,6 +122,7 @@ impl Agent {
             changed: Notify::new(),
             sink: setup.sink,
             connect: setup.connect,
+            tasks: setup.tasks,
             me: me.clone(),
         });
         agent.restore_registrations();
@@ -253,9 +258,7 @@ impl Agent {
         runners.retain(|id, runner| state.checks.get(id).is_some_and(|c| c.kind == runner.kind));
         for (id, check) in &state.checks {
             if !runners.contains_key(id) {
-                if let Some(runner) =
-                    checks::spawn(self.connect.tasks(), self.me.clone(), id.clone(), check.kind.clone())
-                {
+                if let Some(runner) = checks::spawn(&self.tasks, self.me.clone(), id.clone(), check.kind.clone()) {
                     runners.insert(id.clone(), runner);
                 }
             }

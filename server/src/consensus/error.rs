@@ -29,6 +29,9 @@ pub enum ServerError {
     /// A conditional change lost a race; retrying may succeed.
     #[error("{0}")]
     Conflict(String),
+    /// This server cannot serve the call now (it is stopping); another may.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// One try at an operation on the leader.
@@ -48,7 +51,7 @@ impl ServerError {
     /// The HTTP status the API answers with (Consul's: no leader is a 500).
     pub fn http_status(&self) -> u16 {
         match self {
-            ServerError::NoLeader | ServerError::Internal(_) => 500,
+            ServerError::NoLeader | ServerError::Internal(_) | ServerError::Unavailable(_) => 500,
             ServerError::NotFound(_) => 404,
             ServerError::BadRequest(_) => 400,
             ServerError::Forbidden(_) => 403,
@@ -68,6 +71,7 @@ impl From<ServerError> for Status {
             ServerError::Forbidden(m) => Status::permission_denied(m),
             ServerError::RateLimited(m) => Status::resource_exhausted(m),
             ServerError::Conflict(m) => Status::aborted(m),
+            ServerError::Unavailable(m) => Status::unavailable(m),
         }
     }
 }
@@ -77,6 +81,7 @@ impl From<Status> for ServerError {
         let message = status.message().to_string();
         match status.code() {
             Code::Unavailable if message == ServerError::NoLeader.to_string() => ServerError::NoLeader,
+            Code::Unavailable => ServerError::Unavailable(message),
             Code::NotFound => ServerError::NotFound(message),
             Code::InvalidArgument => ServerError::BadRequest(message),
             Code::PermissionDenied => ServerError::Forbidden(message),
@@ -90,8 +95,9 @@ impl From<Status> for ServerError {
 /// Whether a failed call may succeed if made again, to the same peer later
 /// or to another one: the peer was unreachable, too slow, went away, or is
 /// no longer the leader (`FailedPrecondition`). Every caller that retries
-/// (forwarding to the leader, Raft RPCs, client agents choosing a server)
-/// asks this.
+/// (forwarding to the leader, client agents choosing a server) asks this.
+/// Raft RPCs classify on their own: openraft backs off an unreachable peer,
+/// so only codes saying the peer is down count there.
 pub fn is_transient(code: Code) -> bool {
     matches!(
         code,
@@ -121,6 +127,7 @@ mod tests {
             ServerError::Forbidden(m()),
             ServerError::RateLimited(m()),
             ServerError::Conflict(m()),
+            ServerError::Unavailable(m()),
         ]
     }
 
@@ -141,7 +148,8 @@ mod tests {
         {
             assert!(matches!(classify(Status::new(code, "x")), Attempt::Retry(_)), "{code:?}");
         }
-        for e in every_error().into_iter().filter(|e| !matches!(e, ServerError::NoLeader)) {
+        let retried = |e: &ServerError| matches!(e, ServerError::NoLeader | ServerError::Unavailable(_));
+        for e in every_error().into_iter().filter(|e| !retried(e)) {
             let expected = e.http_status();
             match classify(Status::from(e)) {
                 Attempt::Fail(back) => assert_eq!(back.http_status(), expected),
@@ -153,6 +161,6 @@ mod tests {
     #[test]
     fn http_statuses_are_consuls() {
         let statuses: Vec<u16> = every_error().iter().map(ServerError::http_status).collect();
-        assert_eq!(statuses, vec![500, 404, 400, 500, 403, 429, 409]);
+        assert_eq!(statuses, vec![500, 404, 400, 500, 403, 429, 409, 500]);
     }
 }

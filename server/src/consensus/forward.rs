@@ -15,7 +15,7 @@ use tessera_proto::v1::StatusResponse;
 use tonic::transport::Channel;
 use tonic::Status;
 
-pub use crate::consensus::error::classify;
+use crate::consensus::error::classify;
 use crate::consensus::proposer::Applied;
 use crate::consensus::Attempt;
 use crate::consensus::ServerError;

@@ -12,7 +12,7 @@ pub mod proposer;
 pub mod raft;
 pub mod server;
 
-pub use server::Attempt;
+pub use error::Attempt;
+pub use error::ServerError;
 pub use server::Consistency;
 pub use server::Server;
-pub use server::ServerError;

@@ -24,8 +24,8 @@ use tessera_store::types::Raft;
 use tessera_store::types::ServerNode;
 use tessera_store::Store;
 
-pub use crate::consensus::error::Attempt;
-pub use crate::consensus::error::ServerError;
+use crate::consensus::error::Attempt;
+use crate::consensus::error::ServerError;
 
 /// How a read is served. Consul's `?stale` and `?consistent`; the default
 /// here is linearizable too (Consul's default only trusts the leader's view).
@@ -50,16 +50,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// `raft` runs as `raft_id`, the id `me`'s node id maps to.
     pub fn new(
         config: AgentConfig,
-        (me, raft_id): (ServerNode, NodeId),
+        me: ServerNode,
         raft: Raft,
         store: Arc<Store>,
         pool: ChannelPool,
         stamp: ClusterStamp,
         tasks: Tasks,
     ) -> Self {
+        let raft_id = raft.metrics().borrow().id;
         let proposer = Proposer::start(raft.clone(), &tasks);
         let discovery = Discovery::new(me.clone());
         Server { config, me, raft_id, raft, store, pool, stamp, discovery, tasks, proposer }
@@ -121,7 +121,7 @@ impl Server {
                 match self.proposer.propose(command.clone()).await {
                     Ok(applied) => Ok(applied),
                     Err(ProposeError::NotLeader) => Err(Attempt::Retry("leadership moved".into())),
-                    Err(ProposeError::Stopped(reason)) => Err(Attempt::Fail(ServerError::Internal(reason))),
+                    Err(ProposeError::Stopped(reason)) => Err(Attempt::Fail(ServerError::Unavailable(reason))),
                 }
             },
             |leader| {

@@ -28,6 +28,7 @@ use crate::connect::ca::SigningState;
 use crate::consensus::forward;
 use crate::consensus::Server;
 use crate::dns::Dns;
+use crate::transport::send_or_stop;
 use tessera_store::command::Command;
 use tessera_store::Table;
 
@@ -99,11 +100,12 @@ async fn push_connect_updates(
         let update = match crate::connect::update::connect_update(&server, &mut held) {
             Ok(update) => update,
             Err(e) => {
-                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                send_or_stop(&tx, Err(Status::internal(e.to_string())), server.tasks.shutdown()).await;
                 return;
             }
         };
-        if (update.roots.is_some() || update.intentions.is_some()) && tx.send(Ok(update)).await.is_err() {
+        let changed = update.roots.is_some() || update.intentions.is_some();
+        if changed && !send_or_stop(&tx, Ok(update), server.tasks.shutdown()).await {
             return;
         }
         loop {
@@ -119,7 +121,8 @@ async fn push_connect_updates(
             // agents. Ending the stream makes them find another server.
             leaderless_ticks = if server.leader().is_some() { 0 } else { leaderless_ticks + 1 };
             if leaderless_ticks >= 2 {
-                let _ = tx.send(Err(Status::unavailable("this server has no leader; try another"))).await;
+                let leaderless = Status::unavailable("this server has no leader; try another");
+                send_or_stop(&tx, Err(leaderless), server.tasks.shutdown()).await;
                 return;
             }
         }
@@ -193,7 +196,11 @@ impl agent_api_server::AgentApi for AgentApiService {
                 },
                 |leader| {
                     let node = node.clone();
-                    async move { forward::heartbeat(&server.pool, &leader, &node).await.map_err(forward::classify) }
+                    async move {
+                        forward::heartbeat(&server.pool, &leader, &node)
+                            .await
+                            .map_err(crate::consensus::error::classify)
+                    }
                 },
             )
             .await;

@@ -18,6 +18,7 @@ use tonic::Status;
 use crate::agent::connect::leaf::LeafView;
 use crate::agent::connect::AgentConnect;
 use crate::agent::connect::IntentionSet;
+use crate::transport::send_or_stop;
 
 pub struct ProxyApiService {
     connect: Arc<AgentConnect>,
@@ -86,7 +87,7 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
                         intentions: Some(intentions_for(&current_intentions, &service)),
                         default_policy: default_policy.clone(),
                     };
-                    if tx.send(Ok(update)).await.is_err() {
+                    if !send_or_stop(&tx, Ok(update), &shutdown).await {
                         return;
                     }
                 }
@@ -94,7 +95,7 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
                     _ = shutdown.cancelled() => return,
                     _ = tx.closed() => return,
                     changed = leaf.changed() => if changed.is_err() {
-                        let _ = tx.send(refused(&connect, &service)).await;
+                        send_or_stop(&tx, refused(&connect, &service), &shutdown).await;
                         return;
                     },
                     changed = roots.changed() => if changed.is_err() { return },

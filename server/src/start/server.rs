@@ -39,6 +39,7 @@ use crate::start::spawn_dns;
 use crate::start::AgentError;
 use crate::start::Listeners;
 use crate::start::Supervisor;
+use crate::start::SHUTDOWN_GRACE;
 use crate::tasks::Tasks;
 use crate::transport;
 use crate::transport::ChannelPool;
@@ -67,8 +68,10 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     spawn_services(&mut sup, &parts, rpc_listener, http_listener);
     drop(parts);
     if let Some(sockets) = dns_sockets {
-        spawn_dns(&mut sup, dns, sockets);
+        spawn_dns(&mut sup, dns.clone(), sockets);
     }
+    // It reads the store: only the tasks may keep it, so the store can close.
+    drop(dns);
     if let Some(listener) = grpc_listener {
         spawn_agent_grpc(&mut sup, &agent, listener);
     }
@@ -86,20 +89,20 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }
     sup.stop().await;
-    close_store(server);
+    close_store(server).await;
     outcome
 }
 
 /// Closes RocksDB here, on the way out, rather than wherever the last
 /// reference happens to drop: a database still closing on another thread
-/// while the process exits aborts it. Every task that could hold the store
-/// has ended by now (the supervisor awaited them), so this is the last one.
-fn close_store(server: Arc<Server>) {
+/// while the process exits aborts it. Every task of ours has ended (the
+/// supervisor awaited them); openraft's workers let go just after its
+/// shutdown, and the store waits for them.
+async fn close_store(server: Arc<Server>) {
     let store = server.store.clone();
     drop(server);
-    match Arc::into_inner(store) {
-        Some(store) => drop(store),
-        None => tracing::warn!("the store was still in use at shutdown"),
+    if !store.close(SHUTDOWN_GRACE).await {
+        tracing::warn!("the store was still in use at shutdown");
     }
 }
 
@@ -154,7 +157,7 @@ async fn start_raft(
     let raft = Raft::new(raft_id, Arc::new(raft_config), network, store.log_store(), store.state_machine())
         .await
         .map_err(|e| AgentError::Raft(e.to_string()))?;
-    Ok(Arc::new(Server::new(config, (me, raft_id), raft, store, pool, stamp, tasks.clone())))
+    Ok(Arc::new(Server::new(config, me, raft, store, pool, stamp, tasks.clone())))
 }
 
 /// What the server's services share: the node, its own agent, its DNS, the

@@ -65,3 +65,52 @@ impl TestServer {
         outcome.expect("the server task did not panic").expect("the server ended without an error");
     }
 }
+
+/// A blocking query made sure to be parked on the server: sent on one
+/// connection right behind a plain request, so once the plain answer has
+/// come back the server has taken the query from the same buffer and is
+/// holding it. Read its answer with [`Parked::answer`].
+pub struct Parked {
+    conn: tokio::net::TcpStream,
+    received: Vec<u8>,
+}
+
+impl Parked {
+    pub async fn send(server: &TestServer, path: &str) -> Parked {
+        use tokio::io::AsyncWriteExt;
+        let mut conn = tokio::net::TcpStream::connect(&server.http).await.unwrap();
+        let host = &server.http;
+        let requests = format!(
+            "GET /v1/agent/self HTTP/1.1\r\nHost: {host}\r\n\r\nGET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        );
+        conn.write_all(requests.as_bytes()).await.unwrap();
+        let mut parked = Parked { conn, received: Vec::new() };
+        while parked.responses() < 1 {
+            assert!(parked.read_some(Duration::from_secs(5)).await, "the connection closed before the first answer");
+        }
+        parked
+    }
+
+    fn responses(&self) -> usize {
+        String::from_utf8_lossy(&self.received).matches("HTTP/1.1 ").count()
+    }
+
+    /// Reads more; false at the end of the stream.
+    async fn read_some(&mut self, within: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(within, self.conn.read(&mut buf)).await.expect("an answer in time").unwrap_or(0);
+        self.received.extend_from_slice(&buf[..n]);
+        n > 0
+    }
+
+    /// The parked query's answer (status line, headers and body), read until
+    /// the server closes the connection, within `within`.
+    pub async fn answer(mut self, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.read_some(deadline.saturating_duration_since(tokio::time::Instant::now())).await {}
+        let text = String::from_utf8_lossy(&self.received).into_owned();
+        let second = text.match_indices("HTTP/1.1 ").nth(1).map(|(i, _)| i).expect("the parked query was answered");
+        text[second..].to_string()
+    }
+}

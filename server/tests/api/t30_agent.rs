@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use cluster_tests::wait_until;
 use cluster_tests::Http;
 
+use crate::support::Parked;
 use crate::support::TestServer;
 use crate::support::SETTLE;
 
@@ -80,23 +81,15 @@ async fn t34_a_blocking_health_query_wakes_on_a_check_change() {
         http.get_indexed(&server.http, "/v1/health/service/web").await.filter(|(_, body)| body.contains("web-ttl"))
     })
     .await;
-    let watcher = {
-        let (http, url) = (http.clone(), format!("/v1/health/service/web?index={index}&wait=20s"));
-        let addr = &server.http;
-        async move { http.get_indexed(addr, &url).await }
-    };
-    let pass = async {
-        // The watcher's request is sent first (join polls it first); the
-        // write that wakes it follows.
-        tokio::task::yield_now().await;
-        http.put(&server.http, "/v1/agent/check/pass/web-ttl", "").await.unwrap()
-    };
-    let (woken, _) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(watcher, pass) })
-        .await
-        .expect("the blocking query woke");
-    let (new_index, body) = woken.unwrap();
-    assert!(new_index > index);
-    assert!(body.contains("passing"), "{body}");
+    let parked = Parked::send(&server, &format!("/v1/health/service/web?index={index}&wait=20s")).await;
+    http.put(&server.http, "/v1/agent/check/pass/web-ttl", "").await.unwrap();
+    let answer = parked.answer(Duration::from_secs(10)).await;
+    let new_index: u64 = answer
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-consul-index: ").map(|v| v.trim().parse().unwrap()))
+        .expect("an X-Consul-Index header");
+    assert!(new_index > index, "{answer}");
+    assert!(answer.contains("passing"), "{answer}");
     server.stop().await;
 }
 
@@ -142,51 +135,19 @@ async fn t35_http_checks_map_2xx_429_and_errors_like_consul() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn t36_a_server_stops_at_once_with_a_blocking_query_parked() {
+async fn t37_a_server_stops_at_once_with_a_blocking_query_parked() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = TestServer::start(&data, None).await;
     let http = Http::new();
     let (index, _) =
         wait_until("the catalog answers", SETTLE, || http.get_indexed(&server.http, "/v1/catalog/services")).await;
-    // Two requests pipelined on one connection: the server answers the first,
-    // then takes the second from the same buffer and parks it. Once the first
-    // answer is here, the blocking query is parked.
-    let mut conn = tokio::net::TcpStream::connect(&server.http).await.unwrap();
-    let host = &server.http;
-    let requests = format!(
-        "GET /v1/agent/self HTTP/1.1\r\nHost: {host}\r\n\r\n\
-         GET /v1/catalog/services?index={index}&wait=5m HTTP/1.1\r\nHost: {host}\r\n\r\n"
-    );
-    conn.write_all(requests.as_bytes()).await.unwrap();
-    let mut received = Vec::new();
-    let mut buf = [0u8; 4096];
-    while count_responses(&received) < 1 {
-        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await.unwrap().unwrap();
-        assert!(n > 0, "the connection closed before the first answer");
-        received.extend_from_slice(&buf[..n]);
-    }
-
+    let parked = Parked::send(&server, &format!("/v1/catalog/services?index={index}&wait=5m")).await;
     let started = tokio::time::Instant::now();
     server.stop().await;
     assert!(started.elapsed() < Duration::from_secs(3), "stopping took {:?}", started.elapsed());
-    let rest = tokio::time::timeout(Duration::from_secs(3), async {
-        while let Ok(n) = conn.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            received.extend_from_slice(&buf[..n]);
-        }
-    });
-    rest.await.expect("the parked query ended");
-    let text = String::from_utf8_lossy(&received);
-    assert_eq!(count_responses(&received), 2, "the parked query is answered, not cut: {text}");
-    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    let answer = parked.answer(Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "the parked query is answered, not cut: {answer}");
     // And the store is closed: the data dir opens again at once.
     TestServer::start(&data, None).await.stop().await;
-}
-
-/// How many HTTP responses have started in `bytes`.
-fn count_responses(bytes: &[u8]) -> usize {
-    String::from_utf8_lossy(bytes).matches("HTTP/1.1 ").count()
 }

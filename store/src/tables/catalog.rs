@@ -91,15 +91,18 @@ fn connect_target(service: &Service) -> Option<&str> {
 }
 
 /// Moves an instance's derived rows from what `old` said to what `new`
-/// says (either may be absent): the connect index and the name summaries.
+/// says (either may be absent): the name index, the connect index and the
+/// name summaries.
 fn reindex(txn: &mut Txn<'_>, node: &str, old: Option<&Service>, new: Option<&Service>) -> Result<(), StoreError> {
     if let Some(old) = old {
+        txn.delete(Cf::Catalog, name_index_key(&old.name, node, &old.id));
         if let Some(target) = connect_target(old) {
             txn.delete(Cf::Catalog, connect_index_key(target, node, &old.id));
         }
         count_instance(txn, old, false)?;
     }
     if let Some(new) = new {
+        txn.put(Cf::Catalog, name_index_key(&new.name, node, &new.id), Vec::new());
         if let Some(target) = connect_target(new) {
             txn.put(Cf::Catalog, connect_index_key(target, node, &new.id), Vec::new());
         }
@@ -144,6 +147,14 @@ fn count_instance(txn: &mut Txn<'_>, service: &Service, added: bool) -> Result<(
     Ok(())
 }
 
+/// A key's parts; there are always at least as many as its layout has, so
+/// a short key reads as empty parts rather than failing.
+fn key_parts(k: &[u8]) -> Vec<String> {
+    let mut parts: Vec<String> = String::from_utf8_lossy(k).split('\0').map(str::to_string).collect();
+    parts.resize(parts.len().max(4), String::new());
+    parts
+}
+
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Row<T>, StoreError> {
     super::decode(bytes, "catalog row")
 }
@@ -184,13 +195,7 @@ pub fn upsert_node(txn: &mut Txn<'_>, index: u64, node: &Node) -> Result<(), Sto
 pub fn upsert_service(txn: &mut Txn<'_>, index: u64, node: &str, service: &Service) -> Result<(), StoreError> {
     let k = service_key(node, &service.id);
     let old = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()?;
-    if let Some(old) = &old {
-        if old.value.name != service.name {
-            txn.delete(Cf::Catalog, name_index_key(&old.value.name, node, &service.id));
-        }
-    }
     if upsert(txn, index, k, service)? {
-        txn.put(Cf::Catalog, name_index_key(&service.name, node, &service.id), Vec::new());
         reindex(txn, node, old.as_ref().map(|o| &o.value), Some(service))?;
     }
     Ok(())
@@ -205,7 +210,6 @@ pub fn upsert_check(txn: &mut Txn<'_>, index: u64, check: &HealthCheck) -> Resul
 pub fn delete_service(txn: &mut Txn<'_>, index: u64, node: &str, id: &str) -> Result<(), StoreError> {
     let k = service_key(node, id);
     if let Some(old) = txn.get(Cf::Catalog, &k)?.map(|b| decode::<Service>(&b)).transpose()? {
-        txn.delete(Cf::Catalog, name_index_key(&old.value.name, node, id));
         reindex(txn, node, Some(&old.value), None)?;
     }
     remove(txn, index, k)?;
@@ -298,7 +302,7 @@ pub fn all_services(engine: &impl Reads) -> Result<Vec<(String, Row<Service>)>, 
     let rows = engine.scan_prefix(Cf::Catalog, &prefix(&["s"]))?;
     rows.iter()
         .map(|(k, v)| {
-            let node = String::from_utf8_lossy(k).split('\0').nth(1).unwrap_or_default().to_string();
+            let node = key_parts(k).swap_remove(1);
             Ok((node, decode(v)?))
         })
         .collect()
@@ -317,17 +321,17 @@ pub fn service_names(engine: &impl Reads) -> Result<BTreeMap<String, BTreeSet<St
         .collect()
 }
 
-/// Writes the derived rows (connect index, summaries) afresh from the
-/// service rows: for a data dir or a snapshot made before they existed.
+/// Writes the derived rows (name and connect indexes, summaries) afresh
+/// from the service rows: for a data dir or a snapshot made before they
+/// existed, or left behind by a version that did not keep them.
 pub fn rebuild_derived(txn: &mut Txn<'_>) -> Result<(), StoreError> {
-    for derived in ["p", "v"] {
+    for derived in ["x", "p", "v"] {
         for (k, _) in txn.scan_prefix(Cf::Catalog, &prefix(&[derived]))? {
             txn.delete(Cf::Catalog, k);
         }
     }
     for (k, bytes) in txn.scan_prefix(Cf::Catalog, &prefix(&["s"]))? {
-        let text = String::from_utf8_lossy(&k).into_owned();
-        let node = text.split('\0').nth(1).unwrap_or_default().to_string();
+        let node = key_parts(&k).swap_remove(1);
         reindex(txn, &node, None, Some(&decode::<Service>(&bytes)?.value))?;
     }
     Ok(())
@@ -367,8 +371,7 @@ pub fn connect_instances(engine: &impl Reads, name: &str) -> Result<Vec<Instance
 fn indexed(engine: &impl Reads, index: &str, name: &str) -> Result<Vec<Instance>, StoreError> {
     let mut out = Vec::new();
     for (k, _) in engine.scan_prefix(Cf::Catalog, &prefix(&[index, name]))? {
-        let text = String::from_utf8_lossy(&k).into_owned();
-        let parts: Vec<&str> = text.split('\0').collect();
+        let parts = key_parts(&k);
         let [_, _, node_name, id] = parts.as_slice() else { continue };
         let (Some(node), Some(service)) = (node(engine, node_name)?, get(engine, &service_key(node_name, id))?) else {
             continue;
@@ -540,6 +543,29 @@ mod tests {
         assert_eq!(ids("api"), vec!["web-proxy"]);
         commit(&engine, |t| delete_node(t, 3, "a").unwrap());
         assert!(ids("api").is_empty() && ids("db").is_empty());
+    }
+
+    #[test]
+    fn derived_rows_an_older_version_left_behind_are_rebuilt_at_open() {
+        use crate::types::LogId;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let applied = |index: u64| LogId::new(openraft::CommittedLeaderId::new(1, 0), index);
+        commit(&engine, |t| {
+            sync_node(t, 5, &node("a"), &[service("w1", "web"), service("d", "db")], &[]).unwrap();
+            meta::set_last_applied(t, &applied(5));
+            crate::tables::mark_derived(t, 5);
+        });
+        // A version without the derived rows applies entry 6: it removes db's
+        // rows but not db's summary, and does not move the marker.
+        commit(&engine, |t| {
+            t.delete(Cf::Catalog, service_key("a", "d"));
+            t.delete(Cf::Catalog, name_index_key("db", "a", "d"));
+            meta::set_last_applied(t, &applied(6));
+        });
+        assert_ne!(service_names(&engine).unwrap(), names_by_scan(&engine), "stale: db is still listed");
+        crate::tables::ensure_derived(&engine).unwrap();
+        assert_eq!(service_names(&engine).unwrap(), names_by_scan(&engine));
     }
 
     #[test]

@@ -19,6 +19,11 @@ pub fn last_applied(engine: &impl Reads) -> Result<Option<LogId>, StoreError> {
     engine.get(Cf::SmMeta, sm_meta::LAST_APPLIED)?.map(|b| decode(&b, "last applied log id")).transpose()
 }
 
+/// The last applied log id as it will be once `txn` commits.
+pub fn last_applied_in(txn: &Txn<'_>) -> Result<Option<LogId>, StoreError> {
+    txn.get(Cf::SmMeta, sm_meta::LAST_APPLIED)?.map(|b| decode(&b, "last applied log id")).transpose()
+}
+
 pub fn set_last_applied(txn: &mut Txn<'_>, log_id: &LogId) {
     txn.put(Cf::SmMeta, sm_meta::LAST_APPLIED, encode(log_id));
 }

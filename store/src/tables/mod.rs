@@ -9,26 +9,47 @@ pub mod meta;
 
 use crate::engine::Durability;
 use crate::engine::Engine;
-use crate::engine::Reads;
 use crate::engine::StoreError;
 use crate::keys::sm_meta;
 use crate::keys::Cf;
 use crate::txn::Txn;
 
-/// Bumped when a secondary index is added: data dirs and snapshots from
-/// before it get the index built at open or install. 1: catalog name
-/// summaries; 2: the catalog's Connect index.
-const DERIVED_VERSION: &[u8] = b"2";
+/// Bumped when a secondary index is added. 1: catalog name summaries;
+/// 2: the catalog's Connect index.
+const DERIVED_VERSION: u32 = 2;
 
-/// Builds the derived rows if this state predates them. They are a pure
-/// function of the primary rows, so every server rebuilds the same ones.
-pub fn ensure_derived(engine: &Engine) -> Result<(), StoreError> {
-    if engine.get(Cf::SmMeta, sm_meta::DERIVED_VERSION)?.as_deref() == Some(DERIVED_VERSION) {
+/// The marker every apply writes with its rows: which derived rows this
+/// version keeps, as of which applied index. A data dir or snapshot whose
+/// marker is older, missing, or behind its last applied entry (a version
+/// without these rows applied entries since, e.g. after a downgrade) gets
+/// them rebuilt at open or install.
+fn marker(applied: u64) -> Vec<u8> {
+    format!("{DERIVED_VERSION}@{applied}").into_bytes()
+}
+
+/// Records that the derived rows are current as of `applied`; in the same
+/// batch as the entries that moved them.
+pub fn mark_derived(txn: &mut Txn<'_>, applied: u64) {
+    txn.put(Cf::SmMeta, sm_meta::DERIVED_VERSION, marker(applied));
+}
+
+/// Rebuilds the derived rows in `txn` unless its marker says they are
+/// current. They are a pure function of the primary rows, so every server
+/// rebuilds the same ones.
+pub fn ensure_derived_in(txn: &mut Txn<'_>) -> Result<(), StoreError> {
+    let applied = meta::last_applied_in(txn)?.map_or(0, |l| l.index);
+    if txn.get(Cf::SmMeta, sm_meta::DERIVED_VERSION)? == Some(marker(applied)) {
         return Ok(());
     }
+    catalog::rebuild_derived(txn)?;
+    mark_derived(txn, applied);
+    Ok(())
+}
+
+/// [`ensure_derived_in`] on the data dir as it is (at open).
+pub fn ensure_derived(engine: &Engine) -> Result<(), StoreError> {
     let mut txn = Txn::new(engine);
-    catalog::rebuild_derived(&mut txn)?;
-    txn.put(Cf::SmMeta, sm_meta::DERIVED_VERSION, DERIVED_VERSION);
+    ensure_derived_in(&mut txn)?;
     engine.write(txn.into_ops(), Durability::Synced)
 }
 

@@ -10,6 +10,8 @@ use tessera_store::types::StorageError;
 use tessera_store::types::TypeConfig;
 use tessera_store::Store;
 
+mod close;
+
 struct RocksBuilder;
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for RocksBuilder {
