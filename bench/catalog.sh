@@ -8,7 +8,9 @@
 #      (through the client agent, and on a server directly);
 #   3. DNS queries/s with dnsperf (Debian package), on a server and on the
 #      client agent (which asks a server over gRPC);
-#   4. the read behind /v1/catalog/services on a store of 1,000 names at
+#   4. health/service reads/s over 10,000 instances with and without a
+#      ?filter= that keeps them all (target: filtered >= 0.8x unfiltered);
+#   5. the read behind /v1/catalog/services on a store of 1,000 names at
 #      1,000 to 50,000 instances: per-name summaries beside a full scan.
 # Env: SECONDS_PER_RUN (default 10), WATCHERS (1000), KEEP_TMP=1.
 set -Eeuo pipefail
@@ -52,3 +54,6 @@ done
 
 echo "== /v1/catalog/services read: the same 1,000 names at growing instance counts (store, in-process)"
 "$LOAD" services-list --instances 1000,10000,50000
+
+echo "== health/service with and without ?filter= over 10,000 instances, on a server"
+"$LOAD" health-filter --addr "${S[1]}:8500" --instances 10000 --seconds "$SECONDS_PER_RUN"

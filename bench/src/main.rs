@@ -8,6 +8,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 mod connect;
+mod filter_reads;
 mod store_reads;
 
 use clap::Parser;
@@ -82,6 +83,18 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
         instances: Vec<usize>,
     },
+    /// Registers many instances of one service, then reads its health with
+    /// and without a `?filter=` that matches them all; prints both rates.
+    HealthFilter {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 10_000)]
+        instances: usize,
+        #[arg(long, default_value_t = 12)]
+        seconds: u64,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// Flips an intention and times every client agent's copy changing.
     Intentions {
         /// A server's HTTP address, where the intention is written.
@@ -110,6 +123,9 @@ async fn main() {
             connect::sign(&rpc, &http, &node, &service, seconds, concurrency).await
         }
         Command::Hold { addr, count, seconds } => hold(&addr, count, seconds).await,
+        Command::HealthFilter { addr, instances, seconds, concurrency } => {
+            filter_reads::health_filter(&addr, instances, seconds, concurrency).await
+        }
         Command::ServicesList { instances } => store_reads::services_list(&instances).await,
         Command::Intentions { server, clients, service, rounds } => {
             connect::intentions(&server, &clients, &service, rounds).await

@@ -38,14 +38,17 @@ pub fn instances(view: &View<'_>, name: &str, connect: bool) -> Result<Vec<Insta
             .filter(|(_, s)| s.value.kind != ServiceKind::ConnectProxy || s.value.port != 0)
             .collect(),
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
+    // Instances come grouped by node: each node's checks are read once.
+    let mut node_checks: Option<(String, Vec<HealthCheck>)> = None;
     for (node, service) in rows {
-        let checks = view
-            .node_checks(&node.value.name)?
-            .into_iter()
-            .map(|r| r.value)
-            .filter(|c| c.service_id.is_empty() || c.service_id == service.value.id)
-            .collect();
+        if node_checks.as_ref().is_none_or(|(name, _)| *name != node.value.name) {
+            let checks = view.node_checks(&node.value.name)?.into_iter().map(|r| r.value).collect();
+            node_checks = Some((node.value.name.clone(), checks));
+        }
+        let (_, all) = node_checks.as_ref().expect("just read");
+        let checks =
+            all.iter().filter(|c| c.service_id.is_empty() || c.service_id == service.value.id).cloned().collect();
         out.push(Instance { node, service, checks });
     }
     Ok(out)

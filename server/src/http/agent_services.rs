@@ -1,7 +1,6 @@
 //! `/v1/agent/service*`, `/v1/agent/check*`, `/v1/agent/reload`: this
 //! agent's own services and checks.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -12,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
 use serde_json::json;
+use serde_json::Map;
 use serde_json::Value;
 use tessera_mesh::catalog::CheckDefinition;
 use tessera_mesh::catalog::CheckStatus;
@@ -20,6 +20,7 @@ use tessera_mesh::catalog::ServiceDefinition;
 use crate::agent::Agent;
 use crate::agent::AgentError;
 use crate::http::decode_body;
+use crate::http::filter;
 use crate::http::query::QueryParams;
 use crate::http::shapes;
 use crate::http::ApiError;
@@ -37,9 +38,14 @@ fn datacenter(agent: &Agent) -> String {
     agent.node().datacenter.clone()
 }
 
-pub async fn services(State(agent): State<Arc<Agent>>) -> Json<BTreeMap<String, Value>> {
+pub async fn services(
+    State(agent): State<Arc<Agent>>,
+    params: QueryParams,
+) -> Result<Json<Map<String, Value>>, ApiError> {
+    let filter = filter::requested(&params, filter::AGENT_SERVICE)?;
     let dc = datacenter(&agent);
-    Json(agent.services().iter().map(|s| (s.id.clone(), Value::Object(shapes::service(s, &dc)))).collect())
+    let services = agent.services().iter().map(|s| (s.id.clone(), Value::Object(shapes::service(s, &dc)))).collect();
+    Ok(Json(filter::retain_values(services, filter.as_ref())?))
 }
 
 pub async fn service(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -60,8 +66,13 @@ fn content_hash(value: &Value) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-pub async fn checks(State(agent): State<Arc<Agent>>) -> Json<BTreeMap<String, Value>> {
-    Json(agent.checks().iter().map(|c| (c.check_id.clone(), Value::Object(shapes::check(c)))).collect())
+pub async fn checks(
+    State(agent): State<Arc<Agent>>,
+    params: QueryParams,
+) -> Result<Json<Map<String, Value>>, ApiError> {
+    let filter = filter::requested(&params, filter::CHECK)?;
+    let checks = agent.checks().iter().map(|c| (c.check_id.clone(), Value::Object(shapes::check(c)))).collect();
+    Ok(Json(filter::retain_values(checks, filter.as_ref())?))
 }
 
 pub async fn register_service(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<(), ApiError> {

@@ -21,13 +21,28 @@ use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::consensus::Server;
 use crate::http::decode_body;
+use crate::http::filter;
 use crate::http::query::QueryParams;
 use crate::http::query::Wanted;
 use crate::http::read_headers;
 use crate::http::shapes;
 use crate::http::ApiError;
 use tessera_store::command::Command;
+use tessera_store::NodeService;
+use tessera_store::StoreError;
 use tessera_store::Table;
+use tessera_store::View;
+
+/// Every instance with its node, for reads a summary cannot answer.
+fn all_instances(view: &View<'_>) -> Result<Vec<NodeService>, StoreError> {
+    let mut out = Vec::new();
+    for (node, service) in view.all_services()? {
+        if let Some(node) = view.node(&node)? {
+            out.push((node, service));
+        }
+    }
+    Ok(out)
+}
 
 /// Waits as the query asks on the catalog.
 pub async fn prepare(server: &Server, params: &QueryParams) -> Result<(), ApiError> {
@@ -35,8 +50,23 @@ pub async fn prepare(server: &Server, params: &QueryParams) -> Result<(), ApiErr
 }
 
 pub async fn services(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+    let filter = filter::requested(&params, filter::CATALOG_SERVICE)?;
     prepare(&server, &params).await?;
-    let read = server.store.read(Table::Catalog, |view| view.service_names())?;
+    let read = match &filter {
+        None => server.store.read(Table::Catalog, |view| view.service_names())?,
+        // A filter is over instances: list them, then fold names as the
+        // summaries would.
+        Some(filter) => {
+            let read = server.store.read(Table::Catalog, all_instances)?;
+            let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (n, s) in &read.value {
+                if filter.matches(&shapes::catalog_service(n, s)).map_err(filter::refused)? {
+                    names.entry(s.value.name.clone()).or_default().extend(s.value.tags.iter().cloned());
+                }
+            }
+            tessera_store::Read { value: names, index: read.index }
+        }
+    };
     Ok((read_headers(&server, read.index), Json(read.value)).into_response())
 }
 
@@ -45,6 +75,7 @@ pub async fn service(
     Path(name): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
+    let filter = filter::requested(&params, filter::CATALOG_SERVICE)?;
     prepare(&server, &params).await?;
     let wanted = Wanted::from(&params);
     let read = server.store.read(Table::Catalog, |view| view.instances(&name))?;
@@ -54,10 +85,12 @@ pub async fn service(
         .filter(|(n, s)| wanted.instance(&n.value, &s.value))
         .map(|(n, s)| shapes::catalog_service(n, s))
         .collect();
+    let rows = filter::retain(rows, filter.as_ref())?;
     Ok((read_headers(&server, read.index), Json(rows)).into_response())
 }
 
 pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+    let filter = filter::requested(&params, filter::NODE)?;
     prepare(&server, &params).await?;
     let read = server.store.read(Table::Catalog, |view| {
         let mut rows = view.nodes()?;
@@ -69,7 +102,7 @@ pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Re
         rows.retain(|n| wanted.node(&n.value));
         Ok(rows)
     })?;
-    let nodes: Vec<Value> = read.value.iter().map(shapes::node).collect();
+    let nodes = filter::retain(read.value.iter().map(shapes::node).collect(), filter.as_ref())?;
     Ok((read_headers(&server, read.index), Json(nodes)).into_response())
 }
 

@@ -17,6 +17,7 @@ use crate::consensus::Server;
 use crate::health::instances;
 use crate::health::Instance;
 use crate::http::catalog::prepare;
+use crate::http::filter;
 use crate::http::query::QueryParams;
 use crate::http::query::Wanted;
 use crate::http::read_headers;
@@ -41,6 +42,7 @@ async fn service_entries(
     connect: bool,
 ) -> Result<Response, ApiError> {
     let passing_only = params.flag("passing")?;
+    let filter = filter::requested(params, filter::HEALTH_ENTRY)?;
     prepare(server, params).await?;
     let wanted = Wanted::from(params);
     let read = server.store.read(Table::Catalog, |view| instances(view, name, connect))?;
@@ -51,6 +53,7 @@ async fn service_entries(
         .filter(|i| wanted.instance(&i.node.value, &i.service.value))
         .map(entry)
         .collect();
+    let entries = filter::retain(entries, filter.as_ref())?;
     Ok((read_headers(server, read.index), Json(entries)).into_response())
 }
 
@@ -77,10 +80,12 @@ async fn checks_where(
     read: impl FnOnce(&View<'_>) -> Result<Vec<Row<HealthCheck>>, StoreError>,
     keep: impl Fn(&HealthCheck) -> bool,
 ) -> Result<Response, ApiError> {
+    let filter = filter::requested(params, filter::CHECK)?;
     prepare(server, params).await?;
     let read = server.store.read(Table::Catalog, read)?;
     let checks: Vec<Value> =
         read.value.iter().filter(|r| keep(&r.value)).map(|r| shapes::indexed(shapes::check(&r.value), r)).collect();
+    let checks = filter::retain(checks, filter.as_ref())?;
     Ok((read_headers(server, read.index), Json(checks)).into_response())
 }
 

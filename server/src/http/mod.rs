@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod client;
 mod connect;
 pub mod connect_shapes;
+mod filter;
 pub mod health;
 mod kv;
 pub mod query;

@@ -73,3 +73,61 @@ async fn t50_tags_passing_node_meta_dc_and_namespaces_mean_what_they_mean_in_con
     assert!(roots["Roots"].is_array(), "pem=false answers JSON: {roots}");
     server.stop().await;
 }
+
+fn filtered(path: &str, expr: &str) -> String {
+    format!("{path}?{}", serde_urlencoded::to_string([("filter", expr)]).unwrap())
+}
+
+async fn keys(http: &Http, server: &TestServer, path: &str) -> Vec<String> {
+    let answer = http.get_json(&server.http, path).await.unwrap_or_else(|| panic!("{path} answers"));
+    answer.as_object().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t51_filter_selects_on_every_listing_endpoint_and_bad_expressions_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data"), None).await;
+    let http = Http::new();
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
+    for body in [
+        register("n1", "prod", "web-a", &["primary", "v2"], "passing"),
+        register("n2", "prod", "web-b", &["primary"], "critical"),
+        register("n3", "dev", "web-c", &["v2"], "warning"),
+    ] {
+        assert_eq!(http.put(&server.http, "/v1/catalog/register", &body).await.unwrap().0, 200);
+    }
+    let local =
+        r#"{"Name": "api", "ID": "api-1", "Port": 9000, "Tags": ["x"], "Check": {"CheckID": "api-ttl", "TTL": "30s"}}"#;
+    assert_eq!(http.put(&server.http, "/v1/agent/service/register", local).await.unwrap().0, 200);
+
+    let health = filtered("/v1/health/service/web", r#"Service.Tags contains "v2" and Checks.Status == passing"#);
+    assert_eq!(ids(&http, &server, &health).await, ["web-a"]);
+    let catalog = filtered("/v1/catalog/service/web", "NodeMeta.env == dev");
+    assert_eq!(ids(&http, &server, &catalog).await, ["web-c"]);
+    let nodes = http.get_json(&server.http, &filtered("/v1/catalog/nodes", "Meta.env == prod")).await.unwrap();
+    let names: Vec<&str> = nodes.as_array().unwrap().iter().map(|n| n["Node"].as_str().unwrap()).collect();
+    assert_eq!(names, ["n1", "n2"]);
+    let services = filtered("/v1/catalog/services", "primary in ServiceTags");
+    assert_eq!(keys(&http, &server, &services).await, ["web"]);
+    let checks = http.get_json(&server.http, &filtered("/v1/health/checks/web", "Status == critical")).await.unwrap();
+    assert_eq!(checks.as_array().unwrap().len(), 1);
+    assert_eq!(checks[0]["CheckID"], "web-b-check");
+    let state = filtered("/v1/health/state/any", "ServiceName == web and Status != passing");
+    let state = http.get_json(&server.http, &state).await.unwrap();
+    assert_eq!(state.as_array().unwrap().len(), 2);
+    assert_eq!(keys(&http, &server, &filtered("/v1/agent/services", "Port == 9000")).await, ["api-1"]);
+    assert!(keys(&http, &server, &filtered("/v1/agent/services", "Port == 1")).await.is_empty());
+    assert_eq!(keys(&http, &server, &filtered("/v1/agent/checks", r#"ServiceID == "api-1""#)).await, ["api-ttl"]);
+
+    for (expr, message) in [
+        ("Service.Tags contains", "Failed to create boolean expression evaluator"),
+        ("Bogus == 1", r#"Selector "Bogus" is not valid"#),
+        ("(Service.Port == 80", "Failed to create boolean expression evaluator"),
+    ] {
+        let path = filtered("/v1/health/service/web", expr);
+        let (code, text) = http.get(&server.http, &path).await.unwrap();
+        assert_eq!(code, 400, "{expr}: {text}");
+        assert!(text.contains(message), "{expr}: {text}");
+    }
+    server.stop().await;
+}
