@@ -7,6 +7,8 @@ use axum::extract::State;
 use axum::Json;
 use futures::future::join_all;
 use serde::Serialize;
+use serde_json::json;
+use serde_json::Value;
 use tessera_mesh::catalog::model::SERF_HEALTH_ID;
 use tessera_mesh::catalog::CheckStatus;
 
@@ -126,7 +128,24 @@ pub struct SelfConfig {
     #[serde(rename = "NodeID")]
     node_id: String,
     server: bool,
-    version: String,
+    version: &'static str,
+    tessera_version: &'static str,
+}
+
+/// The Consul HTTP API level Tessera answers as: what version-gated clients
+/// read in `Config.Version`. Tessera's own version stands beside it.
+pub const CONSUL_API_VERSION: &str = "1.17.0";
+pub const TESSERA_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `/v1/agent/version`, Consul's shape.
+pub async fn version() -> Json<Value> {
+    Json(json!({
+        "SDKVersion": CONSUL_API_VERSION,
+        "HumanVersion": format!("{CONSUL_API_VERSION} (Tessera {TESSERA_VERSION})"),
+        "BuildDate": "",
+        "FIPS": "",
+        "TesseraVersion": TESSERA_VERSION,
+    }))
 }
 
 pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<AgentSelf> {
@@ -136,7 +155,8 @@ pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<AgentSelf> {
             node_name: server.me.name.clone(),
             node_id: server.me.node_id.clone(),
             server: true,
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: CONSUL_API_VERSION,
+            tessera_version: TESSERA_VERSION,
         },
         member: member(&server, &server.me, ALIVE),
     })

@@ -15,6 +15,7 @@ use serde_json::Map;
 use serde_json::Value;
 use tessera_mesh::catalog::CheckDefinition;
 use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::Service;
 use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::agent::Agent;
@@ -112,6 +113,23 @@ pub async fn fail(State(agent): State<Arc<Agent>>, Path(id): Path<String>, p: Qu
     update_ttl(&agent, &id, CheckStatus::Critical, &p).await
 }
 
+/// The body of `/v1/agent/check/update/:id`: a TTL check's status and output.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct CheckUpdate {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    output: String,
+}
+
+pub async fn update(State(agent): State<Arc<Agent>>, Path(id): Path<String>, body: Bytes) -> Result<(), ApiError> {
+    let update: CheckUpdate = decode_body(&body)?;
+    let status = CheckStatus::parse(&update.status)
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid check status: '{}'", update.status)))?;
+    Ok(agent.update_ttl(&id, status, &update.output)?)
+}
+
 /// Consul answers a refused reload with 500 and the reason.
 pub async fn reload(State(agent): State<Arc<Agent>>) -> Result<(), ApiError> {
     agent
@@ -125,10 +143,25 @@ pub async fn health_by_name(State(agent): State<Arc<Agent>>, Path(name): Path<St
     if services.is_empty() {
         return (StatusCode::NOT_FOUND, format!("ServiceName {name} Not Found")).into_response();
     }
+    let (worst, entries) = local_health(&agent, &services);
+    (health_code(worst), Json(entries)).into_response()
+}
+
+/// `/v1/agent/health/service/id/:id`: one instance, the same codes.
+pub async fn health_by_id(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Response {
+    let Some(service) = agent.service(&id) else {
+        return (StatusCode::NOT_FOUND, format!("ServiceId {id} not found")).into_response();
+    };
+    let (worst, mut entries) = local_health(&agent, &[service]);
+    (health_code(worst), Json(entries.remove(0))).into_response()
+}
+
+/// Each service with its own checks and their worst status, and the worst of all.
+fn local_health(agent: &Agent, services: &[Service]) -> (CheckStatus, Vec<Value>) {
     let checks = agent.checks();
-    let dc = datacenter(&agent);
+    let dc = datacenter(agent);
     let mut worst = CheckStatus::Passing;
-    let entries: Vec<Value> = services
+    let entries = services
         .iter()
         .map(|s| {
             let own: Vec<_> = checks.iter().filter(|c| c.service_id == s.id).collect();
@@ -138,10 +171,13 @@ pub async fn health_by_name(State(agent): State<Arc<Agent>>, Path(name): Path<St
             json!({"AggregatedStatus": status.as_str(), "Service": Value::Object(shapes::service(s, &dc)), "Checks": own_checks})
         })
         .collect();
-    let code = match worst {
+    (worst, entries)
+}
+
+fn health_code(worst: CheckStatus) -> StatusCode {
+    match worst {
         CheckStatus::Passing => StatusCode::OK,
         CheckStatus::Warning => StatusCode::TOO_MANY_REQUESTS,
         CheckStatus::Critical => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (code, Json(entries)).into_response()
+    }
 }

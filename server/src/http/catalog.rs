@@ -89,6 +89,53 @@ pub async fn service(
     Ok((read_headers(&server, read.index), Json(rows)).into_response())
 }
 
+/// `/v1/catalog/connect/:service`: what Connect clients dial for it (its
+/// proxies and native instances), in the catalog's shape.
+pub async fn connect(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    let filter = filter::requested(&params, filter::CATALOG_SERVICE)?;
+    prepare(&server, &params).await?;
+    let wanted = Wanted::from(&params);
+    let read = server.store.read(Table::Catalog, |view| {
+        let instances = crate::health::instances(view, &name, true)?;
+        Ok(instances.into_iter().map(|i| (i.node, i.service)).collect::<Vec<_>>())
+    })?;
+    let rows: Vec<Value> = read
+        .value
+        .iter()
+        .filter(|(n, s)| wanted.instance(&n.value, &s.value))
+        .map(|(n, s)| shapes::catalog_service(n, s))
+        .collect();
+    let rows = filter::retain(rows, filter.as_ref())?;
+    Ok((read_headers(&server, read.index), Json(rows)).into_response())
+}
+
+/// `/v1/catalog/node-services/:node`: the node and its services as a list
+/// (Consul's newer form of `/v1/catalog/node/:node`).
+pub async fn node_services(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    let filter = filter::requested(&params, filter::AGENT_SERVICE)?;
+    prepare(&server, &params).await?;
+    let read = server.store.read(Table::Catalog, |view| match view.node(&name)? {
+        Some(node) => Ok(Some((node, view.node_services(&name)?))),
+        None => Ok(None),
+    })?;
+    let Some((node, services)) = read.value else {
+        return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
+    };
+    let services: Vec<Value> =
+        services.iter().map(|row| shapes::indexed(shapes::service(&row.value, &node.value.datacenter), row)).collect();
+    let services = filter::retain(services, filter.as_ref())?;
+    let body = json!({"Node": shapes::node(&node), "Services": services});
+    Ok((read_headers(&server, read.index), Json(body)).into_response())
+}
+
 pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     let filter = filter::requested(&params, filter::NODE)?;
     prepare(&server, &params).await?;

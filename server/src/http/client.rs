@@ -53,7 +53,8 @@ pub fn router(app: ClientApp) -> axum::Router {
 async fn agent_self(State(app): State<ClientApp>) -> Json<serde_json::Value> {
     let node = app.agent.node();
     Json(json!({
-        "Config": {"Datacenter": node.datacenter, "NodeName": node.name, "NodeID": node.id, "Server": false, "Version": env!("CARGO_PKG_VERSION")},
+        "Config": {"Datacenter": node.datacenter, "NodeName": node.name, "NodeID": node.id, "Server": false,
+            "Version": http::agent::CONSUL_API_VERSION, "TesseraVersion": http::agent::TESSERA_VERSION},
         "Member": {"Name": node.name, "Addr": node.address, "Status": 1, "Tags": {"role": "node", "dc": node.datacenter, "id": node.id}},
     }))
 }

@@ -73,6 +73,16 @@ pub async fn connect(
     service_entries(&server, &name, &params, true).await
 }
 
+/// `/v1/health/ingress/:service`: the ingress gateways for a service. There
+/// are none until gateways exist, so the answer is empty, at the catalog's
+/// index (a blocking query still blocks).
+pub async fn ingress(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+    params.flag("passing")?;
+    prepare(&server, &params).await?;
+    let read = server.store.read(Table::Catalog, |_| Ok(()))?;
+    Ok((read_headers(&server, read.index), Json(Vec::<Value>::new())).into_response())
+}
+
 /// The checks `read` returns that `keep` accepts, after the blocking wait.
 async fn checks_where(
     server: &Server,

@@ -2,7 +2,7 @@
 //! shapes, headers and status codes. Handlers are thin: parse, call the
 //! [`Server`], shape the answer.
 
-mod agent;
+pub mod agent;
 mod agent_connect;
 mod agent_services;
 mod blocking;
@@ -16,6 +16,7 @@ mod kv;
 pub mod query;
 mod shapes;
 mod status;
+mod ui;
 
 use std::sync::Arc;
 
@@ -75,8 +76,14 @@ where
         .route("/v1/agent/check/pass/{id}", put(agent_services::pass))
         .route("/v1/agent/check/warn/{id}", put(agent_services::warn))
         .route("/v1/agent/check/fail/{id}", put(agent_services::fail))
+        .route("/v1/agent/check/update/{id}", put(agent_services::update))
         .route("/v1/agent/reload", put(agent_services::reload))
         .route("/v1/agent/health/service/name/{name}", get(agent_services::health_by_name))
+        .route("/v1/agent/health/service/id/{id}", get(agent_services::health_by_id))
+        .route("/v1/agent/version", get(agent::version))
+        .route("/", get(ui::root))
+        .route("/ui", get(ui::page))
+        .route("/ui/", get(ui::page))
         .route("/v1/agent/connect/ca/roots", get(agent_connect::roots))
         .route("/v1/agent/connect/ca/leaf/{service}", get(agent_connect::leaf))
         .route("/v1/agent/connect/authorize", axum::routing::post(agent_connect::authorize))
@@ -98,10 +105,13 @@ pub fn router(app: App) -> Router {
         .route("/v1/catalog/nodes", get(catalog::nodes))
         .route("/v1/catalog/node/{name}", get(catalog::node))
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
+        .route("/v1/catalog/connect/{name}", get(catalog::connect))
+        .route("/v1/catalog/node-services/{name}", get(catalog::node_services))
         .route("/v1/catalog/register", put(catalog::register))
         .route("/v1/catalog/deregister", put(catalog::deregister))
         .route("/v1/health/service/{name}", get(health::service))
         .route("/v1/health/connect/{name}", get(health::connect))
+        .route("/v1/health/ingress/{name}", get(health::ingress))
         .route("/v1/health/checks/{service}", get(health::checks))
         .route("/v1/health/node/{node}", get(health::node))
         .route("/v1/health/state/{state}", get(health::state))

@@ -5,3 +5,4 @@ mod support;
 mod t30_agent;
 mod t40_decoding;
 mod t50_queries;
+mod t60_endpoints;
