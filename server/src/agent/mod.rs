@@ -48,6 +48,10 @@ pub enum AgentError {
     NotFound(String),
 }
 
+/// Consul's maintenance check ids.
+pub const NODE_MAINTENANCE: &str = "_node_maintenance";
+pub const SERVICE_MAINTENANCE_PREFIX: &str = "_service_maintenance:";
+
 pub struct Agent {
     node: Node,
     sources: Sources,
@@ -62,6 +66,10 @@ pub struct Agent {
     connect: Arc<connect::AgentConnect>,
     /// Where check runners run.
     tasks: Tasks,
+    /// Maintenance mode: the critical checks Consul adds for the node
+    /// (`_node_maintenance`) or a service (`_service_maintenance:<id>`),
+    /// by check id. Kept apart from the definitions: no runner, no file.
+    maintenance: Mutex<BTreeMap<String, HealthCheck>>,
     me: Weak<Agent>,
 }
 
@@ -123,6 +131,7 @@ impl Agent {
             sink: setup.sink,
             connect: setup.connect,
             tasks: setup.tasks,
+            maintenance: Mutex::new(BTreeMap::new()),
             me: me.clone(),
         });
         agent.restore_registrations();
@@ -186,6 +195,7 @@ impl Agent {
             ))),
         })?;
         self.persist(|dir| persist::remove_service(dir, id));
+        self.set_maintenance(format!("{SERVICE_MAINTENANCE_PREFIX}{id}"), None);
         Ok(())
     }
 
@@ -283,7 +293,67 @@ impl Agent {
     }
 
     pub fn checks(&self) -> Vec<HealthCheck> {
-        self.state.lock().expect("agent state lock").health_checks()
+        let mut checks = self.state.lock().expect("agent state lock").health_checks();
+        checks.extend(self.maintenance_checks());
+        checks
+    }
+
+    fn maintenance_checks(&self) -> Vec<HealthCheck> {
+        self.maintenance.lock().expect("maintenance lock").values().cloned().collect()
+    }
+
+    /// Puts the node in maintenance (a critical check that fails every
+    /// instance on it) or takes it out.
+    pub fn set_node_maintenance(&self, enable: bool, reason: &str) {
+        let default =
+            "Maintenance mode is enabled for this node, but no reason was provided. This is a default message.";
+        let check = self.maintenance_check(NODE_MAINTENANCE, "Node Maintenance Mode", reason, default, None);
+        self.set_maintenance(NODE_MAINTENANCE.to_string(), enable.then_some(check));
+    }
+
+    /// The same for one service instance of this agent.
+    pub fn set_service_maintenance(&self, id: &str, enable: bool, reason: &str) -> Result<(), AgentError> {
+        let service = self.service(id).ok_or_else(|| AgentError::NotFound(format!("Unknown service ID {id:?}")))?;
+        let check_id = format!("{SERVICE_MAINTENANCE_PREFIX}{id}");
+        let default =
+            "Maintenance mode is enabled for this service, but no reason was provided. This is a default message.";
+        let check = self.maintenance_check(&check_id, "Service Maintenance Mode", reason, default, Some(&service));
+        self.set_maintenance(check_id, enable.then_some(check));
+        Ok(())
+    }
+
+    fn maintenance_check(
+        &self,
+        id: &str,
+        name: &str,
+        reason: &str,
+        default: &str,
+        service: Option<&Service>,
+    ) -> HealthCheck {
+        HealthCheck {
+            node: self.node.name.clone(),
+            check_id: id.to_string(),
+            name: name.to_string(),
+            status: CheckStatus::Critical,
+            notes: if reason.is_empty() { default.to_string() } else { reason.to_string() },
+            service_id: service.map(|s| s.id.clone()).unwrap_or_default(),
+            service_name: service.map(|s| s.name.clone()).unwrap_or_default(),
+            service_tags: service.map(|s| s.tags.clone()).unwrap_or_default(),
+            kind: "maintenance".to_string(),
+            ..HealthCheck::default()
+        }
+    }
+
+    fn set_maintenance(&self, id: String, check: Option<HealthCheck>) {
+        let mut maintenance = self.maintenance.lock().expect("maintenance lock");
+        let changed = match check {
+            Some(check) => maintenance.insert(id, check).is_none(),
+            None => maintenance.remove(&id).is_some(),
+        };
+        drop(maintenance);
+        if changed {
+            self.changed.notify_one();
+        }
     }
 
     /// What the catalog should hold for this node: its services (with the
@@ -295,6 +365,7 @@ impl Agent {
         let state = self.state.lock().expect("agent state lock");
         services.extend(state.services());
         checks.extend(state.health_checks());
+        checks.extend(self.maintenance_checks());
         (services, checks)
     }
 

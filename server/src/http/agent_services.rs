@@ -130,6 +130,33 @@ pub async fn update(State(agent): State<Arc<Agent>>, Path(id): Path<String>, bod
     Ok(agent.update_ttl(&id, status, &update.output)?)
 }
 
+/// `?enable=` of the maintenance endpoints: required, a Go boolean.
+fn enable(params: &QueryParams) -> Result<bool, ApiError> {
+    match params.get("enable") {
+        None => Err(ApiError::bad_request("Missing value for enable")),
+        Some(_) => params.flag("enable").map_err(|_| ApiError::bad_request("Invalid value for enable")),
+    }
+}
+
+fn reason(params: &QueryParams) -> &str {
+    params.get("reason").map_or("", String::as_str)
+}
+
+/// `PUT /v1/agent/maintenance?enable=true|false&reason=...`
+pub async fn node_maintenance(State(agent): State<Arc<Agent>>, params: QueryParams) -> Result<(), ApiError> {
+    agent.set_node_maintenance(enable(&params)?, reason(&params));
+    Ok(())
+}
+
+/// `PUT /v1/agent/service/maintenance/:id?enable=true|false&reason=...`
+pub async fn service_maintenance(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    params: QueryParams,
+) -> Result<(), ApiError> {
+    Ok(agent.set_service_maintenance(&id, enable(&params)?, reason(&params))?)
+}
+
 /// Consul answers a refused reload with 500 and the reason.
 pub async fn reload(State(agent): State<Arc<Agent>>) -> Result<(), ApiError> {
     agent

@@ -77,6 +77,8 @@ where
         .route("/v1/agent/check/warn/{id}", put(agent_services::warn))
         .route("/v1/agent/check/fail/{id}", put(agent_services::fail))
         .route("/v1/agent/check/update/{id}", put(agent_services::update))
+        .route("/v1/agent/maintenance", put(agent_services::node_maintenance))
+        .route("/v1/agent/service/maintenance/{id}", put(agent_services::service_maintenance))
         .route("/v1/agent/reload", put(agent_services::reload))
         .route("/v1/agent/health/service/name/{name}", get(agent_services::health_by_name))
         .route("/v1/agent/health/service/id/{id}", get(agent_services::health_by_id))

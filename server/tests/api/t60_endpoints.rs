@@ -55,3 +55,45 @@ async fn t60_check_update_health_by_id_version_ui_and_catalog_connect() {
     assert_eq!(http.get(&server.http, "/ui/").await.unwrap().0, 200);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t61_maintenance_mode_fails_a_service_or_the_whole_node_until_taken_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data"), None).await;
+    let http = Http::new();
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
+    let web = r#"{"Name": "web", "ID": "web-1", "Port": 8080}"#;
+    assert_eq!(http.put(&server.http, "/v1/agent/service/register", web).await.unwrap().0, 200);
+    let passing = |count: usize| {
+        let (http, server) = (&http, &server);
+        move || async move {
+            let entries = http.get_json(&server.http, "/v1/health/service/web?passing").await?;
+            (entries.as_array()?.len() == count).then_some(())
+        }
+    };
+    wait_until("web passes", SETTLE, passing(1)).await;
+
+    let put = |path: &'static str| http.put(&server.http, path, "");
+    assert_eq!(put("/v1/agent/service/maintenance/web-1?enable=true&reason=deploying").await.unwrap().0, 200);
+    wait_until("web is out of rotation", SETTLE, passing(0)).await;
+    let checks = http.get_json(&server.http, "/v1/health/checks/web").await.unwrap();
+    let check = checks.as_array().unwrap().iter().find(|c| c["CheckID"] == "_service_maintenance:web-1").cloned();
+    let check = check.expect("the maintenance check is in the catalog");
+    assert_eq!((check["Status"].as_str(), check["Notes"].as_str()), (Some("critical"), Some("deploying")));
+    assert_eq!(put("/v1/agent/service/maintenance/web-1?enable=false").await.unwrap().0, 200);
+    wait_until("web is back", SETTLE, passing(1)).await;
+
+    assert_eq!(put("/v1/agent/maintenance?enable=true").await.unwrap().0, 200);
+    wait_until("the node's maintenance fails web too", SETTLE, passing(0)).await;
+    let node = http.get_json(&server.http, "/v1/health/node/in-process").await.unwrap();
+    let check = node.as_array().unwrap().iter().find(|c| c["CheckID"] == "_node_maintenance").cloned().unwrap();
+    assert!(check["Notes"].as_str().unwrap().contains("no reason was provided"), "{check}");
+    assert_eq!(put("/v1/agent/maintenance?enable=0").await.unwrap().0, 200);
+    wait_until("web is back again", SETTLE, passing(1)).await;
+
+    let (code, text) = put("/v1/agent/maintenance").await.unwrap();
+    assert_eq!((code, text.as_str()), (400, "Missing value for enable"));
+    assert_eq!(put("/v1/agent/maintenance?enable=perhaps").await.unwrap().0, 400);
+    assert_eq!(put("/v1/agent/service/maintenance/nope?enable=true").await.unwrap().0, 404);
+    server.stop().await;
+}
