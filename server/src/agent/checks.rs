@@ -1,6 +1,9 @@
 //! Check runners: one task per TCP, HTTP or TTL check, reporting results to
 //! the agent. Alias checks need no task; the agent recomputes them whenever
-//! a check changes.
+//! a check changes. A runner that panics is restarted (its check goes
+//! critical saying so), never left frozen at its last status; probe results
+//! pass through Consul's thresholds (`success_before_passing`,
+//! `failures_before_warning`, `failures_before_critical`).
 
 use std::sync::Arc;
 use std::sync::Weak;
@@ -31,22 +34,102 @@ impl Drop for Runner {
     }
 }
 
-pub fn spawn(tasks: &Tasks, agent: Weak<Agent>, id: String, kind: CheckKind) -> Option<Runner> {
+pub fn spawn(tasks: &Tasks, agent: Weak<Agent>, id: String, kind: CheckKind, limits: Thresholds) -> Option<Runner> {
     let (task, ttl_reset) = match kind.clone() {
         CheckKind::Tcp { address, interval, timeout } => {
-            (tasks.spawn(tcp_loop(agent, id, address, interval, timeout)), None)
+            let run = move |agent, id| tcp_loop(agent, id, address.clone(), interval, timeout, Counts::new(limits));
+            (supervised(tasks, agent, id, run), None)
         }
         CheckKind::Http { url, method, header, body, interval, timeout } => {
             let probe = HttpProbe { url, method, header, body, timeout };
-            (tasks.spawn(http_loop(agent, id, probe, interval)), None)
+            let run = move |agent, id| http_loop(agent, id, probe.clone(), interval, Counts::new(limits));
+            (supervised(tasks, agent, id, run), None)
         }
         CheckKind::Ttl { ttl } => {
             let reset = Arc::new(Notify::new());
-            (tasks.spawn(ttl_loop(agent, id, ttl, reset.clone())), Some(reset))
+            let notify = reset.clone();
+            (supervised(tasks, agent, id, move |agent, id| ttl_loop(agent, id, ttl, notify.clone())), Some(reset))
         }
         CheckKind::Alias { .. } => return None,
     };
     Some(Runner { kind, task, ttl_reset })
+}
+
+/// How long a runner that panicked waits before it starts again.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs `run` until it ends by itself (its agent is gone); a panic marks the
+/// check critical with the reason and starts it again.
+fn supervised<F, Fut>(tasks: &Tasks, agent: Weak<Agent>, id: String, run: F) -> JoinHandle<()>
+where
+    F: Fn(Weak<Agent>, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use futures::FutureExt;
+    tasks.spawn(async move {
+        loop {
+            let outcome = std::panic::AssertUnwindSafe(run(agent.clone(), id.clone())).catch_unwind().await;
+            let Err(panic) = outcome else { return };
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            tracing::error!(check = %id, %reason, "check runner failed; restarting");
+            let output = format!("check runner failed ({reason}); restarting");
+            if !report(&agent, &id, CheckStatus::Critical, output) {
+                return;
+            }
+            tokio::time::sleep(RESTART_AFTER).await;
+        }
+    })
+}
+
+/// Consul's thresholds on consecutive probe results (0: not set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Thresholds {
+    pub success_before_passing: u32,
+    pub failures_before_warning: u32,
+    pub failures_before_critical: u32,
+}
+
+/// Consecutive results so far, and what they let through.
+struct Counts {
+    limits: Thresholds,
+    successes: u32,
+    failures: u32,
+}
+
+impl Counts {
+    fn new(limits: Thresholds) -> Counts {
+        Counts { limits, successes: 0, failures: 0 }
+    }
+
+    /// The status to report for a probe's result, or None to keep the
+    /// current one: a pass needs `success_before_passing` in a row, a
+    /// failure `failures_before_critical` in a row to be critical (warning
+    /// from `failures_before_warning`, which defaults to the critical count).
+    fn admit(&mut self, status: CheckStatus) -> Option<CheckStatus> {
+        if status == CheckStatus::Passing {
+            self.failures = 0;
+            self.successes = self.successes.saturating_add(1);
+            return (self.successes >= self.limits.success_before_passing).then_some(CheckStatus::Passing);
+        }
+        self.successes = 0;
+        self.failures = self.failures.saturating_add(1);
+        let critical_after = self.limits.failures_before_critical;
+        let warning_after = match self.limits.failures_before_warning {
+            0 => critical_after,
+            n => n,
+        };
+        if self.failures >= critical_after {
+            Some(status)
+        } else if self.failures >= warning_after {
+            Some(CheckStatus::Warning)
+        } else {
+            None
+        }
+    }
 }
 
 /// Reports a result; false once the agent is gone (the task should end).
@@ -66,7 +149,14 @@ fn report(agent: &Weak<Agent>, id: &str, status: CheckStatus, output: String) ->
 /// a whole interval after it comes up.
 const CRITICAL_TCP_RETRY: Duration = Duration::from_secs(1);
 
-async fn tcp_loop(agent: Weak<Agent>, id: String, address: String, interval: Duration, timeout: Duration) {
+async fn tcp_loop(
+    agent: Weak<Agent>,
+    id: String,
+    address: String,
+    interval: Duration,
+    timeout: Duration,
+    mut counts: Counts,
+) {
     loop {
         let (status, output) = match tokio::time::timeout(timeout, TcpStream::connect(&address)).await {
             Ok(Ok(_)) => (CheckStatus::Passing, format!("TCP connect {address}: Success")),
@@ -74,13 +164,16 @@ async fn tcp_loop(agent: Weak<Agent>, id: String, address: String, interval: Dur
             Err(_) => (CheckStatus::Critical, format!("dial tcp {address}: i/o timeout")),
         };
         let pause = if status == CheckStatus::Critical { interval.min(CRITICAL_TCP_RETRY) } else { interval };
-        if !report(&agent, &id, status, output) {
-            return;
+        if let Some(status) = counts.admit(status) {
+            if !report(&agent, &id, status, output) {
+                return;
+            }
         }
         tokio::time::sleep(pause).await;
     }
 }
 
+#[derive(Clone)]
 struct HttpProbe {
     url: String,
     method: String,
@@ -107,8 +200,17 @@ impl HttpProbe {
             Err(e) => return (CheckStatus::Critical, format!("HTTP {} {}: {e}", self.method, self.url)),
         };
         let code = response.status();
-        let mut text = response.text().await.unwrap_or_default();
-        text.truncate(MAX_OUTPUT);
+        // Only what the output keeps is read: a check must not buffer a
+        // large or endless body.
+        let mut body = Vec::new();
+        let mut response = response;
+        while body.len() < MAX_OUTPUT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let text = output_text(&body);
         let status = match code.as_u16() {
             200..=299 => CheckStatus::Passing,
             429 => CheckStatus::Warning,
@@ -118,12 +220,28 @@ impl HttpProbe {
     }
 }
 
-async fn http_loop(agent: Weak<Agent>, id: String, probe: HttpProbe, interval: Duration) {
+/// At most [`MAX_OUTPUT`] bytes of a body as text, cut on a character
+/// boundary: a character split by the limit is left out, not mangled.
+fn output_text(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(MAX_OUTPUT)];
+    let mut text = match std::str::from_utf8(cut) {
+        Ok(text) => text.to_string(),
+        Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned(),
+        Err(_) => String::from_utf8_lossy(cut).into_owned(),
+    };
+    while text.len() > MAX_OUTPUT {
+        text.pop();
+    }
+    text
+}
+
+async fn http_loop(agent: Weak<Agent>, id: String, probe: HttpProbe, interval: Duration, mut counts: Counts) {
     let client = reqwest::Client::builder().build().unwrap_or_default();
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
         let (status, output) = probe.run(&client).await;
+        let Some(status) = counts.admit(status) else { continue };
         if !report(&agent, &id, status, output) {
             return;
         }
@@ -142,5 +260,50 @@ async fn ttl_loop(agent: Weak<Agent>, id: String, ttl: Duration, reset: Arc<Noti
                 reset.notified().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_cut_at_the_limit_on_a_character_boundary() {
+        let mut body = vec![b'a'; MAX_OUTPUT - 1];
+        body.extend_from_slice("é and more".as_bytes()); // 'é' is 2 bytes, across the limit
+        let text = output_text(&body);
+        assert_eq!(text.len(), MAX_OUTPUT - 1, "the split character is left out");
+        assert!(text.bytes().all(|b| b == b'a'));
+        assert_eq!(output_text("short ✓".as_bytes()), "short ✓");
+        let invalid = [b'x', 0xff, b'y'];
+        assert_eq!(output_text(&invalid), "x\u{fffd}y");
+    }
+
+    #[test]
+    fn thresholds_need_consecutive_results_as_consul_counts_them() {
+        use CheckStatus::*;
+        let limits = Thresholds { success_before_passing: 2, failures_before_warning: 1, failures_before_critical: 3 };
+        let mut counts = Counts::new(limits);
+        let seen: Vec<Option<CheckStatus>> =
+            [Passing, Passing, Critical, Critical, Critical, Passing, Critical, Passing, Passing]
+                .into_iter()
+                .map(|s| counts.admit(s))
+                .collect();
+        assert_eq!(
+            seen,
+            [
+                None,
+                Some(Passing),
+                Some(Warning),
+                Some(Warning),
+                Some(Critical),
+                None,
+                Some(Warning),
+                None,
+                Some(Passing)
+            ]
+        );
+        let mut unset = Counts::new(Thresholds::default());
+        assert_eq!([Critical, Passing].map(|s| unset.admit(s)), [Some(Critical), Some(Passing)], "0 means at once");
     }
 }

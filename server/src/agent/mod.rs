@@ -268,7 +268,15 @@ impl Agent {
         runners.retain(|id, runner| state.checks.get(id).is_some_and(|c| c.kind == runner.kind));
         for (id, check) in &state.checks {
             if !runners.contains_key(id) {
-                if let Some(runner) = checks::spawn(&self.tasks, self.me.clone(), id.clone(), check.kind.clone()) {
+                let definition = &check.definition;
+                let limits = checks::Thresholds {
+                    success_before_passing: definition.success_before_passing,
+                    failures_before_warning: definition.failures_before_warning,
+                    failures_before_critical: definition.failures_before_critical,
+                };
+                if let Some(runner) =
+                    checks::spawn(&self.tasks, self.me.clone(), id.clone(), check.kind.clone(), limits)
+                {
                     runners.insert(id.clone(), runner);
                 }
             }

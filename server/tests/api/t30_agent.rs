@@ -151,3 +151,50 @@ async fn t37_a_server_stops_at_once_with_a_blocking_query_parked() {
     // And the store is closed: the data dir opens again at once.
     TestServer::start(&data, None).await.stop().await;
 }
+
+/// An HTTP server answering 200 with `body` to every request.
+async fn http_body_app(body: Vec<u8>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t38_an_http_check_body_with_a_character_across_the_output_limit_still_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4,095 bytes, then a 2-byte character across byte 4,096, then a megabyte
+    // more that the check must not read.
+    let mut body = vec![b'a'; 4095];
+    body.extend_from_slice("é".as_bytes());
+    body.extend(std::iter::repeat_n(b'z', 1 << 20));
+    let app = http_body_app(body).await;
+    let api = format!(
+        r#"{{"service": {{"name": "api", "port": {}, "check": {{"http": "http://{app}/", "interval": "200ms"}}}}}}"#,
+        app.port()
+    );
+    let config = config_dir(dir.path(), &[("api.json", &api)]);
+    let server = TestServer::start(&dir.path().join("data"), Some(&config)).await;
+    let http = Http::new();
+    wait_until("the check passes", SETTLE, || async {
+        (check_status(&http, &server, "api").await? == "passing").then_some(())
+    })
+    .await;
+    let checks = http.get_json(&server.http, "/v1/health/checks/api").await.unwrap();
+    let output = checks[0]["Output"].as_str().unwrap();
+    assert!(output.ends_with(&"a".repeat(100)), "cut before the split character: ...{}", &output[output.len() - 20..]);
+    assert!(!output.contains('z'), "nothing past the limit was kept");
+    server.stop().await;
+}
