@@ -98,10 +98,52 @@ impl Wanted<'_> {
 /// `consistent`.
 pub async fn common_params(State(datacenter): State<String>, request: Request, next: Next) -> Response {
     let params = QueryParams::parse(request.uri().query().unwrap_or(""));
-    match refusal(&params, &datacenter) {
-        Some(refused) => refused.into_response(),
-        None => next.run(request).await,
+    if let Some(refused) = refusal(&params, &datacenter) {
+        return refused.into_response();
     }
+    let response = next.run(request).await;
+    let response = match params.contains_key("cached") {
+        // Answers come from the servers' state, never from an agent cache.
+        true => with_header(response, "x-cache", "MISS"),
+        false => response,
+    };
+    match params.contains_key("pretty") {
+        true => pretty(response).await,
+        false => response,
+    }
+}
+
+fn with_header(mut response: Response, name: &'static str, value: &'static str) -> Response {
+    response.headers_mut().insert(name, axum::http::HeaderValue::from_static(value));
+    response
+}
+
+/// `?pretty`: a JSON answer re-indented as Go's `MarshalIndent` with four
+/// spaces, and a trailing newline. Other answers pass unchanged.
+async fn pretty(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the answer").into_response();
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    if serde::Serialize::serialize(&value, &mut serializer).is_err() {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    out.push(b'\n');
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(out))
 }
 
 fn refusal(params: &QueryParams, datacenter: &str) -> Option<ApiError> {

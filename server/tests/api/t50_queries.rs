@@ -131,3 +131,24 @@ async fn t51_filter_selects_on_every_listing_endpoint_and_bad_expressions_are_na
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t52_pretty_indents_as_consul_and_cached_answers_say_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data"), None).await;
+    let http = Http::new();
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
+    let (code, body) = http.get(&server.http, "/v1/agent/self?pretty").await.unwrap();
+    assert_eq!(code, 200);
+    assert!(body.starts_with("{\n    \""), "four-space indent: {body}");
+    assert!(body.ends_with("}\n"), "a trailing newline");
+    let compact = http.get(&server.http, "/v1/agent/self").await.unwrap().1;
+    assert!(!compact.contains('\n'));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["Config"],
+        serde_json::from_str::<Value>(&compact).unwrap()["Config"]
+    );
+    let cached = reqwest::get(format!("http://{}/v1/catalog/services?cached", server.http)).await.unwrap();
+    assert_eq!(cached.headers()["x-cache"], "MISS");
+    server.stop().await;
+}
