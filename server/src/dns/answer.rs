@@ -3,14 +3,17 @@
 //! nothing to answer. DNS reads the local state machine (stale reads, as
 //! Consul's DNS does by default).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use hickory_proto::op::Message;
 use hickory_proto::op::OpCode;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::rdata::AAAA;
+use hickory_proto::rr::rdata::PTR;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::rdata::SRV;
+use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::Name;
 use hickory_proto::rr::RData;
 use hickory_proto::rr::Record;
@@ -31,12 +34,21 @@ pub struct Zone {
     pub datacenter: String,
 }
 
-/// An address to answer with, and the name it stands under.
+/// An address to answer with, and the name it stands under; for a node,
+/// its meta as TXT strings (`key=value`), as Consul adds them.
 struct Target {
     host: Name,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     port: u16,
     weight: u16,
+    txt: Vec<String>,
+}
+
+fn address_record(name: Name, ip: IpAddr) -> Record {
+    match ip {
+        IpAddr::V4(v4) => Record::from_rdata(name, TTL, RData::A(A(v4))),
+        IpAddr::V6(v6) => Record::from_rdata(name, TTL, RData::AAAA(AAAA(v6))),
+    }
 }
 
 impl Zone {
@@ -79,51 +91,88 @@ impl Zone {
             Lookup::Connect { name } => health::instances(view, name, true)?,
             Lookup::Node { name } => {
                 let node = view.node(name)?;
-                return Ok(node
-                    .and_then(|n| n.value.address.parse().ok().map(|ip| (n.value.name, ip)))
-                    .map(|(node, ip)| vec![Target { host: self.node_name(&node), ip, port: 0, weight: 1 }])
-                    .unwrap_or_default());
+                return Ok(node.and_then(|n| self.node_target(&n.value)).into_iter().collect());
             }
-            Lookup::Addr { ip } => return Ok(vec![Target { host: self.addr_name(*ip), ip: *ip, port: 0, weight: 1 }]),
+            Lookup::Addr { ip } => {
+                return Ok(vec![Target { host: self.addr_name(*ip), ip: *ip, port: 0, weight: 1, txt: Vec::new() }]);
+            }
+            // The nodes with the address; the answer names them.
+            Lookup::Reverse { ip } => {
+                let nodes = view.nodes()?;
+                return Ok(nodes
+                    .iter()
+                    .filter(|n| n.value.address.parse() == Ok(*ip))
+                    .filter_map(|n| self.node_target(&n.value))
+                    .collect());
+            }
         };
         let mut targets: Vec<Target> = instances
             .iter()
             .filter(|i| i.status() != CheckStatus::Critical)
             .filter_map(|i| {
                 let service = &i.service.value;
-                let ip: Ipv4Addr = service.effective_address(&i.node.value).parse().ok()?;
+                let ip: IpAddr = service.effective_address(&i.node.value).parse().ok()?;
                 let host = match service.address.is_empty() {
                     true => self.node_name(&i.node.value.name),
                     false => self.addr_name(ip),
                 };
                 let weights = service.weights;
                 let weight = if i.status() == CheckStatus::Warning { weights.warning } else { weights.passing };
-                Some(Target { host, ip, port: service.port, weight: weight.min(u16::MAX as u32) as u16 })
+                let weight = weight.min(u16::MAX as u32) as u16;
+                Some(Target { host, ip, port: service.port, weight, txt: Vec::new() })
             })
             .collect();
         targets.shuffle(&mut rand::thread_rng());
         Ok(targets)
     }
 
+    fn node_target(&self, node: &tessera_mesh::catalog::Node) -> Option<Target> {
+        let ip = node.address.parse().ok()?;
+        let txt = node.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Some(Target { host: self.node_name(&node.name), ip, port: 0, weight: 1, txt })
+    }
+
     fn add_records(&self, response: &mut Message, name: &Name, qtype: RecordType, targets: Vec<Target>) {
+        let before = response.answers.len();
         match qtype {
             RecordType::SRV => {
                 for t in &targets {
                     let srv = SRV::new(1, t.weight, t.port, t.host.clone());
                     response.add_answer(Record::from_rdata(name.clone(), TTL, RData::SRV(srv)));
-                    response.add_additional(Record::from_rdata(t.host.clone(), TTL, RData::A(A(t.ip))));
+                    response.add_additional(address_record(t.host.clone(), t.ip));
                 }
             }
-            RecordType::A | RecordType::ANY => {
+            RecordType::PTR => {
+                for t in &targets {
+                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::PTR(PTR(t.host.clone()))));
+                }
+            }
+            RecordType::TXT => {
+                for t in targets.iter().filter(|t| !t.txt.is_empty()) {
+                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::TXT(TXT::new(t.txt.clone()))));
+                }
+            }
+            RecordType::A | RecordType::AAAA | RecordType::ANY => {
+                let wanted = |ip: &IpAddr| match qtype {
+                    RecordType::A => ip.is_ipv4(),
+                    RecordType::AAAA => ip.is_ipv6(),
+                    _ => true,
+                };
                 let mut seen = std::collections::BTreeSet::new();
-                for t in targets.iter().filter(|t| seen.insert(t.ip)) {
-                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::A(A(t.ip))));
+                for t in targets.iter().filter(|t| wanted(&t.ip) && seen.insert(t.ip)) {
+                    response.add_answer(address_record(name.clone(), t.ip));
+                    // A node's meta rides along, as Consul's enable_additional_node_meta_txt.
+                    if !t.txt.is_empty() {
+                        let txt = RData::TXT(TXT::new(t.txt.clone()));
+                        response.add_additional(Record::from_rdata(name.clone(), TTL, txt));
+                    }
                 }
             }
-            // The name exists but has no records of this type: NOERROR with the SOA.
-            _ => {
-                response.add_authority(self.soa());
-            }
+            _ => {}
+        }
+        // The name exists but has no records of this type: NOERROR with the SOA.
+        if response.answers.len() == before {
+            response.add_authority(self.soa());
         }
     }
 
@@ -135,7 +184,7 @@ impl Zone {
         self.zone_name(&format!("{node}.node"))
     }
 
-    fn addr_name(&self, ip: Ipv4Addr) -> Name {
+    fn addr_name(&self, ip: IpAddr) -> Name {
         self.zone_name(&format!("{}.addr", lookup::addr_label(ip)))
     }
 

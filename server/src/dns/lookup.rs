@@ -4,22 +4,31 @@
 //! - `_<service>._<tag|tcp>.service[.<dc>]` (RFC 2782)
 //! - `<service>.connect[.<dc>]`: its sidecars (and native instances)
 //! - `<node>.node[.<dc>]`
-//! - `<hex ip>.addr[.<dc>]`: the address itself (SRV targets use it)
+//! - `<hex ip>.addr[.<dc>]`: the address itself (SRV targets use it); 8 hex
+//!   digits for IPv4, 32 for IPv6
+//! - `<reversed ip>.in-addr.arpa` / `.ip6.arpa`: reverse lookups (PTR), the
+//!   nodes with that address
 
+use std::net::IpAddr;
 use std::net::Ipv4Addr;
+use std::net::Ipv6Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Service { name: String, tag: Option<String> },
     Connect { name: String },
     Node { name: String },
-    Addr { ip: Ipv4Addr },
+    Addr { ip: IpAddr },
+    Reverse { ip: IpAddr },
 }
 
 /// Parses `query` (any case, trailing dot optional) under `domain`, for a
 /// datacenter named `datacenter`. None: not ours, or not a name we serve.
 pub fn parse(query: &str, domain: &str, datacenter: &str) -> Option<Lookup> {
     let query = query.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(ip) = reverse(&query) {
+        return Some(Lookup::Reverse { ip });
+    }
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let rest = query.strip_suffix(&domain)?.strip_suffix('.')?;
     let mut labels: Vec<&str> = rest.split('.').collect();
@@ -36,7 +45,10 @@ pub fn parse(query: &str, domain: &str, datacenter: &str) -> Option<Lookup> {
         ("connect", [service]) => Some(Lookup::Connect { name: service.to_string() }),
         ("node", [node]) => Some(Lookup::Node { name: node.to_string() }),
         ("addr", [hex]) if hex.len() == 8 => {
-            u32::from_str_radix(hex, 16).ok().map(|n| Lookup::Addr { ip: Ipv4Addr::from(n) })
+            u32::from_str_radix(hex, 16).ok().map(|n| Lookup::Addr { ip: IpAddr::V4(Ipv4Addr::from(n)) })
+        }
+        ("addr", [hex]) if hex.len() == 32 => {
+            u128::from_str_radix(hex, 16).ok().map(|n| Lookup::Addr { ip: IpAddr::V6(Ipv6Addr::from(n)) })
         }
         _ => None,
     }
@@ -58,9 +70,25 @@ fn rfc2782(first: &str, second: Option<&str>) -> Option<Lookup> {
     Some(Lookup::Service { name: service.to_string(), tag })
 }
 
-/// The `.addr.` label for an address: its 8 hex digits.
-pub fn addr_label(ip: Ipv4Addr) -> String {
-    format!("{:08x}", u32::from(ip))
+/// The `.addr.` label for an address: its 8 (IPv4) or 32 (IPv6) hex digits.
+pub fn addr_label(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("{:08x}", u32::from(v4)),
+        IpAddr::V6(v6) => format!("{:032x}", u128::from(v6)),
+    }
+}
+
+/// The address a reverse name stands for: `4.3.2.1.in-addr.arpa` or 32
+/// nibbles under `ip6.arpa`, least significant first.
+fn reverse(query: &str) -> Option<IpAddr> {
+    if let Some(labels) = query.strip_suffix(".in-addr.arpa") {
+        let octets: Vec<u8> = labels.split('.').rev().map(str::parse).collect::<Result<_, _>>().ok()?;
+        let octets: [u8; 4] = octets.try_into().ok()?;
+        return Some(IpAddr::V4(Ipv4Addr::from(octets)));
+    }
+    let nibbles = query.strip_suffix(".ip6.arpa")?;
+    let hex: String = nibbles.split('.').rev().collect();
+    (hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok()).flatten().map(|n| IpAddr::V6(Ipv6Addr::from(n)))
 }
 
 #[cfg(test)]
@@ -85,7 +113,13 @@ mod tests {
         assert_eq!(p("_web._v1.service.consul."), svc("web", Some("v1")));
         assert_eq!(p("socat.connect.consul."), Some(Lookup::Connect { name: "socat".into() }));
         assert_eq!(p("n1.node.consul."), Some(Lookup::Node { name: "n1".into() }));
-        assert_eq!(p("7f000001.addr.dc1.consul."), Some(Lookup::Addr { ip: Ipv4Addr::LOCALHOST }));
+        assert_eq!(p("7f000001.addr.dc1.consul."), Some(Lookup::Addr { ip: Ipv4Addr::LOCALHOST.into() }));
+        let v6 = format!("{}.addr.consul.", "0".repeat(31) + "1");
+        assert_eq!(p(&v6), Some(Lookup::Addr { ip: Ipv6Addr::LOCALHOST.into() }));
+        assert_eq!(p("3.2.1.10.in-addr.arpa."), Some(Lookup::Reverse { ip: Ipv4Addr::new(10, 1, 2, 3).into() }));
+        let nibbles = format!("1.{}ip6.arpa.", "0.".repeat(31));
+        assert_eq!(p(&nibbles), Some(Lookup::Reverse { ip: Ipv6Addr::LOCALHOST.into() }));
+        assert_eq!(p("1.2.in-addr.arpa."), None, "a partial reverse zone is not a host");
     }
 
     #[test]
@@ -98,7 +132,8 @@ mod tests {
 
     #[test]
     fn addr_labels_round_trip() {
-        let ip = Ipv4Addr::new(10, 1, 2, 3);
-        assert_eq!(p(&format!("{}.addr.consul.", addr_label(ip))), Some(Lookup::Addr { ip }));
+        for ip in [IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)), IpAddr::V6("fd00::7".parse().unwrap())] {
+            assert_eq!(p(&format!("{}.addr.consul.", addr_label(ip))), Some(Lookup::Addr { ip }));
+        }
     }
 }

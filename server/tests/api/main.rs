@@ -6,3 +6,4 @@ mod t30_agent;
 mod t40_decoding;
 mod t50_queries;
 mod t60_endpoints;
+mod t70_dns;

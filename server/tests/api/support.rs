@@ -22,6 +22,8 @@ const STOP_BOUND: Duration = Duration::from_secs(10);
 pub struct TestServer {
     /// The HTTP API's address, as the cluster tests' client takes it.
     pub http: String,
+    /// The DNS server's address (UDP and TCP).
+    pub dns: String,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), AgentError>>,
 }
@@ -33,6 +35,8 @@ impl TestServer {
         let rpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_addr = http.local_addr().unwrap();
+        let (dns_udp, dns_tcp) = dns_sockets().await;
+        let dns_addr = dns_udp.local_addr().unwrap();
         let config = AgentConfig {
             node_name: "in-process".into(),
             data_dir: Some(data_dir.to_path_buf()),
@@ -45,10 +49,10 @@ impl TestServer {
             config_dirs: config_dir.map(Path::to_path_buf).into_iter().collect(),
             ..AgentConfig::default()
         };
-        let listeners = Listeners { rpc: Some(rpc), http, dns: None, grpc: None };
+        let listeners = Listeners { rpc: Some(rpc), http, dns: Some((dns_udp, dns_tcp)), grpc: None };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));
-        let server = TestServer { http: http_addr.to_string(), shutdown, task };
+        let server = TestServer { http: http_addr.to_string(), dns: dns_addr.to_string(), shutdown, task };
         let api = Http::new();
         wait_until("the server leads", SETTLE, || async {
             let leader = api.get_json(&server.http, "/v1/status/leader").await?;
@@ -64,6 +68,19 @@ impl TestServer {
         let outcome = tokio::time::timeout(STOP_BOUND, self.task).await.expect("the server stops in time");
         outcome.expect("the server task did not panic").expect("the server ended without an error");
     }
+}
+
+/// A UDP socket and a TCP listener on one free port, as DNS serves on both.
+async fn dns_sockets() -> (tokio::net::UdpSocket, TcpListener) {
+    for _ in 0..20 {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = udp.local_addr().unwrap().port();
+        // The UDP port may be taken for TCP by another test; try another.
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no port free for both UDP and TCP");
 }
 
 /// A blocking query made sure to be parked on the server: sent on one
