@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use tessera_mesh::catalog::definition::CheckKind;
 use tessera_mesh::catalog::sidecar;
@@ -42,6 +43,8 @@ pub struct LocalCheck {
     pub definition: CheckDefinition,
     /// Defined inside its service's definition (and so saved with it).
     pub inline: bool,
+    /// Since when it has been critical, for `deregister_critical_service_after`.
+    pub critical_since: Option<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +167,13 @@ impl LocalState {
             interval,
             timeout,
         };
-        self.checks.insert(id.clone(), LocalCheck { check, kind, source, definition: definition.clone(), inline });
+        let critical_since = match (status, self.checks.get(&id)) {
+            (CheckStatus::Critical, Some(old)) if old.check.status == CheckStatus::Critical => old.critical_since,
+            (CheckStatus::Critical, _) => Some(Instant::now()),
+            _ => None,
+        };
+        let local = LocalCheck { check, kind, source, definition: definition.clone(), inline, critical_since };
+        self.checks.insert(id.clone(), local);
         Ok(id)
     }
 
@@ -233,9 +242,31 @@ impl LocalState {
         if check.check.status == status && check.check.output == output {
             return false;
         }
+        check.critical_since = match status {
+            CheckStatus::Critical => check.critical_since.or_else(|| Some(Instant::now())),
+            _ => None,
+        };
         check.check.status = status;
         check.check.output = output.to_string();
         true
+    }
+
+    /// The services whose checks have been critical for longer than their
+    /// `deregister_critical_service_after`, as of `now`.
+    pub fn critical_too_long(&self, now: Instant) -> Vec<String> {
+        let mut services: Vec<String> = self
+            .checks
+            .values()
+            .filter(|c| !c.check.service_id.is_empty())
+            .filter_map(|c| {
+                let after = tessera_mesh::catalog::duration::parse(&c.definition.deregister_critical_service_after)?;
+                let since = c.critical_since?;
+                (now.saturating_duration_since(since) >= after).then(|| c.check.service_id.clone())
+            })
+            .collect();
+        services.sort();
+        services.dedup();
+        services
     }
 
     /// The worst status of a service's checks other than aliases (an alias

@@ -306,6 +306,20 @@ impl Agent {
         checks
     }
 
+    /// Deregisters the services whose checks have been critical longer than
+    /// their `deregister_critical_service_after` allows, as Consul's agent
+    /// reaps them; returns their ids.
+    pub fn reap_critical(&self) -> Vec<String> {
+        let due = self.state.lock().expect("agent state lock").critical_too_long(std::time::Instant::now());
+        for id in &due {
+            tracing::info!(service = %id, "deregistering a service critical for longer than deregister_critical_service_after");
+            if let Err(e) = self.deregister_service(id) {
+                tracing::warn!(service = %id, error = %e, "could not deregister a critical service");
+            }
+        }
+        due
+    }
+
     fn maintenance_checks(&self) -> Vec<HealthCheck> {
         self.maintenance.lock().expect("maintenance lock").values().cloned().collect()
     }

@@ -193,6 +193,28 @@ pub fn spawn_agent_tasks(sup: &mut Supervisor, agent: &Arc<Agent>) {
         reload_on_sighup(reload_agent, token).await;
         Ok(())
     });
+    let (reaping_agent, token) = (agent.clone(), sup.shutdown().clone());
+    sup.spawn(async move {
+        reap_critical_services(reaping_agent, token).await;
+        Ok(())
+    });
+}
+
+/// How often services critical for too long are looked for. Consul's agent
+/// looks every 30 s (and waits at least a minute); this honours the value as
+/// given, to the second.
+const REAP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn reap_critical_services(agent: Arc<Agent>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(REAP_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                agent.reap_critical();
+            }
+        }
+    }
 }
 
 /// SIGHUP reloads service definitions, as in Consul; a bad file is logged

@@ -198,3 +198,25 @@ async fn t38_an_http_check_body_with_a_character_across_the_output_limit_still_p
     assert!(!output.contains('z'), "nothing past the limit was kept");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t39_a_service_critical_past_deregister_critical_service_after_is_deregistered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data"), None).await;
+    let http = Http::new();
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
+    // A TTL check starts critical; nothing passes it.
+    let doomed = r#"{"Name": "doomed", "Check": {"TTL": "30s", "DeregisterCriticalServiceAfter": "1s"}}"#;
+    let kept = r#"{"Name": "kept", "Check": {"TTL": "30s"}}"#;
+    for body in [doomed, kept] {
+        assert_eq!(http.put(&server.http, "/v1/agent/service/register", body).await.unwrap().0, 200);
+    }
+    wait_until("doomed is deregistered", SETTLE, || async {
+        let services = http.get_json(&server.http, "/v1/agent/services").await?;
+        services.get("doomed").is_none().then_some(services)
+    })
+    .await;
+    let services = http.get_json(&server.http, "/v1/agent/services").await.unwrap();
+    assert!(services.get("kept").is_some(), "a critical service without the setting stays: {services}");
+    server.stop().await;
+}
