@@ -145,6 +145,11 @@ impl Agent {
         self.child.is_some()
     }
 
+    /// Whether the process has ended by itself (its exit status is reaped).
+    pub fn has_exited(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

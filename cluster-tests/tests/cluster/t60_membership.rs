@@ -59,3 +59,35 @@ async fn t60_five_servers_survive_two_failures_and_remove_peer_shrinks_the_confi
     assert!(String::from_utf8_lossy(&out.stderr).contains("00000000-0000-0000-0000-000000000000"));
     assert!(http.kv_put(&addr, "after-remove", "ok").await);
 }
+
+async fn voters(http: &Http, addr: &str) -> Option<Vec<String>> {
+    let config = http.get_json(addr, "/v1/operator/raft/configuration").await?;
+    let servers = config["Servers"].as_array()?.iter().filter(|s| s["Voter"] == true);
+    Some(servers.map(|s| s["Address"].as_str().unwrap_or_default().to_string()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t61_a_server_that_leaves_gives_up_its_vote_and_stops_even_the_leader() {
+    let mut cluster = Cluster::servers(61, 4, 4, &[]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(FORM).await;
+    let http = Http::new();
+    let observer = cluster.agents[(leader + 2) % 4].http_addr();
+    wait_until("four voters", FORM, || async { (voters(&http, &observer).await?.len() == 4).then_some(()) }).await;
+
+    // A follower, then the leader itself, as `tessera leave` asks them.
+    for leaving in [(leader + 1) % 4, leader] {
+        let out = cli(&["leave", "-http-addr", &cluster.agents[leaving].http_addr()]);
+        assert!(out.status.success(), "leave: {}", String::from_utf8_lossy(&out.stderr));
+        let gone = cluster.agents[leaving].rpc_addr();
+        wait_until("the leaver is out of the configuration", FORM, || async {
+            (!voters(&http, &observer).await?.contains(&gone)).then_some(())
+        })
+        .await;
+        let agent = &mut cluster.agents[leaving];
+        wait_until("the leaver has stopped", FORM, || std::future::ready(agent.has_exited().then_some(()))).await;
+    }
+    // Two voters left, with a leader, and writes still commit.
+    assert_eq!(voters(&http, &observer).await.unwrap().len(), 2);
+    assert!(http.kv_put(&observer, "after-leaves", "ok").await);
+}

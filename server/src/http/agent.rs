@@ -12,8 +12,10 @@ use serde_json::Value;
 use tessera_mesh::catalog::model::SERF_HEALTH_ID;
 use tessera_mesh::catalog::CheckStatus;
 
+use crate::cluster::membership::PeerRef;
 use crate::consensus::forward;
 use crate::consensus::Server;
+use crate::http::ApiError;
 use tessera_store::types::ServerNode;
 
 /// How long a member may take to answer before it is reported failed.
@@ -136,6 +138,19 @@ pub struct SelfConfig {
 /// read in `Config.Version`. Tessera's own version stands beside it.
 pub const CONSUL_API_VERSION: &str = "1.17.0";
 pub const TESSERA_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `PUT /v1/agent/leave` on a server: it leaves the Raft configuration
+/// (through the leader, which hands leadership on if it is the one leaving),
+/// then stops. The only voter just stops: there is no one to leave.
+pub async fn leave(State(server): State<Arc<Server>>) -> Result<(), ApiError> {
+    let voters = server.raft.metrics().borrow().membership_config.membership().voter_ids().count();
+    if voters > 1 {
+        server.remove_voter(PeerRef::NodeId(server.me.node_id.clone())).await?;
+        tracing::info!("left the Raft configuration; shutting down");
+    }
+    server.tasks.shutdown().cancel();
+    Ok(())
+}
 
 /// `/v1/agent/version`, Consul's shape.
 pub async fn version() -> Json<Value> {
