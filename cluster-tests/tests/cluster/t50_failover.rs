@@ -189,4 +189,9 @@ async fn t52_a_leader_cut_off_from_its_quorum_answers_no_cluster_leader_instead_
         "answered within the hold timeout, took {:?}",
         started.elapsed()
     );
+    // A default-consistency read with an index it has already passed is an
+    // ordinary read: the cut-off leader cannot vouch for it either.
+    let (status, body) = http.get(&addr, "/v1/kv/before?index=1").await.expect("an answer");
+    assert_eq!((status, body.trim()), (500, "No cluster leader"), "not a stale answer: {body}");
+    assert_eq!(http.kv_value(&addr, "before", "?stale").await.as_deref(), Some("1"), "?stale still answers");
 }

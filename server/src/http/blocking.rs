@@ -42,7 +42,8 @@ impl QueryOptions {
     /// read consistent. A timeout is not an error: the caller answers with
     /// whatever is current, as Consul does.
     ///
-    /// A query woken by a change answers from the state that woke it, with no
+    /// A query woken by a change it waited for answers from the state that
+    /// woke it, with no
     /// further quorum round: it is newer than anything the caller has seen,
     /// and a thousand watchers of one service must not cost a thousand
     /// read-index rounds (Consul's default mode makes no quorum check at all).
@@ -52,6 +53,14 @@ impl QueryOptions {
             let jitter_ms = rand::thread_rng().gen_range(0..=(self.wait.as_millis() as u64 / 16).max(1));
             let deadline = self.wait + Duration::from_millis(jitter_ms);
             let mut changes = server.store.subscribe(table);
+            // Already past the index: nothing to wait for, and nothing woke
+            // the query, so it is an ordinary read and takes the barrier (a
+            // server cut off from the leader must not answer it from what it
+            // has).
+            if *changes.borrow_and_update() > min_index {
+                server.read_barrier(self.consistency).await?;
+                return Ok(());
+            }
             let woken = tokio::select! {
                 // A stopping agent answers now with what it has; the store
                 // closes once every request has ended.
