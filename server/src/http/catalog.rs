@@ -29,6 +29,7 @@ use crate::http::shapes;
 use crate::http::ApiError;
 use tessera_store::command::Command;
 use tessera_store::NodeService;
+use tessera_store::Row;
 use tessera_store::StoreError;
 use tessera_store::Table;
 use tessera_store::View;
@@ -75,18 +76,7 @@ pub async fn service(
     Path(name): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    let filter = filter::requested(&params, filter::CATALOG_SERVICE)?;
-    prepare(&server, &params).await?;
-    let wanted = Wanted::from(&params);
-    let read = server.store.read(Table::Catalog, |view| view.instances(&name))?;
-    let rows: Vec<Value> = read
-        .value
-        .iter()
-        .filter(|(n, s)| wanted.instance(&n.value, &s.value))
-        .map(|(n, s)| shapes::catalog_service(n, s))
-        .collect();
-    let rows = filter::retain(rows, filter.as_ref())?;
-    Ok((read_headers(&server, read.index), Json(rows)).into_response())
+    catalog_instances(&server, &params, |view| view.instances(&name)).await
 }
 
 /// `/v1/catalog/connect/:service`: what Connect clients dial for it (its
@@ -96,13 +86,24 @@ pub async fn connect(
     Path(name): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    let filter = filter::requested(&params, filter::CATALOG_SERVICE)?;
-    prepare(&server, &params).await?;
-    let wanted = Wanted::from(&params);
-    let read = server.store.read(Table::Catalog, |view| {
+    catalog_instances(&server, &params, |view| {
         let instances = crate::health::instances(view, &name, true)?;
-        Ok(instances.into_iter().map(|i| (i.node, i.service)).collect::<Vec<_>>())
-    })?;
+        Ok(instances.into_iter().map(|i| (i.node, i.service)).collect())
+    })
+    .await
+}
+
+/// Instances in the catalog's shape, after `?tag`, `?node-meta` and
+/// `?filter`: what `/v1/catalog/service/:s` and `/connect/:s` answer.
+async fn catalog_instances(
+    server: &Server,
+    params: &QueryParams,
+    read: impl FnOnce(&View<'_>) -> Result<Vec<NodeService>, StoreError>,
+) -> Result<Response, ApiError> {
+    let filter = filter::requested(params, filter::CATALOG_SERVICE)?;
+    prepare(server, params).await?;
+    let wanted = Wanted::from(params);
+    let read = server.store.read(Table::Catalog, read)?;
     let rows: Vec<Value> = read
         .value
         .iter()
@@ -110,7 +111,7 @@ pub async fn connect(
         .map(|(n, s)| shapes::catalog_service(n, s))
         .collect();
     let rows = filter::retain(rows, filter.as_ref())?;
-    Ok((read_headers(&server, read.index), Json(rows)).into_response())
+    Ok((read_headers(server, read.index), Json(rows)).into_response())
 }
 
 /// `/v1/catalog/node-services/:node`: the node and its services as a list
@@ -122,10 +123,7 @@ pub async fn node_services(
 ) -> Result<Response, ApiError> {
     let filter = filter::requested(&params, filter::AGENT_SERVICE)?;
     prepare(&server, &params).await?;
-    let read = server.store.read(Table::Catalog, |view| match view.node(&name)? {
-        Some(node) => Ok(Some((node, view.node_services(&name)?))),
-        None => Ok(None),
-    })?;
+    let read = server.store.read(Table::Catalog, |view| node_with_services(view, &name))?;
     let Some((node, services)) = read.value else {
         return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
     };
@@ -159,10 +157,7 @@ pub async fn node(
     params: QueryParams,
 ) -> Result<Response, ApiError> {
     prepare(&server, &params).await?;
-    let read = server.store.read(Table::Catalog, |view| match view.node(&name)? {
-        Some(node) => Ok(Some((node, view.node_services(&name)?))),
-        None => Ok(None),
-    })?;
+    let read = server.store.read(Table::Catalog, |view| node_with_services(view, &name))?;
     let Some((node, services)) = read.value else {
         return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
     };
@@ -172,6 +167,16 @@ pub async fn node(
         .collect();
     let body = json!({"Node": shapes::node(&node), "Services": services});
     Ok((read_headers(&server, read.index), Json(body)).into_response())
+}
+
+/// A node and its services, from one view; None if there is no such node.
+type NodeServices = Option<(Row<Node>, Vec<Row<tessera_mesh::catalog::Service>>)>;
+
+fn node_with_services(view: &View<'_>, name: &str) -> Result<NodeServices, StoreError> {
+    match view.node(name)? {
+        Some(node) => Ok(Some((node, view.node_services(name)?))),
+        None => Ok(None),
+    }
 }
 
 pub async fn datacenters(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
