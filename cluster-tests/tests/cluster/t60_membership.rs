@@ -91,3 +91,37 @@ async fn t61_a_server_that_leaves_gives_up_its_vote_and_stops_even_the_leader() 
     assert_eq!(voters(&http, &observer).await.unwrap().len(), 2);
     assert!(http.kv_put(&observer, "after-leaves", "ok").await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t62_autopilot_reports_each_server_health_and_the_failure_tolerance() {
+    let mut cluster = Cluster::servers(62, 3, 3, &[]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(FORM).await;
+    let http = Http::new();
+    let addr = cluster.agents[leader].http_addr();
+    let health = wait_until("three healthy servers", FORM, || async {
+        let health = http.get_json(&addr, "/v1/operator/autopilot/health").await?;
+        (health["Healthy"] == true && health["Servers"].as_array()?.len() == 3).then_some(health)
+    })
+    .await;
+    assert_eq!(health["FailureTolerance"], 1);
+    let leaders = health["Servers"].as_array().unwrap().iter().filter(|s| s["Leader"] == true).count();
+    assert_eq!(leaders, 1);
+    let config = http.get_json(&addr, "/v1/operator/autopilot/configuration").await.unwrap();
+    assert_eq!(config["MaxTrailingLogs"], 250);
+
+    let follower = (leader + 1) % 3;
+    let gone = cluster.agents[follower].rpc_addr();
+    cluster.agents[follower].kill9();
+    let health = wait_until("the killed server reads unhealthy", FORM, || async {
+        let health = http.get_json(&addr, "/v1/operator/autopilot/health").await?;
+        (health["Healthy"] == false).then_some(health)
+    })
+    .await;
+    assert_eq!(health["FailureTolerance"], 0, "{health}");
+    let dead = health["Servers"].as_array().unwrap().iter().find(|s| s["Address"] == gone.as_str()).cloned().unwrap();
+    assert_eq!((dead["Healthy"].as_bool(), dead["LastContact"].as_str()), (Some(false), Some("never")));
+    let state = http.get_json(&addr, "/v1/operator/autopilot/state").await.unwrap();
+    assert_eq!(state["Voters"].as_array().unwrap().len(), 3);
+    assert!(!state["Leader"].as_str().unwrap().is_empty());
+}

@@ -5,6 +5,7 @@
 pub mod agent;
 mod agent_connect;
 mod agent_services;
+mod autopilot;
 mod blocking;
 pub mod catalog;
 pub mod client;
@@ -97,6 +98,9 @@ pub fn router(app: App) -> Router {
         .route("/v1/status/peers", get(status::peers))
         .route("/v1/operator/raft/configuration", get(status::raft_configuration))
         .route("/v1/operator/raft/peer", delete(status::remove_peer))
+        .route("/v1/operator/autopilot/configuration", get(autopilot::configuration))
+        .route("/v1/operator/autopilot/health", get(autopilot::health))
+        .route("/v1/operator/autopilot/state", get(autopilot::state))
         .route("/v1/agent/members", get(agent::members))
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/leave", put(agent::leave))
