@@ -152,6 +152,38 @@ pub async fn leave(State(server): State<Arc<Server>>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `PUT /v1/agent/force-leave/:node`: a server in the Raft configuration
+/// loses its vote; any other node leaves the catalog (with or without
+/// `?prune`: there is no gossip member list to keep it in). Unknown: 404.
+pub async fn force_leave(
+    State(server): State<Arc<Server>>,
+    axum::extract::Path(node): axum::extract::Path<String>,
+) -> Result<(), ApiError> {
+    let server_id = {
+        let metrics = server.raft.metrics().borrow().clone();
+        let found = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .find(|(_, n)| n.name == node)
+            .map(|(_, n)| n.node_id.clone());
+        found
+    };
+    if let Some(node_id) = server_id {
+        server.remove_voter(PeerRef::NodeId(node_id)).await?;
+        return Ok(());
+    }
+    if server.store.view().node(&node)?.is_none() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("agent: No node found with name '{node}'"),
+        ));
+    }
+    let command = tessera_store::command::Command::CatalogDeregister { node, service_id: None, check_id: None };
+    server.write(command).await?;
+    Ok(())
+}
+
 /// `/v1/agent/version`, Consul's shape.
 pub async fn version() -> Json<Value> {
     Json(json!({

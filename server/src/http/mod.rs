@@ -104,6 +104,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/agent/members", get(agent::members))
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/leave", put(agent::leave))
+        .route("/v1/agent/force-leave/{node}", put(agent::force_leave))
         .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
         .route("/v1/kv/", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
         .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))

@@ -97,3 +97,19 @@ async fn t61_maintenance_mode_fails_a_service_or_the_whole_node_until_taken_off(
     assert_eq!(put("/v1/agent/service/maintenance/nope?enable=true").await.unwrap().0, 404);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t62_force_leave_takes_a_node_out_of_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data"), None).await;
+    let http = Http::new();
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
+    let body = r#"{"Node": "gone-host", "Address": "10.0.0.5", "Service": {"Service": "old", "Port": 1}}"#;
+    assert_eq!(http.put(&server.http, "/v1/catalog/register", body).await.unwrap().0, 200);
+    assert_eq!(http.put(&server.http, "/v1/agent/force-leave/gone-host?prune", "").await.unwrap().0, 200);
+    let nodes = http.get_json(&server.http, "/v1/catalog/nodes").await.unwrap();
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["Node"] != "gone-host"), "{nodes}");
+    let (code, text) = http.put(&server.http, "/v1/agent/force-leave/nobody", "").await.unwrap();
+    assert_eq!(code, 404, "{text}");
+    server.stop().await;
+}
