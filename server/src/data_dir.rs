@@ -1,5 +1,5 @@
 //! The layout of a server's data dir: `node-id` (the server's UUID, made on
-//! first start) and `store/` (RocksDB). Nothing here writes into a dir it
+//! first start) and `store/` (the store's database). Nothing here writes into a dir it
 //! cannot fully read.
 
 use std::fs;

@@ -89,9 +89,6 @@ impl Drop for Release {
     }
 }
 
-/// How often [`Store::close`] looks again without a release signal.
-const CLOSE_RECHECK: Duration = Duration::from_millis(50);
-
 /// A value and the index of the table it was read from, as of the same
 /// snapshot: what a blocking query reports in `X-Consul-Index`.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,9 +123,9 @@ impl Store {
 
     /// Closes RocksDB here, once every other holder has let go: openraft's
     /// workers (state machine, replication streams) end shortly after its
-    /// shutdown returns. Waits up to `grace`, woken by each release (and
-    /// every [`CLOSE_RECHECK`] for a holder that does not signal, such as a
-    /// log flush in progress). False if the store was still held then.
+    /// shutdown returns, and the log flusher holds it only while it syncs.
+    /// Each of them signals as it lets go; this waits for those signals, up
+    /// to `grace`. False if the store was still held then.
     pub async fn close(self: Arc<Self>, grace: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + grace;
         let released = self.released.clone();
@@ -144,11 +141,9 @@ impl Store {
                 }
                 Err(shared) => shared,
             };
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return false;
             }
-            let _ = tokio::time::timeout_at(deadline.min(now + CLOSE_RECHECK), notified).await;
         }
     }
 

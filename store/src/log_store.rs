@@ -69,7 +69,15 @@ impl Flusher {
                     let mut waiting = vec![first];
                     waiting.extend(rx.try_iter());
                     let synced = match store.upgrade() {
-                        Some(store) => store.engine().sync_wal().map_err(|e| e.to_string()),
+                        Some(store) => {
+                            // Held only for the sync; letting go tells a closing store
+                            // (the reference first, then the signal).
+                            let release = store.release();
+                            let synced = store.engine().sync_wal().map_err(|e| e.to_string());
+                            drop(store);
+                            drop(release);
+                            synced
+                        }
                         None => Err("the store is closed".to_string()),
                     };
                     for callback in waiting {

@@ -93,7 +93,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     outcome
 }
 
-/// Closes RocksDB here, on the way out, rather than wherever the last
+/// Closes the store here, on the way out, rather than wherever the last
 /// reference happens to drop: a database still closing on another thread
 /// while the process exits aborts it. Every task of ours has ended (the
 /// supervisor awaited them); openraft's workers let go just after its

@@ -60,7 +60,7 @@ async fn t33_api_registrations_persist_and_ttl_checks_follow_pass_and_fail() {
 
     // A restart on the same data dir keeps the API registration. It also
     // shows that a stopped server has ended every task and closed its store:
-    // RocksDB refuses a second open of a dir that is still open.
+    // the store refuses a second open of a dir that is still open.
     server.stop().await;
     let server = TestServer::start(&data, None).await;
     let service: Value = http.wait_json(&server.http, "/v1/agent/service/api-1", SETTLE).await;
