@@ -2,12 +2,16 @@
 //! single-dash style; `--flag` works too. Exit codes: 0 success, 1 error
 //! (including bad flags).
 
+mod agent_config;
 mod args;
 mod client;
 mod cmd;
+mod logging;
 
 use std::process::ExitCode;
 
+use clap::CommandFactory;
+use clap::FromArgMatches;
 use clap::Parser;
 use clap::Subcommand;
 
@@ -21,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs a Tessera agent (a server with -server or -dev).
-    Agent(cmd::agent::AgentArgs),
+    Agent(Box<cmd::agent::AgentArgs>),
     /// Lists the cluster's members and whether they answer.
     Members(cmd::members::MembersArgs),
     /// Reads and writes the replicated key/value store.
@@ -46,6 +50,8 @@ enum Command {
     /// Manages intentions: which service may connect to which.
     #[command(subcommand)]
     Intention(cmd::intention::IntentionCommand),
+    /// Checks agent config files and directories without starting an agent.
+    Validate(cmd::validate::ValidateArgs),
 }
 
 fn argv_is_intention_check() -> bool {
@@ -55,8 +61,11 @@ fn argv_is_intention_check() -> bool {
 
 fn main() -> ExitCode {
     let argv = args::normalize(std::env::args());
-    let cli = match Cli::try_parse_from(argv) {
-        Ok(cli) => cli,
+    // The matches tell `agent` which flags were given (a flag left at its
+    // default does not override a config file).
+    let parsed = Cli::command().try_get_matches_from(argv).and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let informational =
                 matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
@@ -88,7 +97,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Agent(args) => cmd::agent::run(args).await,
+            Command::Agent(args) => cmd::agent::run(*args, matches.subcommand_matches("agent")).await,
             Command::Members(args) => cmd::members::run(args).await,
             Command::Kv(command) => cmd::kv::run(command).await,
             Command::Operator(command) => cmd::operator::run(command).await,
@@ -98,6 +107,7 @@ fn main() -> ExitCode {
             Command::Leave(args) => cmd::catalog::leave(args).await,
             Command::Connect(command) => cmd::connect::run(command).await,
             Command::Intention(command) => cmd::intention::run(command).await,
+            Command::Validate(args) => cmd::validate::run(args),
         }
     });
     ExitCode::from(code)

@@ -3,7 +3,8 @@
 //! nodes, services, checks, definition files, sidecar expansion, durations)
 //! and Connect's ([`connect`]: SPIFFE identities, intentions and their
 //! evaluation, the CA's certificate work, a workload's key and CSR).
-//! [`filter`] evaluates Consul's `?filter=` expressions over API answers' JSON.
+//! [`filter`] evaluates Consul's `?filter=` expressions over API answers' JSON;
+//! [`agent_config`] decodes and merges Consul's agent config files.
 //!
 //! Pure data and pure functions: no sockets, no files, no clocks beyond what
 //! a certificate needs. Servers, client agents, sidecars and the CLI all
@@ -12,6 +13,7 @@
 //! Raft log entries and table rows); each says so in its documentation.
 #![forbid(unsafe_code)]
 
+pub mod agent_config;
 pub mod catalog;
 pub mod connect;
 pub mod decode;

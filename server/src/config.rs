@@ -1,6 +1,7 @@
 //! The agent's configuration: one struct, validated before anything binds
 //! or touches the disk.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
@@ -31,6 +32,8 @@ pub mod defaults {
 pub struct AgentConfig {
     pub node_name: String,
     pub datacenter: String,
+    /// The node's metadata in the catalog (Consul's `node_meta`, `-node-meta`).
+    pub node_meta: BTreeMap<String, String>,
     /// None only with `dev`, which then uses a temporary directory.
     pub data_dir: Option<PathBuf>,
     pub dev: bool,
@@ -96,6 +99,7 @@ impl Default for AgentConfig {
         AgentConfig {
             node_name: String::new(),
             datacenter: defaults::DATACENTER.to_string(),
+            node_meta: BTreeMap::new(),
             data_dir: None,
             dev: false,
             server: false,

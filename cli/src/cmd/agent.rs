@@ -1,14 +1,28 @@
-//! `tessera agent`: flags to [`AgentConfig`], logging, signals, run.
+//! `tessera agent`: config files and flags to [`AgentConfig`], logging,
+//! signals, the pid file, run.
+//!
+//! Sources, as Consul orders them: the flags' defaults, then list flags
+//! (`-retry-join`, `-recursor`: files append after them), then the config
+//! files and directories in command-line order, then every other flag given
+//! on the command line. A flag left at its default never overrides a file.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use clap::parser::ValueSource;
+use clap::ArgMatches;
 use clap::Args;
+use tessera_mesh::agent_config;
+use tessera_mesh::agent_config::FileConfig;
 use tessera_mesh::catalog::duration;
 use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
+use tessera_server::config::ConfigError;
 use tessera_server::config::RaftTuning;
 use tokio_util::sync::CancellationToken;
+
+use crate::agent_config::format_flag;
 
 #[derive(Args)]
 pub struct AgentArgs {
@@ -18,6 +32,9 @@ pub struct AgentArgs {
     /// Server mode: take part in Raft.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     server: bool,
+    /// Bootstrap mode: this server elects itself (the same as -bootstrap-expect 1).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    bootstrap: bool,
     /// Wait for this many servers, then bootstrap the cluster.
     #[arg(long = "bootstrap-expect", value_name = "N", default_value_t = 0)]
     bootstrap_expect: u32,
@@ -32,7 +49,11 @@ pub struct AgentArgs {
     /// Address for server RPC (Raft, forwarding), advertised to other servers.
     #[arg(long, value_name = "IP")]
     bind: Option<IpAddr>,
-    /// Address for the HTTP API.
+    /// The address other agents reach this one at; the agent binds it too
+    /// (a separate advertise address is not supported yet).
+    #[arg(long, value_name = "IP")]
+    advertise: Option<IpAddr>,
+    /// Address for the HTTP API, DNS and the agent's gRPC.
     #[arg(long, value_name = "IP")]
     client: Option<IpAddr>,
     #[arg(long = "http-port", default_value_t = defaults::HTTP_PORT)]
@@ -63,15 +84,54 @@ pub struct AgentArgs {
     /// How long a request waits for a leader before failing with "No cluster leader".
     #[arg(long = "rpc-hold-timeout", value_name = "DURATION", default_value = "7s")]
     rpc_hold_timeout: String,
-    /// A directory of service definitions, *.json and *.hcl (repeatable).
+    /// A directory of config files, *.json and *.hcl: agent keys, services, checks (repeatable).
     #[arg(long = "config-dir", value_name = "DIR")]
     config_dir: Vec<PathBuf>,
-    /// A file of service definitions (repeatable).
+    /// A config file (repeatable); read with the directories in command-line order.
     #[arg(long = "config-file", value_name = "FILE")]
     config_file: Vec<PathBuf>,
+    /// Read every config file as hcl or json, whatever its extension.
+    #[arg(long = "config-format", value_name = "hcl|json")]
+    config_format: Option<String>,
     /// trace, debug, info, warn or err.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
+    /// Log one JSON object per line.
+    #[arg(
+        long = "log-json",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    log_json: bool,
+    /// Metadata of this node in the catalog, key:value (repeatable).
+    #[arg(long = "node-meta", value_name = "KEY:VALUE")]
+    node_meta: Vec<String>,
+    /// A DNS server for names outside the domain (repeatable; accepted, not acted on yet).
+    #[arg(long = "recursor", value_name = "ADDR")]
+    recursor: Vec<String>,
+    /// Write the agent's process id to this file; it is removed at exit.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Accepted: script checks are not run yet (a check with args is refused).
+    #[arg(
+        long = "enable-script-checks",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    enable_script_checks: bool,
+    /// Accepted: script checks are not run yet.
+    #[arg(
+        long = "enable-local-script-checks",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    enable_local_script_checks: bool,
     /// Scales Raft's heartbeat (30 ms) and election timeout (100-200 ms), 1-10.
     #[arg(long = "raft-multiplier", default_value_t = defaults::RAFT_MULTIPLIER)]
     raft_multiplier: u64,
@@ -83,47 +143,260 @@ pub struct AgentArgs {
     raft_trailing_logs: u64,
 }
 
+/// Which flags the command line gave. Without matches (`tessera validate`)
+/// none was.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Given<'a>(pub Option<&'a ArgMatches>);
+
+impl Given<'_> {
+    fn given(&self, id: &str) -> bool {
+        self.0.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine))
+    }
+}
+
+/// What the agent is being configured for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Run,
+    /// `tessera validate`: what files cannot say alone (a data dir, servers
+    /// to join) is not required.
+    Validate,
+}
+
+/// Everything `tessera agent` runs with.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub config: AgentConfig,
+    pub log_level: String,
+    pub log_json: bool,
+    pub pid_file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+    /// Keys and flags given that are accepted but not acted on yet.
+    pub ignored: Vec<String>,
+}
+
+/// A flag given on the command line wins; else the files' value; else the
+/// flag's default.
+fn pick<T>(given: bool, flag: T, file: Option<T>) -> T {
+    match (given, file) {
+        (false, Some(file)) => file,
+        _ => flag,
+    }
+}
+
+/// Only the agent's flags, for [`AgentArgs::defaults`].
+#[derive(clap::Parser)]
+struct AgentFlagsOnly {
+    #[command(flatten)]
+    agent: AgentArgs,
+}
+
 impl AgentArgs {
-    fn into_config(self) -> Result<AgentConfig, String> {
-        let loopback = IpAddr::from([127, 0, 0, 1]);
-        let bind = self.bind.unwrap_or(loopback);
-        let server_port = self.server_port;
-        let retry_interval = duration::parse(&self.retry_interval)
-            .ok_or_else(|| format!("-retry-interval: {:?} is not a duration (e.g. 1s, 500ms)", self.retry_interval))?;
-        let node_ttl = duration::parse(&self.node_ttl)
-            .ok_or_else(|| format!("-node-ttl: {:?} is not a duration", self.node_ttl))?;
-        let rpc_hold_timeout = duration::parse(&self.rpc_hold_timeout)
-            .ok_or_else(|| format!("-rpc-hold-timeout: {:?} is not a duration (e.g. 7s)", self.rpc_hold_timeout))?;
-        Ok(AgentConfig {
-            node_name: self.node.unwrap_or_else(hostname),
-            datacenter: self.datacenter,
-            data_dir: self.data_dir,
+    /// Every flag at its default.
+    pub(crate) fn defaults() -> AgentArgs {
+        use clap::Parser;
+        AgentFlagsOnly::try_parse_from(["tessera"]).expect("the agent's flags all have defaults").agent
+    }
+
+    /// The `-config-dir` and `-config-file` paths in command-line order.
+    pub(crate) fn config_paths(&self, given: Given) -> Vec<PathBuf> {
+        let Some(matches) = given.0 else {
+            return self.config_dir.iter().chain(&self.config_file).cloned().collect();
+        };
+        let mut indexed: Vec<(usize, PathBuf)> = Vec::new();
+        for id in ["config_dir", "config_file"] {
+            if let (Some(indices), Some(values)) = (matches.indices_of(id), matches.get_many::<PathBuf>(id)) {
+                indexed.extend(indices.zip(values.cloned()));
+            }
+        }
+        indexed.sort_by_key(|(index, _)| *index);
+        indexed.into_iter().map(|(_, path)| path).collect()
+    }
+
+    pub(crate) fn config_format(&self) -> Result<Option<agent_config::Format>, String> {
+        format_flag(self.config_format.as_deref())
+    }
+
+    /// The files (merged) and the flags to one configuration.
+    pub(crate) fn settings(&self, given: Given, files: &FileConfig, purpose: Purpose) -> Result<Settings, String> {
+        let file = files.settings()?;
+        let g = |id: &str| given.given(id);
+        let mut warnings = Vec::new();
+        let mut ignored = files.ignored();
+
+        let datacenter =
+            agent_config::datacenter("datacenter", &pick(g("datacenter"), self.datacenter.clone(), file.datacenter))?;
+        if file.node_name.as_deref() == Some("") {
+            return Err("node_name cannot be empty".into());
+        }
+        if file.data_dir.as_deref() == Some("") {
+            return Err("data_dir cannot be empty".into());
+        }
+        let node_name = self.node.clone().or(file.node_name).unwrap_or_else(hostname);
+        let data_dir = self.data_dir.clone().or(file.data_dir.map(PathBuf::from));
+
+        let server = self.dev || pick(g("server"), self.server, file.server);
+        let bootstrap = pick(g("bootstrap"), self.bootstrap, file.bootstrap);
+        let expect = pick(g("bootstrap_expect"), i64::from(self.bootstrap_expect), file.bootstrap_expect);
+        if expect < 0 {
+            return Err(format!("bootstrap_expect cannot be {expect}. Must be greater than or equal to zero"));
+        }
+        if expect > 0 && !server {
+            return Err("'bootstrap_expect > 0' requires 'server = true'".into());
+        }
+        if bootstrap && !server {
+            return Err("'bootstrap = true' requires 'server = true'".into());
+        }
+        if expect > 0 && bootstrap {
+            return Err("'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive".into());
+        }
+        if expect == 1 {
+            warnings.push("BootstrapExpect is set to 1; this is the same as Bootstrap mode.".to_string());
+        }
+        let bootstrap_expect =
+            if bootstrap { 1 } else { u32::try_from(expect).map_err(|_| "bootstrap_expect is too large")? };
+
+        let bind = self.bind.or(file.bind_addr.as_deref().map(|a| one_ip("bind_addr", a)).transpose()?);
+        let advertise =
+            self.advertise.or(file.advertise_addr.as_deref().map(|a| one_ip("advertise_addr", a)).transpose()?);
+        let bind_addr = bind_address(bind, advertise)?;
+
+        let http_port = match (g("http_port"), file.ports.http) {
+            (false, Some(port)) if port > 0 => port as u16,
+            (false, Some(_)) => return Err("ports.http: turning the HTTP API off is not supported yet".into()),
+            _ => self.http_port,
+        };
+        let server_port = match (g("server_port"), file.ports.server) {
+            (false, Some(port)) if port > 0 => port as u16,
+            (false, Some(_)) => return Err("server-port must be greater than zero".into()),
+            _ => self.server_port,
+        };
+        let dns_port = match (g("dns_port"), file.ports.dns) {
+            (false, Some(port)) => file_port(port),
+            _ => optional_port("-dns-port", self.dns_port)?,
+        };
+        let grpc_port = match (g("grpc_port"), file.ports.grpc) {
+            (false, Some(port)) => file_port(port),
+            _ => optional_port("-grpc-port", self.grpc_port)?,
+        };
+
+        let client = self.client.or(file.client_addr.as_deref().map(|a| one_ip("client_addr", a)).transpose()?);
+        let client_addr = client_address(
+            client.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            &file.addresses,
+            dns_port.is_some(),
+            grpc_port.is_some(),
+        )?;
+
+        let domain = pick(g("domain"), self.domain.clone(), file.domain);
+        let retry_join: Vec<String> =
+            self.retry_join.iter().chain(&file.retry_join).map(|a| with_default_port(a, server_port)).collect();
+        let retry_interval = match (g("retry_interval"), file.retry_interval) {
+            (false, Some(interval)) => interval,
+            _ => flag_duration("-retry-interval", &self.retry_interval)?,
+        };
+        let rpc_hold_timeout = match (g("rpc_hold_timeout"), file.performance.rpc_hold_timeout) {
+            (false, Some(timeout)) => timeout,
+            _ => flag_duration("-rpc-hold-timeout", &self.rpc_hold_timeout)?,
+        };
+        let node_ttl = flag_duration("-node-ttl", &self.node_ttl)?;
+        let multiplier = match (g("raft_multiplier"), file.performance.raft_multiplier) {
+            (false, Some(m)) if (1..=10).contains(&m) => m as u64,
+            (false, Some(m)) => {
+                return Err(format!("performance.raft_multiplier cannot be {m}. Must be between 1 and 10"))
+            }
+            _ => self.raft_multiplier,
+        };
+        let count = |key: &str, id: &str, flag: u64, file: Option<i64>| match (g(id), file) {
+            (false, Some(n)) => u64::try_from(n).map_err(|_| format!("{key} cannot be negative, got {n}")),
+            _ => Ok(flag),
+        };
+        let raft = RaftTuning {
+            multiplier,
+            snapshot_threshold: count(
+                "raft_snapshot_threshold",
+                "raft_snapshot_threshold",
+                self.raft_snapshot_threshold,
+                file.raft_snapshot_threshold,
+            )?,
+            trailing_logs: count(
+                "raft_trailing_logs",
+                "raft_trailing_logs",
+                self.raft_trailing_logs,
+                file.raft_trailing_logs,
+            )?,
+        };
+
+        let mut node_meta = file.node_meta;
+        for pair in &self.node_meta {
+            let (key, value) = pair.split_once(':').ok_or_else(|| format!("-node-meta: {pair:?} must be key:value"))?;
+            node_meta.insert(key.to_string(), value.to_string());
+        }
+        agent_config::validate_node_meta(&node_meta)?;
+
+        for (flag, set) in [
+            ("-recursor", !self.recursor.is_empty()),
+            ("-enable-script-checks", self.enable_script_checks),
+            ("-enable-local-script-checks", self.enable_local_script_checks),
+        ] {
+            if set {
+                ignored.push(flag.to_string());
+            }
+        }
+
+        let (mut config_dirs, mut config_files) = (Vec::new(), Vec::new());
+        for path in self.config_paths(given) {
+            match path.is_dir() {
+                true => config_dirs.push(path),
+                false => config_files.push(path),
+            }
+        }
+
+        let config = AgentConfig {
+            node_name,
+            datacenter,
+            node_meta,
+            data_dir,
             dev: self.dev,
-            server: self.server || self.dev,
-            bootstrap_expect: self.bootstrap_expect,
-            bind_addr: bind,
-            client_addr: self.client.unwrap_or(loopback),
-            http_port: self.http_port,
+            server,
+            bootstrap_expect,
+            bind_addr,
+            client_addr,
+            http_port,
             server_port,
-            dns_port: optional_port("-dns-port", self.dns_port)?,
-            grpc_port: optional_port("-grpc-port", self.grpc_port)?,
+            dns_port,
+            grpc_port,
             default_intention_policy: self.default_intention_policy.parse().map_err(|_| {
                 format!("-default-intention-policy: {:?} must be allow or deny", self.default_intention_policy)
             })?,
-            domain: if self.domain.ends_with('.') { self.domain } else { format!("{}.", self.domain) },
-            retry_join: self.retry_join.iter().map(|a| with_default_port(a, server_port)).collect(),
+            domain: if domain.ends_with('.') { domain } else { format!("{domain}.") },
+            retry_join,
             retry_interval,
             rpc_hold_timeout,
             node_ttl,
-            config_dirs: self.config_dir,
-            config_files: self.config_file,
-            raft: RaftTuning {
-                multiplier: self.raft_multiplier,
-                snapshot_threshold: self.raft_snapshot_threshold,
-                trailing_logs: self.raft_trailing_logs,
-            },
+            config_dirs,
+            config_files,
+            raft,
+        };
+        match (config.validate(), purpose) {
+            (Ok(()), _) => {}
+            (Err(ConfigError::MissingDataDir | ConfigError::ClientWithoutServers), Purpose::Validate) => {}
+            (Err(e), _) => return Err(e.to_string()),
+        }
+        Ok(Settings {
+            config,
+            log_level: pick(g("log_level"), self.log_level.clone(), file.log_level),
+            log_json: pick(g("log_json"), self.log_json, file.log_json),
+            pid_file: self.pid_file.clone().or(file.pid_file.map(PathBuf::from)),
+            warnings,
+            ignored,
         })
     }
+}
+
+/// A file's port: `<= 0` turns the listener off, as in Consul.
+fn file_port(port: i64) -> Option<u16> {
+    u16::try_from(port).ok().filter(|p| *p > 0)
 }
 
 /// A port flag where -1 turns the listener off, as in Consul.
@@ -132,6 +405,71 @@ fn optional_port(flag: &str, value: i32) -> Result<Option<u16>, String> {
         -1 => Ok(None),
         port => u16::try_from(port).map(Some).map_err(|_| format!("{flag}: {port} is not a port (or -1 for none)")),
     }
+}
+
+fn flag_duration(flag: &str, value: &str) -> Result<Duration, String> {
+    duration::parse(value).ok_or_else(|| format!("{flag}: {value:?} is not a duration (e.g. 1s, 500ms)"))
+}
+
+/// One IP address from a config file's `key`.
+fn one_ip(key: &str, value: &str) -> Result<IpAddr, String> {
+    let text = value.trim();
+    if text.contains("{{") {
+        return Err(format!("{key}: go-sockaddr templates are not supported yet ({text})"));
+    }
+    if text.split_whitespace().count() > 1 {
+        return Err(match key {
+            "bind_addr" => {
+                "bind_addr cannot contain multiple addresses. Use 'addresses.{dns,http,https}' instead.".into()
+            }
+            _ => format!("{key}: several addresses are not supported yet (one address for HTTP, DNS and gRPC)"),
+        });
+    }
+    if text.starts_with("unix://") {
+        return Err(format!("{key}: unix sockets are not supported yet"));
+    }
+    text.parse().map_err(|_| format!("{key}: {text:?} is not an IP address"))
+}
+
+/// The one address the agent binds for server RPC and advertises: the
+/// bind address, or the advertise address when there is no other (or the
+/// bind address is 0.0.0.0 / ::).
+fn bind_address(bind: Option<IpAddr>, advertise: Option<IpAddr>) -> Result<IpAddr, String> {
+    if advertise.is_some_and(|a| a.is_unspecified()) {
+        return Err("Advertise address cannot be 0.0.0.0, :: or [::]".into());
+    }
+    match (bind, advertise) {
+        (None, None) => Ok(IpAddr::from([127, 0, 0, 1])),
+        (Some(bind), None) => Ok(bind),
+        (None, Some(advertise)) => Ok(advertise),
+        (Some(bind), Some(advertise)) if bind == advertise || bind.is_unspecified() => Ok(advertise),
+        (Some(bind), Some(advertise)) => Err(format!(
+            "advertise address {advertise} differs from bind address {bind}: an advertise address apart from \
+             the bound one is not supported yet (the agent advertises the address it binds)"
+        )),
+    }
+}
+
+/// The one address HTTP, DNS and the agent's gRPC listen on: `addresses.*`
+/// where given, else the client address; they must agree.
+fn client_address(
+    client: IpAddr,
+    addresses: &agent_config::Addresses,
+    dns: bool,
+    grpc: bool,
+) -> Result<IpAddr, String> {
+    let parse = |key: &str, value: &Option<String>| value.as_deref().map(|a| one_ip(key, a)).transpose();
+    let http = parse("addresses.http", &addresses.http)?.unwrap_or(client);
+    for (key, on, value) in [("addresses.dns", dns, &addresses.dns), ("addresses.grpc", grpc, &addresses.grpc)] {
+        let address = parse(key, value)?.unwrap_or(client);
+        if on && address != http {
+            return Err(format!(
+                "{key} ({address}) differs from the HTTP address ({http}): one client address for HTTP, DNS \
+                 and gRPC is supported so far"
+            ));
+        }
+    }
+    Ok(http)
 }
 
 fn with_default_port(addr: &str, port: u16) -> String {
@@ -151,41 +489,36 @@ fn hostname() -> String {
 }
 
 pub(crate) fn init_logging(level: &str) -> Result<(), String> {
-    let directive = match level.to_ascii_lowercase().as_str() {
-        "trace" => "trace",
-        "debug" => "debug",
-        "info" => "info",
-        "warn" => "warn",
-        "err" | "error" => "error",
-        other => return Err(format!("-log-level: unknown level {other:?} (trace, debug, info, warn, err)")),
-    };
-    // Our crates log at the chosen level; dependencies only warn and above
-    // unless tracing is asked for.
-    let filter = if directive == "trace" {
-        "trace".to_string()
-    } else {
-        format!(
-            "warn,tessera={directive},tessera_server={directive},tessera_proxy={directive},openraft={}",
-            if directive == "debug" { "info" } else { "warn" }
-        )
-    };
-    use std::io::IsTerminal;
-    let ansi = std::io::stdout().is_terminal();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
-    Ok(())
+    crate::logging::init(level, false)
 }
 
-pub async fn run(args: AgentArgs) -> u8 {
-    if let Err(e) = init_logging(&args.log_level) {
+/// Loads the config files, applies the flags, sets up logging and the pid
+/// file, and runs the agent until a signal stops it.
+pub async fn run(args: AgentArgs, matches: Option<&ArgMatches>) -> u8 {
+    let given = Given(matches);
+    let loaded = args
+        .config_format()
+        .and_then(|format| crate::agent_config::load(&args.config_paths(given), format))
+        .and_then(|loaded| Ok((args.settings(given, &loaded.config, Purpose::Run)?, loaded.warnings)));
+    let (settings, load_warnings) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("==> {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = crate::logging::init(&settings.log_level, settings.log_json) {
         eprintln!("==> {e}");
         return 1;
     }
-    let config = match args.into_config() {
-        Ok(config) => config,
+    for warning in load_warnings.iter().chain(&settings.warnings) {
+        tracing::warn!("{warning}");
+    }
+    if !settings.ignored.is_empty() {
+        tracing::warn!("accepted but not acted on yet (docs/consul-compatibility.md): {}", settings.ignored.join(", "));
+    }
+    let pid_file = match settings.pid_file.map(PidFile::write).transpose() {
+        Ok(pid_file) => pid_file,
         Err(e) => {
             eprintln!("==> {e}");
             return 1;
@@ -193,7 +526,7 @@ pub async fn run(args: AgentArgs) -> u8 {
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    match tessera_server::run(config, shutdown).await {
+    let code = match tessera_server::run(settings.config, shutdown).await {
         Ok(()) => {
             println!("==> Tessera agent stopped");
             0
@@ -201,6 +534,27 @@ pub async fn run(args: AgentArgs) -> u8 {
         Err(e) => {
             eprintln!("==> Error: {e}");
             1
+        }
+    };
+    drop(pid_file);
+    code
+}
+
+/// The `-pid-file`: written at start, removed when dropped.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: PathBuf) -> Result<PidFile, String> {
+        std::fs::write(&path, std::process::id().to_string())
+            .map_err(|e| format!("Could not write PID file {}: {e}", path.display()))?;
+        Ok(PidFile(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0) {
+            tracing::warn!("could not remove PID file {}: {e}", self.0.display());
         }
     }
 }
@@ -223,13 +577,4 @@ pub(crate) async fn watch_signals(shutdown: CancellationToken) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_join_without_a_port_uses_the_server_port() {
-        assert_eq!(with_default_port("127.0.0.2", 8300), "127.0.0.2:8300");
-        assert_eq!(with_default_port("127.0.0.2:9000", 8300), "127.0.0.2:9000");
-        assert_eq!(with_default_port("server-2", 8300), "server-2:8300");
-    }
-}
+mod tests;

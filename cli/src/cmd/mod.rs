@@ -8,6 +8,7 @@ pub mod kv;
 pub mod members;
 pub mod operator;
 pub mod proxy;
+pub mod validate;
 
 use clap::Args;
 

@@ -3,7 +3,7 @@
 //!
 //! Names follow openraft's tiers: t10 forming a cluster, t50 failures,
 //! t30 the catalog on one agent, t40 client agents, t45 hosts in network namespaces, t60 membership, t70 restarts, t80 operator
-//! errors and the CLI.
+//! errors and the CLI, t85 Consul-style config files and `tessera validate`.
 
 mod t10_bootstrap;
 mod t30_catalog;
@@ -13,6 +13,7 @@ mod t50_failover;
 mod t60_membership;
 mod t70_restart;
 mod t80_errors;
+mod t85_config_files;
 mod t90_connect;
 mod t95_walkthrough;
 mod t96_mesh_hosts;

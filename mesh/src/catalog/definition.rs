@@ -28,37 +28,35 @@ fn bad(field: impl Into<String>, reason: impl Into<String>) -> DefinitionError {
     DefinitionError { field: field.into(), reason: reason.into() }
 }
 
-/// What one agent config file may hold.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The service and check definitions of one agent config file. The file may
+/// hold every other agent key Consul knows too ([`crate::agent_config`]
+/// decodes and checks them; the agent acts on them at start): an unknown
+/// key, a wrong type or a key of later work refuses the whole file.
+#[derive(Debug, Clone, Default)]
 pub struct ConfigFile {
-    #[serde(default)]
-    pub service: Option<ServiceDefinition>,
-    #[serde(default)]
+    /// `service` and `services`, in file order.
     pub services: Vec<ServiceDefinition>,
-    #[serde(default)]
-    pub check: Option<CheckDefinition>,
-    #[serde(default)]
+    /// `check` and `checks`, in file order.
     pub checks: Vec<CheckDefinition>,
 }
 
 impl ConfigFile {
-    /// One file's text, read as HCL when `path` ends in `.hcl` and as JSON
-    /// otherwise. The error is the parser's (it names line and column);
-    /// callers add the file name.
+    /// One file's text, read as JSON when it starts with `{` or `path` ends
+    /// in `.json`, else as HCL. Empty text holds nothing. The error is the
+    /// parser's (it names line and column) or the list of bad keys, each by
+    /// its dotted path; callers add the file name.
     pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, String> {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("hcl") => hcl::from_str(text).map_err(|e| e.to_string()),
-            _ => serde_json::from_str(text).map_err(|e| e.to_string()),
-        }
+        let format = crate::agent_config::Format::sniff(path, text);
+        let file = crate::agent_config::parse(text, format).map_err(|e| e.to_string())?;
+        Ok(ConfigFile { services: file.services, checks: file.checks })
     }
 
     pub fn all_services(&self) -> impl Iterator<Item = &ServiceDefinition> {
-        self.service.iter().chain(&self.services)
+        self.services.iter()
     }
 
     pub fn all_checks(&self) -> impl Iterator<Item = &CheckDefinition> {
-        self.check.iter().chain(&self.checks)
+        self.checks.iter()
     }
 }
 

@@ -101,7 +101,7 @@ impl AgentSetup {
             id: id.to_string(),
             address: config.bind_addr.to_string(),
             datacenter: config.datacenter.clone(),
-            meta: Default::default(),
+            meta: config.node_meta.clone(),
         };
         let policy = config.default_intention_policy;
         AgentSetup {

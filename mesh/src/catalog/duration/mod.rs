@@ -1,5 +1,10 @@
 //! Go-style durations ("10s", "5m", "150ms", "1h30m"), as Consul writes them
-//! in config files and API bodies.
+//! in config files and API bodies. [`parse`] is the lenient reading API
+//! bodies, query parameters and definitions get (a bare number is seconds);
+//! [`go`] is Go's `time.ParseDuration` exactly, with its error texts, as
+//! agent config files are read.
+
+pub mod go;
 
 use std::time::Duration;
 

@@ -1,0 +1,225 @@
+use clap::CommandFactory;
+use clap::FromArgMatches;
+use tessera_mesh::agent_config::Format;
+
+use super::*;
+use crate::agent_config::tests::dir_with;
+
+/// The agent's flags as `tessera agent ARGS` parses them, with the matches.
+fn flags(args: &[&str]) -> (AgentArgs, ArgMatches) {
+    let argv = crate::args::normalize(std::iter::once("tessera".to_string()).chain(args.iter().map(|s| s.to_string())));
+    let matches = AgentFlagsOnly::command().try_get_matches_from(argv).unwrap();
+    (AgentFlagsOnly::from_arg_matches(&matches).unwrap().agent, matches)
+}
+
+fn files(texts: &[(&str, Format)]) -> FileConfig {
+    let mut merged = FileConfig::default();
+    for (text, format) in texts {
+        merged.merge(agent_config::parse(text, *format).unwrap());
+    }
+    merged
+}
+
+fn settings(args: &[&str], texts: &[(&str, Format)]) -> Result<Settings, String> {
+    let (agent, matches) = flags(args);
+    agent.settings(Given(Some(&matches)), &files(texts), Purpose::Run)
+}
+
+const SERVER_HCL: &str = r#"
+datacenter = "East"
+node_name = "s1"
+data_dir = "/var/lib/x"
+server = true
+bootstrap_expect = 3
+retry_join = ["10.0.0.2", "10.0.0.3:9300"]
+retry_interval = "3s"
+bind_addr = "10.0.0.1"
+client_addr = "10.0.0.1"
+log_level = "DEBUG"
+ports {
+  http = 9500
+  dns = -1
+  server = 9300
+}
+performance {
+  raft_multiplier = 3
+  rpc_hold_timeout = "2s"
+}
+node_meta {
+  rack = "r1"
+}
+"#;
+
+#[test]
+fn files_set_what_flags_left_at_their_defaults() {
+    let s = settings(&[], &[(SERVER_HCL, Format::Hcl)]).unwrap();
+    let c = &s.config;
+    assert_eq!((c.datacenter.as_str(), c.node_name.as_str()), ("east", "s1"));
+    assert_eq!(c.data_dir.as_deref(), Some(std::path::Path::new("/var/lib/x")));
+    assert!(c.server);
+    assert_eq!(c.bootstrap_expect, 3);
+    assert_eq!(c.retry_join, vec!["10.0.0.2:9300", "10.0.0.3:9300"]);
+    assert_eq!(c.retry_interval, Duration::from_secs(3));
+    assert_eq!(c.bind_addr, IpAddr::from([10, 0, 0, 1]));
+    assert_eq!((c.http_port, c.server_port, c.dns_port), (9500, 9300, None));
+    assert_eq!(c.grpc_port, Some(defaults::GRPC_PORT), "a port no file sets keeps the flag's default");
+    assert_eq!((c.raft.multiplier, c.rpc_hold_timeout), (3, Duration::from_secs(2)));
+    assert_eq!(c.node_meta.get("rack").map(String::as_str), Some("r1"));
+    assert_eq!(s.log_level, "DEBUG");
+}
+
+#[test]
+fn flags_given_win_over_files_and_list_flags_come_first() {
+    let s = settings(
+        &[
+            "-datacenter=west",
+            "-node",
+            "flag-node",
+            "-http-port",
+            "8500",
+            "-dns-port",
+            "8600",
+            "-retry-join",
+            "10.0.0.9",
+            "-log-level",
+            "warn",
+            "-node-meta",
+            "rack:r9",
+            "-node-meta",
+            "zone:z1",
+            "-raft-multiplier",
+            "1",
+            "-retry-interval",
+            "1s",
+        ],
+        &[(SERVER_HCL, Format::Hcl)],
+    )
+    .unwrap();
+    let c = &s.config;
+    assert_eq!((c.datacenter.as_str(), c.node_name.as_str()), ("west", "flag-node"));
+    assert_eq!((c.http_port, c.dns_port), (8500, Some(8600)), "a flag given at the default value still wins");
+    assert_eq!(c.retry_join, vec!["10.0.0.9:9300", "10.0.0.2:9300", "10.0.0.3:9300"]);
+    assert_eq!((c.raft.multiplier, c.retry_interval), (1, Duration::from_secs(1)));
+    assert_eq!(s.log_level, "warn");
+    let meta: Vec<(&str, &str)> = c.node_meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(meta, vec![("rack", "r9"), ("zone", "z1")]);
+}
+
+#[test]
+fn later_files_win_over_earlier_ones_field_by_field() {
+    let s = settings(
+        &[],
+        &[
+            (SERVER_HCL, Format::Hcl),
+            (r#"{"node_name": "s2", "ports": {"http": 9501}, "retry_join": ["10.0.0.4"]}"#, Format::Json),
+        ],
+    )
+    .unwrap();
+    let c = &s.config;
+    assert_eq!(c.node_name, "s2");
+    assert_eq!((c.http_port, c.server_port, c.dns_port), (9501, 9300, None), "ports merge by field");
+    assert_eq!(c.retry_join.len(), 3);
+}
+
+#[test]
+fn datacenters_follow_consul_s_rule() {
+    let err = settings(&["-dev", "-datacenter", "dc 1"], &[]).unwrap_err();
+    assert_eq!(err, r#"datacenter can only contain lowercase alphanumeric, - or _ characters. received: "dc 1""#);
+    let err = settings(&["-dev"], &[(r#"{"datacenter": "dc.1"}"#, Format::Json)]).unwrap_err();
+    assert!(err.starts_with("datacenter can only contain"), "{err}");
+}
+
+#[test]
+fn empty_names_are_consul_s_errors() {
+    let err = |text: &str| settings(&["-dev"], &[(text, Format::Json)]).unwrap_err();
+    assert_eq!(err(r#"{"data_dir": ""}"#), "data_dir cannot be empty");
+    assert_eq!(err(r#"{"node_name": ""}"#), "node_name cannot be empty");
+}
+
+#[test]
+fn bootstrap_rules_are_consul_s() {
+    let dir = &["-data-dir", "/x", "-retry-join", "10.0.0.2"];
+    let err = |text: &str| settings(dir, &[(text, Format::Json)]).unwrap_err();
+    assert_eq!(err(r#"{"bootstrap_expect": 3}"#), "'bootstrap_expect > 0' requires 'server = true'");
+    assert_eq!(err(r#"{"bootstrap": true}"#), "'bootstrap = true' requires 'server = true'");
+    assert_eq!(
+        err(r#"{"server": true, "bootstrap": true, "bootstrap_expect": 3}"#),
+        "'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive"
+    );
+    let alone = settings(dir, &[(r#"{"server": true, "bootstrap": true}"#, Format::Json)]).unwrap();
+    assert!(alone.config.bootstraps_alone());
+}
+
+#[test]
+fn ports_below_one_turn_dns_and_grpc_off_but_not_http() {
+    let s = settings(&["-dev"], &[(r#"{"ports": {"dns": 0, "grpc": -1}}"#, Format::Json)]).unwrap();
+    assert_eq!((s.config.dns_port, s.config.grpc_port), (None, None));
+    let err = settings(&["-dev"], &[(r#"{"ports": {"http": -1}}"#, Format::Json)]).unwrap_err();
+    assert!(err.contains("not supported yet"), "{err}");
+    let err = settings(&["-dev"], &[(r#"{"ports": {"server": 0}}"#, Format::Json)]).unwrap_err();
+    assert_eq!(err, "server-port must be greater than zero");
+}
+
+#[test]
+fn one_address_is_bound_and_advertised() {
+    let bind = |text: &str| settings(&["-dev"], &[(text, Format::Json)]).map(|s| s.config.bind_addr);
+    assert_eq!(bind(r#"{"advertise_addr": "10.0.0.7"}"#), Ok(IpAddr::from([10, 0, 0, 7])));
+    assert_eq!(bind(r#"{"bind_addr": "0.0.0.0", "advertise_addr": "10.0.0.7"}"#), Ok(IpAddr::from([10, 0, 0, 7])));
+    assert!(bind(r#"{"bind_addr": "10.0.0.1", "advertise_addr": "10.0.0.7"}"#)
+        .unwrap_err()
+        .contains("not supported yet"));
+    assert_eq!(
+        bind(r#"{"advertise_addr": "0.0.0.0"}"#).unwrap_err(),
+        "Advertise address cannot be 0.0.0.0, :: or [::]"
+    );
+    assert!(bind(r#"{"bind_addr": "{{ GetPrivateIP }}"}"#).unwrap_err().contains("templates are not supported yet"));
+    let client = |text: &str| settings(&["-dev"], &[(text, Format::Json)]).map(|s| s.config.client_addr);
+    assert_eq!(
+        client(r#"{"addresses": {"http": "10.0.0.8", "dns": "10.0.0.8", "grpc": "10.0.0.8"}}"#),
+        Ok(IpAddr::from([10, 0, 0, 8]))
+    );
+    assert!(client(r#"{"addresses": {"http": "10.0.0.8"}}"#).unwrap_err().contains("differs from the HTTP address"));
+    assert!(client(r#"{"client_addr": "127.0.0.1 10.0.0.1"}"#).unwrap_err().contains("several addresses"));
+}
+
+#[test]
+fn accepted_keys_and_flags_not_acted_on_are_listed() {
+    let s = settings(
+        &["-dev", "-recursor", "8.8.8.8", "-enable-script-checks"],
+        &[(r#"{"telemetry": {"disable_hostname": true}, "leave_on_terminate": true}"#, Format::Json)],
+    )
+    .unwrap();
+    assert_eq!(
+        s.ignored,
+        vec!["leave_on_terminate", "telemetry.disable_hostname", "-recursor", "-enable-script-checks"]
+    );
+}
+
+#[test]
+fn config_paths_keep_command_line_order() {
+    let (agent, matches) =
+        flags(&["-config-file", "a.hcl", "-config-dir", "d1", "-config-file=b.json", "-config-dir", "d2"]);
+    let paths: Vec<String> =
+        agent.config_paths(Given(Some(&matches))).iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(paths, vec!["a.hcl", "d1", "b.json", "d2"]);
+}
+
+#[test]
+fn a_stock_config_dir_builds_an_agent() {
+    let dir = dir_with(&[
+        ("consul.hcl", "datacenter = \"dc1\"\ndata_dir = \"/opt/consul\"\nretry_join = [\"10.0.0.1\"]\n"),
+        ("web.json", r#"{"service": {"name": "web", "port": 80}}"#),
+    ]);
+    let loaded = crate::agent_config::load(&[dir.path().to_path_buf()], None).unwrap();
+    let (agent, matches) = flags(&["-node", "n1"]);
+    let s = agent.settings(Given(Some(&matches)), &loaded.config, Purpose::Run).unwrap();
+    assert_eq!(s.config.retry_join, vec!["10.0.0.1:8300"]);
+    assert_eq!(loaded.config.services.len(), 1);
+}
+
+#[test]
+fn retry_join_without_a_port_uses_the_server_port() {
+    assert_eq!(with_default_port("127.0.0.2", 8300), "127.0.0.2:8300");
+    assert_eq!(with_default_port("127.0.0.2:9000", 8300), "127.0.0.2:9000");
+    assert_eq!(with_default_port("server-2", 8300), "server-2:8300");
+}

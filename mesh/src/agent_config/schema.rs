@@ -1,0 +1,499 @@
+//! Every key a Consul agent config file may hold, as Consul 1.17's
+//! `agent/config/config.go` (and `deprecated.go`) declares them: its type,
+//! and what Tessera does with it. The table drives decoding (types, unknown
+//! keys), merging (lists append, maps overlay, blocks merge field by field)
+//! and the list of keys accepted but not acted on.
+
+use serde_json::Value;
+
+/// A key's value type, which also decides how two files' values merge.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Str,
+    Bool,
+    Int,
+    Float,
+    /// A Go duration string (`"30s"`).
+    Duration,
+    /// An int; `<= 0` means off, as in Consul; above 65535 is an error.
+    Port,
+    /// Appended across files.
+    StrList,
+    AnyList,
+    /// Overlaid key by key across files.
+    StrMap,
+    AnyMap,
+    /// Free-form; a later file's value replaces an earlier one.
+    Any,
+    /// A nested block, merged field by field.
+    Block(&'static [Key]),
+    /// `service` / `services`, `check` / `checks`: definitions, appended.
+    Services,
+    Checks,
+    /// Deprecated `start_join`: appended to `retry_join`.
+    StartJoin,
+}
+
+/// What Tessera does with a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// Maps onto the agent's configuration.
+    Acted,
+    /// Type-checked and accepted; no effect yet (listed at start and in
+    /// docs/consul-compatibility.md).
+    Ignored,
+    /// Refused: the feature (the text names it) is later work.
+    Later(&'static str),
+    /// A Consul Enterprise key: a warning, no effect (as Consul CE does).
+    Enterprise,
+    /// Accepted with this deprecation warning, no effect.
+    Deprecated(&'static str),
+}
+
+pub(crate) type Check = fn(&Value) -> Result<(), String>;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Key {
+    pub name: &'static str,
+    /// Another accepted spelling (mapstructure's `alias` tag).
+    pub alias: &'static str,
+    pub kind: Kind,
+    pub note: Note,
+    /// A check of the value once its type is right; the error is
+    /// prefixed with the key's path.
+    pub check: Option<Check>,
+}
+
+const fn key(name: &'static str, kind: Kind, note: Note) -> Key {
+    Key { name, alias: "", kind, note, check: None }
+}
+
+const fn acted(name: &'static str, kind: Kind) -> Key {
+    key(name, kind, Note::Acted)
+}
+
+const fn ignored(name: &'static str, kind: Kind) -> Key {
+    key(name, kind, Note::Ignored)
+}
+
+const fn later(name: &'static str, what: &'static str) -> Key {
+    key(name, Kind::Any, Note::Later(what))
+}
+
+const fn enterprise(name: &'static str, kind: Kind) -> Key {
+    key(name, kind, Note::Enterprise)
+}
+
+const fn checked(mut key: Key, check: Check) -> Key {
+    key.check = Some(check);
+    key
+}
+
+const fn aliased(mut key: Key, alias: &'static str) -> Key {
+    key.alias = alias;
+    key
+}
+
+use Kind::*;
+
+const ACLS: &str = "ACLs";
+const TLS: &str = "TLS";
+const UI: &str = "the web UI";
+
+pub(crate) static TOP: &[Key] = &[
+    // Acted on.
+    acted("datacenter", Str),
+    acted("node_name", Str),
+    acted("data_dir", Str),
+    acted("server", Bool),
+    acted("bootstrap", Bool),
+    acted("bootstrap_expect", Int),
+    acted("retry_join", StrList),
+    key(
+        "start_join",
+        StartJoin,
+        Note::Deprecated("The 'start_join' field is deprecated. Use the 'retry_join' field instead."),
+    ),
+    acted("retry_interval", Duration),
+    acted("bind_addr", Str),
+    acted("advertise_addr", Str),
+    acted("client_addr", Str),
+    acted("addresses", Block(ADDRESSES)),
+    acted("ports", Block(PORTS)),
+    acted("domain", Str),
+    acted("log_level", Str),
+    acted("log_json", Bool),
+    acted("pid_file", Str),
+    acted("node_meta", StrMap),
+    acted("performance", Block(PERFORMANCE)),
+    acted("raft_snapshot_threshold", Int),
+    acted("raft_trailing_logs", Int),
+    acted("service", Services),
+    acted("services", Services),
+    acted("check", Checks),
+    acted("checks", Checks),
+    // Accepted, not acted on yet.
+    ignored("advertise_addr_ipv4", Str),
+    ignored("advertise_addr_ipv6", Str),
+    ignored("advertise_addr_wan", Str),
+    ignored("advertise_addr_wan_ipv4", Str),
+    ignored("advertise_addr_wan_ipv6", Str),
+    ignored("advertise_reconnect_timeout", Duration),
+    ignored("alt_domain", Str),
+    ignored("auto_reload_config", Bool),
+    ignored("autopilot", Block(AUTOPILOT)),
+    ignored("cache", Block(CACHE)),
+    ignored("check_output_max_size", Int),
+    ignored("check_update_interval", Duration),
+    ignored("cloud", Any),
+    ignored("config_entries", Block(CONFIG_ENTRIES)),
+    ignored("connect", Block(CONNECT)),
+    ignored("default_query_time", Duration),
+    ignored("disable_anonymous_signature", Bool),
+    ignored("disable_coordinates", Bool),
+    ignored("disable_host_node_id", Bool),
+    ignored("disable_http_unprintable_char_filter", Bool),
+    ignored("disable_keyring_file", Bool),
+    ignored("disable_remote_exec", Bool),
+    ignored("disable_update_check", Bool),
+    ignored("discard_check_output", Bool),
+    ignored("discovery_max_stale", Duration),
+    ignored("dns_config", Block(DNS)),
+    ignored("enable_agent_tls_for_checks", Bool),
+    ignored("enable_central_service_config", Bool),
+    ignored("enable_debug", Bool),
+    ignored("enable_local_script_checks", Bool),
+    ignored("enable_script_checks", Bool),
+    ignored("enable_syslog", Bool),
+    ignored("encrypt_verify_incoming", Bool),
+    ignored("encrypt_verify_outgoing", Bool),
+    ignored("experiments", StrList),
+    ignored("gossip_lan", Block(GOSSIP)),
+    ignored("gossip_wan", Block(GOSSIP)),
+    ignored("http_config", Block(HTTP_CONFIG)),
+    ignored("leave_on_terminate", Bool),
+    ignored("limits", Block(LIMITS)),
+    ignored("locality", Block(LOCALITY)),
+    ignored("log_file", Str),
+    ignored("log_rotate_bytes", Int),
+    ignored("log_rotate_duration", Duration),
+    ignored("log_rotate_max_files", Int),
+    ignored("log_sublevels", StrMap),
+    ignored("max_query_time", Duration),
+    ignored("node_id", Str),
+    ignored("peering", Block(PEERING)),
+    ignored("primary_datacenter", Str),
+    ignored("primary_gateways", StrList),
+    ignored("primary_gateways_interval", Duration),
+    ignored("protocol", Int),
+    checked(ignored("raft_protocol", Int), raft_protocol),
+    ignored("raft_logstore", Block(RAFT_LOGSTORE)),
+    ignored("raft_snapshot_interval", Duration),
+    ignored("reconnect_timeout", Duration),
+    ignored("reconnect_timeout_wan", Duration),
+    ignored("recursors", StrList),
+    ignored("rejoin_after_leave", Bool),
+    ignored("retry_interval_wan", Duration),
+    ignored("retry_join_wan", StrList),
+    ignored("retry_max", Int),
+    ignored("retry_max_wan", Int),
+    ignored("rpc", Block(RPC)),
+    ignored("serf_lan", Str),
+    ignored("serf_lan_allowed_cidrs", StrList),
+    ignored("serf_wan", Str),
+    ignored("serf_wan_allowed_cidrs", StrList),
+    ignored("server_name", Str),
+    ignored("session_ttl_min", Duration),
+    ignored("skip_leave_on_interrupt", Bool),
+    ignored("snapshot_agent", Any),
+    ignored("syslog_facility", Str),
+    ignored("tagged_addresses", StrMap),
+    ignored("telemetry", Block(TELEMETRY)),
+    ignored("translate_wan_addrs", Bool),
+    ignored("unix_sockets", Block(UNIX_SOCKETS)),
+    ignored("use_streaming_backend", Bool),
+    ignored("watches", AnyList),
+    ignored("xds", Block(XDS)),
+    // Values Consul sets itself (its non-user source); files may hold them.
+    ignored("ae_interval", Duration),
+    ignored("build_date", Any),
+    ignored("check_deregister_interval_min", Duration),
+    ignored("check_reap_interval", Duration),
+    ignored("consul", Any),
+    ignored("revision", Str),
+    ignored("segment_limit", Int),
+    ignored("segment_name_limit", Int),
+    ignored("sync_coordinate_interval_min", Duration),
+    ignored("sync_coordinate_rate_target", Float),
+    ignored("version", Str),
+    ignored("version_metadata", Str),
+    ignored("version_prerelease", Str),
+    // Deprecated, accepted with a warning.
+    key(
+        "start_join_wan",
+        StrList,
+        Note::Deprecated("The 'start_join_wan' field is deprecated. Use the 'retry_join_wan' field instead."),
+    ),
+    key(
+        "raft_boltdb",
+        Any,
+        Note::Deprecated("The 'raft_boltdb' field is deprecated. Use the 'raft_logstore.boltdb' field instead."),
+    ),
+    key(
+        "acl_enforce_version_8",
+        Any,
+        Note::Deprecated("config key \"acl_enforce_version_8\" is deprecated and should be removed"),
+    ),
+    // Consul Enterprise.
+    enterprise("audit", Any),
+    enterprise("license_path", Str),
+    enterprise("license_poll_base_time", Any),
+    enterprise("license_poll_max_time", Any),
+    enterprise("license_update_base_time", Any),
+    enterprise("license_update_max_time", Any),
+    enterprise("partition", Str),
+    aliased(enterprise("read_replica", Bool), "non_voting_server"),
+    enterprise("reporting", Any),
+    enterprise("segment", Str),
+    enterprise("segments", AnyList),
+    // Later work: refused until it lands.
+    later("acl", ACLS),
+    later("acl_agent_master_token", ACLS),
+    later("acl_agent_token", ACLS),
+    later("acl_datacenter", ACLS),
+    later("acl_default_policy", ACLS),
+    later("acl_down_policy", ACLS),
+    later("acl_enable_key_list_policy", ACLS),
+    later("acl_master_token", ACLS),
+    later("acl_replication_token", ACLS),
+    later("acl_token", ACLS),
+    later("acl_ttl", ACLS),
+    later("enable_acl_replication", ACLS),
+    later("tls", TLS),
+    later("ca_file", TLS),
+    later("ca_path", TLS),
+    later("cert_file", TLS),
+    later("key_file", TLS),
+    later("tls_cipher_suites", TLS),
+    later("tls_min_version", TLS),
+    later("tls_prefer_server_cipher_suites", TLS),
+    later("verify_incoming", TLS),
+    later("verify_incoming_https", TLS),
+    later("verify_incoming_rpc", TLS),
+    later("verify_outgoing", TLS),
+    later("verify_server_hostname", TLS),
+    later("auto_encrypt", "auto_encrypt (TLS)"),
+    later("auto_config", "auto_config (TLS and ACLs)"),
+    later("encrypt", "encryption between agents (TLS)"),
+    later("ui_config", UI),
+    later("ui", UI),
+    later("ui_dir", UI),
+    later("ui_content_path", UI),
+];
+
+static ADDRESSES: &[Key] =
+    &[acted("dns", Str), acted("http", Str), acted("grpc", Str), ignored("https", Str), ignored("grpc_tls", Str)];
+
+static PORTS: &[Key] = &[
+    acted("dns", Port),
+    acted("http", Port),
+    acted("server", Port),
+    acted("grpc", Port),
+    // Off is what Tessera does; a port asks for TLS.
+    checked(acted("https", Port), tls_port),
+    checked(acted("grpc_tls", Port), tls_port),
+    ignored("serf_lan", Port),
+    ignored("serf_wan", Port),
+    ignored("proxy_min_port", Port),
+    ignored("proxy_max_port", Port),
+    ignored("sidecar_min_port", Port),
+    ignored("sidecar_max_port", Port),
+    ignored("expose_min_port", Port),
+    ignored("expose_max_port", Port),
+];
+
+static PERFORMANCE: &[Key] =
+    &[acted("raft_multiplier", Int), acted("rpc_hold_timeout", Duration), ignored("leave_drain_time", Duration)];
+
+static CONNECT: &[Key] = &[
+    ignored("enabled", Bool),
+    checked(ignored("ca_provider", Str), ca_provider),
+    ignored("ca_config", AnyMap),
+    ignored("enable_mesh_gateway_wan_federation", Bool),
+    ignored("test_ca_leaf_root_change_spread", Duration),
+];
+
+static DNS: &[Key] = &[
+    ignored("allow_stale", Bool),
+    ignored("a_record_limit", Int),
+    ignored("disable_compression", Bool),
+    ignored("enable_truncate", Bool),
+    ignored("max_stale", Duration),
+    ignored("node_ttl", Duration),
+    ignored("only_passing", Bool),
+    ignored("recursor_strategy", Str),
+    ignored("recursor_timeout", Duration),
+    ignored("service_ttl", StrMap),
+    ignored("udp_answer_limit", Int),
+    ignored("enable_additional_node_meta_txt", Bool),
+    ignored("soa", Block(SOA)),
+    ignored("use_cache", Bool),
+    ignored("cache_max_age", Duration),
+    ignored("prefer_namespace", Bool),
+];
+
+static SOA: &[Key] = &[ignored("refresh", Int), ignored("retry", Int), ignored("expire", Int), ignored("min_ttl", Int)];
+
+static HTTP_CONFIG: &[Key] = &[
+    // Ignoring these would leave open what the operator closed.
+    later("block_endpoints", "blocking HTTP endpoints"),
+    later("allow_write_http_from", "restricting HTTP writes by source address"),
+    ignored("response_headers", StrMap),
+    ignored("use_cache", Bool),
+    ignored("max_header_bytes", Int),
+];
+
+static LIMITS: &[Key] = &[
+    ignored("http_max_conns_per_client", Int),
+    ignored("https_handshake_timeout", Duration),
+    ignored("request_limits", Block(REQUEST_LIMITS)),
+    ignored("rpc_client_timeout", Duration),
+    ignored("rpc_handshake_timeout", Duration),
+    ignored("rpc_max_burst", Int),
+    ignored("rpc_max_conns_per_client", Int),
+    ignored("rpc_rate", Float),
+    ignored("kv_max_value_size", Int),
+    ignored("txn_max_req_len", Int),
+];
+
+static REQUEST_LIMITS: &[Key] = &[ignored("mode", Str), ignored("read_rate", Float), ignored("write_rate", Float)];
+
+static TELEMETRY: &[Key] = &[
+    ignored("circonus_api_app", Str),
+    ignored("circonus_api_token", Str),
+    ignored("circonus_api_url", Str),
+    ignored("circonus_broker_id", Str),
+    ignored("circonus_broker_select_tag", Str),
+    ignored("circonus_check_display_name", Str),
+    ignored("circonus_check_force_metric_activation", Str),
+    ignored("circonus_check_id", Str),
+    ignored("circonus_check_instance_id", Str),
+    ignored("circonus_check_search_tag", Str),
+    ignored("circonus_check_tags", Str),
+    ignored("circonus_submission_interval", Str),
+    ignored("circonus_submission_url", Str),
+    ignored("disable_hostname", Bool),
+    ignored("disable_per_tenancy_usage_metrics", Bool),
+    ignored("dogstatsd_addr", Str),
+    ignored("dogstatsd_tags", StrList),
+    ignored("enable_host_metrics", Bool),
+    ignored("filter_default", Bool),
+    ignored("metrics_prefix", Str),
+    ignored("prefix_filter", StrList),
+    ignored("prometheus_retention_time", Duration),
+    ignored("retry_failed_connection", Bool),
+    ignored("statsd_address", Str),
+    ignored("statsite_address", Str),
+];
+
+static AUTOPILOT: &[Key] = &[
+    ignored("cleanup_dead_servers", Bool),
+    ignored("last_contact_threshold", Duration),
+    ignored("max_trailing_logs", Int),
+    ignored("min_quorum", Int),
+    ignored("server_stabilization_time", Duration),
+    enterprise("disable_upgrade_migration", Bool),
+    enterprise("redundancy_zone_tag", Str),
+    enterprise("upgrade_version_tag", Str),
+];
+
+static GOSSIP: &[Key] = &[
+    ignored("gossip_nodes", Int),
+    ignored("gossip_interval", Duration),
+    ignored("probe_interval", Duration),
+    ignored("probe_timeout", Duration),
+    ignored("suspicion_mult", Int),
+    ignored("retransmit_mult", Int),
+];
+
+static CACHE: &[Key] = &[ignored("entry_fetch_max_burst", Int), ignored("entry_fetch_rate", Float)];
+static LOCALITY: &[Key] = &[ignored("region", Str), ignored("zone", Str)];
+static PEERING: &[Key] = &[ignored("enabled", Bool), ignored("test_allow_peer_registrations", Bool)];
+static RPC: &[Key] = &[ignored("enable_streaming", Bool)];
+static XDS: &[Key] = &[ignored("update_max_per_second", Float)];
+static UNIX_SOCKETS: &[Key] = &[ignored("group", Str), ignored("mode", Str), ignored("user", Str)];
+static CONFIG_ENTRIES: &[Key] = &[ignored("bootstrap", AnyList)];
+
+static RAFT_LOGSTORE: &[Key] = &[
+    ignored("backend", Str),
+    ignored("disable_log_cache", Bool),
+    ignored("verification", Block(RAFT_VERIFICATION)),
+    ignored("boltdb", Block(RAFT_BOLTDB)),
+    ignored("wal", Block(RAFT_WAL)),
+];
+static RAFT_VERIFICATION: &[Key] = &[ignored("enabled", Bool), ignored("interval", Duration)];
+static RAFT_BOLTDB: &[Key] = &[ignored("no_freelist_sync", Bool)];
+static RAFT_WAL: &[Key] = &[ignored("segment_size_mb", Int)];
+
+fn raft_protocol(value: &Value) -> Result<(), String> {
+    match value.as_i64() {
+        Some(3) => Ok(()),
+        _ => Err(format!("raft_protocol version {value} is not supported by this version of Consul")),
+    }
+}
+
+fn tls_port(value: &Value) -> Result<(), String> {
+    match value.as_i64() {
+        Some(port) if port > 0 => {
+            Err(format!("not supported yet (later work: TLS; {port} asks for it, -1 turns it off)"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn ca_provider(value: &Value) -> Result<(), String> {
+    match value.as_str() {
+        Some("" | "consul") => Ok(()),
+        Some(other @ ("vault" | "aws-pca")) => {
+            Err(format!("not supported yet (later work: the {other} provider; Tessera has the built-in CA)"))
+        }
+        Some(other) => Err(format!("{other} is not a valid CA provider")),
+        None => Ok(()),
+    }
+}
+
+/// The key `raw` names among `keys`: its exact name or alias first, then
+/// ignoring ASCII case (mapstructure matches a field so).
+pub(crate) fn find(keys: &'static [Key], raw: &str) -> Option<&'static Key> {
+    keys.iter().find(|k| k.name == raw || (!k.alias.is_empty() && k.alias == raw)).or_else(|| {
+        keys.iter()
+            .find(|k| k.name.eq_ignore_ascii_case(raw) || (!k.alias.is_empty() && k.alias.eq_ignore_ascii_case(raw)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_blocks(keys: &'static [Key], path: &str, out: &mut Vec<(String, &'static [Key])>) {
+        out.push((path.to_string(), keys));
+        for key in keys {
+            if let Kind::Block(inner) = key.kind {
+                all_blocks(inner, &format!("{path}.{}", key.name), out);
+            }
+        }
+    }
+
+    #[test]
+    fn no_block_names_a_key_twice() {
+        let mut blocks = Vec::new();
+        all_blocks(TOP, "", &mut blocks);
+        for (path, keys) in blocks {
+            let mut names: Vec<&str> = keys.iter().map(|k| k.name).collect();
+            names.sort();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(before, names.len(), "a key is listed twice in block {path:?}");
+        }
+    }
+}
