@@ -52,6 +52,12 @@ enum Command {
     Intention(cmd::intention::IntentionCommand),
     /// Checks agent config files and directories without starting an agent.
     Validate(cmd::validate::ValidateArgs),
+    /// Puts the node or a service into maintenance mode, takes it out, or lists it.
+    Maint(cmd::ops::MaintArgs),
+    /// Forces a node out of the cluster: a server loses its vote, any other node leaves the catalog.
+    ForceLeave(cmd::ops::ForceLeaveArgs),
+    /// Prints Tessera's version and the Consul API level it answers as.
+    Version,
 }
 
 fn argv_is_intention_check() -> bool {
@@ -108,6 +114,9 @@ fn main() -> ExitCode {
             Command::Connect(command) => cmd::connect::run(command).await,
             Command::Intention(command) => cmd::intention::run(command).await,
             Command::Validate(args) => cmd::validate::run(args),
+            Command::Maint(args) => cmd::ops::maint(args).await,
+            Command::ForceLeave(args) => cmd::ops::force_leave(args).await,
+            Command::Version => cmd::ops::version(),
         }
     });
     ExitCode::from(code)

@@ -21,6 +21,14 @@ pub enum CatalogCommand {
     Services(ServicesArgs),
     /// Lists the nodes of the catalog.
     Nodes(NodesArgs),
+    /// Lists the datacenters the agent knows (its own).
+    Datacenters(DatacentersArgs),
+}
+
+#[derive(Args)]
+pub struct DatacentersArgs {
+    #[command(flatten)]
+    http: HttpFlags,
 }
 
 #[derive(Args)]
@@ -48,8 +56,18 @@ pub async fn run(command: CatalogCommand) -> u8 {
     let outcome = match command {
         CatalogCommand::Services(args) => services(args).await,
         CatalogCommand::Nodes(args) => nodes(args).await,
+        CatalogCommand::Datacenters(args) => datacenters(args).await,
     };
     outcome.unwrap_or_else(fail)
+}
+
+async fn datacenters(args: DatacentersArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let names: Vec<String> = client.get("/v1/catalog/datacenters").await?.json()?;
+    for name in names {
+        println!("{name}");
+    }
+    Ok(0)
 }
 
 async fn services(args: ServicesArgs) -> anyhow::Result<u8> {

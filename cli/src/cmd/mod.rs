@@ -7,6 +7,7 @@ pub mod intention;
 pub mod kv;
 pub mod members;
 pub mod operator;
+pub mod ops;
 pub mod proxy;
 pub mod validate;
 

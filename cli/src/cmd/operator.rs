@@ -15,6 +15,17 @@ pub enum OperatorCommand {
     /// Raft peer set tools.
     #[command(subcommand)]
     Raft(RaftCommand),
+    /// Autopilot: server health and its configuration.
+    #[command(subcommand)]
+    Autopilot(AutopilotCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AutopilotCommand {
+    /// Prints the autopilot configuration.
+    GetConfig(crate::cmd::ops::AutopilotArgs),
+    /// Prints each server's health and the failure tolerance.
+    State(crate::cmd::ops::AutopilotArgs),
 }
 
 #[derive(Subcommand)]
@@ -64,7 +75,15 @@ struct RaftServer {
 }
 
 pub async fn run(command: OperatorCommand) -> u8 {
-    let OperatorCommand::Raft(raft) = command;
+    let raft = match command {
+        OperatorCommand::Raft(raft) => raft,
+        OperatorCommand::Autopilot(AutopilotCommand::GetConfig(args)) => {
+            return crate::cmd::ops::autopilot_config(args).await;
+        }
+        OperatorCommand::Autopilot(AutopilotCommand::State(args)) => {
+            return crate::cmd::ops::autopilot_state(args).await
+        }
+    };
     let outcome = match raft {
         RaftCommand::ListPeers(args) => list_peers(args).await,
         RaftCommand::RemovePeer(args) => remove_peer(args).await,

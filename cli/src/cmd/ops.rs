@@ -1,0 +1,166 @@
+//! Agent and operator commands over single HTTP calls: `maint`,
+//! `force-leave`, `version`, and `operator autopilot get-config|state`,
+//! with Consul's output.
+
+use clap::Args;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::cmd::fail;
+use crate::cmd::HttpFlags;
+
+/// The Consul HTTP API level this version answers as (`/v1/agent/version`).
+const CONSUL_API_VERSION: &str = "1.17.0";
+
+#[derive(Args)]
+pub struct MaintArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// Put the node (or -service) into maintenance mode.
+    #[arg(long, conflicts_with = "disable")]
+    enable: bool,
+    /// Take the node (or -service) out of maintenance mode.
+    #[arg(long)]
+    disable: bool,
+    /// Why, shown in the maintenance check's notes.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// A service ID instead of the whole node.
+    #[arg(long)]
+    service: Option<String>,
+}
+
+pub async fn maint(args: MaintArgs) -> u8 {
+    maint_inner(args).await.unwrap_or_else(fail)
+}
+
+async fn maint_inner(args: MaintArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    if !args.enable && !args.disable {
+        return list_maintenance(&client).await;
+    }
+    let reason = serde_urlencoded::to_string([("reason", args.reason.as_str())])?;
+    let path = match &args.service {
+        Some(id) => format!("/v1/agent/service/maintenance/{id}?enable={}&{reason}", args.enable),
+        None => format!("/v1/agent/maintenance?enable={}&{reason}", args.enable),
+    };
+    let reply = client.call(Method::PUT, &path, None).await?;
+    if !reply.status.is_success() {
+        anyhow::bail!("{}", reply.text());
+    }
+    let (what, action) = (if args.service.is_some() { "Service" } else { "Node" }, args.enable);
+    match (&args.service, action) {
+        (Some(id), true) => println!("{what} entered maintenance mode: {id}"),
+        (Some(id), false) => println!("{what} left maintenance mode: {id}"),
+        (None, true) => println!("{what} entered maintenance mode"),
+        (None, false) => println!("{what} left maintenance mode"),
+    }
+    Ok(0)
+}
+
+/// What is in maintenance now, as `consul maint` with no flags prints it.
+async fn list_maintenance(client: &Client) -> anyhow::Result<u8> {
+    let checks: serde_json::Map<String, Value> = client.get("/v1/agent/checks").await?.json()?;
+    for (id, check) in &checks {
+        let reason = check["Notes"].as_str().unwrap_or_default();
+        if id == "_node_maintenance" {
+            println!("Node:\n  Name:   {}\n  Reason: {reason}\n", check["Node"].as_str().unwrap_or_default());
+        } else if let Some(service) = id.strip_prefix("_service_maintenance:") {
+            println!("Service:\n  ID:     {service}\n  Reason: {reason}\n");
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct ForceLeaveArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// Remove the node entirely (the same here: there is no gossip list to keep it in).
+    #[arg(long)]
+    prune: bool,
+    /// The node to force out.
+    node: String,
+}
+
+pub async fn force_leave(args: ForceLeaveArgs) -> u8 {
+    let outcome = async {
+        let client = Client::new(args.http.http_addr.as_deref())?;
+        let prune = if args.prune { "?prune" } else { "" };
+        let reply = client.call(Method::PUT, &format!("/v1/agent/force-leave/{}{prune}", args.node), None).await?;
+        match reply.status.is_success() {
+            true => Ok(0),
+            false => Err(anyhow::anyhow!("Error force leaving: {}", reply.text())),
+        }
+    };
+    outcome.await.unwrap_or_else(fail)
+}
+
+pub fn version() -> u8 {
+    println!("Tessera v{}", env!("CARGO_PKG_VERSION"));
+    println!("Consul API {CONSUL_API_VERSION}");
+    0
+}
+
+#[derive(Args)]
+pub struct AutopilotArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+}
+
+/// `operator autopilot get-config`, one `Key = value` line each.
+pub async fn autopilot_config(args: AutopilotArgs) -> u8 {
+    let outcome = async {
+        let client = Client::new(args.http.http_addr.as_deref())?;
+        let config: serde_json::Map<String, Value> =
+            client.get("/v1/operator/autopilot/configuration").await?.json()?;
+        for key in [
+            "CleanupDeadServers",
+            "LastContactThreshold",
+            "MaxTrailingLogs",
+            "MinQuorum",
+            "ServerStabilizationTime",
+            "RedundancyZoneTag",
+            "DisableUpgradeMigration",
+            "UpgradeVersionTag",
+        ] {
+            let value = match &config[key] {
+                Value::String(s) if s.is_empty() => "\"\"".to_string(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("{key} = {value}");
+        }
+        anyhow::Ok(0)
+    };
+    outcome.await.unwrap_or_else(fail)
+}
+
+/// `operator autopilot state`: health, tolerance, and each server.
+pub async fn autopilot_state(args: AutopilotArgs) -> u8 {
+    let outcome = async {
+        let client = Client::new(args.http.http_addr.as_deref())?;
+        let state: Value = client.get("/v1/operator/autopilot/state").await?.json()?;
+        println!("Healthy: {}", state["Healthy"]);
+        println!("Failure Tolerance: {}", state["FailureTolerance"]);
+        println!("Leader: {}", state["Leader"].as_str().unwrap_or_default());
+        println!("Voters:");
+        for voter in state["Voters"].as_array().into_iter().flatten() {
+            println!("   {}", voter.as_str().unwrap_or_default());
+        }
+        println!("\nServers:");
+        for server in state["Servers"].as_object().into_iter().flat_map(|s| s.values()) {
+            let text = |key: &str| server[key].as_str().unwrap_or_default().to_string();
+            println!("   {}", text("ID"));
+            println!("      Name:          {}", text("Name"));
+            println!("      Address:       {}", text("Address"));
+            println!("      Status:        {}", text("Status"));
+            println!("      Healthy:       {}", server["Healthy"]);
+            println!("      Last Contact:  {}", text("LastContact"));
+            println!("      Last Index:    {}", server["LastIndex"]);
+        }
+        anyhow::Ok(0)
+    };
+    outcome.await.unwrap_or_else(fail)
+}

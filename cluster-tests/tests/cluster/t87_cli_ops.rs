@@ -1,0 +1,62 @@
+//! CLI commands over single agent calls, against a dev agent: maint,
+//! force-leave, version, catalog datacenters, operator autopilot.
+
+use std::time::Duration;
+
+use cluster_tests::cli;
+use cluster_tests::dev_agent;
+use cluster_tests::wait_until;
+use cluster_tests::Http;
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+fn stdout(args: &[&str]) -> String {
+    let out = cli(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t87_maint_force_leave_version_datacenters_and_autopilot_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = r#"{"service": {"name": "web", "id": "web-1", "port": 80}}"#;
+    let mut agent = dev_agent("127.0.87.1", dir.path(), &[("web.json", web)]);
+    agent.start();
+    let (http, addr) = (Http::new(), agent.http_addr());
+    http.wait_json(&addr, "/v1/agent/service/web-1", SETTLE).await;
+    let a = ["-http-addr", addr.as_str()];
+
+    assert_eq!(
+        stdout(&[&["maint", "-enable", "-reason", "upgrading"][..], &a].concat()),
+        "Node entered maintenance mode\n"
+    );
+    let listed = stdout(&[&["maint"][..], &a].concat());
+    assert!(listed.contains("Node:") && listed.contains("Reason: upgrading"), "{listed}");
+    let service = [&["maint", "-enable", "-service", "web-1"][..], &a].concat();
+    assert_eq!(stdout(&service), "Service entered maintenance mode: web-1\n");
+    wait_until("web fails while in maintenance", SETTLE, || async {
+        let entries = http.get_json(&addr, "/v1/health/service/web?passing").await?;
+        entries.as_array()?.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(stdout(&[&["maint", "-disable"][..], &a].concat()), "Node left maintenance mode\n");
+    assert_eq!(
+        stdout(&[&["maint", "-disable", "-service", "web-1"][..], &a].concat()),
+        "Service left maintenance mode: web-1\n"
+    );
+    let unknown = cli(&[&["maint", "-enable", "-service", "nope"][..], &a].concat());
+    assert_eq!(unknown.status.code(), Some(1));
+
+    let body = r#"{"Node": "old-host", "Address": "10.0.0.9"}"#;
+    assert_eq!(http.put(&addr, "/v1/catalog/register", body).await.unwrap().0, 200);
+    stdout(&[&["force-leave", "-prune", "old-host"][..], &a].concat());
+    let nodes = http.get_json(&addr, "/v1/catalog/nodes").await.unwrap();
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["Node"] != "old-host"));
+
+    assert!(stdout(&["version"]).contains("Consul API 1.17.0"));
+    assert_eq!(stdout(&[&["catalog", "datacenters"][..], &a].concat()), "dc1\n");
+    let config = stdout(&[&["operator", "autopilot", "get-config"][..], &a].concat());
+    assert!(config.contains("MaxTrailingLogs = 250"), "{config}");
+    let state = stdout(&[&["operator", "autopilot", "state"][..], &a].concat());
+    assert!(state.contains("Healthy: true") && state.contains("Failure Tolerance: 0"), "{state}");
+}
