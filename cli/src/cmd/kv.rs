@@ -23,6 +23,38 @@ pub enum KvCommand {
     Get(GetArgs),
     /// Deletes a key, or every key under a prefix with -recurse.
     Delete(DeleteArgs),
+    /// Prints every entry under a prefix as Consul's export JSON.
+    Export(ExportArgs),
+    /// Writes the entries of an export: `kv import DATA`, DATA `-` for stdin or `@file`.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    #[arg(default_value = "")]
+    prefix: String,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// Put every key under this prefix.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// The export JSON; `-` reads stdin (the default), `@file` a file.
+    #[arg(default_value = "-")]
+    data: String,
+}
+
+/// One entry of `consul kv export`: lower-case keys, the value in base64.
+#[derive(serde::Serialize, Deserialize)]
+struct Exported {
+    key: String,
+    flags: u64,
+    value: String,
 }
 
 #[derive(Args)]
@@ -70,6 +102,8 @@ pub struct DeleteArgs {
 struct KvPair {
     key: String,
     value: Option<String>,
+    #[serde(default)]
+    flags: u64,
 }
 
 pub async fn run(command: KvCommand) -> u8 {
@@ -77,6 +111,8 @@ pub async fn run(command: KvCommand) -> u8 {
         KvCommand::Put(args) => put(args).await,
         KvCommand::Get(args) => get(args).await,
         KvCommand::Delete(args) => delete(args).await,
+        KvCommand::Export(args) => export(args).await,
+        KvCommand::Import(args) => import(args).await,
     };
     outcome.unwrap_or_else(fail)
 }
@@ -145,6 +181,44 @@ fn decode(value: Option<String>) -> anyhow::Result<Vec<u8>> {
         Some(v) => STANDARD.decode(v)?,
         None => Vec::new(),
     })
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let reply = client.get(&format!("/v1/kv/{}?recurse", encode_key(&args.prefix))).await?;
+    let pairs: Vec<KvPair> = match reply.status {
+        StatusCode::NOT_FOUND => Vec::new(),
+        _ => reply.json()?,
+    };
+    let exported: Vec<Exported> = pairs
+        .into_iter()
+        .map(|p| Exported { key: p.key, flags: p.flags, value: p.value.unwrap_or_default() })
+        .collect();
+    // Consul indents its export with tabs.
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    serde::Serialize::serialize(&exported, &mut serde_json::Serializer::with_formatter(&mut out, formatter))?;
+    println!("{}", String::from_utf8_lossy(&out));
+    Ok(0)
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let data = read_value(Some(args.data))?;
+    let entries: Vec<Exported> =
+        serde_json::from_slice(&data).map_err(|e| anyhow::anyhow!("Cannot unmarshal data: {e}"))?;
+    for entry in entries {
+        let value =
+            STANDARD.decode(&entry.value).map_err(|e| anyhow::anyhow!("{}: value is not base64: {e}", entry.key))?;
+        let key = format!("{}{}", args.prefix, entry.key);
+        let path = format!("/v1/kv/{}?flags={}", encode_key(&key), entry.flags);
+        let written: bool = client.call(Method::PUT, &path, Some(value)).await?.json()?;
+        if !written {
+            return Ok(fail(format!("Error! Failed to write {key}")));
+        }
+        println!("Imported: {key}");
+    }
+    Ok(0)
 }
 
 async fn delete(args: DeleteArgs) -> anyhow::Result<u8> {

@@ -60,3 +60,32 @@ async fn t87_maint_force_leave_version_datacenters_and_autopilot_from_the_cli() 
     let state = stdout(&[&["operator", "autopilot", "state"][..], &a].concat());
     assert!(state.contains("Healthy: true") && state.contains("Failure Tolerance: 0"), "{state}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t88_kv_export_and_import_round_trip_consuls_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = dev_agent("127.0.88.1", dir.path(), &[]);
+    agent.start();
+    let (http, addr) = (Http::new(), agent.http_addr());
+    http.wait_json(&addr, "/v1/agent/self", SETTLE).await;
+    let a = ["-http-addr", addr.as_str()];
+    for (key, value, flags) in [("app/color", "blue", "0"), ("app/size", "10", "42"), ("other/x", "y", "0")] {
+        stdout(&[&["kv", "put", "-flags", flags, key, value][..], &a].concat());
+    }
+    let exported = stdout(&[&["kv", "export", "app/"][..], &a].concat());
+    let entries: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 2, "{exported}");
+    assert_eq!(entries[1]["key"], "app/size");
+    assert_eq!(entries[1]["flags"], 42);
+    assert_eq!(entries[1]["value"], "MTA=", "base64 of 10");
+    assert!(exported.contains("\n\t{"), "tab-indented as Consul's: {exported}");
+
+    let file = dir.path().join("export.json");
+    std::fs::write(&file, &exported).unwrap();
+    let data = format!("@{}", file.display());
+    let imported = stdout(&[&["kv", "import", "-prefix", "copy/"][..], &a, &[data.as_str()]].concat());
+    assert_eq!(imported, "Imported: copy/app/color\nImported: copy/app/size\n");
+    assert_eq!(http.kv_value(&addr, "copy/app/size", "").await.as_deref(), Some("10"));
+    let bad = cli(&[&["kv", "import"][..], &a, &["not json"]].concat());
+    assert_eq!(bad.status.code(), Some(1));
+}
