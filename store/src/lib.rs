@@ -77,11 +77,12 @@ pub struct Store {
     released: Arc<Notify>,
 }
 
-/// Held by what openraft is given (log store, state machine, snapshot
-/// builder), after their `Arc<Store>`: fields drop in order, so this wakes
-/// [`Store::close`] once that reference is gone.
+/// Held by whatever keeps an `Arc<Store>` (the log store, state machine and
+/// snapshot builder openraft is given; a server; a DNS answerer), declared
+/// after that field: fields drop in order, so this wakes [`Store::close`]
+/// once the reference is gone.
 #[derive(Clone)]
-pub(crate) struct Release(Arc<Notify>);
+pub struct Release(Arc<Notify>);
 
 impl Drop for Release {
     fn drop(&mut self) {
@@ -117,7 +118,8 @@ impl Store {
         StateMachine::new(self.clone())
     }
 
-    pub(crate) fn release(&self) -> Release {
+    /// A guard for a holder of this store (see [`Release`]).
+    pub fn release(&self) -> Release {
         Release(self.released.clone())
     }
 

@@ -41,6 +41,8 @@ pub struct Server {
     pub raft_id: NodeId,
     pub raft: Raft,
     pub store: Arc<Store>,
+    /// After `store`: tells a closing store when this server lets go of it.
+    _store_release: tessera_store::Release,
     pub pool: ChannelPool,
     pub stamp: ClusterStamp,
     pub discovery: Discovery,
@@ -62,7 +64,8 @@ impl Server {
         let raft_id = raft.metrics().borrow().id;
         let proposer = Proposer::start(raft.clone(), &tasks);
         let discovery = Discovery::new(me.clone());
-        Server { config, me, raft_id, raft, store, pool, stamp, discovery, tasks, proposer }
+        let _store_release = store.release();
+        Server { config, me, raft_id, raft, store, _store_release, pool, stamp, discovery, tasks, proposer }
     }
 
     /// The leader as this server currently knows it.

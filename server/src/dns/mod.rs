@@ -33,6 +33,8 @@ pub trait Answerer: Send + Sync + 'static {
 pub struct Dns {
     pub zone: Zone,
     pub store: Arc<Store>,
+    /// After `store`: tells a closing store when this answerer lets go of it.
+    pub store_release: tessera_store::Release,
 }
 
 impl Dns {

@@ -62,7 +62,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     announce(&server, &dir, http_listener.local_addr().ok());
 
     let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
-    let dns = Arc::new(dns::Dns { zone, store: server.store.clone() });
+    let dns = Arc::new(dns::Dns { zone, store: server.store.clone(), store_release: server.store.release() });
     let parts =
         Parts { server: server.clone(), agent: agent.clone(), dns: dns.clone(), signing, liveness: Default::default() };
     spawn_services(&mut sup, &parts, rpc_listener, http_listener);
