@@ -6,12 +6,11 @@ use clap::Args;
 use reqwest::Method;
 use serde_json::Value;
 
+use tessera_server::http::agent::CONSUL_API_VERSION;
+
 use crate::client::Client;
 use crate::cmd::fail;
 use crate::cmd::HttpFlags;
-
-/// The Consul HTTP API level this version answers as (`/v1/agent/version`).
-const CONSUL_API_VERSION: &str = "1.17.0";
 
 #[derive(Args)]
 pub struct MaintArgs {

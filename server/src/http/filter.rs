@@ -73,26 +73,35 @@ pub fn requested(params: &QueryParams, fields: &[&str]) -> Result<Option<Filter>
 
 /// Keeps the elements the filter matches (all of them without one).
 pub fn retain(items: Vec<Value>, filter: Option<&Filter>) -> Result<Vec<Value>, ApiError> {
-    let Some(filter) = filter else { return Ok(items) };
-    let mut kept = Vec::with_capacity(items.len());
-    for item in items {
-        if filter.matches(&item).map_err(refused)? {
-            kept.push(item);
-        }
+    match filter {
+        Some(filter) => matching(items, filter, |item| item),
+        None => Ok(items),
     }
-    Ok(kept)
 }
 
 /// The same for an answer keyed by id (the agent's services and checks).
 pub fn retain_values(items: Map<String, Value>, filter: Option<&Filter>) -> Result<Map<String, Value>, ApiError> {
-    let Some(filter) = filter else { return Ok(items) };
-    let mut kept = Map::new();
-    for (key, item) in items {
-        if filter.matches(&item).map_err(refused)? {
-            kept.insert(key, item);
-        }
+    match filter {
+        Some(filter) => matching(items, filter, |(_, item)| item),
+        None => Ok(items),
     }
-    Ok(kept)
+}
+
+/// The entries whose JSON (`json` of each) the filter matches; the first
+/// evaluation error refuses the request.
+fn matching<T, C: FromIterator<T>>(
+    items: impl IntoIterator<Item = T>,
+    filter: &Filter,
+    json: impl Fn(&T) -> &Value,
+) -> Result<C, ApiError> {
+    items
+        .into_iter()
+        .filter_map(|entry| match filter.matches(json(&entry)) {
+            Ok(true) => Some(Ok(entry)),
+            Ok(false) => None,
+            Err(e) => Some(Err(refused(e))),
+        })
+        .collect()
 }
 
 pub fn refused(e: tessera_mesh::filter::FilterError) -> ApiError {
