@@ -26,6 +26,11 @@ pub mod defaults {
     pub const RAFT_MULTIPLIER: u64 = 1;
     pub const RAFT_SNAPSHOT_THRESHOLD: u64 = 16384;
     pub const RAFT_TRAILING_LOGS: u64 = 10000;
+    /// Consul's `reconnect_timeout`: how long a failed client node stays in
+    /// the catalog before it is reaped.
+    pub const RECONNECT_TIMEOUT_SECS: u64 = 72 * 3600;
+    /// Consul's `dns_config.recursor_timeout`.
+    pub const RECURSOR_TIMEOUT_MS: u64 = 2000;
 }
 
 #[derive(Debug, Clone)]
@@ -61,9 +66,42 @@ pub struct AgentConfig {
     /// How long a client agent may miss heartbeats before its node is critical.
     pub node_ttl: Duration,
     pub raft: RaftTuning,
+    /// How long a client node whose agent stopped answering stays in the
+    /// catalog before the leader removes it.
+    pub reconnect_timeout: Duration,
+    pub dns: DnsConfig,
     /// Directories of service definitions (`*.json`, `*.hcl`).
     pub config_dirs: Vec<PathBuf>,
     pub config_files: Vec<PathBuf>,
+}
+
+/// What DNS answers carry and where names outside the domain go.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// TTL of node answers (Consul's `dns_config.node_ttl`, default 0).
+    pub node_ttl: Duration,
+    /// TTL of service answers by name: exact names, `prefix*` and `*`.
+    pub service_ttl: BTreeMap<String, Duration>,
+    /// Leave instances with a warning check out of answers, not only critical ones.
+    pub only_passing: bool,
+    /// Upstream servers for names outside the domain; none: such names are refused.
+    pub recursors: Vec<SocketAddr>,
+    /// Ask recursors in random order rather than in the order given.
+    pub recursor_random: bool,
+    pub recursor_timeout: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            node_ttl: Duration::ZERO,
+            service_ttl: BTreeMap::new(),
+            only_passing: false,
+            recursors: Vec::new(),
+            recursor_random: false,
+            recursor_timeout: Duration::from_millis(defaults::RECURSOR_TIMEOUT_MS),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +159,8 @@ impl Default for AgentConfig {
                 snapshot_threshold: defaults::RAFT_SNAPSHOT_THRESHOLD,
                 trailing_logs: defaults::RAFT_TRAILING_LOGS,
             },
+            reconnect_timeout: Duration::from_secs(defaults::RECONNECT_TIMEOUT_SECS),
+            dns: DnsConfig::default(),
             config_dirs: Vec::new(),
             config_files: Vec::new(),
         }

@@ -7,6 +7,7 @@
 //! on the command line. A flag left at its default never overrides a file.
 
 use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use tessera_mesh::catalog::duration;
 use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
 use tessera_server::config::ConfigError;
+use tessera_server::config::DnsConfig;
 use tessera_server::config::RaftTuning;
 use tokio_util::sync::CancellationToken;
 
@@ -108,9 +110,14 @@ pub struct AgentArgs {
     /// Metadata of this node in the catalog, key:value (repeatable).
     #[arg(long = "node-meta", value_name = "KEY:VALUE")]
     node_meta: Vec<String>,
-    /// A DNS server for names outside the domain (repeatable; accepted, not acted on yet).
+    /// A DNS server for names outside the domain, IP or IP:port (repeatable).
     #[arg(long = "recursor", value_name = "ADDR")]
     recursor: Vec<String>,
+    /// How long a failed client node stays in the catalog before it is
+    /// reaped (reconnect_timeout; Tessera's flag, which also takes values
+    /// under Consul's 8m floor, for tests).
+    #[arg(long = "reconnect-timeout", value_name = "DURATION")]
+    reconnect_timeout: Option<String>,
     /// Write the agent's process id to this file; it is removed at exit.
     #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
@@ -334,8 +341,14 @@ impl AgentArgs {
         }
         agent_config::validate_node_meta(&node_meta)?;
 
+        let dns = dns_settings(&self.recursor, &file.recursors, &file.dns_config)?;
+        let reconnect_timeout = match (&self.reconnect_timeout, file.reconnect_timeout) {
+            (Some(flag), _) => flag_duration("-reconnect-timeout", flag)?,
+            (None, Some(timeout)) if !timeout.is_zero() => timeout,
+            _ => Duration::from_secs(defaults::RECONNECT_TIMEOUT_SECS),
+        };
+
         for (flag, set) in [
-            ("-recursor", !self.recursor.is_empty()),
             ("-enable-script-checks", self.enable_script_checks),
             ("-enable-local-script-checks", self.enable_local_script_checks),
         ] {
@@ -377,6 +390,8 @@ impl AgentArgs {
             config_dirs,
             config_files,
             raft,
+            reconnect_timeout,
+            dns,
         };
         match (config.validate(), purpose) {
             (Ok(()), _) => {}
@@ -392,6 +407,28 @@ impl AgentArgs {
             ignored,
         })
     }
+}
+
+/// DNS settings: `-recursor` flags first, then the files' `recursors`.
+fn dns_settings(flags: &[String], files: &[String], file: &agent_config::DnsConfig) -> Result<DnsConfig, String> {
+    let recursors = flags.iter().chain(files).map(|r| recursor_addr(r)).collect::<Result<_, _>>()?;
+    let defaults = DnsConfig::default();
+    Ok(DnsConfig {
+        node_ttl: file.node_ttl.unwrap_or(defaults.node_ttl),
+        service_ttl: file.service_ttl.clone(),
+        only_passing: file.only_passing.unwrap_or(false),
+        recursors,
+        recursor_random: file.recursor_strategy.as_deref() == Some("random"),
+        recursor_timeout: file.recursor_timeout.unwrap_or(defaults.recursor_timeout),
+    })
+}
+
+/// A recursor as Consul takes one: an IP, with port 53 unless one is given.
+fn recursor_addr(raw: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = raw.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    raw.parse::<SocketAddr>().map_err(|_| format!("Invalid recursor address: {raw:?}: give an IP or IP:port"))
 }
 
 /// A file's port: `<= 0` turns the listener off, as in Consul.

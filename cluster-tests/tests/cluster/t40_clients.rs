@@ -28,7 +28,7 @@ async fn watch_until_critical(http: &Http, addr: &str, mut index: u64) -> String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_when_gone() {
-    let mut cluster = Cluster::servers(40, 3, 3, &["-node-ttl", "2s"]);
+    let mut cluster = Cluster::servers(40, 3, 3, &["-node-ttl", "2s", "-reconnect-timeout", "3s"]);
     cluster.start_all();
     let leader = cluster.wait_leader(SETTLE).await;
     // The clients know only the leader: losing it tests that they learned the others.
@@ -99,6 +99,18 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
     http.wait_passing(&a2, "web", 0, SETTLE).await;
     let (code, _) = dns_query("127.0.40.12:8600", "web.service.consul.", RecordType::A).await.unwrap();
     assert_eq!(code, "Non-Existent Domain");
+
+    eprintln!("=== reconnect_timeout after it failed, the dead client is reaped from the catalog");
+    wait_until("c1 is reaped", SETTLE, || {
+        let (http, a2) = (&http, &a2);
+        async move {
+            let nodes = http.get_json(a2, "/v1/catalog/nodes").await?;
+            nodes.as_array()?.iter().all(|n| n["Node"] != "c1").then_some(())
+        }
+    })
+    .await;
+    let services = http.get_json(&a2, "/v1/catalog/service/web").await.unwrap();
+    assert_eq!(services, serde_json::json!([]), "its services go with it");
 
     eprintln!("=== leave deregisters cleanly and stops the agent");
     let out = cli(&["leave", "-http-addr", &a2]);

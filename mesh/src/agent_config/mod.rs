@@ -206,7 +206,26 @@ pub struct AgentSettings {
     /// Accepted, not acted on (listed for the flags that share them).
     pub enable_script_checks: Option<bool>,
     pub enable_local_script_checks: Option<bool>,
+    /// Upstream DNS servers for names outside the domain, across files.
     pub recursors: Vec<String>,
+    pub dns_config: DnsConfig,
+    #[serde(deserialize_with = "go_duration_opt")]
+    pub reconnect_timeout: Option<Duration>,
+}
+
+/// `dns_config`: the keys the agent acts on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DnsConfig {
+    #[serde(deserialize_with = "go_duration_opt")]
+    pub node_ttl: Option<Duration>,
+    /// Service name (or `prefix*`, or `*`) to TTL, overlaid across files.
+    #[serde(deserialize_with = "go_duration_map")]
+    pub service_ttl: BTreeMap<String, Duration>,
+    pub only_passing: Option<bool>,
+    pub recursor_strategy: Option<String>,
+    #[serde(deserialize_with = "go_duration_opt")]
+    pub recursor_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -233,6 +252,11 @@ pub struct Performance {
     pub raft_multiplier: Option<i64>,
     #[serde(deserialize_with = "go_duration_opt")]
     pub rpc_hold_timeout: Option<Duration>,
+}
+
+fn go_duration_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, Duration>, D::Error> {
+    let texts: BTreeMap<String, String> = BTreeMap::deserialize(deserializer)?;
+    texts.into_iter().map(|(k, t)| go_duration::parse(&t).map(|d| (k, d)).map_err(serde::de::Error::custom)).collect()
 }
 
 fn go_duration_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {

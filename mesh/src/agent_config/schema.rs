@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use crate::catalog::duration::go as go_duration;
+
 /// A key's value type, which also decides how two files' values merge.
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
@@ -128,6 +130,9 @@ pub(crate) static TOP: &[Key] = &[
     acted("performance", Block(PERFORMANCE)),
     acted("raft_snapshot_threshold", Int),
     acted("raft_trailing_logs", Int),
+    acted("recursors", StrList),
+    acted("dns_config", Block(DNS)),
+    checked(acted("reconnect_timeout", Duration), reconnect_timeout),
     acted("service", Services),
     acted("services", Services),
     acted("check", Checks),
@@ -158,7 +163,6 @@ pub(crate) static TOP: &[Key] = &[
     ignored("disable_update_check", Bool),
     ignored("discard_check_output", Bool),
     ignored("discovery_max_stale", Duration),
-    ignored("dns_config", Block(DNS)),
     ignored("enable_agent_tls_for_checks", Bool),
     ignored("enable_central_service_config", Bool),
     ignored("enable_debug", Bool),
@@ -189,9 +193,7 @@ pub(crate) static TOP: &[Key] = &[
     checked(ignored("raft_protocol", Int), raft_protocol),
     ignored("raft_logstore", Block(RAFT_LOGSTORE)),
     ignored("raft_snapshot_interval", Duration),
-    ignored("reconnect_timeout", Duration),
     ignored("reconnect_timeout_wan", Duration),
-    ignored("recursors", StrList),
     ignored("rejoin_after_leave", Bool),
     ignored("retry_interval_wan", Duration),
     ignored("retry_join_wan", StrList),
@@ -329,11 +331,11 @@ static DNS: &[Key] = &[
     ignored("disable_compression", Bool),
     ignored("enable_truncate", Bool),
     ignored("max_stale", Duration),
-    ignored("node_ttl", Duration),
-    ignored("only_passing", Bool),
-    ignored("recursor_strategy", Str),
-    ignored("recursor_timeout", Duration),
-    ignored("service_ttl", StrMap),
+    acted("node_ttl", Duration),
+    acted("only_passing", Bool),
+    checked(acted("recursor_strategy", Str), recursor_strategy),
+    acted("recursor_timeout", Duration),
+    checked(acted("service_ttl", StrMap), duration_values),
     ignored("udp_answer_limit", Int),
     ignored("enable_additional_node_meta_txt", Bool),
     ignored("soa", Block(SOA)),
@@ -440,6 +442,37 @@ fn raft_protocol(value: &Value) -> Result<(), String> {
         Some(3) => Ok(()),
         _ => Err(format!("raft_protocol version {value} is not supported by this version of Consul")),
     }
+}
+
+/// Consul's floor: a node that has not been heard from for less than this
+/// may only be restarting.
+fn reconnect_timeout(value: &Value) -> Result<(), String> {
+    let text = value.as_str().unwrap_or_default();
+    match go_duration::parse(text) {
+        Ok(d) if !d.is_zero() && d < std::time::Duration::from_secs(8 * 60) => {
+            Err("reconnect_timeout must be >= 8m".to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn recursor_strategy(value: &Value) -> Result<(), String> {
+    match value.as_str() {
+        Some("" | "sequential" | "random") => Ok(()),
+        other => Err(format!("RecursorStrategy: invalid value {other:?}: must be sequential or random")),
+    }
+}
+
+/// A map whose values are Go durations (`dns_config.service_ttl`).
+fn duration_values(value: &Value) -> Result<(), String> {
+    let Some(map) = value.as_object() else { return Ok(()) };
+    for (key, text) in map {
+        let raw = text.as_str().unwrap_or_default();
+        if let Err(e) = go_duration::parse(raw) {
+            return Err(format!("invalid duration for {}: {}: {e}", go_duration::quote(key), go_duration::quote(raw)));
+        }
+    }
+    Ok(())
 }
 
 fn tls_port(value: &Value) -> Result<(), String> {

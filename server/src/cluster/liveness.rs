@@ -1,6 +1,8 @@
 //! Client agents send heartbeats; the leader marks the `serfHealth` check
 //! of a node whose heartbeats stopped critical (which makes every service on
-//! it unhealthy), and passing again when they resume.
+//! it unhealthy), and passing again when they resume. A node still silent
+//! `reconnect_timeout` after it failed is reaped: removed from the catalog
+//! with its services and checks, as Consul reaps a failed member.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +37,8 @@ impl Liveness {
 }
 
 /// On the leader, every second: compare each client node's serfHealth with
-/// its heartbeats. A new leader gives every node a full timeout first.
+/// its heartbeats. A new leader gives every node a full timeout first (and
+/// the reconnect timeout starts again: it cannot know when a node failed).
 pub async fn run(server: Arc<Server>, liveness: Arc<Liveness>, shutdown: CancellationToken) {
     let mut leading_since: Option<Instant> = None;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -71,6 +74,12 @@ async fn check_nodes(server: &Server, liveness: &Liveness, leading_since: Instan
         }
         let Some(serf) = view.check(name, SERF_HEALTH_ID).map_err(|e| e.to_string())? else { continue };
         let last = liveness.seen(name).unwrap_or(leading_since).max(leading_since);
+        if last.elapsed() >= timeout + server.config.reconnect_timeout {
+            tracing::info!(node = %name, "reaping a node that failed more than reconnect_timeout ago");
+            let command = Command::CatalogDeregister { node: name.clone(), service_id: None, check_id: None };
+            server.write(command).await.map_err(|e| e.to_string())?;
+            continue;
+        }
         let check = serf_health(name, last.elapsed() < timeout);
         if serf.value.status != check.status {
             tracing::info!(node = %name, status = check.status.as_str(), "node liveness changed");

@@ -1,9 +1,13 @@
 //! Builds DNS answers from the catalog: healthy instances only (critical
-//! ones are left out), shuffled; NXDOMAIN with the zone's SOA when there is
-//! nothing to answer. DNS reads the local state machine (stale reads, as
+//! ones are left out, warning ones too with `only_passing`), shuffled;
+//! NXDOMAIN with the zone's SOA when there is nothing to answer; REFUSED for
+//! names outside the domain (the recursor in front of the zone takes those
+//! when there is one). DNS reads the local state machine (stale reads, as
 //! Consul's DNS does by default).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use hickory_proto::op::Message;
 use hickory_proto::op::OpCode;
@@ -26,12 +30,58 @@ use crate::dns::lookup::Lookup;
 use crate::health;
 use tessera_store::View;
 
-/// Consul's default: answers are not cached.
-const TTL: u32 = 0;
+/// The SOA's TTL (Consul's `dns_config.soa.min_ttl` default).
+const SOA_TTL: u32 = 0;
 
 pub struct Zone {
     pub domain: String,
     pub datacenter: String,
+    pub ttls: Ttls,
+    pub only_passing: bool,
+}
+
+/// Answer TTLs from `dns_config` (Consul's default is 0: not cached).
+#[derive(Debug, Clone, Default)]
+pub struct Ttls {
+    pub node: u32,
+    /// Exact service names, lower-cased.
+    exact: BTreeMap<String, u32>,
+    /// `prefix*` entries (`*` is the empty prefix), lower-cased, longest first.
+    prefixes: Vec<(String, u32)>,
+}
+
+impl Ttls {
+    pub fn new(node: Duration, services: &BTreeMap<String, Duration>) -> Ttls {
+        let secs = |d: &Duration| d.as_secs().min(u32::MAX as u64) as u32;
+        let (mut exact, mut prefixes) = (BTreeMap::new(), Vec::new());
+        for (pattern, ttl) in services {
+            let pattern = pattern.to_ascii_lowercase();
+            match pattern.strip_suffix('*') {
+                Some(prefix) => prefixes.push((prefix.to_string(), secs(ttl))),
+                None => {
+                    exact.insert(pattern, secs(ttl));
+                }
+            }
+        }
+        prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        Ttls { node: secs(&node), exact, prefixes }
+    }
+
+    /// As Consul picks it: the exact name, else the longest matching prefix.
+    pub fn service(&self, name: &str) -> u32 {
+        let name = name.to_ascii_lowercase();
+        if let Some(ttl) = self.exact.get(&name) {
+            return *ttl;
+        }
+        self.prefixes.iter().find(|(prefix, _)| name.starts_with(prefix.as_str())).map_or(0, |(_, ttl)| *ttl)
+    }
+
+    fn of(&self, lookup: &Lookup) -> u32 {
+        match lookup {
+            Lookup::Service { name, .. } | Lookup::Connect { name } => self.service(name),
+            Lookup::Node { .. } | Lookup::Addr { .. } | Lookup::Reverse { .. } => self.node,
+        }
+    }
 }
 
 /// An address to answer with, and the name it stands under; for a node,
@@ -44,10 +94,10 @@ struct Target {
     txt: Vec<String>,
 }
 
-fn address_record(name: Name, ip: IpAddr) -> Record {
+fn address_record(name: Name, ttl: u32, ip: IpAddr) -> Record {
     match ip {
-        IpAddr::V4(v4) => Record::from_rdata(name, TTL, RData::A(A(v4))),
-        IpAddr::V6(v6) => Record::from_rdata(name, TTL, RData::AAAA(AAAA(v6))),
+        IpAddr::V4(v4) => Record::from_rdata(name, ttl, RData::A(A(v4))),
+        IpAddr::V6(v6) => Record::from_rdata(name, ttl, RData::AAAA(AAAA(v6))),
     }
 }
 
@@ -62,12 +112,18 @@ impl Zone {
         };
         response.add_query(query.clone());
         let name = query.name().clone();
-        let targets = lookup::parse(&name.to_ascii(), &self.domain, &self.datacenter).map(|l| self.targets(view, &l));
+        if !lookup::in_zone(&name.to_ascii(), &self.domain) {
+            response.metadata.authoritative = false;
+            response.metadata.response_code = ResponseCode::Refused;
+            return response;
+        }
+        let lookup = lookup::parse(&name.to_ascii(), &self.domain, &self.datacenter);
+        let targets = lookup.as_ref().map(|l| (self.ttls.of(l), self.targets(view, l)));
         match targets {
-            Some(Ok(targets)) if !targets.is_empty() => {
-                self.add_records(&mut response, &name, query.query_type(), targets)
+            Some((ttl, Ok(targets))) if !targets.is_empty() => {
+                self.add_records(&mut response, &name, query.query_type(), ttl, targets)
             }
-            Some(Err(e)) => {
+            Some((_, Err(e))) => {
                 tracing::warn!(error = %e, "dns: catalog read failed");
                 response.metadata.response_code = ResponseCode::ServFail;
             }
@@ -108,7 +164,11 @@ impl Zone {
         };
         let mut targets: Vec<Target> = instances
             .iter()
-            .filter(|i| i.status() != CheckStatus::Critical)
+            .filter(|i| match i.status() {
+                CheckStatus::Critical => false,
+                CheckStatus::Warning => !self.only_passing,
+                _ => true,
+            })
             .filter_map(|i| {
                 let service = &i.service.value;
                 let ip: IpAddr = service.effective_address(&i.node.value).parse().ok()?;
@@ -132,24 +192,24 @@ impl Zone {
         Some(Target { host: self.node_name(&node.name), ip, port: 0, weight: 1, txt })
     }
 
-    fn add_records(&self, response: &mut Message, name: &Name, qtype: RecordType, targets: Vec<Target>) {
+    fn add_records(&self, response: &mut Message, name: &Name, qtype: RecordType, ttl: u32, targets: Vec<Target>) {
         let before = response.answers.len();
         match qtype {
             RecordType::SRV => {
                 for t in &targets {
                     let srv = SRV::new(1, t.weight, t.port, t.host.clone());
-                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::SRV(srv)));
-                    response.add_additional(address_record(t.host.clone(), t.ip));
+                    response.add_answer(Record::from_rdata(name.clone(), ttl, RData::SRV(srv)));
+                    response.add_additional(address_record(t.host.clone(), ttl, t.ip));
                 }
             }
             RecordType::PTR => {
                 for t in &targets {
-                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::PTR(PTR(t.host.clone()))));
+                    response.add_answer(Record::from_rdata(name.clone(), ttl, RData::PTR(PTR(t.host.clone()))));
                 }
             }
             RecordType::TXT => {
                 for t in targets.iter().filter(|t| !t.txt.is_empty()) {
-                    response.add_answer(Record::from_rdata(name.clone(), TTL, RData::TXT(TXT::new(t.txt.clone()))));
+                    response.add_answer(Record::from_rdata(name.clone(), ttl, RData::TXT(TXT::new(t.txt.clone()))));
                 }
             }
             RecordType::A | RecordType::AAAA | RecordType::ANY => {
@@ -160,11 +220,11 @@ impl Zone {
                 };
                 let mut seen = std::collections::BTreeSet::new();
                 for t in targets.iter().filter(|t| wanted(&t.ip) && seen.insert(t.ip)) {
-                    response.add_answer(address_record(name.clone(), t.ip));
+                    response.add_answer(address_record(name.clone(), ttl, t.ip));
                     // A node's meta rides along, as Consul's enable_additional_node_meta_txt.
                     if !t.txt.is_empty() {
                         let txt = RData::TXT(TXT::new(t.txt.clone()));
-                        response.add_additional(Record::from_rdata(name.clone(), TTL, txt));
+                        response.add_additional(Record::from_rdata(name.clone(), ttl, txt));
                     }
                 }
             }
@@ -194,6 +254,6 @@ impl Zone {
         let mail = Name::from_ascii(format!("hostmaster.{}", self.domain)).unwrap_or_else(|_| Name::root());
         let serial =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32);
-        Record::from_rdata(zone, TTL, RData::SOA(SOA::new(ns, mail, serial, 3600, 600, 86400, 0)))
+        Record::from_rdata(zone, SOA_TTL, RData::SOA(SOA::new(ns, mail, serial, 3600, 600, 86400, 0)))
     }
 }

@@ -78,6 +78,15 @@ pub fn addr_label(ip: IpAddr) -> String {
     }
 }
 
+/// Whether the zone answers for `query`: names under the domain, and the
+/// reverse trees (`arpa.`), as Consul's DNS serves both.
+pub fn in_zone(query: &str, domain: &str) -> bool {
+    let query = query.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let under = |zone: &str| query == zone || query.ends_with(&format!(".{zone}"));
+    under(&domain) || under("arpa")
+}
+
 /// The address a reverse name stands for: `4.3.2.1.in-addr.arpa` or 32
 /// nibbles under `ip6.arpa`, least significant first.
 fn reverse(query: &str) -> Option<IpAddr> {
@@ -101,6 +110,16 @@ mod tests {
 
     fn svc(name: &str, tag: Option<&str>) -> Option<Lookup> {
         Some(Lookup::Service { name: name.into(), tag: tag.map(Into::into) })
+    }
+
+    #[test]
+    fn the_zone_is_the_domain_and_the_reverse_trees() {
+        assert!(in_zone("web.service.consul.", "consul."));
+        assert!(in_zone("CONSUL", "consul."));
+        assert!(in_zone("4.3.2.1.in-addr.arpa.", "consul."));
+        assert!(!in_zone("example.com.", "consul."));
+        assert!(!in_zone("notconsul.", "consul."));
+        assert!(!in_zone("consul.example.", "consul."));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod lookup;
+pub mod recurse;
 pub mod remote;
 
 use std::sync::Arc;
@@ -27,6 +28,12 @@ const UDP_LIMIT: usize = 512;
 /// server on client agents.
 pub trait Answerer: Send + Sync + 'static {
     fn answer(&self, query: Vec<u8>) -> futures::future::BoxFuture<'_, Option<Vec<u8>>>;
+}
+
+impl<D: Answerer> Answerer for Arc<D> {
+    fn answer(&self, query: Vec<u8>) -> futures::future::BoxFuture<'_, Option<Vec<u8>>> {
+        self.as_ref().answer(query)
+    }
 }
 
 /// A server's DNS: answers from its own state machine.

@@ -15,6 +15,7 @@ use crate::client_agent::RemoteLeafSigner;
 use crate::client_agent::RemoteSink;
 use crate::config::AgentConfig;
 use crate::data_dir;
+use crate::dns;
 use crate::dns::remote::RemoteDns;
 use crate::http;
 use crate::http::client::ClientApp;
@@ -57,7 +58,9 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         http::serve_router(http_listener, http::client::router(app), token).await.map_err(stopped)
     });
     if let Some(sockets) = dns_sockets {
-        spawn_dns(&mut sup, Arc::new(RemoteDns::new(servers.clone())), sockets);
+        let remote = RemoteDns::new(servers.clone());
+        let recursing = dns::recurse::Recursing::new(remote, &config.domain, &config.dns);
+        spawn_dns(&mut sup, Arc::new(recursing), sockets);
     }
     if let Some(listener) = grpc_listener {
         spawn_agent_grpc(&mut sup, &agent, listener);

@@ -61,14 +61,21 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let agent = start_agent(&server, &signing, &dir, sup.tasks())?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
-    let zone = dns::answer::Zone { domain: server.config.domain.clone(), datacenter: server.config.datacenter.clone() };
+    let dns_config = &server.config.dns;
+    let zone = dns::answer::Zone {
+        domain: server.config.domain.clone(),
+        datacenter: server.config.datacenter.clone(),
+        ttls: dns::answer::Ttls::new(dns_config.node_ttl, &dns_config.service_ttl),
+        only_passing: dns_config.only_passing,
+    };
     let dns = Arc::new(dns::Dns { zone, store: server.store.clone(), store_release: server.store.release() });
     let parts =
         Parts { server: server.clone(), agent: agent.clone(), dns: dns.clone(), signing, liveness: Default::default() };
     spawn_services(&mut sup, &parts, rpc_listener, http_listener);
     drop(parts);
     if let Some(sockets) = dns_sockets {
-        spawn_dns(&mut sup, dns.clone(), sockets);
+        let recursing = dns::recurse::Recursing::new(dns.clone(), &server.config.domain, &server.config.dns);
+        spawn_dns(&mut sup, Arc::new(recursing), sockets);
     }
     // It reads the store: only the tasks may keep it, so the store can close.
     drop(dns);

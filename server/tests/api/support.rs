@@ -32,12 +32,21 @@ impl TestServer {
     /// A dev-style server (bootstraps alone) on `data_dir`, with the
     /// service definitions in `config_dir` if given; returns once it leads.
     pub async fn start(data_dir: &Path, config_dir: Option<&Path>) -> TestServer {
+        TestServer::start_with(data_dir, config_dir, |_| {}).await
+    }
+
+    /// As [`TestServer::start`], with `tweak` applied to the configuration.
+    pub async fn start_with(
+        data_dir: &Path,
+        config_dir: Option<&Path>,
+        tweak: impl FnOnce(&mut AgentConfig),
+    ) -> TestServer {
         let rpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_addr = http.local_addr().unwrap();
         let (dns_udp, dns_tcp) = dns_sockets().await;
         let dns_addr = dns_udp.local_addr().unwrap();
-        let config = AgentConfig {
+        let mut config = AgentConfig {
             node_name: "in-process".into(),
             data_dir: Some(data_dir.to_path_buf()),
             dev: true,
@@ -49,6 +58,7 @@ impl TestServer {
             config_dirs: config_dir.map(Path::to_path_buf).into_iter().collect(),
             ..AgentConfig::default()
         };
+        tweak(&mut config);
         let listeners = Listeners { rpc: Some(rpc), http, dns: Some((dns_udp, dns_tcp)), grpc: None };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));

@@ -189,10 +189,36 @@ fn accepted_keys_and_flags_not_acted_on_are_listed() {
         &[(r#"{"telemetry": {"disable_hostname": true}, "leave_on_terminate": true}"#, Format::Json)],
     )
     .unwrap();
-    assert_eq!(
-        s.ignored,
-        vec!["leave_on_terminate", "telemetry.disable_hostname", "-recursor", "-enable-script-checks"]
-    );
+    assert_eq!(s.ignored, vec!["leave_on_terminate", "telemetry.disable_hostname", "-enable-script-checks"]);
+}
+
+#[test]
+fn recursors_and_dns_config_reach_the_agent() {
+    let text = r#"{"recursors": ["1.1.1.1", "[fd00::1]:5353"], "reconnect_timeout": "9m",
+        "dns_config": {"node_ttl": "20s", "service_ttl": {"web*": "10s"}, "only_passing": true,
+                       "recursor_strategy": "random", "recursor_timeout": "3s"}}"#;
+    let s = settings(&["-dev", "-recursor", "8.8.8.8:54"], &[(text, Format::Json)]).unwrap();
+    let dns = &s.config.dns;
+    let recursors: Vec<String> = dns.recursors.iter().map(|r| r.to_string()).collect();
+    assert_eq!(recursors, vec!["8.8.8.8:54", "1.1.1.1:53", "[fd00::1]:5353"], "flags first, then files");
+    assert_eq!(dns.node_ttl, Duration::from_secs(20));
+    assert_eq!(dns.service_ttl.get("web*"), Some(&Duration::from_secs(10)));
+    assert!(dns.only_passing && dns.recursor_random);
+    assert_eq!(dns.recursor_timeout, Duration::from_secs(3));
+    assert_eq!(s.config.reconnect_timeout, Duration::from_secs(9 * 60));
+    assert!(s.ignored.is_empty(), "{:?}", s.ignored);
+
+    let recursor = settings(&["-dev", "-recursor", "dns.example"], &[]).unwrap_err();
+    assert!(recursor.contains("Invalid recursor address: \"dns.example\""), "{recursor}");
+    let bad = |text: &str| agent_config::parse(text, Format::Json).unwrap_err().to_string();
+    assert!(bad(r#"{"reconnect_timeout": "1m"}"#).contains("reconnect_timeout must be >= 8m"));
+    let strategy = bad(r#"{"dns_config": {"recursor_strategy": "fastest"}}"#);
+    assert!(strategy.contains("dns_config.recursor_strategy"), "{strategy}");
+    let ttl = bad(r#"{"dns_config": {"service_ttl": {"web": "soon"}}}"#);
+    assert!(ttl.contains("dns_config.service_ttl: invalid duration for \"web\": \"soon\""), "{ttl}");
+    // Tessera's flag may go under Consul's floor, for tests.
+    let s = settings(&["-dev", "-reconnect-timeout", "2s"], &[]).unwrap();
+    assert_eq!(s.config.reconnect_timeout, Duration::from_secs(2));
 }
 
 #[test]
