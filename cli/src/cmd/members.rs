@@ -15,6 +15,9 @@ pub struct MembersArgs {
     /// Show only members whose status (alive, failed) is this; exit 2 if none.
     #[arg(long)]
     status: Option<String>,
+    /// Every tag of each member, as Consul's -detailed prints them.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    detailed: bool,
 }
 
 #[derive(Deserialize)]
@@ -27,12 +30,10 @@ struct Member {
     tags: Tags,
 }
 
-#[derive(Deserialize)]
-struct Tags {
-    role: String,
-    dc: String,
-    build: String,
-    vsn: String,
+type Tags = std::collections::BTreeMap<String, String>;
+
+fn tag<'a>(tags: &'a Tags, key: &str) -> &'a str {
+    tags.get(key).map_or("", String::as_str)
 }
 
 fn status_name(code: u8) -> &'static str {
@@ -55,26 +56,53 @@ pub async fn run(args: MembersArgs) -> u8 {
 async fn list(args: MembersArgs) -> anyhow::Result<u8> {
     let client = Client::new(args.http.http_addr.as_deref())?;
     let members: Vec<Member> = client.get("/v1/agent/members").await?.json()?;
+    let shown: Vec<&Member> =
+        members.iter().filter(|m| args.status.as_deref().is_none_or(|s| s == status_name(m.status))).collect();
+    if shown.is_empty() {
+        return Ok(2);
+    }
+    let rows = match args.detailed {
+        true => detailed_rows(&shown),
+        false => standard_rows(&shown),
+    };
+    print!("{}", columns(&rows));
+    Ok(0)
+}
+
+fn standard_rows(members: &[&Member]) -> Vec<Vec<String>> {
     let header = ["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"];
     let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    for m in members.iter().filter(|m| args.status.as_deref().is_none_or(|s| s == status_name(m.status))) {
-        let kind = if m.tags.role == "consul" { "server" } else { "client" };
+    for m in members {
+        let kind = if tag(&m.tags, "role") == "consul" { "server" } else { "client" };
         let segment = if kind == "server" { "<all>" } else { "<default>" };
+        // Consul prints the version part of `version:revision`.
+        let build = tag(&m.tags, "build").split(':').next().unwrap_or_default();
         rows.push(vec![
             m.name.clone(),
             format!("{}:{}", m.addr, m.port),
             status_name(m.status).to_string(),
             kind.to_string(),
-            m.tags.build.clone(),
-            m.tags.vsn.clone(),
-            m.tags.dc.clone(),
+            build.to_string(),
+            tag(&m.tags, "vsn").to_string(),
+            tag(&m.tags, "dc").to_string(),
             "default".to_string(),
             segment.to_string(),
         ]);
     }
-    if rows.len() == 1 {
-        return Ok(2);
+    rows
+}
+
+/// `key=value` tags, sorted by key and comma-joined, as Consul's -detailed.
+fn detailed_rows(members: &[&Member]) -> Vec<Vec<String>> {
+    let mut rows = vec![["Node", "Address", "Status", "Tags"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    for m in members {
+        let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push(vec![
+            m.name.clone(),
+            format!("{}:{}", m.addr, m.port),
+            status_name(m.status).to_string(),
+            tags.join(","),
+        ]);
     }
-    print!("{}", columns(&rows));
-    Ok(0)
+    rows
 }

@@ -60,6 +60,19 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
     })
     .await;
 
+    let detailed = cli(&["members", "-detailed", "-http-addr", &a2]);
+    let text = String::from_utf8_lossy(&detailed.stdout).into_owned();
+    assert!(text.starts_with("Node") && text.lines().next().unwrap().contains("Tags"), "{text}");
+    let line = |name: &str| text.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_string();
+    assert!(line("c1").contains("role=node") && line("c1").contains("dc=dc1"), "{text}");
+    assert!(text.lines().filter(|l| l.contains("role=consul,") && l.contains("raft_vsn=3")).count() == 3, "{text}");
+    assert!(line("c1").contains("build=1.17.0:tessera-"), "{text}");
+
+    let me = http.get_json(&a2, "/v1/agent/self").await.unwrap();
+    assert_eq!((me["Config"]["Server"].as_bool(), me["Config"]["NodeName"].as_str()), (Some(false), Some("c2")));
+    assert_eq!(me["Member"]["Tags"]["role"], "node");
+    assert!(me["Stats"]["raft"].is_null() && me["Stats"]["consul"]["known_servers"].is_string(), "{me}");
+
     eprintln!("=== the leader dies; registrations through clients still work");
     for c in [&c1, &c2] {
         c.wait_log("learned servers", SETTLE).await;

@@ -296,6 +296,12 @@ impl Agent {
         self.state.lock().expect("agent state lock").services()
     }
 
+    /// The type of each local check (`ttl`, `http`, ...), for the agent's stats.
+    pub fn check_kinds(&self) -> Vec<&'static str> {
+        let state = self.state.lock().expect("agent state lock");
+        state.checks.values().map(|c| c.kind.name()).collect()
+    }
+
     pub fn service(&self, id: &str) -> Option<Service> {
         self.state.lock().expect("agent state lock").services.get(id).map(|s| s.service.clone())
     }

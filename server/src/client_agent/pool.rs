@@ -49,6 +49,11 @@ impl ServerPool {
         ServerPool { channels: ChannelPool::default(), servers: Mutex::new(servers), preferred: AtomicUsize::new(0) }
     }
 
+    /// The server addresses known now.
+    pub fn known(&self) -> Vec<String> {
+        self.servers.lock().expect("server pool lock").clone()
+    }
+
     /// Adds servers learnt from the cluster (the Raft peers).
     pub fn learn(&self, addrs: impl IntoIterator<Item = String>) {
         let mut servers = self.servers.lock().expect("server pool lock");

@@ -1,69 +1,43 @@
-//! `/v1/agent/members` and `/v1/agent/self`.
+//! `/v1/agent/members`, `self`, `leave`, `force-leave` and `version`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
 use futures::future::join_all;
-use serde::Serialize;
 use serde_json::json;
 use serde_json::Value;
 use tessera_mesh::catalog::model::SERF_HEALTH_ID;
 use tessera_mesh::catalog::CheckStatus;
 
+use crate::agent::Agent;
 use crate::cluster::membership::PeerRef;
 use crate::consensus::forward;
 use crate::consensus::Server;
+use crate::http::agent_self;
+use crate::http::agent_self::AgentSelf;
+use crate::http::member::Member;
+use crate::http::member::MemberFacts;
+use crate::http::member::Role;
+use crate::http::member::ALIVE;
+use crate::http::member::FAILED;
 use crate::http::ApiError;
 use tessera_store::types::ServerNode;
 
 /// How long a member may take to answer before it is reported failed.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Consul's member status codes.
-const ALIVE: u8 = 1;
-const FAILED: u8 = 4;
-
-#[derive(Serialize, Clone)]
-#[serde(rename_all = "PascalCase")]
-pub struct Member {
-    name: String,
-    addr: String,
-    port: u16,
-    tags: MemberTags,
-    status: u8,
-}
-
-#[derive(Serialize, Clone)]
-pub struct MemberTags {
-    role: String,
-    dc: String,
-    id: String,
-    port: String,
-    build: String,
-    vsn: String,
-}
-
 fn member(server: &Server, node: &ServerNode, status: u8) -> Member {
-    let (addr, port) = match node.rpc_addr.rsplit_once(':') {
-        Some((host, port)) => (host.to_string(), port.parse().unwrap_or(0)),
-        None => (node.rpc_addr.clone(), 0),
-    };
-    Member {
-        name: node.name.clone(),
-        addr,
-        port,
+    Member::new(MemberFacts {
+        name: &node.name,
+        node_id: &node.node_id,
+        addr: &node.rpc_addr,
+        datacenter: &server.config.datacenter,
         status,
-        tags: MemberTags {
-            role: "consul".to_string(),
-            dc: server.config.datacenter.clone(),
-            id: node.node_id.clone(),
-            port: port.to_string(),
-            build: env!("CARGO_PKG_VERSION").to_string(),
-            vsn: "2".to_string(),
-        },
-    }
+        role: Role::Server { bootstrap_expect: server.config.bootstrap_expect, grpc_port: server.config.grpc_port },
+    })
 }
 
 /// Every server of the Raft configuration, probed now: alive if it answers.
@@ -103,35 +77,16 @@ fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
         .map(|n| {
             let serf = view.check(&n.value.name, SERF_HEALTH_ID).ok().flatten();
             let alive = serf.is_some_and(|c| c.value.status == CheckStatus::Passing);
-            let as_server = ServerNode {
-                node_id: n.value.id.clone(),
-                name: n.value.name.clone(),
-                rpc_addr: n.value.address.clone(),
-            };
-            let mut member = member(server, &as_server, if alive { ALIVE } else { FAILED });
-            member.tags.role = "node".to_string();
-            member
+            Member::new(MemberFacts {
+                name: &n.value.name,
+                node_id: &n.value.id,
+                addr: &n.value.address,
+                datacenter: &server.config.datacenter,
+                status: if alive { ALIVE } else { FAILED },
+                role: Role::Client,
+            })
         })
         .collect()
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AgentSelf {
-    config: SelfConfig,
-    member: Member,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SelfConfig {
-    datacenter: String,
-    node_name: String,
-    #[serde(rename = "NodeID")]
-    node_id: String,
-    server: bool,
-    version: &'static str,
-    tessera_version: &'static str,
 }
 
 /// The Consul HTTP API level Tessera answers as: what version-gated clients
@@ -195,16 +150,26 @@ pub async fn version() -> Json<Value> {
     }))
 }
 
-pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<AgentSelf> {
-    Json(AgentSelf {
-        config: SelfConfig {
-            datacenter: server.config.datacenter.clone(),
-            node_name: server.me.name.clone(),
-            node_id: server.me.node_id.clone(),
-            server: true,
-            version: CONSUL_API_VERSION,
-            tessera_version: TESSERA_VERSION,
-        },
+pub async fn agent_self(State(server): State<Arc<Server>>, State(agent): State<Arc<Agent>>) -> Json<AgentSelf> {
+    let leader = server.leader().map(|(_, node)| node.rpc_addr).unwrap_or_default();
+    let consul = BTreeMap::from([
+        ("server", "true".to_string()),
+        ("leader", server.is_leader().to_string()),
+        ("leader_addr", leader),
+        ("bootstrap", (server.config.bootstrap_expect == 1).to_string()),
+        ("known_datacenters", "1".to_string()),
+        ("acl", "disabled".to_string()),
+    ]);
+    let mode = agent_self::Mode {
         member: member(&server, &server.me, ALIVE),
-    })
+        consul,
+        raft: Some(agent_self::raft_stats(&server)),
+        tasks: server.tasks.tracker().len(),
+    };
+    Json(agent_self::build(&server.config, &agent, mode))
+}
+
+/// `/v1/agent/host`.
+pub async fn host(State(server): State<Arc<Server>>) -> Json<crate::http::host::HostInfo> {
+    crate::http::host::answer(server.config.data_dir.clone()).await
 }

@@ -2,6 +2,7 @@
 //! everything else forwarded to a server (identical blocking queries
 //! coalesced into one call).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -17,18 +18,27 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::routing::put;
 use axum::Json;
-use serde_json::json;
 use tessera_store::command::Command;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::client_agent::coalesce;
 use crate::client_agent::pool::ServerPool;
+use crate::config::AgentConfig;
 use crate::http;
+use crate::http::agent_self;
+use crate::http::agent_self::AgentSelf;
+use crate::http::member;
+use crate::http::member::Member;
+use crate::http::member::MemberFacts;
+use crate::http::member::Role;
+use crate::tasks::Tasks;
 
 #[derive(Clone)]
 pub struct ClientApp {
+    pub config: Arc<AgentConfig>,
     pub agent: Arc<Agent>,
+    pub tasks: Tasks,
     pub servers: Arc<ServerPool>,
     pub blocking: Arc<coalesce::Coalescer>,
     pub shutdown: CancellationToken,
@@ -44,19 +54,35 @@ pub fn router(app: ClientApp) -> axum::Router {
     let datacenter = app.agent.node().datacenter.clone();
     http::agent_routes::<ClientApp>()
         .route("/v1/agent/self", get(agent_self))
+        .route("/v1/agent/host", get(host))
         .route("/v1/agent/leave", put(leave))
         .fallback(forward)
         .layer(axum::middleware::from_fn_with_state(datacenter, http::query::common_params))
         .with_state(app)
 }
 
-async fn agent_self(State(app): State<ClientApp>) -> Json<serde_json::Value> {
+async fn agent_self(State(app): State<ClientApp>) -> Json<AgentSelf> {
     let node = app.agent.node();
-    Json(json!({
-        "Config": {"Datacenter": node.datacenter, "NodeName": node.name, "NodeID": node.id, "Server": false,
-            "Version": http::agent::CONSUL_API_VERSION, "TesseraVersion": http::agent::TESSERA_VERSION},
-        "Member": {"Name": node.name, "Addr": node.address, "Status": 1, "Tags": {"role": "node", "dc": node.datacenter, "id": node.id}},
-    }))
+    let member = Member::new(MemberFacts {
+        name: &node.name,
+        node_id: &node.id,
+        addr: &node.address,
+        datacenter: &node.datacenter,
+        status: member::ALIVE,
+        role: Role::Client,
+    });
+    let consul = BTreeMap::from([
+        ("server", "false".to_string()),
+        ("known_servers", app.servers.known().len().to_string()),
+        ("known_datacenters", "1".to_string()),
+        ("acl", "disabled".to_string()),
+    ]);
+    let mode = agent_self::Mode { member, consul, raft: None, tasks: app.tasks.tracker().len() };
+    Json(agent_self::build(&app.config, &app.agent, mode))
+}
+
+async fn host(State(app): State<ClientApp>) -> Json<http::host::HostInfo> {
+    http::host::answer(app.config.data_dir.clone()).await
 }
 
 /// Graceful leave: the node leaves the catalog, then the agent stops.

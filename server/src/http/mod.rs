@@ -4,6 +4,7 @@
 
 pub mod agent;
 mod agent_connect;
+pub mod agent_self;
 mod agent_services;
 mod autopilot;
 mod blocking;
@@ -13,7 +14,9 @@ mod connect;
 pub mod connect_shapes;
 mod filter;
 pub mod health;
+pub mod host;
 mod kv;
+pub mod member;
 pub mod query;
 mod shapes;
 mod status;
@@ -103,6 +106,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/operator/autopilot/state", get(autopilot::state))
         .route("/v1/agent/members", get(agent::members))
         .route("/v1/agent/self", get(agent::agent_self))
+        .route("/v1/agent/host", get(agent::host))
         .route("/v1/agent/leave", put(agent::leave))
         .route("/v1/agent/force-leave/{node}", put(agent::force_leave))
         .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))

@@ -47,7 +47,9 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     announce(&config, &data.node_id, &dir);
 
     let app = ClientApp {
+        config: Arc::new(config.clone()),
         agent: agent.clone(),
+        tasks: sup.tasks().clone(),
         servers: servers.clone(),
         blocking: Default::default(),
         shutdown: sup.shutdown().clone(),

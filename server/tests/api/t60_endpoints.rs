@@ -33,6 +33,22 @@ async fn t60_check_update_health_by_id_version_ui_and_catalog_connect() {
     let me = http.get_json(&server.http, "/v1/agent/self").await.unwrap();
     assert_eq!(me["Config"]["Version"], "1.17.0", "the Consul API level, for version-gated clients");
     assert_eq!(me["Config"]["TesseraVersion"], env!("CARGO_PKG_VERSION"));
+    assert_self_shape(&me, true);
+    assert_eq!(me["Stats"]["raft"]["state"], "Leader");
+    assert_eq!(me["Stats"]["raft"]["num_peers"], "0");
+    assert_eq!(me["Stats"]["consul"]["leader"], "true");
+    assert!(me["Stats"]["agent"]["check_ttls"].as_str().unwrap().parse::<u32>().unwrap() >= 1, "{me}");
+    assert_eq!(me["Member"]["Tags"]["role"], "consul");
+    assert_eq!(me["Member"]["Tags"]["build"].as_str().unwrap().split(':').next(), Some("1.17.0"));
+    assert_eq!(me["DebugConfig"]["NodeName"], "in-process");
+    assert_eq!(me["DebugConfig"]["ServerMode"], true);
+
+    let host = http.get_json(&server.http, "/v1/agent/host").await.unwrap();
+    assert!(host["Memory"]["total"].as_u64().unwrap() > 0, "{host}");
+    assert!(!host["CPU"].as_array().unwrap().is_empty());
+    assert!(!host["Host"]["kernelVersion"].as_str().unwrap().is_empty());
+    assert!(host["Disk"]["total"].as_u64().unwrap() > 0 && !host["Disk"]["fstype"].as_str().unwrap().is_empty());
+    assert!(host["Errors"].is_null() && host["CollectionTime"].as_u64().unwrap() > 0, "{host}");
 
     // The sidecar is what Connect clients dial.
     let proxies = wait_until("the sidecar is in the catalog", SETTLE, || async {
@@ -112,4 +128,27 @@ async fn t62_force_leave_takes_a_node_out_of_the_catalog() {
     let (code, text) = http.put(&server.http, "/v1/agent/force-leave/nobody", "").await.unwrap();
     assert_eq!(code, 404, "{text}");
     server.stop().await;
+}
+
+/// The keys Consul's `/v1/agent/self` always has, as Go's and Python's
+/// clients read them (Stats values are strings).
+pub fn assert_self_shape(me: &serde_json::Value, server: bool) {
+    for key in ["Config", "DebugConfig", "Coord", "Member", "Stats", "Meta", "xDS"] {
+        assert!(me.get(key).is_some(), "agent/self lacks {key}: {me}");
+    }
+    for key in ["Datacenter", "PrimaryDatacenter", "NodeName", "NodeID", "Revision", "Server", "Version", "BuildDate"] {
+        assert!(me["Config"].get(key).is_some(), "Config lacks {key}");
+    }
+    assert_eq!(me["Config"]["Server"], server);
+    assert_eq!(me["Coord"]["Vec"].as_array().map(Vec::len), Some(8));
+    for key in ["ProtocolMin", "ProtocolMax", "ProtocolCur", "DelegateMin", "DelegateMax", "DelegateCur", "Status"] {
+        assert!(me["Member"][key].is_u64(), "Member.{key}: {}", me["Member"]);
+    }
+    for group in ["agent", "build", "consul", "runtime"] {
+        let stats = me["Stats"][group].as_object().unwrap_or_else(|| panic!("Stats.{group}: {me}"));
+        assert!(stats.values().all(|v| v.is_string()), "Stats.{group} values are strings: {stats:?}");
+    }
+    assert_eq!(me["Stats"]["raft"].is_object(), server);
+    assert_eq!(me["Meta"]["consul-version"], "1.17.0");
+    assert!(me["xDS"]["Ports"]["Plaintext"].is_i64());
 }
