@@ -69,6 +69,12 @@ impl Client {
         Ok(Reply { status, body })
     }
 
+    /// A GET whose body the caller reads as it comes (a stream).
+    pub async fn open(&self, path_and_query: &str) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{}", self.base, path_and_query);
+        self.http.get(&url).send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))
+    }
+
     pub async fn get(&self, path_and_query: &str) -> anyhow::Result<Reply> {
         self.call(Method::GET, path_and_query, None).await
     }

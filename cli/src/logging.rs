@@ -7,8 +7,7 @@ use std::fmt;
 
 use serde_json::Map;
 use serde_json::Value;
-use tracing::field::Field;
-use tracing::field::Visit;
+use tessera_server::monitor::Fields;
 use tracing::Event;
 use tracing::Subscriber;
 use tracing_subscriber::fmt::format::Writer;
@@ -19,8 +18,13 @@ use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::registry::LookupSpan;
 
 /// Installs the global subscriber. `level` is Consul's (TRACE, DEBUG, INFO,
-/// WARN, ERR; any case).
-pub fn init(level: &str, json: bool) -> Result<(), String> {
+/// WARN, ERR; any case). The agent also feeds `/v1/agent/monitor`
+/// (`monitor`), whose requests may ask for more than `level`: so the level
+/// filters this output only, not the process.
+pub fn init(level: &str, json: bool, monitor: bool) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let directive = check_level(level)?;
     // Our crates log at the chosen level; dependencies only warn and above
     // unless tracing is asked for.
@@ -32,14 +36,20 @@ pub fn init(level: &str, json: bool) -> Result<(), String> {
             if directive == "debug" { "info" } else { "warn" }
         )
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter));
-    if json {
-        builder.event_format(JsonLines).init();
-    } else {
-        use std::io::IsTerminal;
-        builder.with_target(false).with_ansi(std::io::stdout().is_terminal()).init();
-    }
-    Ok(())
+    let output = tracing_subscriber::fmt::layer();
+    let output = match json {
+        true => output.event_format(JsonLines).boxed(),
+        false => {
+            use std::io::IsTerminal;
+            output.with_target(false).with_ansi(std::io::stdout().is_terminal()).boxed()
+        }
+    };
+    let monitor = monitor.then(tessera_server::monitor::layer);
+    tracing_subscriber::registry()
+        .with(output.with_filter(tracing_subscriber::EnvFilter::new(filter)))
+        .with(monitor)
+        .try_init()
+        .map_err(|e| e.to_string())
 }
 
 /// The tracing level `level` names.
@@ -85,33 +95,5 @@ fn level_name(level: &tracing::Level) -> &'static str {
         tracing::Level::INFO => "info",
         tracing::Level::WARN => "warn",
         tracing::Level::ERROR => "error",
-    }
-}
-
-struct Fields(Map<String, Value>);
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().into(), Value::from(format!("{value:?}")));
     }
 }

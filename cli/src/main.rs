@@ -58,6 +58,12 @@ enum Command {
     ForceLeave(cmd::ops::ForceLeaveArgs),
     /// Prints Tessera's version and the Consul API level it answers as.
     Version,
+    /// Streams the agent's log lines, at a level of its own.
+    Monitor(cmd::agent_ops::MonitorArgs),
+    /// Prints the agent's stats (agent, build, consul, raft, runtime).
+    Info(cmd::agent_ops::InfoArgs),
+    /// Tells the agent to join the cluster through other servers.
+    Join(cmd::agent_ops::JoinArgs),
 }
 
 fn argv_is_intention_check() -> bool {
@@ -117,6 +123,9 @@ fn main() -> ExitCode {
             Command::Maint(args) => cmd::ops::maint(args).await,
             Command::ForceLeave(args) => cmd::ops::force_leave(args).await,
             Command::Version => cmd::ops::version(),
+            Command::Monitor(args) => cmd::agent_ops::monitor(args).await,
+            Command::Info(args) => cmd::agent_ops::info(args).await,
+            Command::Join(args) => cmd::agent_ops::join(args).await,
         }
     });
     ExitCode::from(code)

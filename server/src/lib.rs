@@ -3,7 +3,8 @@
 //!
 //! - foundations: [`config`], [`data_dir`], [`transport`] (every gRPC channel
 //!   and listener), [`health`] (instances with their checks, from a store
-//!   view), [`tasks`] (the one tracker of long-lived tasks);
+//!   view), [`tasks`] (the one tracker of long-lived tasks), [`monitor`]
+//!   (log lines for `/v1/agent/monitor`), [`version`];
 //! - [`consensus`]: the Raft node, write batching, forwarding to the leader;
 //! - [`cluster`]: bootstrap and joining, membership, the cluster id, liveness;
 //! - [`connect`]: the CA, roots, intentions, what WatchConnect sends;
@@ -30,9 +31,11 @@ pub mod dns;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod monitor;
 pub mod server_mode;
 pub mod start;
 pub mod tasks;
+pub mod version;
 /// gRPC channels and listeners (shared with sidecars; TLS goes there).
 pub mod transport {
     pub use tessera_proto::transport::*;

@@ -526,7 +526,7 @@ fn hostname() -> String {
 }
 
 pub(crate) fn init_logging(level: &str) -> Result<(), String> {
-    crate::logging::init(level, false)
+    crate::logging::init(level, false, false)
 }
 
 /// Loads the config files, applies the flags, sets up logging and the pid
@@ -544,7 +544,7 @@ pub async fn run(args: AgentArgs, matches: Option<&ArgMatches>) -> u8 {
             return 1;
         }
     };
-    if let Err(e) = crate::logging::init(&settings.log_level, settings.log_json) {
+    if let Err(e) = crate::logging::init(&settings.log_level, settings.log_json, true) {
         eprintln!("==> {e}");
         return 1;
     }

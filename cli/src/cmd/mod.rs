@@ -1,6 +1,7 @@
 //! One module per command noun.
 
 pub mod agent;
+pub mod agent_ops;
 pub mod catalog;
 pub mod connect;
 pub mod intention;

@@ -6,7 +6,7 @@ use clap::Args;
 use reqwest::Method;
 use serde_json::Value;
 
-use tessera_server::http::agent::CONSUL_API_VERSION;
+use tessera_server::version::CONSUL_API_VERSION;
 
 use crate::client::Client;
 use crate::cmd::fail;

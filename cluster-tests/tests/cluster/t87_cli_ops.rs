@@ -1,5 +1,6 @@
 //! CLI commands over single agent calls, against a dev agent: maint,
-//! force-leave, version, catalog datacenters, operator autopilot.
+//! force-leave, version, catalog datacenters, operator autopilot, kv
+//! export/import, monitor, info, join.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use cluster_tests::cli;
 use cluster_tests::dev_agent;
 use cluster_tests::wait_until;
 use cluster_tests::Http;
+use cluster_tests::Proc;
 
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -88,4 +90,53 @@ async fn t88_kv_export_and_import_round_trip_consuls_json() {
     assert_eq!(http.kv_value(&addr, "copy/app/size", "").await.as_deref(), Some("10"));
     let bad = cli(&[&["kv", "import"][..], &a, &["not json"]].concat());
     assert_eq!(bad.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t89_monitor_info_and_join_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = dev_agent("127.0.89.1", dir.path(), &[]);
+    agent.start();
+    let (http, addr) = (Http::new(), agent.http_addr());
+    http.wait_json(&addr, "/v1/agent/self", SETTLE).await;
+    let a = ["-http-addr", addr.as_str()];
+
+    // The agent logs at info; a monitor asks for debug and gets it.
+    let plain = ["monitor", "-log-level", "debug", "-http-addr", &addr];
+    let monitor = Proc::tessera(None, &plain, dir.path(), dir.path().join("monitor.log"));
+    let json = ["monitor", "-log-level", "DEBUG", "-log-json", "-http-addr", &addr];
+    let monitor_json = Proc::tessera(None, &json, dir.path(), dir.path().join("monitor-json.log"));
+    let check = r#"{"ID": "beat", "Name": "beat", "TTL": "30s"}"#;
+    assert_eq!(http.put(&addr, "/v1/agent/check/register", check).await.unwrap().0, 200);
+    // Monitors attach asynchronously: change the check until both have seen a change.
+    wait_until("both monitors show a debug line", SETTLE, || {
+        let (http, addr, monitor, monitor_json) = (&http, &addr, &monitor, &monitor_json);
+        async move {
+            for status in ["pass", "fail"] {
+                http.put(addr, &format!("/v1/agent/check/{status}/beat"), "").await?;
+            }
+            (monitor.log().contains("[DEBUG]")
+                && monitor.log().contains("check status changed")
+                && monitor_json.log().contains(r#""@level":"debug""#))
+            .then_some(())
+        }
+    })
+    .await;
+    let bad = cli(&[&["monitor", "-log-level", "loud"][..], &a].concat());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Unknown log level: loud"));
+
+    let info = stdout(&[&["info"][..], &a].concat());
+    assert!(info.contains("raft:\n") && info.contains("\tstate = Leader\n"), "{info}");
+    assert!(info.contains("consul:\n") && info.contains("\tserver = true\n"), "{info}");
+
+    // Joining a server of its own cluster succeeds; a dead address does not.
+    let joined = stdout(&[&["join", "127.0.89.1"][..], &a].concat());
+    assert_eq!(joined, "Successfully joined cluster by contacting 1 nodes.\n");
+    let failed = cli(&[&["join", "127.0.89.2:1"][..], &a].concat());
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr).into_owned();
+    assert!(stderr.contains("Error joining address '127.0.89.2:1'") && stderr.contains("Failed to join any nodes."));
+    let wan = cli(&[&["join", "-wan", "127.0.89.1"][..], &a].concat());
+    assert!(String::from_utf8_lossy(&wan.stderr).contains("WAN join is not supported"));
 }

@@ -144,6 +144,11 @@ impl Agent {
     }
 
     /// Roots, intentions and leaf certificates as this agent holds them.
+    /// Cancelled when the agent process stops.
+    pub fn shutdown(&self) -> &tokio_util::sync::CancellationToken {
+        self.tasks.shutdown()
+    }
+
     pub fn connect(&self) -> &Arc<connect::AgentConnect> {
         &self.connect
     }

@@ -54,6 +54,21 @@ impl ServerPool {
         self.servers.lock().expect("server pool lock").clone()
     }
 
+    /// `agent/join` on a client agent: `addr` must be a server of this
+    /// datacenter that answers; it is then one of the servers used.
+    pub async fn join(&self, addr: &str, datacenter: &str) -> Result<(), String> {
+        let timeout = Duration::from_secs(3);
+        let peer = crate::consensus::forward::status(&self.channels, addr, timeout)
+            .await
+            .map_err(|e| format!("Failed to join {addr}: {}", e.message()))?;
+        let dc = peer.server.map(|s| s.datacenter).unwrap_or_default();
+        if dc != datacenter {
+            return Err(format!("Failed to join {addr}: it is in datacenter {dc:?}, this agent in {datacenter:?}"));
+        }
+        self.learn([addr.to_string()]);
+        Ok(())
+    }
+
     /// Adds servers learnt from the cluster (the Raft peers).
     pub fn learn(&self, addrs: impl IntoIterator<Item = String>) {
         let mut servers = self.servers.lock().expect("server pool lock");

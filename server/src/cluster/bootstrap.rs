@@ -134,6 +134,49 @@ fn check_same_cluster(server: &Server, replies: &[(String, HelloResponse)]) -> R
     Ok(())
 }
 
+/// How long `agent/join` waits for the address it was given.
+const JOIN_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `PUT /v1/agent/join/:addr` on a server: a server of this cluster is
+/// already joined; a server outside any cluster joins the cluster `addr`
+/// is in. Two formed clusters cannot merge (Raft has one configuration):
+/// that, and a server of another datacenter, are refused by name.
+pub async fn join_via(server: &Server, addr: &str) -> Result<(), String> {
+    let peer = forward::status(&server.pool, addr, JOIN_PROBE_TIMEOUT)
+        .await
+        .map_err(|e| format!("Failed to join {addr}: {}", e.message()))?;
+    let info = peer.server.ok_or_else(|| format!("Failed to join {addr}: it did not say who it is"))?;
+    if info.datacenter != server.config.datacenter {
+        return Err(format!(
+            "Failed to join {addr}: it is in datacenter {:?}, this agent in {:?} (WAN join is not supported)",
+            info.datacenter, server.config.datacenter
+        ));
+    }
+    let ours = server.stamp.get();
+    if !ours.is_empty() && peer.cluster_id == ours {
+        return Ok(());
+    }
+    if is_voter(server) {
+        return Err(format!(
+            "Failed to join {addr}: it is in another cluster ({:?}); formed clusters cannot merge",
+            peer.cluster_id
+        ));
+    }
+    if peer.cluster_id.is_empty() {
+        return Err(format!(
+            "Failed to join {addr}: it is not in a cluster yet; form one with -bootstrap-expect and -retry-join"
+        ));
+    }
+    forward::join(&server.pool, &from_info(&info), &server.me, &server.config.datacenter).await.map_err(
+        |e| match e {
+            crate::consensus::Attempt::Retry(reason) => format!("Failed to join {addr}: {reason}"),
+            crate::consensus::Attempt::Fail(e) => format!("Failed to join {addr}: {e}"),
+        },
+    )?;
+    tracing::info!(via = %addr, "joined the cluster (agent/join)");
+    Ok(())
+}
+
 fn is_voter(server: &Server) -> bool {
     let metrics = server.raft.metrics();
     let metrics = metrics.borrow();

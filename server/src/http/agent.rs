@@ -24,6 +24,8 @@ use crate::http::member::Role;
 use crate::http::member::ALIVE;
 use crate::http::member::FAILED;
 use crate::http::ApiError;
+use crate::version::CONSUL_API_VERSION;
+use crate::version::TESSERA_VERSION;
 use tessera_store::types::ServerNode;
 
 /// How long a member may take to answer before it is reported failed.
@@ -88,11 +90,6 @@ fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
         })
         .collect()
 }
-
-/// The Consul HTTP API level Tessera answers as: what version-gated clients
-/// read in `Config.Version`. Tessera's own version stands beside it.
-pub const CONSUL_API_VERSION: &str = "1.17.0";
-pub const TESSERA_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// `PUT /v1/agent/leave` on a server: it leaves the Raft configuration
 /// (through the leader, which hands leadership on if it is the one leaving),
@@ -172,4 +169,29 @@ pub async fn agent_self(State(server): State<Arc<Server>>, State(agent): State<A
 /// `/v1/agent/host`.
 pub async fn host(State(server): State<Arc<Server>>) -> Json<crate::http::host::HostInfo> {
     crate::http::host::answer(server.config.data_dir.clone()).await
+}
+
+/// `PUT /v1/agent/join/:address` (`?wan` is refused: one datacenter).
+pub async fn join(
+    State(server): State<Arc<Server>>,
+    axum::extract::Path(address): axum::extract::Path<String>,
+    params: crate::http::query::QueryParams,
+) -> Result<(), ApiError> {
+    let addr = join_address(&address, &params, server.config.server_port)?;
+    crate::cluster::bootstrap::join_via(&server, &addr).await.map_err(ApiError::internal)
+}
+
+/// The address to join, with the server port when none is given.
+pub fn join_address(
+    address: &str,
+    params: &crate::http::query::QueryParams,
+    server_port: u16,
+) -> Result<String, ApiError> {
+    if params.flag("wan")? {
+        return Err(ApiError::bad_request("WAN join is not supported: Tessera serves one datacenter"));
+    }
+    let has_port = address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']')));
+    Ok(if has_port { address.to_string() } else { format!("{address}:{server_port}") })
 }

@@ -13,9 +13,9 @@ use tessera_mesh::catalog::duration;
 use crate::agent::Agent;
 use crate::config::AgentConfig;
 use crate::consensus::Server;
-use crate::http::agent::CONSUL_API_VERSION;
-use crate::http::agent::TESSERA_VERSION;
 use crate::http::member::Member;
+use crate::version::CONSUL_API_VERSION;
+use crate::version::TESSERA_VERSION;
 
 #[derive(Serialize)]
 pub struct AgentSelf {

@@ -20,7 +20,7 @@ use tessera_store::types::ServerNode;
 
 use crate::consensus::forward;
 use crate::consensus::Server;
-use crate::http::agent::CONSUL_API_VERSION;
+use crate::version::CONSUL_API_VERSION;
 
 const LAST_CONTACT_THRESHOLD: Duration = Duration::from_millis(200);
 const MAX_TRAILING_LOGS: u64 = 250;

@@ -56,6 +56,7 @@ pub fn router(app: ClientApp) -> axum::Router {
         .route("/v1/agent/self", get(agent_self))
         .route("/v1/agent/host", get(host))
         .route("/v1/agent/leave", put(leave))
+        .route("/v1/agent/join/{address}", put(join))
         .fallback(forward)
         .layer(axum::middleware::from_fn_with_state(datacenter, http::query::common_params))
         .with_state(app)
@@ -83,6 +84,15 @@ async fn agent_self(State(app): State<ClientApp>) -> Json<AgentSelf> {
 
 async fn host(State(app): State<ClientApp>) -> Json<http::host::HostInfo> {
     http::host::answer(app.config.data_dir.clone()).await
+}
+
+async fn join(
+    State(app): State<ClientApp>,
+    axum::extract::Path(address): axum::extract::Path<String>,
+    params: http::query::QueryParams,
+) -> Result<(), http::ApiError> {
+    let addr = http::agent::join_address(&address, &params, app.config.server_port)?;
+    app.servers.join(&addr, &app.config.datacenter).await.map_err(http::ApiError::internal)
 }
 
 /// Graceful leave: the node leaves the catalog, then the agent stops.

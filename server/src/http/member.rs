@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::http::agent::CONSUL_API_VERSION;
-use crate::http::agent::TESSERA_VERSION;
+use crate::version::CONSUL_API_VERSION;
+use crate::version::TESSERA_VERSION;
 
 /// Consul's member status codes.
 pub const ALIVE: u8 = 1;

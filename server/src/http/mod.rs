@@ -17,6 +17,7 @@ pub mod health;
 pub mod host;
 mod kv;
 pub mod member;
+mod monitor;
 pub mod query;
 mod shapes;
 mod status;
@@ -87,6 +88,7 @@ where
         .route("/v1/agent/health/service/name/{name}", get(agent_services::health_by_name))
         .route("/v1/agent/health/service/id/{id}", get(agent_services::health_by_id))
         .route("/v1/agent/version", get(agent::version))
+        .route("/v1/agent/monitor", get(monitor::monitor))
         .route("/", get(ui::root))
         .route("/ui", get(ui::page))
         .route("/ui/", get(ui::page))
@@ -108,6 +110,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/host", get(agent::host))
         .route("/v1/agent/leave", put(agent::leave))
+        .route("/v1/agent/join/{address}", put(agent::join))
         .route("/v1/agent/force-leave/{node}", put(agent::force_leave))
         .route("/v1/kv", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
         .route("/v1/kv/", get(kv::get_root).put(kv::put_root).delete(kv::delete_root))
@@ -176,6 +179,10 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Api
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into() }
     }
 
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
