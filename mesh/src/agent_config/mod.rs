@@ -203,9 +203,10 @@ pub struct AgentSettings {
     pub performance: Performance,
     pub raft_snapshot_threshold: Option<i64>,
     pub raft_trailing_logs: Option<i64>,
-    /// Accepted, not acted on (listed for the flags that share them).
+    /// Script checks from any source / from config files only.
     pub enable_script_checks: Option<bool>,
     pub enable_local_script_checks: Option<bool>,
+    /// Accepted, not acted on (listed for the flag that shares it).
     pub recursors: Vec<String>,
 }
 

@@ -185,13 +185,23 @@ fn one_address_is_bound_and_advertised() {
 #[test]
 fn accepted_keys_and_flags_not_acted_on_are_listed() {
     let s = settings(
-        &["-dev", "-recursor", "8.8.8.8", "-enable-script-checks"],
+        &["-dev", "-recursor", "8.8.8.8"],
         &[(r#"{"telemetry": {"disable_hostname": true}, "leave_on_terminate": true}"#, Format::Json)],
     )
     .unwrap();
-    assert_eq!(
-        s.ignored,
-        vec!["leave_on_terminate", "telemetry.disable_hostname", "-recursor", "-enable-script-checks"]
+    assert_eq!(s.ignored, vec!["leave_on_terminate", "telemetry.disable_hostname", "-recursor"]);
+}
+
+#[test]
+fn script_check_settings_come_from_files_and_flags() {
+    let scripts = |args: &[&str], text: &str| settings(args, &[(text, Format::Json)]).unwrap().config.script_checks;
+    assert_eq!(scripts(&["-dev"], "{}"), ScriptChecks::default());
+    let local = scripts(&["-dev"], r#"{"enable_local_script_checks": true}"#);
+    assert_eq!((local.enable_script_checks, local.enable_local_script_checks), (false, true));
+    assert!(scripts(&["-dev", "-enable-script-checks"], "{}").enable_script_checks);
+    assert!(
+        !scripts(&["-dev", "-enable-script-checks=false"], r#"{"enable_script_checks": true}"#).enable_script_checks,
+        "a flag given wins over a file"
     );
 }
 
