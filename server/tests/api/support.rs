@@ -32,6 +32,15 @@ impl TestServer {
     /// A dev-style server (bootstraps alone) on `data_dir`, with the
     /// service definitions in `config_dir` if given; returns once it leads.
     pub async fn start(data_dir: &Path, config_dir: Option<&Path>) -> TestServer {
+        TestServer::start_with(data_dir, config_dir, |_| {}).await
+    }
+
+    /// [`TestServer::start`] with the configuration changed by `adjust`.
+    pub async fn start_with(
+        data_dir: &Path,
+        config_dir: Option<&Path>,
+        adjust: impl FnOnce(&mut AgentConfig),
+    ) -> TestServer {
         let rpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_addr = http.local_addr().unwrap();
@@ -49,6 +58,8 @@ impl TestServer {
             config_dirs: config_dir.map(Path::to_path_buf).into_iter().collect(),
             ..AgentConfig::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let listeners = Listeners { rpc: Some(rpc), http, dns: Some((dns_udp, dns_tcp)), grpc: None };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));
