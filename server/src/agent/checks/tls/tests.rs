@@ -55,9 +55,9 @@ async fn dial(roots: &Arc<RootCertStore>, addr: SocketAddr, server_name: &str) -
 async fn the_certificate_is_verified_for_tls_server_name_else_the_host() {
     let (roots, addr) = server_with_ca().await;
     dial(&roots, addr, "web.internal").await.expect("trusted, and issued to TLSServerName");
-    let by_host = dial(&roots, addr, "").await.err().expect("issued to web.internal, not 127.0.0.1");
+    let by_host = dial(&roots, addr, "").await.expect_err("issued to web.internal, not 127.0.0.1");
     assert!(by_host.contains("certificate"), "{by_host}");
-    let wrong = dial(&roots, addr, "db.internal").await.err().expect("not issued to db.internal");
+    let wrong = dial(&roots, addr, "db.internal").await.expect_err("not issued to db.internal");
     assert!(wrong.contains("certificate"), "{wrong}");
 }
 
