@@ -73,6 +73,9 @@ pub struct AgentConfig {
     /// Directories of service definitions (`*.json`, `*.hcl`).
     pub config_dirs: Vec<PathBuf>,
     pub config_files: Vec<PathBuf>,
+    /// Which definitions may be script checks (`enable_script_checks`,
+    /// `enable_local_script_checks`).
+    pub script_checks: tessera_mesh::catalog::definition::ScriptChecks,
 }
 
 /// What DNS answers carry and where names outside the domain go.
@@ -163,6 +166,7 @@ impl Default for AgentConfig {
             dns: DnsConfig::default(),
             config_dirs: Vec::new(),
             config_files: Vec::new(),
+            script_checks: Default::default(),
         }
     }
 }

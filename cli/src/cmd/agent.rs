@@ -16,6 +16,7 @@ use clap::ArgMatches;
 use clap::Args;
 use tessera_mesh::agent_config;
 use tessera_mesh::agent_config::FileConfig;
+use tessera_mesh::catalog::definition::ScriptChecks;
 use tessera_mesh::catalog::duration;
 use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
@@ -121,7 +122,7 @@ pub struct AgentArgs {
     /// Write the agent's process id to this file; it is removed at exit.
     #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    /// Accepted: script checks are not run yet (a check with args is refused).
+    /// Allow script checks (`args`) from config files and the HTTP API.
     #[arg(
         long = "enable-script-checks",
         num_args = 0..=1,
@@ -130,7 +131,7 @@ pub struct AgentArgs {
         default_value = "false"
     )]
     enable_script_checks: bool,
-    /// Accepted: script checks are not run yet.
+    /// Allow script checks from config files only.
     #[arg(
         long = "enable-local-script-checks",
         num_args = 0..=1,
@@ -229,7 +230,7 @@ impl AgentArgs {
         let file = files.settings()?;
         let g = |id: &str| given.given(id);
         let mut warnings = Vec::new();
-        let mut ignored = files.ignored();
+        let ignored = files.ignored();
 
         let datacenter =
             agent_config::datacenter("datacenter", &pick(g("datacenter"), self.datacenter.clone(), file.datacenter))?;
@@ -348,14 +349,14 @@ impl AgentArgs {
             _ => Duration::from_secs(defaults::RECONNECT_TIMEOUT_SECS),
         };
 
-        for (flag, set) in [
-            ("-enable-script-checks", self.enable_script_checks),
-            ("-enable-local-script-checks", self.enable_local_script_checks),
-        ] {
-            if set {
-                ignored.push(flag.to_string());
-            }
-        }
+        let script_checks = ScriptChecks {
+            enable_script_checks: pick(g("enable_script_checks"), self.enable_script_checks, file.enable_script_checks),
+            enable_local_script_checks: pick(
+                g("enable_local_script_checks"),
+                self.enable_local_script_checks,
+                file.enable_local_script_checks,
+            ),
+        };
 
         let (mut config_dirs, mut config_files) = (Vec::new(), Vec::new());
         for path in self.config_paths(given) {
@@ -392,6 +393,7 @@ impl AgentArgs {
             raft,
             reconnect_timeout,
             dns,
+            script_checks,
         };
         match (config.validate(), purpose) {
             (Ok(()), _) => {}

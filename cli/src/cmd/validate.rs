@@ -57,7 +57,7 @@ fn check(args: &ValidateArgs) -> Result<Vec<String>, String> {
     crate::logging::check_level(&settings.log_level)?;
     // Services and checks, validated as the agent's loader does.
     let (config_dirs, config_files) = args.paths.iter().cloned().partition(|p| p.is_dir());
-    Sources { config_dirs, config_files }.load().map_err(|e| e.to_string())?;
+    Sources { config_dirs, config_files }.load(settings.config.script_checks).map_err(|e| e.to_string())?;
     let mut warnings = loaded.warnings;
     warnings.extend(settings.warnings);
     if !settings.ignored.is_empty() {

@@ -203,7 +203,7 @@ pub struct AgentSettings {
     pub performance: Performance,
     pub raft_snapshot_threshold: Option<i64>,
     pub raft_trailing_logs: Option<i64>,
-    /// Accepted, not acted on (listed for the flags that share them).
+    /// Script checks from any source / from config files only.
     pub enable_script_checks: Option<bool>,
     pub enable_local_script_checks: Option<bool>,
     /// Upstream DNS servers for names outside the domain, across files.

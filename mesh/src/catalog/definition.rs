@@ -4,12 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde::Serialize;
 
-use crate::catalog::duration;
+pub use crate::catalog::check_kind::CheckKind;
+pub use crate::catalog::check_kind::CheckTls;
+pub use crate::catalog::check_kind::ScriptChecks;
+pub use crate::catalog::check_kind::Scripts;
+pub use crate::catalog::check_kind::DEFAULT_CHECK_TIMEOUT;
 use crate::catalog::model::ProxySettings;
 use crate::catalog::model::Service;
 use crate::catalog::model::ServiceKind;
@@ -233,20 +236,23 @@ pub struct CheckDefinition {
     pub args: Vec<String>,
     #[serde(default, alias = "GRPC")]
     pub grpc: String,
-    // Check types and settings Consul has that this agent does not run yet:
-    // accepted, and a check of such a type is refused by name in `kind`.
     #[serde(default, alias = "UDP", skip_serializing_if = "String::is_empty")]
     pub udp: String,
     #[serde(default, alias = "H2PING", skip_serializing_if = "String::is_empty")]
     pub h2ping: String,
+    // Types Consul has that this agent does not run: accepted, and a check
+    // of such a type is refused by name in `kind` (the reason says why).
     #[serde(default, alias = "OSService", skip_serializing_if = "String::is_empty")]
     pub os_service: String,
     #[serde(default, alias = "DockerContainerID", skip_serializing_if = "String::is_empty")]
     pub docker_container_id: String,
+    // Accepted, not acted on yet: `shell` belongs to Docker checks.
     #[serde(default, alias = "Shell", skip_serializing_if = "String::is_empty")]
     pub shell: String,
     #[serde(default, alias = "TCPUseTLS", skip_serializing_if = "std::ops::Not::not")]
     pub tcp_use_tls: bool,
+    // TLS of gRPC and H2PING checks; `tls_skip_verify` and
+    // `tls_server_name` apply to https URLs of HTTP checks too.
     #[serde(default, alias = "GRPCUseTLS", skip_serializing_if = "std::ops::Not::not")]
     pub grpc_use_tls: bool,
     #[serde(default, alias = "H2PingUseTLS", skip_serializing_if = "Option::is_none")]
@@ -263,114 +269,6 @@ pub struct CheckDefinition {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-/// What a check does, once validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckKind {
-    Tcp {
-        address: String,
-        interval: Duration,
-        timeout: Duration,
-    },
-    Http {
-        url: String,
-        method: String,
-        header: BTreeMap<String, Vec<String>>,
-        body: String,
-        interval: Duration,
-        timeout: Duration,
-    },
-    Ttl {
-        ttl: Duration,
-    },
-    Alias {
-        service_id: String,
-    },
-}
-
-impl CheckKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            CheckKind::Tcp { .. } => "tcp",
-            CheckKind::Http { .. } => "http",
-            CheckKind::Ttl { .. } => "ttl",
-            CheckKind::Alias { .. } => "alias",
-        }
-    }
-}
-
-/// Consul's default check timeout.
-pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn parse_duration(field: &str, raw: &str) -> Result<Duration, DefinitionError> {
-    duration::parse(raw).ok_or_else(|| bad(field, format!("{raw:?} is not a duration (e.g. 10s, 1m)")))
-}
-
-impl CheckDefinition {
-    /// Validates and classifies the check; `field` prefixes error names.
-    pub fn kind(&self, field: &str) -> Result<CheckKind, DefinitionError> {
-        let given: Vec<&str> = [
-            (!self.tcp.is_empty()).then_some("tcp"),
-            (!self.http.is_empty()).then_some("http"),
-            (!self.ttl.is_empty()).then_some("ttl"),
-            (!self.alias_service.is_empty()).then_some("alias_service"),
-            (!self.args.is_empty()).then_some("args"),
-            (!self.grpc.is_empty()).then_some("grpc"),
-            (!self.udp.is_empty()).then_some("udp"),
-            (!self.h2ping.is_empty()).then_some("h2ping"),
-            (!self.os_service.is_empty()).then_some("os_service"),
-            (!self.docker_container_id.is_empty()).then_some("docker_container_id"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        match given.as_slice() {
-            [] => return Err(bad(field, "a check needs one of tcp, http, ttl or alias_service")),
-            [_] => {}
-            many => return Err(bad(field, format!("a check takes one type, got {}", many.join(", ")))),
-        }
-        only_default(&format!("{field}.namespace"), &self.namespace)?;
-        only_default(&format!("{field}.partition"), &self.partition)?;
-        if !self.status.is_empty() && crate::catalog::CheckStatus::parse(&self.status).is_none() {
-            return Err(bad(
-                format!("{field}.status"),
-                format!("{:?} is not passing, warning or critical", self.status),
-            ));
-        }
-        let timeout = match self.timeout.as_str() {
-            "" => DEFAULT_CHECK_TIMEOUT,
-            raw => parse_duration(&format!("{field}.timeout"), raw)?,
-        };
-        let interval = || -> Result<Duration, DefinitionError> {
-            let name = format!("{field}.interval");
-            match self.interval.as_str() {
-                "" => Err(bad(name, "required for tcp and http checks")),
-                raw => parse_duration(&name, raw).and_then(|d| {
-                    if d < Duration::from_millis(100) {
-                        Err(bad(format!("{field}.interval"), "must be at least 100ms"))
-                    } else {
-                        Ok(d)
-                    }
-                }),
-            }
-        };
-        match given[0] {
-            "tcp" => Ok(CheckKind::Tcp { address: self.tcp.clone(), interval: interval()?, timeout }),
-            "http" => Ok(CheckKind::Http {
-                url: self.http.clone(),
-                method: if self.method.is_empty() { "GET".into() } else { self.method.to_uppercase() },
-                header: self.header.clone(),
-                body: self.body.clone(),
-                interval: interval()?,
-                timeout,
-            }),
-            "ttl" => Ok(CheckKind::Ttl { ttl: parse_duration(&format!("{field}.ttl"), &self.ttl)? }),
-            "alias_service" => Ok(CheckKind::Alias { service_id: self.alias_service.clone() }),
-            "args" => Err(bad(format!("{field}.args"), "script checks are disabled on this agent")),
-            other => Err(bad(format!("{field}.{other}"), format!("{other} checks are not supported yet"))),
-        }
-    }
 }
 
 const MAX_META_KEYS: usize = 64;
@@ -395,7 +293,10 @@ impl ServiceDefinition {
         self.check.iter().chain(&self.checks)
     }
 
-    pub fn validate(&self) -> Result<(), DefinitionError> {
+    /// Validates the definition and its checks; `scripts` says whether
+    /// they may be script checks (it depends on where the definition came
+    /// from).
+    pub fn validate(&self, scripts: Scripts) -> Result<(), DefinitionError> {
         if self.name.is_empty() {
             return Err(bad("name", "missing service name"));
         }
@@ -405,7 +306,7 @@ impl ServiceDefinition {
             ServiceKind::parse(&self.kind).ok_or_else(|| bad("kind", format!("unknown kind {:?}", self.kind)))?;
         validate_meta(&self.meta)?;
         for (i, check) in self.all_checks().enumerate() {
-            check.kind(&format!("checks[{i}]"))?;
+            check.kind(&format!("checks[{i}]"), scripts)?;
         }
         if kind == ServiceKind::ConnectProxy {
             let proxy = self.proxy.as_ref().ok_or_else(|| bad("proxy", "a connect-proxy needs a proxy block"))?;
@@ -423,7 +324,7 @@ impl ServiceDefinition {
                 return Err(bad("connect.native", "a connect-proxy cannot be native"));
             }
             if let Some(sidecar) = &connect.sidecar_service {
-                validate_sidecar_block(sidecar)?;
+                validate_sidecar_block(sidecar, scripts)?;
             }
         }
         Ok(())
@@ -473,7 +374,7 @@ fn validate_meta(meta: &BTreeMap<String, String>) -> Result<(), DefinitionError>
 }
 
 /// Consul forbids these inside `connect.sidecar_service`.
-fn validate_sidecar_block(sidecar: &ServiceDefinition) -> Result<(), DefinitionError> {
+fn validate_sidecar_block(sidecar: &ServiceDefinition, scripts: Scripts) -> Result<(), DefinitionError> {
     let field = "connect.sidecar_service";
     if sidecar.id.as_deref().is_some_and(|id| !id.is_empty()) {
         return Err(bad(format!("{field}.id"), "the sidecar id is always <service id>-sidecar-proxy"));
@@ -491,7 +392,7 @@ fn validate_sidecar_block(sidecar: &ServiceDefinition) -> Result<(), DefinitionE
     }
     validate_meta(&sidecar.meta).map_err(|e| bad(format!("{field}.{}", e.field), e.reason))?;
     for (i, check) in sidecar.all_checks().enumerate() {
-        check.kind(&format!("{field}.checks[{i}]"))?;
+        check.kind(&format!("{field}.checks[{i}]"), scripts)?;
     }
     for (i, upstream) in sidecar.proxy.iter().flat_map(|p| &p.upstreams).enumerate() {
         if upstream.destination_name.is_empty() {
@@ -532,6 +433,8 @@ impl UpstreamDefinition {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn service(json: &str) -> ServiceDefinition {
@@ -565,7 +468,7 @@ mod tests {
             (r#"{"name":"a","proxy":{"upstreams":[{"local_bind_port":1}]}}"#, "proxy.upstreams[0].destination_name"),
         ];
         for (json, field) in cases {
-            let err = service(json).validate().unwrap_err();
+            let err = service(json).validate(Scripts::Allowed).unwrap_err();
             assert_eq!(err.field, field, "{json}: {err}");
         }
     }
@@ -573,7 +476,7 @@ mod tests {
     #[test]
     fn checks_are_classified_with_defaults() {
         let check: CheckDefinition = serde_json::from_str(r#"{"http":"http://x/","interval":"5s"}"#).unwrap();
-        match check.kind("check").unwrap() {
+        match check.kind("check", Scripts::Allowed).unwrap() {
             CheckKind::Http { method, timeout, interval, .. } => {
                 assert_eq!((method.as_str(), timeout, interval), ("GET", DEFAULT_CHECK_TIMEOUT, Duration::from_secs(5)))
             }

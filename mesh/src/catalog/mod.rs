@@ -1,9 +1,10 @@
 //! The service catalog's vocabulary, shared by servers, client agents and
 //! the sidecar: what a node, a service instance and a health check are
 //! ([`model`]), how users describe services in files and API bodies
-//! ([`definition`]), and how a `connect.sidecar_service` block becomes a
+//! ([`definition`]) and what their checks run ([`check_kind`]), and how a `connect.sidecar_service` block becomes a
 //! sidecar registration ([`sidecar`]). Pure data and pure functions: no I/O.
 
+pub mod check_kind;
 pub mod definition;
 pub mod duration;
 pub mod model;

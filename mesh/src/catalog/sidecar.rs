@@ -125,7 +125,7 @@ mod tests {
         assert_eq!((proxy.local_service_address.as_str(), proxy.local_service_port), ("127.0.0.1", 8181));
         assert_eq!(sidecar.checks[0].tcp, "127.0.0.1:21000");
         assert_eq!(sidecar.checks[1].alias_service, "socat");
-        sidecar.validate().unwrap();
+        sidecar.validate(crate::catalog::definition::Scripts::Allowed).unwrap();
     }
 
     #[test]

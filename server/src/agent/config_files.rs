@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::path::PathBuf;
 
+use tessera_mesh::catalog::definition::ScriptChecks;
 use tessera_mesh::catalog::CheckDefinition;
 use tessera_mesh::catalog::ConfigFile;
 use tessera_mesh::catalog::ServiceDefinition;
@@ -37,7 +38,10 @@ impl Sources {
     }
 
     /// Reads and validates every file; the first problem fails the load.
-    pub fn load(&self) -> Result<Definitions, LoadError> {
+    /// Script checks are allowed as `script_checks` allows them from
+    /// config files.
+    pub fn load(&self, script_checks: ScriptChecks) -> Result<Definitions, LoadError> {
+        let scripts = script_checks.for_config_files();
         let mut files = Vec::new();
         for dir in &self.config_dirs {
             files.extend(files_in(dir)?);
@@ -48,7 +52,7 @@ impl Sources {
             let name = file.display().to_string();
             let parsed = parse_file(&file)?;
             for service in parsed.all_services() {
-                service.validate().map_err(|e| LoadError {
+                service.validate(scripts).map_err(|e| LoadError {
                     file: name.clone(),
                     message: format!("service {:?}: {e}", service.name),
                 })?;
@@ -56,7 +60,7 @@ impl Sources {
             }
             for (i, check) in parsed.all_checks().enumerate() {
                 check
-                    .kind(&format!("checks[{i}]"))
+                    .kind(&format!("checks[{i}]"), scripts)
                     .map_err(|e| LoadError { file: name.clone(), message: e.to_string() })?;
                 definitions.checks.push((name.clone(), check.clone()));
             }
@@ -114,7 +118,11 @@ mod tests {
     }
 
     fn load(dir: &tempfile::TempDir) -> Result<Definitions, LoadError> {
-        Sources { config_dirs: vec![dir.path().to_path_buf()], config_files: vec![] }.load()
+        load_with(dir, ScriptChecks::default())
+    }
+
+    fn load_with(dir: &tempfile::TempDir, scripts: ScriptChecks) -> Result<Definitions, LoadError> {
+        Sources { config_dirs: vec![dir.path().to_path_buf()], config_files: vec![] }.load(scripts)
     }
 
     #[test]
@@ -141,6 +149,25 @@ mod tests {
         let dir = dir_with(&[("bad.json", r#"{"service": {"name": "b", "check": {"tcp": "x:1"}}}"#)]);
         let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains("bad.json") && err.contains("checks[0].interval"), "{err}");
+    }
+
+    #[test]
+    fn script_checks_in_files_need_either_setting() {
+        let dir = dir_with(&[(
+            "s.json",
+            r#"{"service": {"name": "s", "check": {"args": ["/bin/true"], "interval": "5s"}}}"#,
+        )]);
+        let err = load(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("checks[0].args: Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true"),
+            "{err}"
+        );
+        for allowed in [
+            ScriptChecks { enable_local_script_checks: true, ..Default::default() },
+            ScriptChecks { enable_script_checks: true, ..Default::default() },
+        ] {
+            assert_eq!(load_with(&dir, allowed).unwrap().services.len(), 1, "{allowed:?}");
+        }
     }
 
     #[test]

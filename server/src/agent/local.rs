@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use tessera_mesh::catalog::definition::CheckKind;
+use tessera_mesh::catalog::definition::ScriptChecks;
+use tessera_mesh::catalog::definition::Scripts;
 use tessera_mesh::catalog::sidecar;
 use tessera_mesh::catalog::CheckDefinition;
 use tessera_mesh::catalog::CheckStatus;
@@ -53,22 +55,34 @@ pub struct LocalState {
     pub services: BTreeMap<String, LocalService>,
     pub checks: BTreeMap<String, LocalCheck>,
     pub sidecar_ports: std::ops::RangeInclusive<u16>,
+    /// Which sources may define script checks.
+    pub script_checks: ScriptChecks,
 }
 
 impl LocalState {
-    pub fn new(node: &str) -> Self {
+    pub fn new(node: &str, script_checks: ScriptChecks) -> Self {
         LocalState {
             node: node.to_string(),
             services: BTreeMap::new(),
             checks: BTreeMap::new(),
             sidecar_ports: sidecar::DEFAULT_PORT_RANGE,
+            script_checks,
+        }
+    }
+
+    /// Whether a definition from `source` may be a script check, as Consul
+    /// decides it for config files (local) and the API (remote).
+    fn scripts(&self, source: Source) -> Scripts {
+        match source {
+            Source::Config => self.script_checks.for_config_files(),
+            Source::Api => self.script_checks.for_api(),
         }
     }
 
     /// Registers a service (and its sidecar and checks), replacing one with
     /// the same id.
     pub fn add_service(&mut self, definition: &ServiceDefinition, source: Source) -> Result<(), DefinitionError> {
-        definition.validate()?;
+        definition.validate(self.scripts(source))?;
         let id = definition.effective_id();
         let previous_sidecar_port = self.services.get(&sidecar::sidecar_id(&id)).map(|s| s.service.port);
         self.remove_service(&id);
@@ -138,7 +152,7 @@ impl LocalState {
         if definition.name.is_empty() && definition.id.as_deref().is_none_or(str::is_empty) {
             return Err(DefinitionError { field: "name".into(), reason: "a check needs a name or an id".into() });
         }
-        let kind = definition.kind("check")?;
+        let kind = definition.kind("check", self.scripts(source))?;
         let id = definition.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| definition.name.clone());
         let initial = CheckStatus::parse(&definition.status).unwrap_or_default();
         let kept = self
@@ -147,12 +161,9 @@ impl LocalState {
             .filter(|c| c.definition == *definition)
             .map(|c| (c.check.status, c.check.output.clone()));
         let (status, output) = kept.unwrap_or((initial, String::new()));
-        let (interval, timeout) = match &kind {
-            CheckKind::Tcp { interval, timeout, .. } | CheckKind::Http { interval, timeout, .. } => {
-                (tessera_mesh::catalog::duration::format(*interval), tessera_mesh::catalog::duration::format(*timeout))
-            }
-            _ => (String::new(), String::new()),
-        };
+        let format = tessera_mesh::catalog::duration::format;
+        let (interval, timeout) =
+            kind.schedule().map(|(interval, timeout)| (format(interval), format(timeout))).unwrap_or_default();
         let check = HealthCheck {
             node: self.node.clone(),
             check_id: id.clone(),
@@ -324,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_sidecar_block_registers_two_services_with_consuls_checks() {
-        let mut state = LocalState::new("n1");
+        let mut state = LocalState::new("n1", ScriptChecks::default());
         state
             .add_service(&def(r#"{"name":"socat","port":8181,"connect":{"sidecar_service":{}}}"#), Source::Config)
             .unwrap();
@@ -338,7 +349,7 @@ mod tests {
 
     #[test]
     fn sidecar_ports_are_kept_across_re_registration() {
-        let mut state = LocalState::new("n1");
+        let mut state = LocalState::new("n1", ScriptChecks::default());
         state.add_service(&def(r#"{"name":"a","connect":{"sidecar_service":{}}}"#), Source::Config).unwrap();
         state.add_service(&def(r#"{"name":"b","connect":{"sidecar_service":{}}}"#), Source::Config).unwrap();
         state.add_service(&def(r#"{"name":"a","port":1,"connect":{"sidecar_service":{}}}"#), Source::Config).unwrap();
@@ -348,7 +359,7 @@ mod tests {
 
     #[test]
     fn reconcile_adds_changes_removes_and_is_all_or_nothing() {
-        let mut state = LocalState::new("n1");
+        let mut state = LocalState::new("n1", ScriptChecks::default());
         state.add_service(&def(r#"{"name":"api-made"}"#), Source::Api).unwrap();
         state.reconcile_config(&[def(r#"{"name":"a"}"#), def(r#"{"name":"b"}"#)], &[]).unwrap();
         state.reconcile_config(&[def(r#"{"name":"b","port":2}"#)], &[]).unwrap();
@@ -367,7 +378,7 @@ mod tests {
 
     #[test]
     fn unchanged_checks_keep_their_status_through_a_reload() {
-        let mut state = LocalState::new("n1");
+        let mut state = LocalState::new("n1", ScriptChecks::default());
         let web = def(r#"{"name":"web","check":{"ttl":"30s"}}"#);
         state.reconcile_config(std::slice::from_ref(&web), &[]).unwrap();
         assert!(state.set_check_status("service:web", CheckStatus::Passing, "ok"));
@@ -377,7 +388,7 @@ mod tests {
 
     #[test]
     fn standalone_config_checks_keep_status_or_go_away() {
-        let mut state = LocalState::new("n1");
+        let mut state = LocalState::new("n1", ScriptChecks::default());
         let check: CheckDefinition = serde_json::from_str(r#"{"name":"mem","ttl":"30s"}"#).unwrap();
         state.reconcile_config(&[], std::slice::from_ref(&check)).unwrap();
         state.set_check_status("mem", CheckStatus::Warning, "high");
@@ -389,7 +400,7 @@ mod tests {
 
     #[test]
     fn alias_checks_mirror_the_worst_status_of_their_service() {
-        let mut state = LocalState::new("n1");
+        let mut state = LocalState::new("n1", ScriptChecks::default());
         state
             .add_service(
                 &def(r#"{"name":"s","port":1,"check":{"ttl":"30s"},"connect":{"sidecar_service":{}}}"#),
@@ -404,8 +415,23 @@ mod tests {
     }
 
     #[test]
+    fn script_checks_over_the_api_need_enable_script_checks() {
+        let script: CheckDefinition =
+            serde_json::from_str(r#"{"name":"s","args":["/bin/true"],"interval":"5s"}"#).unwrap();
+        let local_only = ScriptChecks { enable_local_script_checks: true, ..Default::default() };
+        let mut state = LocalState::new("n1", local_only);
+        let err = state.add_check(&script, Source::Api).unwrap_err();
+        assert_eq!(err.field, "check.args");
+        assert!(err.reason.contains("from remote calls"), "{err}");
+        assert_eq!(state.add_check(&script, Source::Config).unwrap(), "s");
+        let mut open = LocalState::new("n1", ScriptChecks { enable_script_checks: true, ..Default::default() });
+        assert_eq!(open.add_check(&script, Source::Api).unwrap(), "s");
+        assert_eq!(open.checks["s"].check.interval, "5s");
+    }
+
+    #[test]
     fn a_check_for_an_unknown_service_is_refused() {
-        let mut state = LocalState::new("n1");
+        let mut state = LocalState::new("n1", ScriptChecks::default());
         let check: CheckDefinition = serde_json::from_str(r#"{"name":"c","ttl":"10s","service_id":"ghost"}"#).unwrap();
         assert_eq!(state.add_check(&check, Source::Api).unwrap_err().field, "service_id");
     }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::Weak;
 
+use tessera_mesh::catalog::definition::ScriptChecks;
 use tessera_mesh::catalog::model::serf_health;
 use tessera_mesh::catalog::CheckDefinition;
 use tessera_mesh::catalog::CheckStatus;
@@ -58,6 +59,8 @@ pub struct Agent {
     persist_path: Option<PathBuf>,
     /// Services this process always registers (a server's `consul`).
     builtin_services: Vec<Service>,
+    /// Which sources may define script checks.
+    script_checks: ScriptChecks,
     state: Mutex<LocalState>,
     runners: Mutex<BTreeMap<String, Runner>>,
     /// Wakes anti-entropy; a permit is kept if it is busy.
@@ -81,6 +84,7 @@ pub struct AgentSetup {
     pub sink: Box<dyn CatalogSink>,
     pub connect: Arc<connect::AgentConnect>,
     pub tasks: Tasks,
+    pub script_checks: ScriptChecks,
 }
 
 impl AgentSetup {
@@ -112,6 +116,7 @@ impl AgentSetup {
             sink,
             connect: connect::AgentConnect::new(&config.datacenter, policy, signer, tasks.clone()),
             tasks: tasks.clone(),
+            script_checks: config.script_checks,
         }
     }
 }
@@ -121,7 +126,8 @@ impl Agent {
     /// file fails the start, as it fails a reload.
     pub fn start(setup: AgentSetup) -> Result<Arc<Agent>, AgentError> {
         let agent = Arc::new_cyclic(|me| Agent {
-            state: Mutex::new(LocalState::new(&setup.node.name)),
+            state: Mutex::new(LocalState::new(&setup.node.name, setup.script_checks)),
+            script_checks: setup.script_checks,
             node: setup.node,
             sources: setup.sources,
             persist_path: setup.persist_path,
@@ -174,7 +180,7 @@ impl Agent {
 
     /// Re-reads the config files and reconciles; on error nothing changes.
     pub fn reload(&self) -> Result<(), AgentError> {
-        let definitions = self.sources.load().map_err(|e| AgentError::Invalid(e.to_string()))?;
+        let definitions = self.sources.load(self.script_checks).map_err(|e| AgentError::Invalid(e.to_string()))?;
         let services: Vec<ServiceDefinition> = definitions.services.into_iter().map(|(_, s)| s).collect();
         let checks: Vec<CheckDefinition> = definitions.checks.into_iter().map(|(_, c)| c).collect();
         self.update(|state| {

@@ -3,6 +3,7 @@
 
 mod support;
 mod t30_agent;
+mod t31_checks;
 mod t40_decoding;
 mod t50_queries;
 mod t60_endpoints;

@@ -63,7 +63,7 @@ async fn t41_unknown_and_enterprise_fields_are_refused_as_consul_refuses_them() 
         (r#"{"Name":"x","Prot":1}"#, r#"Request decode failed: json: unknown field "Prot""#),
         (r#"{"name":"x","check":{"ttl":"5s","bogus":true}}"#, r#"Request decode failed: json: unknown field "bogus""#),
         (r#"{"Name":"x","Namespace":"team-a"}"#, "namespace"),
-        (r#"{"Name":"x","Check":{"UDP":"127.0.0.1:53","Interval":"10s"}}"#, "udp checks are not supported yet"),
+        (r#"{"Name":"x","Check":{"OSService":"nginx","Interval":"10s"}}"#, "os_service checks are not supported"),
     ];
     for (body, message) in refused {
         let (code, text) = http.put(&server.http, "/v1/agent/service/register", body).await.unwrap();

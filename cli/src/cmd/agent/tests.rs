@@ -185,11 +185,11 @@ fn one_address_is_bound_and_advertised() {
 #[test]
 fn accepted_keys_and_flags_not_acted_on_are_listed() {
     let s = settings(
-        &["-dev", "-recursor", "8.8.8.8", "-enable-script-checks"],
+        &["-dev"],
         &[(r#"{"telemetry": {"disable_hostname": true}, "leave_on_terminate": true}"#, Format::Json)],
     )
     .unwrap();
-    assert_eq!(s.ignored, vec!["leave_on_terminate", "telemetry.disable_hostname", "-enable-script-checks"]);
+    assert_eq!(s.ignored, vec!["leave_on_terminate", "telemetry.disable_hostname"]);
 }
 
 #[test]
@@ -219,6 +219,19 @@ fn recursors_and_dns_config_reach_the_agent() {
     // Tessera's flag may go under Consul's floor, for tests.
     let s = settings(&["-dev", "-reconnect-timeout", "2s"], &[]).unwrap();
     assert_eq!(s.config.reconnect_timeout, Duration::from_secs(2));
+}
+
+#[test]
+fn script_check_settings_come_from_files_and_flags() {
+    let scripts = |args: &[&str], text: &str| settings(args, &[(text, Format::Json)]).unwrap().config.script_checks;
+    assert_eq!(scripts(&["-dev"], "{}"), ScriptChecks::default());
+    let local = scripts(&["-dev"], r#"{"enable_local_script_checks": true}"#);
+    assert_eq!((local.enable_script_checks, local.enable_local_script_checks), (false, true));
+    assert!(scripts(&["-dev", "-enable-script-checks"], "{}").enable_script_checks);
+    assert!(
+        !scripts(&["-dev", "-enable-script-checks=false"], r#"{"enable_script_checks": true}"#).enable_script_checks,
+        "a flag given wins over a file"
+    );
 }
 
 #[test]

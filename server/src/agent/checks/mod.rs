@@ -1,9 +1,19 @@
-//! Check runners: one task per TCP, HTTP or TTL check, reporting results to
-//! the agent. Alias checks need no task; the agent recomputes them whenever
-//! a check changes. A runner that panics is restarted (its check goes
+//! Check runners: one task per check that runs (TCP, HTTP, script, gRPC,
+//! H2PING, UDP on an interval; TTL on its timer), reporting results to the
+//! agent. Alias checks need no task; the agent recomputes them whenever a
+//! check changes. A runner that panics is restarted (its check goes
 //! critical saying so), never left frozen at its last status; probe results
 //! pass through Consul's thresholds (`success_before_passing`,
 //! `failures_before_warning`, `failures_before_critical`).
+//!
+//! Each type's probe is its own module; [`tls`] makes their connections.
+
+mod grpc;
+mod h2ping;
+mod http;
+mod script;
+mod tls;
+mod udp;
 
 use std::sync::Arc;
 use std::sync::Weak;
@@ -18,8 +28,11 @@ use tokio::task::JoinHandle;
 use crate::agent::Agent;
 use crate::tasks::Tasks;
 
-/// Consul cuts HTTP check output at 4 KiB.
+/// Consul cuts check output at 4 KiB.
 const MAX_OUTPUT: usize = 4096;
+
+/// A probe's result: the status and the output to report.
+type Outcome = (CheckStatus, String);
 
 /// A running check: its task, and for TTL checks the signal that resets it.
 pub struct Runner {
@@ -35,24 +48,73 @@ impl Drop for Runner {
 }
 
 pub fn spawn(tasks: &Tasks, agent: Weak<Agent>, id: String, kind: CheckKind, limits: Thresholds) -> Option<Runner> {
-    let (task, ttl_reset) = match kind.clone() {
-        CheckKind::Tcp { address, interval, timeout } => {
-            let run = move |agent, id| tcp_loop(agent, id, address.clone(), interval, timeout, Counts::new(limits));
+    let (task, ttl_reset) = match (Probe::of(&kind), kind.clone()) {
+        (Some((probe, interval)), _) => {
+            let run = move |agent, id| interval_loop(agent, id, probe.clone(), interval, Counts::new(limits));
             (supervised(tasks, agent, id, run), None)
         }
-        CheckKind::Http { url, method, header, body, interval, timeout } => {
-            let probe = HttpProbe { url, method, header, body, timeout };
-            let run = move |agent, id| http_loop(agent, id, probe.clone(), interval, Counts::new(limits));
-            (supervised(tasks, agent, id, run), None)
-        }
-        CheckKind::Ttl { ttl } => {
+        (None, CheckKind::Ttl { ttl }) => {
             let reset = Arc::new(Notify::new());
             let notify = reset.clone();
             (supervised(tasks, agent, id, move |agent, id| ttl_loop(agent, id, ttl, notify.clone())), Some(reset))
         }
-        CheckKind::Alias { .. } => return None,
+        (None, _) => return None,
     };
     Some(Runner { kind, task, ttl_reset })
+}
+
+/// What one run of an interval check does.
+#[derive(Clone)]
+enum Probe {
+    Tcp { address: String, timeout: Duration },
+    Http(http::HttpProbe),
+    Script(script::ScriptProbe),
+    Grpc(grpc::GrpcProbe),
+    H2Ping(h2ping::H2PingProbe),
+    Udp(udp::UdpProbe),
+}
+
+impl Probe {
+    /// The probe for an interval check and its interval; None for TTL and
+    /// alias checks.
+    fn of(kind: &CheckKind) -> Option<(Probe, Duration)> {
+        let (_, timeout) = kind.schedule()?;
+        let probe = match kind.clone() {
+            CheckKind::Tcp { address, .. } => Probe::Tcp { address, timeout },
+            CheckKind::Http { url, method, header, body, tls, .. } => {
+                Probe::Http(http::HttpProbe::new(url, method, header, body, &tls, timeout))
+            }
+            CheckKind::Script { args, .. } => Probe::Script(script::ScriptProbe::new(args, timeout)),
+            CheckKind::Grpc { address, service, tls, .. } => {
+                Probe::Grpc(grpc::GrpcProbe::new(address, service, tls.as_ref(), timeout))
+            }
+            CheckKind::H2Ping { address, tls, .. } => {
+                Probe::H2Ping(h2ping::H2PingProbe::new(address, tls.as_ref(), timeout))
+            }
+            CheckKind::Udp { address, .. } => Probe::Udp(udp::UdpProbe::new(address, timeout)),
+            CheckKind::Ttl { .. } | CheckKind::Alias { .. } => return None,
+        };
+        Some((probe, kind.schedule()?.0))
+    }
+
+    async fn run(&self) -> Outcome {
+        match self {
+            Probe::Tcp { address, timeout } => tcp(address, *timeout).await,
+            Probe::Http(probe) => probe.run().await,
+            Probe::Script(probe) => probe.run().await,
+            Probe::Grpc(probe) => probe.run().await,
+            Probe::H2Ping(probe) => probe.run().await,
+            Probe::Udp(probe) => probe.run().await,
+        }
+    }
+
+    /// How long to wait before the next run after `status`.
+    fn pause(&self, status: CheckStatus, interval: Duration) -> Duration {
+        match (self, status) {
+            (Probe::Tcp { .. }, CheckStatus::Critical) => interval.min(CRITICAL_TCP_RETRY),
+            _ => interval,
+        }
+    }
 }
 
 /// How long a runner that panicked waits before it starts again.
@@ -109,11 +171,13 @@ impl Counts {
     /// current one: a pass needs `success_before_passing` in a row, a
     /// failure `failures_before_critical` in a row to be critical (warning
     /// from `failures_before_warning`, which defaults to the critical count).
+    /// A warning result (HTTP 429, a script's exit 1) counts as a success
+    /// and is reported as a warning, as Consul's StatusHandler counts it.
     fn admit(&mut self, status: CheckStatus) -> Option<CheckStatus> {
-        if status == CheckStatus::Passing {
+        if status != CheckStatus::Critical {
             self.failures = 0;
             self.successes = self.successes.saturating_add(1);
-            return (self.successes >= self.limits.success_before_passing).then_some(CheckStatus::Passing);
+            return (self.successes >= self.limits.success_before_passing).then_some(status);
         }
         self.successes = 0;
         self.failures = self.failures.saturating_add(1);
@@ -149,21 +213,12 @@ fn report(agent: &Weak<Agent>, id: &str, status: CheckStatus, output: String) ->
 /// a whole interval after it comes up.
 const CRITICAL_TCP_RETRY: Duration = Duration::from_secs(1);
 
-async fn tcp_loop(
-    agent: Weak<Agent>,
-    id: String,
-    address: String,
-    interval: Duration,
-    timeout: Duration,
-    mut counts: Counts,
-) {
+/// Runs `probe` every `interval` (after each run, as Consul schedules the
+/// next one), reporting what the thresholds let through.
+async fn interval_loop(agent: Weak<Agent>, id: String, probe: Probe, interval: Duration, mut counts: Counts) {
     loop {
-        let (status, output) = match tokio::time::timeout(timeout, TcpStream::connect(&address)).await {
-            Ok(Ok(_)) => (CheckStatus::Passing, format!("TCP connect {address}: Success")),
-            Ok(Err(e)) => (CheckStatus::Critical, format!("dial tcp {address}: {e}")),
-            Err(_) => (CheckStatus::Critical, format!("dial tcp {address}: i/o timeout")),
-        };
-        let pause = if status == CheckStatus::Critical { interval.min(CRITICAL_TCP_RETRY) } else { interval };
+        let (status, output) = probe.run().await;
+        let pause = probe.pause(status, interval);
         if let Some(status) = counts.admit(status) {
             if !report(&agent, &id, status, output) {
                 return;
@@ -173,50 +228,36 @@ async fn tcp_loop(
     }
 }
 
-#[derive(Clone)]
-struct HttpProbe {
-    url: String,
-    method: String,
-    header: std::collections::BTreeMap<String, Vec<String>>,
-    body: String,
-    timeout: Duration,
+/// A TCP connect within `timeout`.
+async fn tcp(address: &str, timeout: Duration) -> Outcome {
+    match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+        Ok(Ok(_)) => (CheckStatus::Passing, format!("TCP connect {address}: Success")),
+        Ok(Err(e)) => (CheckStatus::Critical, format!("dial tcp {address}: {e}")),
+        Err(_) => (CheckStatus::Critical, format!("dial tcp {address}: i/o timeout")),
+    }
 }
 
-impl HttpProbe {
-    /// Consul's rule: 2xx passing, 429 warning, anything else critical.
-    async fn run(&self, client: &reqwest::Client) -> (CheckStatus, String) {
-        let method = reqwest::Method::from_bytes(self.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut request = client.request(method, &self.url).timeout(self.timeout);
-        for (name, values) in &self.header {
-            for value in values {
-                request = request.header(name, value);
+/// Runs `work` while polling `connection`, the driver of a client
+/// connection it uses, so the connection needs no task of its own and ends
+/// with the work. A connection that fails fails the work with its error.
+async fn alongside<C, E, W, T>(connection: C, work: W) -> Result<T, String>
+where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+    W: std::future::Future<Output = Result<T, String>>,
+{
+    tokio::pin!(connection, work);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            outcome = &mut work => return outcome,
+            ended = &mut connection, if open => {
+                open = false;
+                if let Err(e) = ended {
+                    return Err(e.to_string());
+                }
             }
         }
-        if !self.body.is_empty() {
-            request = request.body(self.body.clone());
-        }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return (CheckStatus::Critical, format!("HTTP {} {}: {e}", self.method, self.url)),
-        };
-        let code = response.status();
-        // Only what the output keeps is read: a check must not buffer a
-        // large or endless body.
-        let mut body = Vec::new();
-        let mut response = response;
-        while body.len() < MAX_OUTPUT {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-        let text = output_text(&body);
-        let status = match code.as_u16() {
-            200..=299 => CheckStatus::Passing,
-            429 => CheckStatus::Warning,
-            _ => CheckStatus::Critical,
-        };
-        (status, format!("HTTP {} {}: {} Output: {text}", self.method, self.url, code))
     }
 }
 
@@ -233,19 +274,6 @@ fn output_text(body: &[u8]) -> String {
         text.pop();
     }
     text
-}
-
-async fn http_loop(agent: Weak<Agent>, id: String, probe: HttpProbe, interval: Duration, mut counts: Counts) {
-    let client = reqwest::Client::builder().build().unwrap_or_default();
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        ticker.tick().await;
-        let (status, output) = probe.run(&client).await;
-        let Some(status) = counts.admit(status) else { continue };
-        if !report(&agent, &id, status, output) {
-            return;
-        }
-    }
 }
 
 /// Critical with "TTL expired" unless a pass/warn/fail arrives within `ttl`.
@@ -303,6 +331,8 @@ mod tests {
                 Some(Passing)
             ]
         );
+        let mut warned = Counts::new(Thresholds { success_before_passing: 2, ..Thresholds::default() });
+        assert_eq!([Warning, Warning].map(|s| warned.admit(s)), [None, Some(Warning)], "a warning counts as a success");
         let mut unset = Counts::new(Thresholds::default());
         assert_eq!([Critical, Passing].map(|s| unset.admit(s)), [Some(Critical), Some(Passing)], "0 means at once");
     }
