@@ -30,6 +30,7 @@ pub mod dns;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod server_mode;
 pub mod start;
 pub mod tasks;

@@ -31,6 +31,7 @@ use crate::agent::config_files::Sources;
 use crate::agent::local::LocalState;
 use crate::agent::local::Source;
 use crate::config::AgentConfig;
+use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 use tessera_store::command::Command;
 
@@ -66,6 +67,8 @@ pub struct Agent {
     connect: Arc<connect::AgentConnect>,
     /// Where check runners run.
     tasks: Tasks,
+    /// This agent's series (the process's: a server's agent shares its server's).
+    metrics: Arc<Metrics>,
     /// Maintenance mode: the critical checks Consul adds for the node
     /// (`_node_maintenance`) or a service (`_service_maintenance:<id>`),
     /// by check id. Kept apart from the definitions: no runner, no file.
@@ -81,13 +84,14 @@ pub struct AgentSetup {
     pub sink: Box<dyn CatalogSink>,
     pub connect: Arc<connect::AgentConnect>,
     pub tasks: Tasks,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AgentSetup {
     /// What servers and client agents alike take from the agent config: the
     /// node `name`/`id` at the bind address, the config sources, registrations
     /// persisted under `data_dir`, and Connect state whose leaves `signer`
-    /// signs. No built-in services.
+    /// signs; it records into `metrics`. No built-in services.
     pub fn from_config(
         config: &AgentConfig,
         (name, id): (&str, &str),
@@ -95,6 +99,7 @@ impl AgentSetup {
         sink: Box<dyn CatalogSink>,
         signer: Arc<dyn connect::LeafSigner>,
         tasks: &Tasks,
+        metrics: &Arc<Metrics>,
     ) -> AgentSetup {
         let node = Node {
             name: name.to_string(),
@@ -112,6 +117,7 @@ impl AgentSetup {
             sink,
             connect: connect::AgentConnect::new(&config.datacenter, policy, signer, tasks.clone()),
             tasks: tasks.clone(),
+            metrics: metrics.clone(),
         }
     }
 }
@@ -131,6 +137,7 @@ impl Agent {
             sink: setup.sink,
             connect: setup.connect,
             tasks: setup.tasks,
+            metrics: setup.metrics,
             maintenance: Mutex::new(BTreeMap::new()),
             me: me.clone(),
         });
@@ -141,6 +148,18 @@ impl Agent {
 
     pub fn node(&self) -> &Node {
         &self.node
+    }
+
+    /// The series this agent records into and `/v1/agent/metrics` shows.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Counts a check runner's result by the check's type (the runners
+    /// call this once per result they report).
+    pub fn count_check_run(&self, id: &str, status: CheckStatus) {
+        let kind = self.runners.lock().expect("runners lock").get(id).map_or("unknown", |r| check_type(&r.kind));
+        self.metrics.checks.ran(kind, status.as_str());
     }
 
     /// Roots, intentions and leaf certificates as this agent holds them.
@@ -402,5 +421,16 @@ impl Agent {
     /// Stops every check runner.
     pub fn stop(&self) {
         self.runners.lock().expect("runners lock").clear();
+    }
+}
+
+/// A check type as the metrics label it.
+fn check_type(kind: &tessera_mesh::catalog::definition::CheckKind) -> &'static str {
+    use tessera_mesh::catalog::definition::CheckKind;
+    match kind {
+        CheckKind::Tcp { .. } => "tcp",
+        CheckKind::Http { .. } => "http",
+        CheckKind::Ttl { .. } => "ttl",
+        CheckKind::Alias { .. } => "alias",
     }
 }

@@ -18,6 +18,7 @@ use crate::data_dir;
 use crate::dns::remote::RemoteDns;
 use crate::http;
 use crate::http::client::ClientApp;
+use crate::metrics::Metrics;
 use crate::start::spawn_agent_grpc;
 use crate::start::spawn_agent_tasks;
 use crate::start::spawn_dns;
@@ -34,6 +35,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
     let name = config.node_name.clone();
     let mut sup = Supervisor::new(shutdown);
+    let metrics = Arc::new(Metrics::client());
     let setup = AgentSetup::from_config(
         &config,
         (&name, &data.node_id),
@@ -41,6 +43,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         Box::new(RemoteSink { servers: servers.clone(), node: name.clone() }),
         Arc::new(RemoteLeafSigner { servers: servers.clone(), node: name.clone() }),
         sup.tasks(),
+        &metrics,
     );
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);

@@ -321,6 +321,32 @@ pub fn service_names(engine: &impl Reads) -> Result<BTreeMap<String, BTreeSet<St
         .collect()
 }
 
+/// How many nodes, service names and service instances the catalog holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizes {
+    pub nodes: u64,
+    pub services: u64,
+    pub instances: u64,
+}
+
+/// The catalog's [`Sizes`], cheaply: node keys are counted without decoding
+/// their rows, instances summed from the one summary row per service name.
+pub fn sizes(engine: &impl Reads) -> Result<Sizes, StoreError> {
+    let mut sizes = Sizes::default();
+    let nodes = prefix(&["n"]);
+    engine.scan_from(Cf::Catalog, &nodes, &mut |k, _| {
+        let inside = k.starts_with(&nodes);
+        sizes.nodes += u64::from(inside);
+        Ok(inside)
+    })?;
+    for (_, v) in engine.scan_prefix(Cf::Catalog, &prefix(&["v"]))? {
+        let summary: NameSummary = super::decode(&v, "service name summary")?;
+        sizes.services += 1;
+        sizes.instances += summary.instances;
+    }
+    Ok(sizes)
+}
+
 /// Writes the derived rows (name and connect indexes, summaries) afresh
 /// from the service rows: for a data dir or a snapshot made before they
 /// existed, or left behind by a version that did not keep them.
