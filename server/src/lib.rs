@@ -3,7 +3,8 @@
 //!
 //! - foundations: [`config`], [`data_dir`], [`transport`] (every gRPC channel
 //!   and listener), [`health`] (instances with their checks, from a store
-//!   view), [`tasks`] (the one tracker of long-lived tasks);
+//!   view), [`tasks`] (the one tracker of long-lived tasks), [`metrics`] (the
+//!   agent's series, which every layer records into);
 //! - [`consensus`]: the Raft node, write batching, forwarding to the leader;
 //! - [`cluster`]: bootstrap and joining, membership, the cluster id, liveness;
 //! - [`connect`]: the CA, roots, intentions, what WatchConnect sends;
