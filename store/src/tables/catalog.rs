@@ -452,6 +452,18 @@ mod tests {
     }
 
     #[test]
+    fn sizes_count_nodes_names_and_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        assert_eq!(sizes(&engine).unwrap(), Sizes::default());
+        commit(&engine, |t| sync_node(t, 1, &node("a"), &[service("web1", "web"), service("db", "db")], &[]).unwrap());
+        commit(&engine, |t| sync_node(t, 2, &node("b"), &[service("web2", "web")], &[]).unwrap());
+        assert_eq!(sizes(&engine).unwrap(), Sizes { nodes: 2, services: 2, instances: 3 });
+        commit(&engine, |t| delete_node(t, 3, "a").unwrap());
+        assert_eq!(sizes(&engine).unwrap(), Sizes { nodes: 1, services: 1, instances: 1 });
+    }
+
+    #[test]
     fn renaming_a_service_moves_its_name_index() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
