@@ -62,17 +62,27 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
+type Request = tonic::codegen::http::Request<tonic::body::Body>;
+type Response = tonic::codegen::http::Response<tonic::body::Body>;
+
 /// The gRPC server builder every listener of the agent starts from.
 pub fn server() -> Server {
     Server::builder().tcp_nodelay(true).initial_connection_window_size(WINDOW).initial_stream_window_size(WINDOW)
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
-pub async fn serve(
-    router: tonic::transport::server::Router,
+/// Serves `router` on `listener` until `shutdown` is cancelled. `L` is the
+/// builder's layer (the agent's request metrics, or none): any that answers
+/// as tonic's own routes do.
+pub async fn serve<L>(
+    router: tonic::transport::server::Router<L>,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), tonic::transport::Error>
+where
+    L: tower::Layer<tonic::service::Routes>,
+    L::Service: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone + Send + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send,
+{
     use tokio_stream::StreamExt;
     // The builder's tcp_nodelay only applies to listeners tonic binds
     // itself. Without it a response split into headers, data and trailers

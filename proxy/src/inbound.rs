@@ -4,7 +4,6 @@
 //! [`Registry`] so a later deny can cut it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -71,7 +70,7 @@ impl Inbound {
         // Intentions may have changed during the handshake: decide on the latest.
         let latest = self.snapshots.current();
         if !latest.allows(&identity.service) {
-            self.metrics.authz_denied.fetch_add(1, Ordering::Relaxed);
+            self.metrics.authz_denied.inc();
             let reason = latest.authorize(&identity.service).reason;
             debug!(%peer, source = %identity, %reason, "inbound connection denied");
             return;
@@ -84,7 +83,7 @@ impl Inbound {
         };
         let _ = app.set_nodelay(true);
         let m = &self.metrics.inbound;
-        if let Err(err) = relay(&mut tls, &mut app, &m.bytes_rx, &m.bytes_tx).await {
+        if let Err(err) = relay(&mut tls, &mut app, m.bytes_rx.inner(), m.bytes_tx.inner()).await {
             debug!(%peer, source = %identity, error = %err, "inbound relay ended with an error");
         }
     }

@@ -13,7 +13,7 @@
 //! - `relay`: the byte copy both ways, with half-close; `read_ahead`: the
 //!   socket buffer under TLS that exists only during bulk transfers.
 //! - `conns`: open inbound connections, closed when a change denies them.
-//! - [`metrics`]: counters and their Prometheus exposition.
+//! - [`metrics`]: the series (prometheus-client) and their Prometheus exposition.
 //! - [`native`]: the same TLS and authorization for applications without a sidecar.
 //! - [`agent`]: the feed from the local agent (ProxyApi stream, upstream
 //!   health) that keeps snapshots and endpoints current.
@@ -39,7 +39,6 @@ mod verify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -212,7 +211,7 @@ async fn close_denied(
         let current = state.current();
         let closed = registry.close_denied(|source| current.allows(source));
         if closed > 0 {
-            metrics.closed_by_policy.fetch_add(closed as u64, Ordering::Relaxed);
+            metrics.closed_by_policy.inc_by(closed as u64);
             info!(closed, "closed open connections denied by an intention change");
         }
     }

@@ -60,7 +60,7 @@ impl Outbound {
             return;
         };
         let m = &self.metrics.outbound;
-        if let Err(err) = relay(&mut remote, &mut local, &m.bytes_rx, &m.bytes_tx).await {
+        if let Err(err) = relay(&mut remote, &mut local, m.bytes_rx.inner(), m.bytes_tx.inner()).await {
             debug!(%peer, endpoint = %picked.endpoint().addr, error = %err, "outbound relay ended with an error");
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! - foundations: [`config`], [`data_dir`], [`transport`] (every gRPC channel
 //!   and listener), [`health`] (instances with their checks, from a store
-//!   view), [`tasks`] (the one tracker of long-lived tasks), [`monitor`]
-//!   (log lines for `/v1/agent/monitor`), [`version`];
+//!   view), [`tasks`] (the one tracker of long-lived tasks), [`metrics`] (the
+//!   agent's series, which every layer records into), [`monitor`] (log lines
+//!   for `/v1/agent/monitor`), [`version`];
 //! - [`consensus`]: the Raft node, write batching, forwarding to the leader;
 //! - [`cluster`]: bootstrap and joining, membership, the cluster id, liveness;
 //! - [`connect`]: the CA, roots, intentions, what WatchConnect sends;
@@ -31,6 +32,7 @@ pub mod dns;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod monitor;
 pub mod server_mode;
 pub mod start;

@@ -55,6 +55,7 @@ use tokio::sync::Notify;
 pub use crate::engine::StoreError;
 pub use crate::tables::catalog::Instance as NodeService;
 pub use crate::tables::catalog::Row;
+pub use crate::tables::catalog::Sizes as CatalogSizes;
 pub use crate::tables::kv::KvEntry;
 pub use crate::watch::Table;
 
@@ -251,6 +252,11 @@ impl View<'_> {
 
     pub fn all_checks(&self) -> Result<Vec<Row<HealthCheck>>, StoreError> {
         catalog::all_checks(&self.snapshot)
+    }
+
+    /// How many nodes, service names and instances the catalog holds.
+    pub fn catalog_sizes(&self) -> Result<CatalogSizes, StoreError> {
+        catalog::sizes(&self.snapshot)
     }
 
     /// Every service name with the union of its instances' tags.

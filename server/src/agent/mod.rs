@@ -32,6 +32,7 @@ use crate::agent::config_files::Sources;
 use crate::agent::local::LocalState;
 use crate::agent::local::Source;
 use crate::config::AgentConfig;
+use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 use tessera_store::command::Command;
 
@@ -69,6 +70,8 @@ pub struct Agent {
     connect: Arc<connect::AgentConnect>,
     /// Where check runners run.
     tasks: Tasks,
+    /// This agent's series (the process's: a server's agent shares its server's).
+    metrics: Arc<Metrics>,
     /// Maintenance mode: the critical checks Consul adds for the node
     /// (`_node_maintenance`) or a service (`_service_maintenance:<id>`),
     /// by check id. Kept apart from the definitions: no runner, no file.
@@ -85,13 +88,14 @@ pub struct AgentSetup {
     pub connect: Arc<connect::AgentConnect>,
     pub tasks: Tasks,
     pub script_checks: ScriptChecks,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AgentSetup {
     /// What servers and client agents alike take from the agent config: the
     /// node `name`/`id` at the bind address, the config sources, registrations
     /// persisted under `data_dir`, and Connect state whose leaves `signer`
-    /// signs. No built-in services.
+    /// signs; it records into `metrics`. No built-in services.
     pub fn from_config(
         config: &AgentConfig,
         (name, id): (&str, &str),
@@ -99,6 +103,7 @@ impl AgentSetup {
         sink: Box<dyn CatalogSink>,
         signer: Arc<dyn connect::LeafSigner>,
         tasks: &Tasks,
+        metrics: &Arc<Metrics>,
     ) -> AgentSetup {
         let node = Node {
             name: name.to_string(),
@@ -117,6 +122,7 @@ impl AgentSetup {
             connect: connect::AgentConnect::new(&config.datacenter, policy, signer, tasks.clone()),
             tasks: tasks.clone(),
             script_checks: config.script_checks,
+            metrics: metrics.clone(),
         }
     }
 }
@@ -137,6 +143,7 @@ impl Agent {
             sink: setup.sink,
             connect: setup.connect,
             tasks: setup.tasks,
+            metrics: setup.metrics,
             maintenance: Mutex::new(BTreeMap::new()),
             me: me.clone(),
         });
@@ -147,6 +154,18 @@ impl Agent {
 
     pub fn node(&self) -> &Node {
         &self.node
+    }
+
+    /// The series this agent records into and `/v1/agent/metrics` shows.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Counts a check runner's result by the check's type (the runners
+    /// call this once per result they report).
+    pub fn count_check_run(&self, id: &str, status: CheckStatus) {
+        let kind = self.runners.lock().expect("runners lock").get(id).map_or("unknown", |r| r.kind.name());
+        self.metrics.checks.ran(kind, status.as_str());
     }
 
     /// Roots, intentions and leaf certificates as this agent holds them.

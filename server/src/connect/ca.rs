@@ -126,7 +126,19 @@ pub async fn sign(
 
 /// Signs with the active root of this server's state. Only the leader is
 /// asked, so every leaf comes from the root the cluster last agreed on.
+/// Every request that reaches here is counted and timed, refusals too.
 pub fn sign_here(
+    server: &Server,
+    signing: &SigningState,
+    request: &SignLeafRequest,
+) -> Result<SignLeafResponse, ServerError> {
+    let start = Instant::now();
+    let signed = check_and_sign(server, signing, request);
+    server.metrics.leaf.signed(start, signed.is_err());
+    signed
+}
+
+fn check_and_sign(
     server: &Server,
     signing: &SigningState,
     request: &SignLeafRequest,

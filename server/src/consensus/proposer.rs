@@ -14,6 +14,11 @@ use openraft::error::RaftError;
 use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 
 use tessera_store::command::Command;
@@ -58,13 +63,13 @@ pub struct Proposer {
 impl Proposer {
     /// Starts the batching loop on `tasks`; it ends when every `Proposer`
     /// clone is dropped or the agent stops.
-    pub fn start(raft: Raft, tasks: &Tasks) -> Proposer {
+    pub fn start(raft: Raft, tasks: &Tasks, metrics: Arc<Metrics>) -> Proposer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let shutdown = tasks.shutdown().clone();
         tasks.spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = batch_loop(raft, rx) => {}
+                _ = batch_loop(raft, rx, metrics) => {}
             }
         });
         Proposer { queue }
@@ -78,7 +83,7 @@ impl Proposer {
     }
 }
 
-async fn batch_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>) {
+async fn batch_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>, metrics: Arc<Metrics>) {
     // Writers answered by the last commit; most will be back with their next
     // write within a moment, and should ride the next entry rather than the
     // one after it.
@@ -91,7 +96,7 @@ async fn batch_loop(raft: Raft, mut rx: mpsc::Receiver<Pending>) {
             linger(&mut rx, &mut batch, expected).await;
         }
         answered = batch.len();
-        commit_batch(&raft, batch).await;
+        commit_batch(&raft, batch, &metrics).await;
     }
 }
 
@@ -118,13 +123,17 @@ async fn linger(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, expe
     }
 }
 
-async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>) {
+async fn commit_batch(raft: &Raft, mut batch: Vec<Pending>, metrics: &Metrics) {
     let command = if batch.len() == 1 {
         batch[0].command.clone()
     } else {
         Command::Batch { commands: batch.iter().map(|p| p.command.clone()).collect() }
     };
+    let start = Instant::now();
     let result = raft.client_write(command).await;
+    if result.is_ok() {
+        metrics.raft.committed(batch.len(), start);
+    }
     let answers: Vec<Result<Applied, ProposeError>> = match result {
         Ok(written) => {
             let index = written.log_id.index;

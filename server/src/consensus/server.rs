@@ -12,10 +12,12 @@ use tokio::time::Instant;
 use crate::config::AgentConfig;
 use crate::consensus::discovery::Discovery;
 use crate::consensus::forward;
+use crate::consensus::observe;
 use crate::consensus::proposer::Applied;
 use crate::consensus::proposer::ProposeError;
 use crate::consensus::proposer::Proposer;
 use crate::consensus::raft::ClusterStamp;
+use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 use crate::transport::ChannelPool;
 use tessera_store::command::Command;
@@ -35,6 +37,22 @@ pub enum Consistency {
     Stale,
 }
 
+/// What a server shares with the rest of its agent: pooled channels, the
+/// cluster stamp, the task tracker and the metrics.
+pub struct ServerParts {
+    pub pool: ChannelPool,
+    pub stamp: ClusterStamp,
+    pub tasks: Tasks,
+    pub metrics: Arc<Metrics>,
+}
+
+impl ServerParts {
+    /// Fresh channels and stamp, with the agent's tasks and metrics.
+    pub fn new(tasks: &Tasks, metrics: Arc<Metrics>) -> ServerParts {
+        ServerParts { pool: ChannelPool::default(), stamp: ClusterStamp::default(), tasks: tasks.clone(), metrics }
+    }
+}
+
 pub struct Server {
     pub config: AgentConfig,
     pub me: ServerNode,
@@ -48,24 +66,21 @@ pub struct Server {
     pub discovery: Discovery,
     /// Where this server's long-lived tasks run, and the token that stops them.
     pub tasks: Tasks,
+    /// This agent's series, recorded into by every layer that holds the server.
+    pub metrics: Arc<Metrics>,
     proposer: Proposer,
 }
 
 impl Server {
-    pub fn new(
-        config: AgentConfig,
-        me: ServerNode,
-        raft: Raft,
-        store: Arc<Store>,
-        pool: ChannelPool,
-        stamp: ClusterStamp,
-        tasks: Tasks,
-    ) -> Self {
+    /// The running node; `parts` are what `start` built around Raft.
+    pub fn new(config: AgentConfig, me: ServerNode, raft: Raft, store: Arc<Store>, parts: ServerParts) -> Self {
+        let ServerParts { pool, stamp, tasks, metrics } = parts;
         let raft_id = raft.metrics().borrow().id;
-        let proposer = Proposer::start(raft.clone(), &tasks);
+        let proposer = Proposer::start(raft.clone(), &tasks, metrics.clone());
+        tasks.spawn(observe::follow(raft.clone(), metrics.clone(), tasks.shutdown().clone()));
         let discovery = Discovery::new(me.clone());
         let _store_release = store.release();
-        Server { config, me, raft_id, raft, store, _store_release, pool, stamp, discovery, tasks, proposer }
+        Server { config, me, raft_id, raft, store, _store_release, pool, stamp, discovery, tasks, metrics, proposer }
     }
 
     /// The leader as this server currently knows it.

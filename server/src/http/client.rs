@@ -59,6 +59,7 @@ pub fn router(app: ClientApp) -> axum::Router {
         .route("/v1/agent/join/{address}", put(join))
         .fallback(forward)
         .layer(axum::middleware::from_fn_with_state(datacenter, http::query::common_params))
+        .layer(axum::middleware::from_fn_with_state(app.agent.metrics().http.clone(), crate::metrics::record_http))
         .with_state(app)
 }
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod host;
 mod kv;
 pub mod member;
+mod metrics;
 mod monitor;
 pub mod query;
 mod shapes;
@@ -89,6 +90,7 @@ where
         .route("/v1/agent/health/service/id/{id}", get(agent_services::health_by_id))
         .route("/v1/agent/version", get(agent::version))
         .route("/v1/agent/monitor", get(monitor::monitor))
+        .route("/v1/agent/metrics", get(metrics::agent_metrics))
         .route("/", get(ui::root))
         .route("/ui", get(ui::page))
         .route("/ui/", get(ui::page))
@@ -141,6 +143,9 @@ pub fn router(app: App) -> Router {
         .route("/v1/connect/intentions/match", get(connect::matches))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.server.config.datacenter.clone(), query::common_params))
+        // Outermost: every request is timed and counted by its route
+        // pattern, those the parameters check refuses included.
+        .layer(axum::middleware::from_fn_with_state(app.agent.metrics().http.clone(), crate::metrics::record_http))
         .with_state(app)
 }
 

@@ -19,6 +19,7 @@ use crate::dns;
 use crate::dns::remote::RemoteDns;
 use crate::http;
 use crate::http::client::ClientApp;
+use crate::metrics::Metrics;
 use crate::start::spawn_agent_grpc;
 use crate::start::spawn_agent_tasks;
 use crate::start::spawn_dns;
@@ -35,6 +36,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
     let name = config.node_name.clone();
     let mut sup = Supervisor::new(shutdown);
+    let metrics = Arc::new(Metrics::client());
     let setup = AgentSetup::from_config(
         &config,
         (&name, &data.node_id),
@@ -42,6 +44,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         Box::new(RemoteSink { servers: servers.clone(), node: name.clone() }),
         Arc::new(RemoteLeafSigner { servers: servers.clone(), node: name.clone() }),
         sup.tasks(),
+        &metrics,
     );
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);

@@ -25,6 +25,7 @@ use crate::config::ConfigError;
 use crate::data_dir::DataDirError;
 use crate::dns;
 use crate::grpc;
+use crate::metrics::RpcLayer;
 use crate::tasks::Tasks;
 use crate::transport;
 use tessera_store::StoreError;
@@ -173,7 +174,9 @@ pub fn spawn_dns<D: dns::Answerer>(sup: &mut Supervisor, dns: Arc<D>, (udp, tcp)
 
 /// The agent's own gRPC service for local sidecars (ProxyApi).
 pub fn spawn_agent_grpc(sup: &mut Supervisor, agent: &Arc<Agent>, listener: TcpListener) {
-    let router = transport::server().add_service(grpc::proxy_api::ProxyApiService::new(agent.connect().clone()));
+    let router = transport::server()
+        .layer(RpcLayer::new(agent.metrics().rpc.clone(), "agent"))
+        .add_service(grpc::proxy_api::ProxyApiService::new(agent.connect().clone()));
     let token = sup.shutdown().clone();
     sup.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "agent gRPC", reason: e.to_string() };

@@ -22,7 +22,7 @@ use crate::connect;
 use crate::connect::ca::SigningState;
 use crate::consensus::raft::network::Network;
 use crate::consensus::raft::service::RaftService;
-use crate::consensus::raft::ClusterStamp;
+use crate::consensus::server::ServerParts;
 use crate::consensus::Server;
 use crate::data_dir;
 use crate::data_dir::DataDirError;
@@ -30,6 +30,8 @@ use crate::dns;
 use crate::grpc::agent_api::AgentApiService;
 use crate::grpc::cluster::ClusterService;
 use crate::http;
+use crate::metrics::Metrics;
+use crate::metrics::RpcLayer;
 use crate::server_mode;
 use crate::server_mode::LocalCatalogSink;
 use crate::server_mode::LocalLeafSigner;
@@ -42,7 +44,6 @@ use crate::start::Supervisor;
 use crate::start::SHUTDOWN_GRACE;
 use crate::tasks::Tasks;
 use crate::transport;
-use crate::transport::ChannelPool;
 
 /// Runs a server on `listeners` until `shutdown` is cancelled or something
 /// fatal happens.
@@ -56,7 +57,8 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let me =
         ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
     let mut sup = Supervisor::new(shutdown);
-    let server = start_raft(config, me, store, sup.tasks()).await?;
+    let metrics = Arc::new(Metrics::server(Arc::downgrade(&store)));
+    let server = start_raft(config, me, store, ServerParts::new(sup.tasks(), metrics)).await?;
     let signing = Arc::new(SigningState::default());
     let agent = start_agent(&server, &signing, &dir, sup.tasks())?;
     announce(&server, &dir, http_listener.local_addr().ok());
@@ -140,6 +142,7 @@ fn start_agent(
         Box::new(LocalCatalogSink(Arc::downgrade(server))),
         Arc::new(LocalLeafSigner(Arc::downgrade(server), signing.clone())),
         tasks,
+        &server.metrics,
     );
     // Servers list themselves as the `consul` service, as Consul's do.
     let port = server.config.server_port;
@@ -151,11 +154,10 @@ async fn start_raft(
     config: AgentConfig,
     me: ServerNode,
     store: Arc<Store>,
-    tasks: &Tasks,
+    parts: ServerParts,
 ) -> Result<Arc<Server>, AgentError> {
     let raft_id = raft_id_of(&me.node_id).expect("data_dir::prepare checked the node id");
-    let pool = ChannelPool::default();
-    let stamp = ClusterStamp::default();
+    let (pool, stamp) = (parts.pool.clone(), parts.stamp.clone());
     if let Some(id) = store.cluster_id()? {
         stamp.set(&id);
     }
@@ -164,7 +166,7 @@ async fn start_raft(
     let raft = Raft::new(raft_id, Arc::new(raft_config), network, store.log_store(), store.state_machine())
         .await
         .map_err(|e| AgentError::Raft(e.to_string()))?;
-    Ok(Arc::new(Server::new(config, me, raft, store, pool, stamp, tasks.clone())))
+    Ok(Arc::new(Server::new(config, me, raft, store, parts)))
 }
 
 /// What the server's services share: the node, its own agent, its DNS, the
@@ -182,6 +184,7 @@ fn spawn_services(sup: &mut Supervisor, parts: &Parts, rpc_listener: TcpListener
     let app = http::App { server: server.clone(), agent: agent.clone() };
     let api = AgentApiService::new(server.clone(), http::router(app.clone()), dns.clone(), signing, liveness);
     let router = transport::server()
+        .layer(RpcLayer::new(server.metrics.rpc.clone(), "server"))
         .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
         .add_service(ClusterService::new(server.clone(), signing.clone()))
         .add_service(api);

@@ -8,3 +8,4 @@ mod t40_decoding;
 mod t50_queries;
 mod t60_endpoints;
 mod t70_dns;
+mod t80_metrics;

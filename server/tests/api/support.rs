@@ -24,6 +24,8 @@ pub struct TestServer {
     pub http: String,
     /// The DNS server's address (UDP and TCP).
     pub dns: String,
+    /// The server RPC (gRPC) address, for client agents to join.
+    pub rpc: String,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), AgentError>>,
 }
@@ -42,6 +44,7 @@ impl TestServer {
         tweak: impl FnOnce(&mut AgentConfig),
     ) -> TestServer {
         let rpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rpc_addr = rpc.local_addr().unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_addr = http.local_addr().unwrap();
         let (dns_udp, dns_tcp) = dns_sockets().await;
@@ -52,7 +55,7 @@ impl TestServer {
             dev: true,
             server: true,
             http_port: http_addr.port(),
-            server_port: rpc.local_addr().unwrap().port(),
+            server_port: rpc_addr.port(),
             dns_port: None,
             grpc_port: None,
             config_dirs: config_dir.map(Path::to_path_buf).into_iter().collect(),
@@ -62,7 +65,8 @@ impl TestServer {
         let listeners = Listeners { rpc: Some(rpc), http, dns: Some((dns_udp, dns_tcp)), grpc: None };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));
-        let server = TestServer { http: http_addr.to_string(), dns: dns_addr.to_string(), shutdown, task };
+        let (http, dns, rpc) = (http_addr.to_string(), dns_addr.to_string(), rpc_addr.to_string());
+        let server = TestServer { http, dns, rpc, shutdown, task };
         let api = Http::new();
         wait_until("the server leads", SETTLE, || async {
             let leader = api.get_json(&server.http, "/v1/status/leader").await?;
@@ -77,6 +81,48 @@ impl TestServer {
         self.shutdown.cancel();
         let outcome = tokio::time::timeout(STOP_BOUND, self.task).await.expect("the server stops in time");
         outcome.expect("the server task did not panic").expect("the server ended without an error");
+    }
+}
+
+/// A client agent run in this process, joined to a [`TestServer`]; only
+/// its HTTP API listens (no DNS, no gRPC).
+pub struct TestClient {
+    pub http: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), AgentError>>,
+}
+
+impl TestClient {
+    /// Starts `name` on `data_dir`; returns once the server's catalog has
+    /// its node.
+    pub async fn start(name: &str, data_dir: &Path, server: &TestServer) -> TestClient {
+        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http.local_addr().unwrap();
+        let config = AgentConfig {
+            node_name: name.into(),
+            data_dir: Some(data_dir.to_path_buf()),
+            http_port: http_addr.port(),
+            dns_port: None,
+            grpc_port: None,
+            retry_join: vec![server.rpc.clone()],
+            ..AgentConfig::default()
+        };
+        let listeners = Listeners { rpc: None, http, dns: None, grpc: None };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));
+        let api = Http::new();
+        wait_until("the client's node is in the catalog", SETTLE, || async {
+            api.get_json(&server.http, &format!("/v1/catalog/node/{name}")).await?["Node"]["Node"].as_str().map(|_| ())
+        })
+        .await;
+        TestClient { http: http_addr.to_string(), shutdown, task }
+    }
+
+    /// Stops the client agent; it must end cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let outcome = tokio::time::timeout(STOP_BOUND, self.task).await.expect("the client stops in time");
+        outcome.expect("the client task did not panic").expect("the client ended without an error");
     }
 }
 

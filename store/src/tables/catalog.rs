@@ -321,6 +321,32 @@ pub fn service_names(engine: &impl Reads) -> Result<BTreeMap<String, BTreeSet<St
         .collect()
 }
 
+/// How many nodes, service names and service instances the catalog holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizes {
+    pub nodes: u64,
+    pub services: u64,
+    pub instances: u64,
+}
+
+/// The catalog's [`Sizes`], cheaply: node keys are counted without decoding
+/// their rows, instances summed from the one summary row per service name.
+pub fn sizes(engine: &impl Reads) -> Result<Sizes, StoreError> {
+    let mut sizes = Sizes::default();
+    let nodes = prefix(&["n"]);
+    engine.scan_from(Cf::Catalog, &nodes, &mut |k, _| {
+        let inside = k.starts_with(&nodes);
+        sizes.nodes += u64::from(inside);
+        Ok(inside)
+    })?;
+    for (_, v) in engine.scan_prefix(Cf::Catalog, &prefix(&["v"]))? {
+        let summary: NameSummary = super::decode(&v, "service name summary")?;
+        sizes.services += 1;
+        sizes.instances += summary.instances;
+    }
+    Ok(sizes)
+}
+
 /// Writes the derived rows (name and connect indexes, summaries) afresh
 /// from the service rows: for a data dir or a snapshot made before they
 /// existed, or left behind by a version that did not keep them.
@@ -423,6 +449,18 @@ mod tests {
 
         commit(&engine, |t| sync_node(t, 12, &n, &[service("web1", "web")], &[check("a", "c1", "web1")]).unwrap());
         assert_eq!(meta::table_index(&engine, Table::Catalog).unwrap(), 9, "a no-op sync does not move the index");
+    }
+
+    #[test]
+    fn sizes_count_nodes_names_and_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        assert_eq!(sizes(&engine).unwrap(), Sizes::default());
+        commit(&engine, |t| sync_node(t, 1, &node("a"), &[service("web1", "web"), service("db", "db")], &[]).unwrap());
+        commit(&engine, |t| sync_node(t, 2, &node("b"), &[service("web2", "web")], &[]).unwrap());
+        assert_eq!(sizes(&engine).unwrap(), Sizes { nodes: 2, services: 2, instances: 3 });
+        commit(&engine, |t| delete_node(t, 3, "a").unwrap());
+        assert_eq!(sizes(&engine).unwrap(), Sizes { nodes: 1, services: 1, instances: 1 });
     }
 
     #[test]

@@ -200,6 +200,7 @@ impl Counts {
 fn report(agent: &Weak<Agent>, id: &str, status: CheckStatus, output: String) -> bool {
     match agent.upgrade() {
         Some(agent) => {
+            agent.count_check_run(id, status);
             agent.record_check(id, status, &output);
             true
         }
