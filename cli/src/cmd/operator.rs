@@ -1,4 +1,4 @@
-//! `tessera operator raft list-peers|remove-peer`.
+//! `tessera operator raft list-peers|remove-peer|transfer-leader`.
 
 use clap::Args;
 use clap::Subcommand;
@@ -34,6 +34,17 @@ pub enum RaftCommand {
     ListPeers(ListPeersArgs),
     /// Removes a server from the Raft configuration.
     RemovePeer(RemovePeerArgs),
+    /// Hands leadership to another server (-id), or the most caught-up one.
+    TransferLeader(TransferLeaderArgs),
+}
+
+#[derive(Args)]
+pub struct TransferLeaderArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// The server's node ID (see list-peers).
+    #[arg(long)]
+    id: Option<String>,
 }
 
 #[derive(Args)]
@@ -87,6 +98,7 @@ pub async fn run(command: OperatorCommand) -> u8 {
     let outcome = match raft {
         RaftCommand::ListPeers(args) => list_peers(args).await,
         RaftCommand::RemovePeer(args) => remove_peer(args).await,
+        RaftCommand::TransferLeader(args) => transfer_leader(args).await,
     };
     outcome.unwrap_or_else(fail)
 }
@@ -125,5 +137,22 @@ async fn remove_peer(args: RemovePeerArgs) -> anyhow::Result<u8> {
         (_, Some(address)) => println!("Removed peer with address \"{address}\""),
         _ => {}
     }
+    Ok(0)
+}
+
+async fn transfer_leader(args: TransferLeaderArgs) -> anyhow::Result<u8> {
+    let client = Client::new(args.http.http_addr.as_deref())?;
+    let query =
+        args.id.as_ref().map(|id| format!("?{}", serde_urlencoded::to_string([("id", id)]).unwrap_or_default()));
+    let path = format!("/v1/operator/raft/transfer-leader{}", query.unwrap_or_default());
+    let reply = client.call(Method::POST, &path, None).await?;
+    if !reply.status.is_success() {
+        return Ok(fail(format!(
+            "Error transferring leadership: Unexpected response code: {} ({})",
+            reply.status.as_u16(),
+            reply.text()
+        )));
+    }
+    println!("Success");
     Ok(0)
 }

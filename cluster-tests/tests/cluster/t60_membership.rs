@@ -125,3 +125,53 @@ async fn t62_autopilot_reports_each_server_health_and_the_failure_tolerance() {
     assert_eq!(state["Voters"].as_array().unwrap().len(), 3);
     assert!(!state["Leader"].as_str().unwrap().is_empty());
 }
+
+/// The node id and HTTP address of the server the raft configuration says leads.
+async fn leader_of(http: &Http, addr: &str) -> Option<String> {
+    let config = http.get_json(addr, "/v1/operator/raft/configuration").await?;
+    let leader = config["Servers"].as_array()?.iter().find(|s| s["Leader"] == true)?;
+    Some(leader["ID"].as_str()?.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t63_transfer_leader_hands_leadership_to_the_server_named() {
+    let mut cluster = Cluster::servers(63, 3, 3, &[]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(FORM).await;
+    let http = Http::new();
+    let addr = cluster.agents[leader].http_addr();
+    wait_until("three voters", FORM, || {
+        let (http, addr) = (&http, &addr);
+        async move { (voter_count(http, addr).await? == 3).then_some(()) }
+    })
+    .await;
+    let config = http.get_json(&addr, "/v1/operator/raft/configuration").await.unwrap();
+    let servers = config["Servers"].as_array().unwrap().clone();
+    let old_id = leader_of(&http, &addr).await.unwrap();
+    let target = servers.iter().find(|s| s["ID"] != old_id.as_str()).unwrap();
+    let target_id = target["ID"].as_str().unwrap().to_string();
+    // Asked through a follower that is not the target: forwarded to the leader.
+    let via = cluster
+        .running()
+        .find(|a| a.rpc_addr() != target["Address"].as_str().unwrap() && a.http_addr() != addr)
+        .unwrap()
+        .http_addr();
+
+    let out = cli(&["operator", "raft", "transfer-leader", &format!("-id={target_id}"), "-http-addr", &via]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Success\n");
+    assert_eq!(leader_of(&http, &via).await.as_deref(), Some(target_id.as_str()), "the one named leads");
+    assert!(http.kv_put(&via, "after-transfer", "ok").await);
+
+    // Without -id: any other server.
+    let out = cli(&["operator", "raft", "transfer-leader", "-http-addr", &via]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let now = leader_of(&http, &via).await.unwrap();
+    assert_ne!(now, target_id);
+
+    let out = cli(&["operator", "raft", "transfer-leader", "-id=no-such-server", "-http-addr", &via]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot find peer no-such-server"));
+    let body = http.post(&via, "/v1/operator/raft/transfer-leader", "").await.unwrap();
+    assert_eq!((body.0, body.1.trim()), (200, r#"{"Success":true}"#));
+}

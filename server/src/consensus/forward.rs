@@ -61,6 +61,24 @@ pub async fn join(pool: &ChannelPool, via: &ServerNode, joiner: &ServerNode, dat
     Ok(())
 }
 
+pub async fn transfer_leader(
+    pool: &ChannelPool,
+    leader: &ServerNode,
+    message: tessera_proto::v1::TransferLeaderRequest,
+) -> Result<tessera_proto::v1::TransferLeaderResponse, Attempt> {
+    let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
+    // A transfer is not retried on another leader: it may have happened.
+    let answer = client.transfer_leader(request(message, FORWARD_TIMEOUT)).await;
+    answer.map(tonic::Response::into_inner).map_err(|s| Attempt::Fail(ServerError::from(s)))
+}
+
+pub async fn timeout_now(pool: &ChannelPool, target: &ServerNode, term: u64) -> Result<(), Status> {
+    let mut client = client(pool, &target.rpc_addr)?;
+    let message = tessera_proto::v1::TimeoutNowRequest { term };
+    client.timeout_now(request(message, FORWARD_TIMEOUT)).await?;
+    Ok(())
+}
+
 pub async fn remove_peer(pool: &ChannelPool, leader: &ServerNode, message: RemovePeerRequest) -> Result<(), Attempt> {
     let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
     client.remove_peer(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?;

@@ -102,6 +102,25 @@ impl cluster_server::Cluster for ClusterService {
         Ok(Response::new(RemovePeerResponse {}))
     }
 
+    async fn transfer_leader(
+        &self,
+        request: Request<tessera_proto::v1::TransferLeaderRequest>,
+    ) -> Result<Response<tessera_proto::v1::TransferLeaderResponse>, Status> {
+        let wanted = request.into_inner().node_id;
+        let node_id = (!wanted.is_empty()).then_some(wanted);
+        let leader = self.server.transfer_leader(node_id).await.map_err(Status::from)?;
+        let leader = Some(to_info(&leader, &self.server.config.datacenter));
+        Ok(Response::new(tessera_proto::v1::TransferLeaderResponse { leader }))
+    }
+
+    async fn timeout_now(
+        &self,
+        request: Request<tessera_proto::v1::TimeoutNowRequest>,
+    ) -> Result<Response<tessera_proto::v1::TimeoutNowResponse>, Status> {
+        self.server.timeout_now(request.into_inner().term).await.map_err(Status::from)?;
+        Ok(Response::new(tessera_proto::v1::TimeoutNowResponse {}))
+    }
+
     /// Only the leader signs; a follower asked directly answers "not the
     /// leader" so the caller finds the leader again.
     async fn sign_leaf(

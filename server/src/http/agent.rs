@@ -91,12 +91,18 @@ fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
         .collect()
 }
 
-/// `PUT /v1/agent/leave` on a server: it leaves the Raft configuration
-/// (through the leader, which hands leadership on if it is the one leaving),
-/// then stops. The only voter just stops: there is no one to leave.
+/// `PUT /v1/agent/leave` on a server: a leader first hands leadership to
+/// another voter; then it leaves the Raft configuration and stops. The only voter just stops: there is no one to leave.
 pub async fn leave(State(server): State<Arc<Server>>) -> Result<(), ApiError> {
     let voters = server.raft.metrics().borrow().membership_config.membership().voter_ids().count();
     if voters > 1 {
+        // Hand leadership on first, so the cluster never waits out an
+        // election; if that fails, removing the leader still elects anew.
+        if server.is_leader() {
+            if let Err(e) = server.transfer_leader(None).await {
+                tracing::warn!(error = %e, "leadership transfer before leaving failed; leaving anyway");
+            }
+        }
         server.remove_voter(PeerRef::NodeId(server.me.node_id.clone())).await?;
         tracing::info!("left the Raft configuration; shutting down");
     }

@@ -105,6 +105,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/status/peers", get(status::peers))
         .route("/v1/operator/raft/configuration", get(status::raft_configuration))
         .route("/v1/operator/raft/peer", delete(status::remove_peer))
+        .route("/v1/operator/raft/transfer-leader", axum::routing::post(status::transfer_leader))
         .route("/v1/operator/autopilot/configuration", get(autopilot::configuration))
         .route("/v1/operator/autopilot/health", get(autopilot::health))
         .route("/v1/operator/autopilot/state", get(autopilot::state))

@@ -75,3 +75,14 @@ pub async fn remove_peer(State(server): State<Arc<Server>>, params: QueryParams)
     server.remove_voter(peer).await?;
     Ok(())
 }
+
+/// `POST /v1/operator/raft/transfer-leader[?id=<server id>]`: leadership to
+/// that voter, or to the most caught-up other one.
+pub async fn transfer_leader(
+    State(server): State<Arc<Server>>,
+    params: QueryParams,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let id = params.get("id").filter(|id| !id.is_empty()).cloned();
+    server.transfer_leader(id).await?;
+    Ok(axum::Json(serde_json::json!({"Success": true})))
+}
