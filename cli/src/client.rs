@@ -28,6 +28,10 @@ pub fn resolve_addr(flag: Option<&str>) -> String {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// `?dc=` on every call (`-datacenter`).
+    datacenter: Option<String>,
+    /// `?stale` on reads (`-stale`).
+    stale: bool,
 }
 
 /// A response the agent gave, whatever its status.
@@ -51,13 +55,31 @@ impl Reply {
 }
 
 impl Client {
-    pub fn new(addr_flag: Option<&str>) -> anyhow::Result<Client> {
+    pub fn new(flags: &crate::cmd::HttpFlags) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
-        Ok(Client { base: resolve_addr(addr_flag), http })
+        let base = resolve_addr(flags.http_addr.as_deref());
+        Ok(Client { base, http, datacenter: flags.datacenter.clone(), stale: flags.stale })
+    }
+
+    /// The URL for a call, with `?dc=` and `?stale` as the flags ask,
+    /// as Consul's API client adds them.
+    fn url(&self, method: &Method, path_and_query: &str) -> String {
+        let mut url = format!("{}{}", self.base, path_and_query);
+        let mut add = |param: String| {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&param);
+        };
+        if let Some(dc) = self.datacenter.as_deref().filter(|dc| !dc.is_empty()) {
+            add(serde_urlencoded::to_string([("dc", dc)]).unwrap_or_default());
+        }
+        if self.stale && *method == Method::GET {
+            add("stale".to_string());
+        }
+        url
     }
 
     pub async fn call(&self, method: Method, path_and_query: &str, body: Option<Vec<u8>>) -> anyhow::Result<Reply> {
-        let url = format!("{}{}", self.base, path_and_query);
+        let url = self.url(&method, path_and_query);
         let mut request = self.http.request(method, &url);
         if let Some(body) = body {
             request = request.body(body);
@@ -71,7 +93,7 @@ impl Client {
 
     /// A GET whose body the caller reads as it comes (a stream).
     pub async fn open(&self, path_and_query: &str) -> anyhow::Result<reqwest::Response> {
-        let url = format!("{}{}", self.base, path_and_query);
+        let url = self.url(&Method::GET, path_and_query);
         self.http.get(&url).send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))
     }
 
@@ -120,6 +142,18 @@ mod tests {
     fn addresses_gain_a_scheme() {
         assert_eq!(resolve_addr(Some("127.0.0.5:8500")), "http://127.0.0.5:8500");
         assert_eq!(resolve_addr(Some("http://h:1/")), "http://h:1");
+    }
+
+    #[test]
+    fn datacenter_goes_on_every_call_and_stale_on_reads() {
+        let flags =
+            crate::cmd::HttpFlags { http_addr: Some("h:1".into()), datacenter: Some("dc2".into()), stale: true };
+        let client = Client::new(&flags).unwrap();
+        assert_eq!(client.url(&Method::GET, "/v1/kv/a?recurse"), "http://h:1/v1/kv/a?recurse&dc=dc2&stale");
+        assert_eq!(client.url(&Method::PUT, "/v1/kv/a"), "http://h:1/v1/kv/a?dc=dc2");
+        let plain =
+            Client::new(&crate::cmd::HttpFlags { http_addr: Some("h:1".into()), datacenter: None, stale: false });
+        assert_eq!(plain.unwrap().url(&Method::GET, "/v1/kv/a"), "http://h:1/v1/kv/a");
     }
 
     #[test]

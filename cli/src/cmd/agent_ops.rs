@@ -29,7 +29,7 @@ pub async fn monitor(args: MonitorArgs) -> u8 {
 }
 
 async fn monitor_inner(args: MonitorArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let level = serde_urlencoded::to_string([("loglevel", args.log_level.as_str())])?;
     let json = if args.log_json { "&logjson" } else { "" };
     let mut response = client.open(&format!("/v1/agent/monitor?{level}{json}")).await?;
@@ -58,7 +58,7 @@ pub async fn info(args: InfoArgs) -> u8 {
 }
 
 async fn info_inner(args: InfoArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let me: serde_json::Value = client.get("/v1/agent/self").await?.json()?;
     let stats: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
         serde_json::from_value(me["Stats"].clone()).unwrap_or_default();
@@ -88,7 +88,7 @@ pub struct JoinArgs {
 
 /// Joins through each address in turn; succeeds when one did, as Consul's.
 pub async fn join(args: JoinArgs) -> u8 {
-    let client = match Client::new(args.http.http_addr.as_deref()) {
+    let client = match Client::new(&args.http) {
         Ok(client) => client,
         Err(e) => return fail(e),
     };

@@ -62,7 +62,7 @@ pub async fn run(command: CatalogCommand) -> u8 {
 }
 
 async fn datacenters(args: DatacentersArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let names: Vec<String> = client.get("/v1/catalog/datacenters").await?.json()?;
     for name in names {
         println!("{name}");
@@ -71,7 +71,7 @@ async fn datacenters(args: DatacentersArgs) -> anyhow::Result<u8> {
 }
 
 async fn services(args: ServicesArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let by_name: BTreeMap<String, Vec<String>> = match &args.node {
         None => client.get("/v1/catalog/services").await?.json()?,
         Some(node) => {
@@ -100,7 +100,7 @@ async fn services(args: ServicesArgs) -> anyhow::Result<u8> {
 }
 
 async fn nodes(args: NodesArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let path = match &args.service {
         Some(service) => format!("/v1/catalog/nodes?service={service}"),
         None => "/v1/catalog/nodes".to_string(),
@@ -173,7 +173,7 @@ fn definitions_in(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<ServiceDef
 }
 
 async fn register(args: RegisterArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let mut definitions = definitions_in(&args.files)?;
     if let Some(name) = args.name {
         definitions.push(ServiceDefinition {
@@ -200,7 +200,7 @@ async fn register(args: RegisterArgs) -> anyhow::Result<u8> {
 }
 
 async fn deregister(args: DeregisterArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let mut ids: Vec<String> = definitions_in(&args.files)?.iter().map(ServiceDefinition::effective_id).collect();
     ids.extend(args.id);
     if ids.is_empty() {
@@ -224,7 +224,7 @@ pub struct ReloadArgs {
 
 pub async fn reload(args: ReloadArgs) -> u8 {
     let outcome = async {
-        let client = Client::new(args.http.http_addr.as_deref())?;
+        let client = Client::new(&args.http)?;
         let reply = client.call(Method::PUT, "/v1/agent/reload", None).await?;
         if !reply.status.is_success() {
             eprintln!("Error reloading: {}", reply.text());
@@ -245,7 +245,7 @@ pub struct LeaveArgs {
 /// `tessera leave`: the agent leaves the catalog and stops.
 pub async fn leave(args: LeaveArgs) -> u8 {
     let outcome = async {
-        let client = Client::new(args.http.http_addr.as_deref())?;
+        let client = Client::new(&args.http)?;
         let reply = client.call(Method::PUT, "/v1/agent/leave", None).await?;
         if !reply.status.is_success() {
             eprintln!("Error leaving: {}", reply.text());

@@ -55,7 +55,7 @@ pub async fn run(command: ConnectCommand) -> u8 {
 }
 
 async fn get_config(args: GetConfigArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let config: Value = client.get("/v1/connect/ca/configuration").await?.json()?;
     println!("{}", serde_json::to_string_pretty(&config)?);
     Ok(0)
@@ -69,7 +69,7 @@ async fn set_config(args: SetConfigArgs) -> anyhow::Result<u8> {
     if args.force_without_cross_signing {
         body["ForceWithoutCrossSigning"] = Value::Bool(true);
     }
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let reply = client.call(Method::PUT, "/v1/connect/ca/configuration", Some(serde_json::to_vec(&body)?)).await?;
     if !reply.status.is_success() {
         anyhow::bail!("Error setting CA configuration: {}", reply.text());

@@ -175,7 +175,7 @@ fn from_files(files: &[String]) -> anyhow::Result<Vec<(String, String, Value)>> 
 
 async fn create(args: CreateArgs) -> anyhow::Result<u8> {
     let intentions = if args.file { from_files(&args.args)? } else { from_flags(&args)? };
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     for (source, destination, body) in intentions {
         let bytes = serde_json::to_vec(&body)?;
         let reply = if args.replace {
@@ -193,7 +193,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<u8> {
 }
 
 async fn delete(args: PairOrIdArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let (source, destination) = resolve_pair(&client, &args.args).await?;
     let path = pair_path("exact", &source, &destination);
     let found = client.get(&path).await?;
@@ -207,7 +207,7 @@ async fn delete(args: PairOrIdArgs) -> anyhow::Result<u8> {
 }
 
 async fn get(args: PairOrIdArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let (source, destination) = resolve_pair(&client, &args.args).await?;
     let intention: Value = client.get(&pair_path("exact", &source, &destination)).await?.json()?;
     let field = |name: &str| match &intention[name] {
@@ -235,7 +235,7 @@ async fn get(args: PairOrIdArgs) -> anyhow::Result<u8> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let all: Vec<Value> = client.get("/v1/connect/intentions").await?.json()?;
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -260,7 +260,7 @@ async fn matches(args: MatchArgs) -> anyhow::Result<u8> {
         anyhow::bail!("Only one of -source or -destination may be specified");
     }
     let by = if args.source { "source" } else { "destination" };
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let path = format!("/v1/connect/intentions/match?by={by}&name={}", query(&args.name));
     let answer: Value = client.get(&path).await?.json()?;
     for i in answer[&args.name].as_array().into_iter().flatten() {
@@ -271,7 +271,7 @@ async fn matches(args: MatchArgs) -> anyhow::Result<u8> {
 }
 
 async fn check(args: PairArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let path = pair_path("check", &args.source, &args.destination);
     let answer: Value = client.get(&path).await?.json()?;
     match answer["Allowed"].as_bool() {

@@ -78,9 +78,6 @@ pub struct GetArgs {
     http: HttpFlags,
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     recurse: bool,
-    /// Read from any server, without a linearizability check.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
-    stale: bool,
     key: String,
 }
 
@@ -133,7 +130,7 @@ fn read_value(raw: Option<String>) -> anyhow::Result<Vec<u8>> {
 }
 
 async fn put(args: PutArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let value = read_value(args.value)?;
     let mut query = format!("?flags={}", args.flags);
     if args.cas {
@@ -149,13 +146,10 @@ async fn put(args: PutArgs) -> anyhow::Result<u8> {
 }
 
 async fn get(args: GetArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let mut query = String::new();
     if args.recurse {
         query.push_str("?recurse");
-    }
-    if args.stale {
-        query.push_str(if query.is_empty() { "?stale" } else { "&stale" });
     }
     let reply = client.get(&format!("/v1/kv/{}{query}", encode_key(&args.key))).await?;
     if reply.status == StatusCode::NOT_FOUND {
@@ -184,7 +178,7 @@ fn decode(value: Option<String>) -> anyhow::Result<Vec<u8>> {
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let reply = client.get(&format!("/v1/kv/{}?recurse", encode_key(&args.prefix))).await?;
     let pairs: Vec<KvPair> = match reply.status {
         StatusCode::NOT_FOUND => Vec::new(),
@@ -203,7 +197,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<u8> {
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let data = read_value(Some(args.data))?;
     let entries: Vec<Exported> =
         serde_json::from_slice(&data).map_err(|e| anyhow::anyhow!("Cannot unmarshal data: {e}"))?;
@@ -222,7 +216,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<u8> {
 }
 
 async fn delete(args: DeleteArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let mut query = String::new();
     if args.recurse {
         query.push_str("?recurse");

@@ -54,7 +54,7 @@ pub async fn run(args: MembersArgs) -> u8 {
 }
 
 async fn list(args: MembersArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let members: Vec<Member> = client.get("/v1/agent/members").await?.json()?;
     let shown: Vec<&Member> =
         members.iter().filter(|m| args.status.as_deref().is_none_or(|s| s == status_name(m.status))).collect();

@@ -51,8 +51,6 @@ pub struct TransferLeaderArgs {
 pub struct ListPeersArgs {
     #[command(flatten)]
     http: HttpFlags,
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
-    stale: bool,
 }
 
 #[derive(Args)]
@@ -104,9 +102,8 @@ pub async fn run(command: OperatorCommand) -> u8 {
 }
 
 async fn list_peers(args: ListPeersArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
-    let path = if args.stale { "/v1/operator/raft/configuration?stale" } else { "/v1/operator/raft/configuration" };
-    let config: Configuration = client.get(path).await?.json()?;
+    let client = Client::new(&args.http)?;
+    let config: Configuration = client.get("/v1/operator/raft/configuration").await?.json()?;
     let header = ["Node", "ID", "Address", "State", "Voter", "RaftProtocol"];
     let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for s in config.servers {
@@ -123,7 +120,7 @@ async fn remove_peer(args: RemovePeerArgs) -> anyhow::Result<u8> {
         (None, Some(address)) => format!("address={address}"),
         _ => return Ok(fail("Must specify exactly one of -id or -address")),
     };
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let reply = client.call(Method::DELETE, &format!("/v1/operator/raft/peer?{query}"), None).await?;
     if !reply.status.is_success() {
         return Ok(fail(format!(
@@ -141,7 +138,7 @@ async fn remove_peer(args: RemovePeerArgs) -> anyhow::Result<u8> {
 }
 
 async fn transfer_leader(args: TransferLeaderArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     let query =
         args.id.as_ref().map(|id| format!("?{}", serde_urlencoded::to_string([("id", id)]).unwrap_or_default()));
     let path = format!("/v1/operator/raft/transfer-leader{}", query.unwrap_or_default());

@@ -35,7 +35,7 @@ pub async fn maint(args: MaintArgs) -> u8 {
 }
 
 async fn maint_inner(args: MaintArgs) -> anyhow::Result<u8> {
-    let client = Client::new(args.http.http_addr.as_deref())?;
+    let client = Client::new(&args.http)?;
     if !args.enable && !args.disable {
         return list_maintenance(&client).await;
     }
@@ -85,7 +85,7 @@ pub struct ForceLeaveArgs {
 
 pub async fn force_leave(args: ForceLeaveArgs) -> u8 {
     let outcome = async {
-        let client = Client::new(args.http.http_addr.as_deref())?;
+        let client = Client::new(&args.http)?;
         let prune = if args.prune { "?prune" } else { "" };
         let reply = client.call(Method::PUT, &format!("/v1/agent/force-leave/{}{prune}", args.node), None).await?;
         match reply.status.is_success() {
@@ -111,7 +111,7 @@ pub struct AutopilotArgs {
 /// `operator autopilot get-config`, one `Key = value` line each.
 pub async fn autopilot_config(args: AutopilotArgs) -> u8 {
     let outcome = async {
-        let client = Client::new(args.http.http_addr.as_deref())?;
+        let client = Client::new(&args.http)?;
         let config: serde_json::Map<String, Value> =
             client.get("/v1/operator/autopilot/configuration").await?.json()?;
         for key in [
@@ -139,7 +139,7 @@ pub async fn autopilot_config(args: AutopilotArgs) -> u8 {
 /// `operator autopilot state`: health, tolerance, and each server.
 pub async fn autopilot_state(args: AutopilotArgs) -> u8 {
     let outcome = async {
-        let client = Client::new(args.http.http_addr.as_deref())?;
+        let client = Client::new(&args.http)?;
         let state: Value = client.get("/v1/operator/autopilot/state").await?.json()?;
         println!("Healthy: {}", state["Healthy"]);
         println!("Failure Tolerance: {}", state["FailureTolerance"]);

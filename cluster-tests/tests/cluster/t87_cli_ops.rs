@@ -126,6 +126,14 @@ async fn t89_monitor_info_and_join_from_the_cli() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Unknown log level: loud"));
 
+    // -datacenter and -stale reach the agent as ?dc= and ?stale.
+    stdout(&[&["kv", "put", "color", "blue"][..], &a].concat());
+    assert_eq!(stdout(&[&["kv", "get", "-stale", "-datacenter", "DC1", "color"][..], &a].concat()), "blue\n");
+    let other = cli(&[&["kv", "get", "-datacenter", "dc2", "color"][..], &a].concat());
+    assert_eq!(other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("No path to datacenter"));
+    assert!(stdout(&[&["operator", "raft", "list-peers", "-stale"][..], &a].concat()).contains("leader"));
+
     let info = stdout(&[&["info"][..], &a].concat());
     assert!(info.contains("raft:\n") && info.contains("\tstate = Leader\n"), "{info}");
     assert!(info.contains("consul:\n") && info.contains("\tserver = true\n"), "{info}");

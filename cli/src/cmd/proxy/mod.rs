@@ -77,7 +77,7 @@ pub async fn run(args: ProxyArgs) -> u8 {
 }
 
 async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
-    let client = crate::client::Client::new(args.http.http_addr.as_deref())?;
+    let client = crate::client::Client::new(&args.http)?;
     let layout = layout::resolve(&args, &client).await?;
     layout.print_banner();
     let shutdown = CancellationToken::new();
