@@ -199,6 +199,7 @@ impl Cluster {
                     args.extend(["-retry-join".into(), peer.clone()]);
                 }
                 args.extend(extra.iter().map(|s| s.to_string()));
+                args.extend(tls_args(dir.path(), "dc1", true));
                 Agent::new(&name, ip, dir.path(), args)
             })
             .collect();
@@ -256,7 +257,40 @@ pub fn dev_agent(ip: &str, dir: &Path, files: &[(&str, &str)]) -> Agent {
     agent
 }
 
-/// A client agent on `ip` that knows one server, with `files` in its config dir.
+/// The server port's TLS for the agents of one test, made by the CLI in
+/// `<dir>/tls` the first time it is asked for (`tessera tls ca create`,
+/// `tls cert create -server` and `-client`, datacenter `dc`): every agent
+/// of a test that passes the same `dir` trusts the same CA. Returns the
+/// agent flags for a server or a client agent.
+pub fn tls_args(dir: &Path, dc: &str, server: bool) -> Vec<String> {
+    let tls = dir.join("tls");
+    let made = |name: &str| tls.join(name).exists();
+    std::fs::create_dir_all(&tls).expect("tls dir");
+    let run = |args: &[&str]| {
+        let out = Command::new(tessera_bin()).args(args).current_dir(&tls).output().expect("run tessera tls");
+        assert!(out.status.success(), "tessera {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    if !made("consul-agent-ca.pem") {
+        run(&["tls", "ca", "create"]);
+    }
+    let role = if server { "server" } else { "client" };
+    let cert = format!("{dc}-{role}-consul-0.pem");
+    if !made(&cert) {
+        run(&["tls", "cert", "create", &format!("-{role}"), "-dc", dc]);
+    }
+    let path = |name: &str| tls.join(name).display().to_string();
+    vec![
+        "-ca-file".into(),
+        path("consul-agent-ca.pem"),
+        "-cert-file".into(),
+        path(&cert),
+        "-key-file".into(),
+        path(&format!("{dc}-{role}-consul-0-key.pem")),
+    ]
+}
+
+/// A client agent on `ip` that knows one server, with `files` in its config
+/// dir; its TLS comes from `dir` (see [`tls_args`]): give the servers' dir.
 pub fn client_agent(name: &str, ip: &str, server: &str, dir: &Path, files: &[(&str, &str)]) -> Agent {
     let config_dir = write_config_dir(&dir.join(format!("{name}.d")), files);
     let args = [
@@ -273,7 +307,9 @@ pub fn client_agent(name: &str, ip: &str, server: &str, dir: &Path, files: &[(&s
         "-data-dir",
         &dir.join(name).display().to_string(),
     ];
-    Agent::new(name, ip, dir, args.iter().map(|s| s.to_string()).collect())
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.extend(tls_args(dir, "dc1", false));
+    Agent::new(name, ip, dir, args)
 }
 
 /// A small HTTP client for the agents' API; `None` when the agent does not answer.

@@ -81,6 +81,8 @@ impl TestNet {
         let client = client.map_or(ip.clone(), str::to_string);
         args.extend(["-node", name, "-bind", &ip, "-client", &client].map(String::from));
         args.extend(["-data-dir".into(), dir.join(name).display().to_string()]);
+        let server = args.iter().any(|a| a == "-server");
+        args.extend(crate::tls_args(dir, "dc1", server));
         let mut agent = Agent::new(name, &ip, dir, args);
         agent.netns = Some(self.ns(host));
         agent

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent_config;
+pub mod agent_tls;
 pub mod catalog;
 pub mod connect;
 pub mod decode;

@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use tessera_proto::transport::tls::MinVersion;
+pub use tessera_proto::transport::tls::TlsFiles;
+
 /// Defaults shared by [`AgentConfig::default`] and the CLI's help text.
 pub mod defaults {
     pub const DATACENTER: &str = "dc1";
@@ -70,12 +73,35 @@ pub struct AgentConfig {
     /// catalog before the leader removes it.
     pub reconnect_timeout: Duration,
     pub dns: DnsConfig,
+    /// TLS on the server port.
+    pub rpc_tls: RpcTlsConfig,
+    pub auto_encrypt: AutoEncrypt,
     /// Directories of service definitions (`*.json`, `*.hcl`).
     pub config_dirs: Vec<PathBuf>,
     pub config_files: Vec<PathBuf>,
     /// Which definitions may be script checks (`enable_script_checks`,
     /// `enable_local_script_checks`).
     pub script_checks: tessera_mesh::catalog::definition::ScriptChecks,
+}
+
+/// Where the server port's TLS comes from.
+#[derive(Debug, Clone, Default)]
+pub enum RpcTlsConfig {
+    /// Nothing given: `-dev` makes a CA and certificate in memory; any
+    /// other agent refuses to start.
+    #[default]
+    Unset,
+    Files { files: TlsFiles, min_version: MinVersion },
+    /// The operator's opt-out (`-insecure-plaintext-rpc`), warned about at every start.
+    Plaintext,
+}
+
+/// Consul's `auto_encrypt`: a client agent (`tls`) gets its certificate
+/// from the servers, which must allow it (`allow_tls`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AutoEncrypt {
+    pub tls: bool,
+    pub allow_tls: bool,
 }
 
 /// What DNS answers carry and where names outside the domain go.
@@ -131,6 +157,17 @@ pub enum ConfigError {
     BadMultiplier(u64),
     #[error("-node must not be empty")]
     EmptyNodeName,
+    #[error(
+        "the server port needs TLS: give tls.defaults (or tls.internal_rpc) ca_file, cert_file and key_file \
+         (make them with `tessera tls ca create` and `tessera tls cert create -server`), or -insecure-plaintext-rpc \
+         to run without it"
+    )]
+    NoRpcTls,
+    #[error(
+        "a client agent needs a certificate for the server port: cert_file and key_file \
+         (`tessera tls cert create -client`), or auto_encrypt {{ tls = true }}"
+    )]
+    ClientWithoutCertificate,
     #[error("-http-port and -server-port must differ when -bind and -client are the same address (both {0})")]
     PortClash(u16),
 }
@@ -164,6 +201,8 @@ impl Default for AgentConfig {
             },
             reconnect_timeout: Duration::from_secs(defaults::RECONNECT_TIMEOUT_SECS),
             dns: DnsConfig::default(),
+            rpc_tls: RpcTlsConfig::Unset,
+            auto_encrypt: AutoEncrypt::default(),
             config_dirs: Vec::new(),
             config_files: Vec::new(),
             script_checks: Default::default(),
@@ -194,7 +233,17 @@ impl AgentConfig {
         if self.bind_addr == self.client_addr && self.http_port == self.server_port && self.http_port != 0 {
             return Err(ConfigError::PortClash(self.http_port));
         }
-        Ok(())
+        self.validate_rpc_tls()
+    }
+
+    fn validate_rpc_tls(&self) -> Result<(), ConfigError> {
+        match &self.rpc_tls {
+            RpcTlsConfig::Unset if !self.dev => Err(ConfigError::NoRpcTls),
+            RpcTlsConfig::Files { files, .. } if !self.server && !self.auto_encrypt.tls && files.cert_file.is_none() => {
+                Err(ConfigError::ClientWithoutCertificate)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether this server forms a cluster of one by itself.
@@ -256,6 +305,7 @@ mod tests {
             data_dir: Some("/tmp/x".into()),
             bootstrap_expect: 3,
             retry_join: vec!["127.0.0.2:8300".into()],
+            rpc_tls: RpcTlsConfig::Plaintext,
             ..AgentConfig::default()
         }
     }
@@ -277,6 +327,16 @@ mod tests {
             (AgentConfig { dev: true, ..server() }, ConfigError::BootstrapWithDev),
             (AgentConfig { node_name: String::new(), ..server() }, ConfigError::EmptyNodeName),
             (AgentConfig { http_port: 8300, ..server() }, ConfigError::PortClash(8300)),
+            (AgentConfig { rpc_tls: RpcTlsConfig::Unset, ..server() }, ConfigError::NoRpcTls),
+            (
+                AgentConfig {
+                    server: false,
+                    bootstrap_expect: 0,
+                    rpc_tls: RpcTlsConfig::Files { files: TlsFiles::default(), min_version: MinVersion::Tls12 },
+                    ..server()
+                },
+                ConfigError::ClientWithoutCertificate,
+            ),
         ];
         for (config, want) in cases {
             assert_eq!(config.validate(), Err(want));

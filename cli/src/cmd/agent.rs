@@ -21,7 +21,11 @@ use tessera_mesh::catalog::duration;
 use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
 use tessera_server::config::ConfigError;
+use tessera_server::config::AutoEncrypt;
 use tessera_server::config::DnsConfig;
+use tessera_server::config::MinVersion;
+use tessera_server::config::RpcTlsConfig;
+use tessera_server::config::TlsFiles;
 use tessera_server::config::RaftTuning;
 use tokio_util::sync::CancellationToken;
 
@@ -119,6 +123,28 @@ pub struct AgentArgs {
     /// under Consul's 8m floor, for tests).
     #[arg(long = "reconnect-timeout", value_name = "DURATION")]
     reconnect_timeout: Option<String>,
+    /// The CA certificate (PEM) the server port trusts (tls.defaults.ca_file).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// A directory of CA certificates (tls.defaults.ca_path).
+    #[arg(long = "ca-path", value_name = "DIR")]
+    ca_path: Option<PathBuf>,
+    /// This agent's certificate for the server port (tls.defaults.cert_file).
+    #[arg(long = "cert-file", value_name = "FILE")]
+    cert_file: Option<PathBuf>,
+    /// Its private key (tls.defaults.key_file).
+    #[arg(long = "key-file", value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Runs the server port without TLS: anyone who reaches it can act as a
+    /// server. For migrations only; warned about at every start.
+    #[arg(
+        long = "insecure-plaintext-rpc",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    insecure_plaintext_rpc: bool,
     /// Write the agent's process id to this file; it is removed at exit.
     #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
@@ -228,6 +254,7 @@ impl AgentArgs {
     /// The files (merged) and the flags to one configuration.
     pub(crate) fn settings(&self, given: Given, files: &FileConfig, purpose: Purpose) -> Result<Settings, String> {
         let file = files.settings()?;
+        let (rpc_tls, auto_encrypt) = self.rpc_tls(&file)?;
         let g = |id: &str| given.given(id);
         let mut warnings = Vec::new();
         let ignored = files.ignored();
@@ -393,6 +420,8 @@ impl AgentArgs {
             raft,
             reconnect_timeout,
             dns,
+            rpc_tls,
+            auto_encrypt,
             script_checks,
         };
         match (config.validate(), purpose) {
@@ -408,6 +437,34 @@ impl AgentArgs {
             warnings,
             ignored,
         })
+    }
+}
+
+impl AgentArgs {
+    /// The server port's TLS: `tls.internal_rpc` over `tls.defaults` over
+    /// the old top-level keys, each file key under its flag.
+    fn rpc_tls(&self, file: &agent_config::AgentSettings) -> Result<(RpcTlsConfig, AutoEncrypt), String> {
+        let given = file.tls.internal_rpc.over(&file.tls.defaults.over(&file.top_level_tls));
+        let path = |flag: &Option<PathBuf>, key: &Option<String>| flag.clone().or_else(|| key.as_ref().map(PathBuf::from));
+        let files = TlsFiles {
+            ca_file: path(&self.ca_file, &given.ca_file),
+            ca_path: path(&self.ca_path, &given.ca_path),
+            cert_file: path(&self.cert_file, &given.cert_file),
+            key_file: path(&self.key_file, &given.key_file),
+        };
+        let min_version = MinVersion::parse(given.tls_min_version.as_deref().unwrap_or_default())?;
+        let any = files.ca_file.is_some() || files.ca_path.is_some() || files.cert_file.is_some() || files.key_file.is_some();
+        let rpc_tls = match (self.insecure_plaintext_rpc, any) {
+            (true, true) => return Err("-insecure-plaintext-rpc and TLS files for the server port exclude each other".into()),
+            (true, false) => RpcTlsConfig::Plaintext,
+            (false, true) => RpcTlsConfig::Files { files, min_version },
+            (false, false) => RpcTlsConfig::Unset,
+        };
+        let auto_encrypt = AutoEncrypt {
+            tls: file.auto_encrypt.tls.unwrap_or(false),
+            allow_tls: file.auto_encrypt.allow_tls.unwrap_or(false),
+        };
+        Ok((rpc_tls, auto_encrypt))
     }
 }
 

@@ -33,10 +33,10 @@ async fn t40_client_agents_share_the_catalog_survive_the_leader_and_go_critical_
     let leader = cluster.wait_leader(SETTLE).await;
     // The clients know only the leader: losing it tests that they learned the others.
     let first_server = cluster.agents[leader].rpc_addr();
-    let dir = tempfile::tempdir().unwrap();
     let web = r#"{"service": {"name": "web", "port": 8080}}"#;
-    let mut c1 = client("c1", "127.0.40.11", &first_server, dir.path(), &[("web.json", web)]);
-    let mut c2 = client("c2", "127.0.40.12", &first_server, dir.path(), &[]);
+    // The clients' TLS is made beside the servers' (one CA).
+    let mut c1 = client("c1", "127.0.40.11", &first_server, cluster.dir.path(), &[("web.json", web)]);
+    let mut c2 = client("c2", "127.0.40.12", &first_server, cluster.dir.path(), &[]);
     c1.start();
     c2.start();
     let http = Http::new();

@@ -256,14 +256,14 @@ async fn t93_root_rotation_keeps_every_service_verifiable() {
         "c1",
         "127.0.93.11",
         &server,
-        dir.path(),
+        cluster.dir.path(),
         &[("a.json", r#"{"service": {"name": "a", "port": 1}}"#)],
     );
     let mut c2 = client_agent(
         "c2",
         "127.0.93.12",
         &server,
-        dir.path(),
+        cluster.dir.path(),
         &[("b.json", r#"{"service": {"name": "b", "port": 2}}"#)],
     );
     c1.start();

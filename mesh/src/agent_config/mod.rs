@@ -211,6 +211,50 @@ pub struct AgentSettings {
     pub dns_config: DnsConfig,
     #[serde(deserialize_with = "go_duration_opt")]
     pub reconnect_timeout: Option<Duration>,
+    pub tls: TlsStanza,
+    /// The older top-level TLS keys (`ca_file`, ...): below `tls.defaults`.
+    #[serde(flatten)]
+    pub top_level_tls: TlsFiles,
+    pub auto_encrypt: AutoEncrypt,
+}
+
+/// `tls { defaults {...} internal_rpc {...} }`: the keys acted on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct TlsStanza {
+    pub defaults: TlsFiles,
+    pub internal_rpc: TlsFiles,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct TlsFiles {
+    pub ca_file: Option<String>,
+    pub ca_path: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub tls_min_version: Option<String>,
+}
+
+impl TlsFiles {
+    /// `self` where it has a value, else `under`'s.
+    pub fn over(&self, under: &TlsFiles) -> TlsFiles {
+        let pick = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+        TlsFiles {
+            ca_file: pick(&self.ca_file, &under.ca_file),
+            ca_path: pick(&self.ca_path, &under.ca_path),
+            cert_file: pick(&self.cert_file, &under.cert_file),
+            key_file: pick(&self.key_file, &under.key_file),
+            tls_min_version: pick(&self.tls_min_version, &under.tls_min_version),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AutoEncrypt {
+    pub tls: Option<bool>,
+    pub allow_tls: Option<bool>,
 }
 
 /// `dns_config`: the keys the agent acts on.

@@ -99,7 +99,6 @@ const fn aliased(mut key: Key, alias: &'static str) -> Key {
 use Kind::*;
 
 const ACLS: &str = "ACLs";
-const TLS: &str = "TLS";
 const UI: &str = "the web UI";
 
 pub(crate) static TOP: &[Key] = &[
@@ -271,20 +270,22 @@ pub(crate) static TOP: &[Key] = &[
     later("acl_token", ACLS),
     later("acl_ttl", ACLS),
     later("enable_acl_replication", ACLS),
-    later("tls", TLS),
-    later("ca_file", TLS),
-    later("ca_path", TLS),
-    later("cert_file", TLS),
-    later("key_file", TLS),
-    later("tls_cipher_suites", TLS),
-    later("tls_min_version", TLS),
-    later("tls_prefer_server_cipher_suites", TLS),
-    later("verify_incoming", TLS),
-    later("verify_incoming_https", TLS),
-    later("verify_incoming_rpc", TLS),
-    later("verify_outgoing", TLS),
-    later("verify_server_hostname", TLS),
-    later("auto_encrypt", "auto_encrypt (TLS)"),
+    // TLS: the `tls` stanza and the older top-level keys it replaced.
+    acted("tls", Block(TLS_STANZA)),
+    acted("ca_file", Str),
+    acted("ca_path", Str),
+    acted("cert_file", Str),
+    acted("key_file", Str),
+    checked(acted("tls_min_version", Str), tls_min_version),
+    ignored("tls_cipher_suites", Str),
+    ignored("tls_prefer_server_cipher_suites", Bool),
+    // The server port always verifies chains and server names (see docs).
+    ignored("verify_incoming", Bool),
+    ignored("verify_incoming_https", Bool),
+    ignored("verify_incoming_rpc", Bool),
+    ignored("verify_outgoing", Bool),
+    ignored("verify_server_hostname", Bool),
+    acted("auto_encrypt", Block(AUTO_ENCRYPT)),
     later("auto_config", "auto_config (TLS and ACLs)"),
     later("encrypt", "encryption between agents (TLS)"),
     later("ui_config", UI),
@@ -345,6 +346,55 @@ static DNS: &[Key] = &[
 ];
 
 static SOA: &[Key] = &[ignored("refresh", Int), ignored("retry", Int), ignored("expire", Int), ignored("min_ttl", Int)];
+
+static TLS_STANZA: &[Key] = &[
+    acted("defaults", Block(TLS_COMMON)),
+    acted("internal_rpc", Block(TLS_RPC)),
+    // HTTPS and gRPC TLS listeners are later work; ports.https refuses them.
+    ignored("https", Block(TLS_COMMON)),
+    ignored("grpc", Block(TLS_GRPC)),
+];
+
+static TLS_COMMON: &[Key] = &[
+    acted("ca_file", Str),
+    acted("ca_path", Str),
+    acted("cert_file", Str),
+    acted("key_file", Str),
+    checked(acted("tls_min_version", Str), tls_min_version),
+    ignored("tls_cipher_suites", Str),
+    ignored("verify_incoming", Bool),
+    ignored("verify_outgoing", Bool),
+];
+
+static TLS_RPC: &[Key] = &[
+    acted("ca_file", Str),
+    acted("ca_path", Str),
+    acted("cert_file", Str),
+    acted("key_file", Str),
+    checked(acted("tls_min_version", Str), tls_min_version),
+    ignored("tls_cipher_suites", Str),
+    ignored("verify_incoming", Bool),
+    ignored("verify_outgoing", Bool),
+    ignored("verify_server_hostname", Bool),
+];
+
+static TLS_GRPC: &[Key] = &[
+    ignored("ca_file", Str),
+    ignored("ca_path", Str),
+    ignored("cert_file", Str),
+    ignored("key_file", Str),
+    ignored("tls_min_version", Str),
+    ignored("tls_cipher_suites", Str),
+    ignored("verify_incoming", Bool),
+    ignored("use_auto_cert", Bool),
+];
+
+static AUTO_ENCRYPT: &[Key] = &[
+    acted("tls", Bool),
+    acted("allow_tls", Bool),
+    ignored("dns_san", StrList),
+    ignored("ip_san", StrList),
+];
 
 static HTTP_CONFIG: &[Key] = &[
     // Ignoring these would leave open what the operator closed.
@@ -473,6 +523,17 @@ fn duration_values(value: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Consul's names; TLS before 1.2 is refused (rustls does not speak it).
+fn tls_min_version(value: &Value) -> Result<(), String> {
+    match value.as_str() {
+        Some("" | "TLSv1_2" | "TLSv1_3" | "tls12" | "tls13") => Ok(()),
+        Some(old @ ("TLSv1_0" | "TLSv1_1" | "tls10" | "tls11")) => {
+            Err(format!("{old}: TLS before 1.2 is not supported; use TLSv1_2 or TLSv1_3"))
+        }
+        other => Err(format!("invalid tls_min_version {other:?}: use TLSv1_2 or TLSv1_3")),
+    }
 }
 
 fn tls_port(value: &Value) -> Result<(), String> {

@@ -72,6 +72,7 @@ pub struct Agent {
     tasks: Tasks,
     /// This agent's series (the process's: a server's agent shares its server's).
     metrics: Arc<Metrics>,
+    rpc_tls: Option<Arc<crate::transport::tls::RpcTls>>,
     /// Maintenance mode: the critical checks Consul adds for the node
     /// (`_node_maintenance`) or a service (`_service_maintenance:<id>`),
     /// by check id. Kept apart from the definitions: no runner, no file.
@@ -89,6 +90,8 @@ pub struct AgentSetup {
     pub tasks: Tasks,
     pub script_checks: ScriptChecks,
     pub metrics: Arc<Metrics>,
+    /// The server port's TLS, re-read on reload (None: plaintext).
+    pub rpc_tls: Option<Arc<crate::transport::tls::RpcTls>>,
 }
 
 impl AgentSetup {
@@ -123,6 +126,7 @@ impl AgentSetup {
             tasks: tasks.clone(),
             script_checks: config.script_checks,
             metrics: metrics.clone(),
+            rpc_tls: None,
         }
     }
 }
@@ -144,6 +148,7 @@ impl Agent {
             connect: setup.connect,
             tasks: setup.tasks,
             metrics: setup.metrics,
+            rpc_tls: setup.rpc_tls,
             maintenance: Mutex::new(BTreeMap::new()),
             me: me.clone(),
         });
@@ -198,7 +203,12 @@ impl Agent {
     }
 
     /// Re-reads the config files and reconciles; on error nothing changes.
+    /// Re-reads the server port's certificates (open connections carry on),
+    /// then the service and check definitions. A bad file refuses the reload.
     pub fn reload(&self) -> Result<(), AgentError> {
+        if let Some(tls) = &self.rpc_tls {
+            tls.reload().map_err(|e| AgentError::Invalid(format!("TLS for the server port: {e}")))?;
+        }
         let definitions = self.sources.load(self.script_checks).map_err(|e| AgentError::Invalid(e.to_string()))?;
         let services: Vec<ServiceDefinition> = definitions.services.into_iter().map(|(_, s)| s).collect();
         let checks: Vec<CheckDefinition> = definitions.checks.into_iter().map(|(_, c)| c).collect();

@@ -45,8 +45,9 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
 }
 
 impl ServerPool {
-    pub fn new(servers: Vec<String>) -> ServerPool {
-        ServerPool { channels: ChannelPool::default(), servers: Mutex::new(servers), preferred: AtomicUsize::new(0) }
+    /// The servers at `servers`, reached over `channels` (TLS or the opt-out).
+    pub fn new(servers: Vec<String>, channels: ChannelPool) -> ServerPool {
+        ServerPool { channels, servers: Mutex::new(servers), preferred: AtomicUsize::new(0) }
     }
 
     /// The server addresses known now.

@@ -47,9 +47,9 @@ pub struct ServerParts {
 }
 
 impl ServerParts {
-    /// Fresh channels and stamp, with the agent's tasks and metrics.
-    pub fn new(tasks: &Tasks, metrics: Arc<Metrics>) -> ServerParts {
-        ServerParts { pool: ChannelPool::default(), stamp: ClusterStamp::default(), tasks: tasks.clone(), metrics }
+    /// Fresh channels (over `pool`'s TLS) and stamp, with the agent's tasks and metrics.
+    pub fn new(pool: ChannelPool, tasks: &Tasks, metrics: Arc<Metrics>) -> ServerParts {
+        ServerParts { pool, stamp: ClusterStamp::default(), tasks: tasks.clone(), metrics }
     }
 }
 

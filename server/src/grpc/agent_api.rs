@@ -23,6 +23,7 @@ use tonic::Response;
 use tonic::Status;
 use tower::ServiceExt;
 
+use crate::transport::peer::require_agent;
 use crate::cluster::liveness::Liveness;
 use crate::connect::ca::SigningState;
 use crate::consensus::forward;
@@ -137,6 +138,7 @@ impl agent_api_server::AgentApi for AgentApiService {
     type WatchConnectStream = ConnectStream;
 
     async fn watch_connect(&self, request: Request<WatchConnectRequest>) -> Result<Response<ConnectStream>, Status> {
+        require_agent(&request, "AgentApi.WatchConnect")?;
         let (server, held) = (self.server.clone(), request.into_inner());
         let tasks = server.tasks.tracker().clone();
         Ok(Response::new(crate::transport::task_stream(&tasks, move |tx| push_connect_updates(server, held, tx))))
@@ -144,10 +146,12 @@ impl agent_api_server::AgentApi for AgentApiService {
 
     /// Any server takes the CSR; the caller's node must have the service.
     async fn sign_leaf(&self, request: Request<SignLeafRequest>) -> Result<Response<SignLeafResponse>, Status> {
+        let speaker = require_agent(&request, "AgentApi.SignLeaf")?;
         let request = request.into_inner();
         if request.caller_node.is_empty() {
             return Err(Status::invalid_argument("caller_node must name the client agent's node"));
         }
+        speaker.may_speak_for(&request.caller_node)?;
         crate::connect::ca::sign(&self.server, &self.signing, &request.csr_pem, Some(&request.caller_node))
             .await
             .map(Response::new)
@@ -155,6 +159,7 @@ impl agent_api_server::AgentApi for AgentApiService {
     }
 
     async fn forward(&self, request: Request<HttpRequest>) -> Result<Response<HttpResponse>, Status> {
+        require_agent(&request, "AgentApi.Forward")?;
         let call = request.into_inner();
         let Some(uri) = forwardable(&call.path_and_query) else {
             return Err(Status::permission_denied(format!("{} is answered by the local agent", call.path_and_query)));
@@ -177,6 +182,7 @@ impl agent_api_server::AgentApi for AgentApiService {
     }
 
     async fn dns(&self, request: Request<DnsMessage>) -> Result<Response<DnsMessage>, Status> {
+        require_agent(&request, "AgentApi.Dns")?;
         let data = self
             .dns
             .respond(&request.into_inner().data)
@@ -185,7 +191,9 @@ impl agent_api_server::AgentApi for AgentApiService {
     }
 
     async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+        let speaker = require_agent(&request, "AgentApi.Heartbeat")?;
         let node = request.into_inner().node;
+        speaker.may_speak_for(&node)?;
         let server = &self.server;
         let delivered = server
             .on_leader(
@@ -209,7 +217,9 @@ impl agent_api_server::AgentApi for AgentApiService {
     }
 
     async fn sync(&self, request: Request<AgentWrite>) -> Result<Response<AgentWriteResponse>, Status> {
+        let speaker = require_agent(&request, "AgentApi.Sync")?;
         let write = request.into_inner();
+        speaker.may_speak_for(&write.node)?;
         let command =
             Command::decode(&write.command).map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?;
         if !own_node_command(&write.node, &command) {

@@ -19,6 +19,7 @@ use tonic::Request;
 use tonic::Response;
 use tonic::Status;
 
+use crate::transport::peer::require_server;
 use crate::cluster::membership::PeerRef;
 use crate::connect::ca::SigningState;
 use crate::consensus::forward::from_info;
@@ -45,6 +46,7 @@ impl ClusterService {
 #[tonic::async_trait]
 impl cluster_server::Cluster for ClusterService {
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        require_server(&request, "Cluster.Hello")?;
         let request = request.into_inner();
         let server = &self.server;
         server.discovery.merge(request.from.iter().chain(&request.known).map(from_info));
@@ -58,12 +60,14 @@ impl cluster_server::Cluster for ClusterService {
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        require_server(&request, "Cluster.Join")?;
         let info = request.into_inner().server.ok_or_else(|| Status::invalid_argument("join without a server"))?;
         self.server.add_voter(from_info(&info)).await.map_err(Status::from)?;
         Ok(Response::new(JoinResponse {}))
     }
 
     async fn apply(&self, request: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
+        require_server(&request, "Cluster.Apply")?;
         let command = Command::decode(&request.into_inner().command)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
         match self.server.propose_local(command).await {
@@ -75,7 +79,8 @@ impl cluster_server::Cluster for ClusterService {
         }
     }
 
-    async fn read_index(&self, _: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
+    async fn read_index(&self, request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
+        require_server(&request, "Cluster.ReadIndex")?;
         match self.server.raft.get_read_log_id().await {
             Ok((read_log_id, _)) => Ok(Response::new(ReadIndexResponse { index: read_log_id.map_or(0, |l| l.index) })),
             Err(_) => Err(Self::not_leader()),
@@ -96,6 +101,7 @@ impl cluster_server::Cluster for ClusterService {
     }
 
     async fn remove_peer(&self, request: Request<RemovePeerRequest>) -> Result<Response<RemovePeerResponse>, Status> {
+        require_server(&request, "Cluster.RemovePeer")?;
         let peer = PeerRef::from_request(&request.into_inner())
             .ok_or_else(|| Status::invalid_argument("give exactly one of node_id and rpc_addr"))?;
         self.server.remove_voter(peer).await.map_err(Status::from)?;
@@ -106,6 +112,7 @@ impl cluster_server::Cluster for ClusterService {
         &self,
         request: Request<tessera_proto::v1::TransferLeaderRequest>,
     ) -> Result<Response<tessera_proto::v1::TransferLeaderResponse>, Status> {
+        require_server(&request, "Cluster.TransferLeader")?;
         let wanted = request.into_inner().node_id;
         let node_id = (!wanted.is_empty()).then_some(wanted);
         let leader = self.server.transfer_leader(node_id).await.map_err(Status::from)?;
@@ -117,6 +124,7 @@ impl cluster_server::Cluster for ClusterService {
         &self,
         request: Request<tessera_proto::v1::TimeoutNowRequest>,
     ) -> Result<Response<tessera_proto::v1::TimeoutNowResponse>, Status> {
+        require_server(&request, "Cluster.TimeoutNow")?;
         self.server.timeout_now(request.into_inner().term).await.map_err(Status::from)?;
         Ok(Response::new(tessera_proto::v1::TimeoutNowResponse {}))
     }
@@ -127,6 +135,7 @@ impl cluster_server::Cluster for ClusterService {
         &self,
         request: Request<tessera_proto::v1::SignLeafRequest>,
     ) -> Result<Response<tessera_proto::v1::SignLeafResponse>, Status> {
+        require_server(&request, "Cluster.SignLeaf")?;
         if !self.server.is_leader() {
             return Err(Self::not_leader());
         }

@@ -33,7 +33,8 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let dir = config.data_dir.clone().expect("validate() requires -data-dir for client agents");
     let data = data_dir::prepare(&dir)?;
     let Listeners { http: http_listener, dns: dns_sockets, grpc: grpc_listener, .. } = listeners;
-    let servers = Arc::new(ServerPool::new(config.retry_join.clone()));
+    let rpc_tls = super::tls::rpc_tls(&config)?;
+    let servers = Arc::new(ServerPool::new(config.retry_join.clone(), crate::transport::ChannelPool::new(rpc_tls.clone())));
     let name = config.node_name.clone();
     let mut sup = Supervisor::new(shutdown);
     let metrics = Arc::new(Metrics::client());
@@ -46,6 +47,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         sup.tasks(),
         &metrics,
     );
+    let setup = AgentSetup { rpc_tls, ..setup };
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);
 

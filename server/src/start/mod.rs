@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod server;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,6 +52,8 @@ pub enum AgentError {
     Stopped { what: &'static str, reason: String },
     #[error("service definitions: {0}")]
     Definitions(#[from] agent::AgentError),
+    #[error("TLS for the server port: {0}")]
+    Tls(String),
 }
 
 /// Runs the agent until `shutdown` is cancelled or something fatal happens.
@@ -180,7 +183,8 @@ pub fn spawn_agent_grpc(sup: &mut Supervisor, agent: &Arc<Agent>, listener: TcpL
     let token = sup.shutdown().clone();
     sup.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "agent gRPC", reason: e.to_string() };
-        transport::serve(router, listener, token).await.map_err(stopped)
+        // Local sidecars on loopback; gRPC over TLS is the grpc_tls port's.
+        transport::serve(router, listener, None, token).await.map_err(stopped)
     });
 }
 

@@ -58,9 +58,11 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
     let mut sup = Supervisor::new(shutdown);
     let metrics = Arc::new(Metrics::server(Arc::downgrade(&store)));
-    let server = start_raft(config, me, store, ServerParts::new(sup.tasks(), metrics)).await?;
+    let rpc_tls = super::tls::rpc_tls(&config)?;
+    let pool = transport::ChannelPool::new(rpc_tls.clone());
+    let server = start_raft(config, me, store, ServerParts::new(pool, sup.tasks(), metrics)).await?;
     let signing = Arc::new(SigningState::default());
-    let agent = start_agent(&server, &signing, &dir, sup.tasks())?;
+    let agent = start_agent(&server, &signing, &dir, sup.tasks(), rpc_tls.clone())?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
     let dns_config = &server.config.dns;
@@ -134,6 +136,7 @@ fn start_agent(
     signing: &Arc<SigningState>,
     data_dir: &std::path::Path,
     tasks: &Tasks,
+    rpc_tls: Option<Arc<transport::tls::RpcTls>>,
 ) -> Result<Arc<Agent>, AgentError> {
     let mut setup = AgentSetup::from_config(
         &server.config,
@@ -147,6 +150,7 @@ fn start_agent(
     // Servers list themselves as the `consul` service, as Consul's do.
     let port = server.config.server_port;
     setup.builtin_services = vec![Service { id: "consul".into(), name: "consul".into(), port, ..Service::default() }];
+    setup.rpc_tls = rpc_tls;
     Ok(Agent::start(setup)?)
 }
 
@@ -188,10 +192,10 @@ fn spawn_services(sup: &mut Supervisor, parts: &Parts, rpc_listener: TcpListener
         .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
         .add_service(ClusterService::new(server.clone(), signing.clone()))
         .add_service(api);
-    let token = sup.shutdown().clone();
+    let (token, tls) = (sup.shutdown().clone(), server.pool.tls().cloned());
     sup.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
-        transport::serve(router, rpc_listener, token).await.map_err(stopped)
+        transport::serve(router, rpc_listener, tls, token).await.map_err(stopped)
     });
     let token = sup.shutdown().clone();
     sup.spawn(async move {

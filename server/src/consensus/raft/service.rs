@@ -6,6 +6,8 @@ use serde::Serialize;
 use tessera_proto::v1::raft_server;
 use tessera_proto::v1::RaftPayload;
 use tonic::Request;
+
+use crate::transport::peer::require_server;
 use tonic::Response;
 use tonic::Status;
 
@@ -43,16 +45,19 @@ impl RaftService {
 #[tonic::async_trait]
 impl raft_server::Raft for RaftService {
     async fn append_entries(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        require_server(&request, "Raft")?;
         let rpc = self.decode(request)?;
         self.encode(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        require_server(&request, "Raft")?;
         let rpc = self.decode(request)?;
         self.encode(&self.raft.vote(rpc).await)
     }
 
     async fn install_snapshot(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        require_server(&request, "Raft")?;
         let rpc = self.decode(request)?;
         self.encode(&self.raft.install_snapshot(rpc).await)
     }
