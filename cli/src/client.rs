@@ -2,27 +2,17 @@
 
 use std::time::Duration;
 
+use std::error::Error;
+
 use anyhow::anyhow;
 use anyhow::Context;
 use reqwest::Method;
 use reqwest::StatusCode;
 
-pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8500";
+mod settings;
+mod tls;
 
-/// Picks the agent address: the flag, then TESSERA_HTTP_ADDR, then
-/// CONSUL_HTTP_ADDR (so Consul users' shells keep working), then the default.
-pub fn resolve_addr(flag: Option<&str>) -> String {
-    let chosen = flag
-        .map(str::to_string)
-        .or_else(|| std::env::var("TESSERA_HTTP_ADDR").ok().filter(|v| !v.is_empty()))
-        .or_else(|| std::env::var("CONSUL_HTTP_ADDR").ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
-    if chosen.starts_with("http://") || chosen.starts_with("https://") {
-        chosen.trim_end_matches('/').to_string()
-    } else {
-        format!("http://{chosen}")
-    }
-}
+pub use settings::Endpoint;
 
 #[derive(Clone)]
 pub struct Client {
@@ -55,10 +45,30 @@ impl Reply {
 }
 
 impl Client {
+    /// The client the flags and the environment describe.
     pub fn new(flags: &crate::cmd::HttpFlags) -> anyhow::Result<Client> {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
-        let base = resolve_addr(flags.http_addr.as_deref());
-        Ok(Client { base, http, datacenter: flags.datacenter.clone(), stale: flags.stale })
+        let endpoint = settings::resolve(flags, &|name| std::env::var(name).ok())?;
+        Client::for_endpoint(&endpoint, flags)
+    }
+
+    fn for_endpoint(endpoint: &Endpoint, flags: &crate::cmd::HttpFlags) -> anyhow::Result<Client> {
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if endpoint.https() || endpoint.tls.configured() {
+            builder = builder.use_preconfigured_tls(tls::client_config(&endpoint.tls)?);
+        }
+        let http = builder.build()?;
+        Ok(Client { base: endpoint.base.clone(), http, datacenter: flags.datacenter.clone(), stale: flags.stale })
+    }
+
+    /// `http://host:port` or `https://host:port`: the agent this client calls.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The underlying client, with the TLS settings, for callers that run
+    /// their own requests (the sidecar's upstream watches).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The URL for a call, with `?dc=` and `?stale` as the flags ask,
@@ -84,8 +94,7 @@ impl Client {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let response =
-            request.send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))?;
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let body = response.bytes().await.context("reading the agent's answer")?.to_vec();
         Ok(Reply { status, body })
@@ -94,7 +103,19 @@ impl Client {
     /// A GET whose body the caller reads as it comes (a stream).
     pub async fn open(&self, path_and_query: &str) -> anyhow::Result<reqwest::Response> {
         let url = self.url(&Method::GET, path_and_query);
-        self.http.get(&url).send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))
+        self.http.get(&url).send().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// The failure with its causes (a TLS refusal is two or three levels
+    /// down in reqwest's error), since errors print on one line.
+    fn unreachable(&self, error: reqwest::Error) -> anyhow::Error {
+        let mut text = format!("Error connecting to the agent at {}", self.base);
+        let mut cause: Option<&dyn Error> = Some(&error);
+        while let Some(e) = cause {
+            text.push_str(&format!(": {e}"));
+            cause = e.source();
+        }
+        anyhow!(text)
     }
 
     pub async fn get(&self, path_and_query: &str) -> anyhow::Result<Reply> {
@@ -139,20 +160,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_gain_a_scheme() {
-        assert_eq!(resolve_addr(Some("127.0.0.5:8500")), "http://127.0.0.5:8500");
-        assert_eq!(resolve_addr(Some("http://h:1/")), "http://h:1");
-    }
-
-    #[test]
     fn datacenter_goes_on_every_call_and_stale_on_reads() {
-        let flags =
-            crate::cmd::HttpFlags { http_addr: Some("h:1".into()), datacenter: Some("dc2".into()), stale: true };
+        let flags = crate::cmd::HttpFlags {
+            http_addr: Some("h:1".into()),
+            datacenter: Some("dc2".into()),
+            stale: true,
+            ..Default::default()
+        };
         let client = Client::new(&flags).unwrap();
         assert_eq!(client.url(&Method::GET, "/v1/kv/a?recurse"), "http://h:1/v1/kv/a?recurse&dc=dc2&stale");
         assert_eq!(client.url(&Method::PUT, "/v1/kv/a"), "http://h:1/v1/kv/a?dc=dc2");
-        let plain =
-            Client::new(&crate::cmd::HttpFlags { http_addr: Some("h:1".into()), datacenter: None, stale: false });
+        let plain = Client::new(&crate::cmd::HttpFlags { http_addr: Some("h:1".into()), ..Default::default() });
         assert_eq!(plain.unwrap().url(&Method::GET, "/v1/kv/a"), "http://h:1/v1/kv/a");
     }
 

@@ -50,6 +50,9 @@ enum Command {
     /// Manages intentions: which service may connect to which.
     #[command(subcommand)]
     Intention(cmd::intention::IntentionCommand),
+    /// Creates a CA and certificates for agent TLS.
+    #[command(subcommand)]
+    Tls(cmd::tls::TlsCommand),
     /// Checks agent config files and directories without starting an agent.
     Validate(cmd::validate::ValidateArgs),
     /// Puts the node or a service into maintenance mode, takes it out, or lists it.
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
             Command::Leave(args) => cmd::catalog::leave(args).await,
             Command::Connect(command) => cmd::connect::run(command).await,
             Command::Intention(command) => cmd::intention::run(command).await,
+            Command::Tls(command) => cmd::tls::run(command),
             Command::Validate(args) => cmd::validate::run(args),
             Command::Maint(args) => cmd::ops::maint(args).await,
             Command::ForceLeave(args) => cmd::ops::force_leave(args).await,

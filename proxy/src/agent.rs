@@ -183,12 +183,17 @@ async fn parse_endpoints(destination: &str, entries: &[Value]) -> Vec<Endpoint> 
     found
 }
 
-/// A blocking query loop on the agent's (`http_addr`)
-/// `/v1/health/connect/<destination>?passing`.
-pub fn endpoints(http_addr: &str, destination: String, shutdown: CancellationToken) -> watch::Receiver<Vec<Endpoint>> {
+/// A blocking query loop on the agent's
+/// `/v1/health/connect/<destination>?passing`, through `http` (the caller's
+/// client, with its TLS settings) at `base` (`http(s)://host:port`).
+pub fn endpoints(
+    http: reqwest::Client,
+    base: &str,
+    destination: String,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Vec<Endpoint>> {
     let (tx, rx) = watch::channel(Vec::new());
-    let base = if http_addr.contains("://") { http_addr.to_string() } else { format!("http://{http_addr}") };
-    let http = reqwest::Client::new();
+    let base = base.trim_end_matches('/').to_string();
     tokio::spawn(async move {
         let mut index = 0u64;
         loop {

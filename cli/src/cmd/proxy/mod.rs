@@ -87,10 +87,12 @@ async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
         false => None,
     };
     let snapshots = tessera_proxy::agent::snapshots(&args.grpc_addr, &layout.service, shutdown.clone()).await?;
-    let http_addr = crate::client::resolve_addr(args.http.http_addr.as_deref());
     let mut endpoints = HashMap::new();
     for upstream in &layout.config.upstreams {
-        let rx = tessera_proxy::agent::endpoints(&http_addr, upstream.destination_name.clone(), shutdown.clone());
+        // The CLI's own client: the upstream watches reach the agent with
+        // the same address and TLS settings as every other call.
+        let (http, base) = (client.http().clone(), client.base());
+        let rx = tessera_proxy::agent::endpoints(http, base, upstream.destination_name.clone(), shutdown.clone());
         endpoints.insert(upstream.destination_name.clone(), rx);
     }
     let config: ProxyConfig = layout.config.clone();
