@@ -180,9 +180,21 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Builds (does not start) `n` servers with `-bootstrap-expect expect`.
+    /// Builds (does not start) `n` servers with `-bootstrap-expect expect`,
+    /// with certificates of a CA of their own.
     pub fn servers(subnet: u8, n: usize, expect: usize, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        let tls = dir.path().to_path_buf();
+        Cluster::build(subnet, n, expect, extra, dir, &tls)
+    }
+
+    /// As [`Cluster::servers`], with certificates of the CA in `tls_dir`
+    /// (another cluster's `dir`): two clusters whose servers trust each other.
+    pub fn servers_trusting(subnet: u8, n: usize, expect: usize, extra: &[&str], tls_dir: &Path) -> Cluster {
+        Cluster::build(subnet, n, expect, extra, tempfile::tempdir().expect("temp dir"), tls_dir)
+    }
+
+    fn build(subnet: u8, n: usize, expect: usize, extra: &[&str], dir: tempfile::TempDir, tls: &Path) -> Cluster {
         let ips: Vec<String> = (1..=n).map(|i| format!("127.0.{subnet}.{i}")).collect();
         let agents = ips
             .iter()
@@ -199,7 +211,7 @@ impl Cluster {
                     args.extend(["-retry-join".into(), peer.clone()]);
                 }
                 args.extend(extra.iter().map(|s| s.to_string()));
-                args.extend(tls_args(dir.path(), "dc1", true));
+                args.extend(tls_args(tls, "dc1", true));
                 Agent::new(&name, ip, dir.path(), args)
             })
             .collect();
@@ -263,6 +275,12 @@ pub fn dev_agent(ip: &str, dir: &Path, files: &[(&str, &str)]) -> Agent {
 /// of a test that passes the same `dir` trusts the same CA. Returns the
 /// agent flags for a server or a client agent.
 pub fn tls_args(dir: &Path, dc: &str, server: bool) -> Vec<String> {
+    let [ca, cert, key] = tls_files(dir, dc, server);
+    ["-ca-file", &ca, "-cert-file", &cert, "-key-file", &key].iter().map(|s| s.to_string()).collect()
+}
+
+/// The CA, certificate and key paths [`tls_args`] makes and names.
+pub fn tls_files(dir: &Path, dc: &str, server: bool) -> [String; 3] {
     let tls = dir.join("tls");
     let made = |name: &str| tls.join(name).exists();
     std::fs::create_dir_all(&tls).expect("tls dir");
@@ -279,14 +297,23 @@ pub fn tls_args(dir: &Path, dc: &str, server: bool) -> Vec<String> {
         run(&["tls", "cert", "create", &format!("-{role}"), "-dc", dc]);
     }
     let path = |name: &str| tls.join(name).display().to_string();
-    vec![
-        "-ca-file".into(),
-        path("consul-agent-ca.pem"),
-        "-cert-file".into(),
-        path(&cert),
-        "-key-file".into(),
-        path(&format!("{dc}-{role}-consul-0-key.pem")),
-    ]
+    [path("consul-agent-ca.pem"), path(&cert), path(&format!("{dc}-{role}-consul-0-key.pem"))]
+}
+
+/// A gRPC channel to a server port at `addr`, over TLS trusting `ca` and
+/// presenting `cert`/`key` when given: what a server or client agent of
+/// datacenter `dc` dials with.
+pub fn rpc_channel(addr: &str, dc: &str, ca: &str, identity: Option<(&str, &str)>) -> tonic::transport::Channel {
+    use tessera_proto::transport::tls;
+    let files = tls::TlsFiles {
+        ca_file: Some(ca.into()),
+        ca_path: None,
+        cert_file: identity.map(|(cert, _)| cert.into()),
+        key_file: identity.map(|(_, key)| key.into()),
+    };
+    let names = tls::Names::new(dc, "consul.");
+    let rpc_tls = tls::RpcTls::new(names, tls::Source::Files(files), tls::MinVersion::Tls12, false).expect("TLS files");
+    tessera_proto::transport::ChannelPool::new(Some(std::sync::Arc::new(rpc_tls))).channel(addr).expect("address")
 }
 
 /// A client agent on `ip` that knows one server, with `files` in its config

@@ -91,7 +91,10 @@ pub enum RpcTlsConfig {
     /// other agent refuses to start.
     #[default]
     Unset,
-    Files { files: TlsFiles, min_version: MinVersion },
+    Files {
+        files: TlsFiles,
+        min_version: MinVersion,
+    },
     /// The operator's opt-out (`-insecure-plaintext-rpc`), warned about at every start.
     Plaintext,
 }
@@ -239,7 +242,9 @@ impl AgentConfig {
     fn validate_rpc_tls(&self) -> Result<(), ConfigError> {
         match &self.rpc_tls {
             RpcTlsConfig::Unset if !self.dev => Err(ConfigError::NoRpcTls),
-            RpcTlsConfig::Files { files, .. } if !self.server && !self.auto_encrypt.tls && files.cert_file.is_none() => {
+            RpcTlsConfig::Files { files, .. }
+                if !self.server && !self.auto_encrypt.tls && files.cert_file.is_none() =>
+            {
                 Err(ConfigError::ClientWithoutCertificate)
             }
             _ => Ok(()),

@@ -20,13 +20,13 @@ use tessera_mesh::catalog::definition::ScriptChecks;
 use tessera_mesh::catalog::duration;
 use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
-use tessera_server::config::ConfigError;
 use tessera_server::config::AutoEncrypt;
+use tessera_server::config::ConfigError;
 use tessera_server::config::DnsConfig;
 use tessera_server::config::MinVersion;
+use tessera_server::config::RaftTuning;
 use tessera_server::config::RpcTlsConfig;
 use tessera_server::config::TlsFiles;
-use tessera_server::config::RaftTuning;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent_config::format_flag;
@@ -445,7 +445,8 @@ impl AgentArgs {
     /// the old top-level keys, each file key under its flag.
     fn rpc_tls(&self, file: &agent_config::AgentSettings) -> Result<(RpcTlsConfig, AutoEncrypt), String> {
         let given = file.tls.internal_rpc.over(&file.tls.defaults.over(&file.top_level_tls));
-        let path = |flag: &Option<PathBuf>, key: &Option<String>| flag.clone().or_else(|| key.as_ref().map(PathBuf::from));
+        let path =
+            |flag: &Option<PathBuf>, key: &Option<String>| flag.clone().or_else(|| key.as_ref().map(PathBuf::from));
         let files = TlsFiles {
             ca_file: path(&self.ca_file, &given.ca_file),
             ca_path: path(&self.ca_path, &given.ca_path),
@@ -453,9 +454,12 @@ impl AgentArgs {
             key_file: path(&self.key_file, &given.key_file),
         };
         let min_version = MinVersion::parse(given.tls_min_version.as_deref().unwrap_or_default())?;
-        let any = files.ca_file.is_some() || files.ca_path.is_some() || files.cert_file.is_some() || files.key_file.is_some();
+        let any =
+            files.ca_file.is_some() || files.ca_path.is_some() || files.cert_file.is_some() || files.key_file.is_some();
         let rpc_tls = match (self.insecure_plaintext_rpc, any) {
-            (true, true) => return Err("-insecure-plaintext-rpc and TLS files for the server port exclude each other".into()),
+            (true, true) => {
+                return Err("-insecure-plaintext-rpc and TLS files for the server port exclude each other".into())
+            }
             (true, false) => RpcTlsConfig::Plaintext,
             (false, true) => RpcTlsConfig::Files { files, min_version },
             (false, false) => RpcTlsConfig::Unset,

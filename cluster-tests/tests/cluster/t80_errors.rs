@@ -83,7 +83,8 @@ async fn t82_a_data_dir_from_another_cluster_is_refused_and_left_intact() {
     .await;
     a.agents[0].stop();
 
-    let mut b = Cluster::servers(83, 1, 1, &[]);
+    // B's server trusts A's CA: the refusal tested is the cluster id's, past TLS.
+    let mut b = Cluster::servers_trusting(83, 1, 1, &[], a.dir.path());
     b.start_all();
     b.wait_leader(FORM).await;
     wait_until("cluster B recorded its id", FORM, || {

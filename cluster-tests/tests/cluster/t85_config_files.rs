@@ -63,7 +63,18 @@ telemetry {{
                 .to_string(),
         ),
         ("README.txt", "operators' notes: skipped, as Consul skips them".to_string()),
+        ("05-tls.hcl", tls_stanza(dir)),
     ]
+}
+
+/// Consul's `tls` stanza, with certificates `tessera tls` made for east-1.
+fn tls_stanza(dir: &Path) -> String {
+    let [ca, cert, key] = cluster_tests::tls_files(dir, "east-1", true);
+    format!(
+        "tls {{\n  defaults {{\n    ca_file = \"{ca}\"\n    cert_file = \"{cert}\"\n    key_file = \"{key}\"\n    \
+         verify_incoming = true\n    verify_outgoing = true\n  }}\n  internal_rpc {{\n    \
+         verify_server_hostname = true\n  }}\n}}\n"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,8 +170,12 @@ async fn t85_an_unknown_key_fails_the_start_naming_file_and_key_and_validate_agr
 
     // A flag given wins over the files; validate takes single files too.
     std::fs::remove_file(config_dir.join("30-acl.hcl")).unwrap();
+    // A server's file alone lacks its TLS (NoRpcTls); with the TLS file it is whole.
     let file = config_dir.join("00-consul.hcl").display().to_string();
-    let validate = cli(&["validate", "-quiet", &file]);
+    let alone = cli(&["validate", "-quiet", &file]);
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("tessera tls ca create"), "{alone:?}");
+    let tls_file = config_dir.join("05-tls.hcl").display().to_string();
+    let validate = cli(&["validate", "-quiet", &file, &tls_file]);
     assert_eq!((validate.status.code(), validate.stdout.is_empty()), (Some(0), true));
     let mut agent =
         Agent::new("flags", ip, tmp.path(), vec!["-config-dir".into(), dir_arg, "-node".into(), "from-a-flag".into()]);

@@ -190,6 +190,7 @@ async fn t92_hostile_csrs_are_refused_and_nothing_is_signed() {
     let dir = tempfile::tempdir().unwrap();
     let web = r#"{"service": {"name": "web", "port": 8080}}"#;
     let mut agent = dev_agent("127.0.92.1", dir.path(), &[("web.json", web)]);
+    agent.args.extend(cluster_tests::tls_args(dir.path(), "dc1", true));
     agent.start();
     let (http, addr) = (Http::new(), agent.http_addr());
     let roots = wait_until("roots and web in the catalog", SETTLE, || {
@@ -223,8 +224,9 @@ async fn t92_hostile_csrs_are_refused_and_nothing_is_signed() {
         ("a service not registered on the caller", csr(vec![svc(&td, "db")], false), "not registered"),
         ("no URI at all", csr(vec![], false), "URI"),
     ];
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", agent.rpc_addr())).unwrap().connect_lazy();
+    // As a client agent would call: TLS, with a client certificate of the CA.
+    let [ca, cert, key] = cluster_tests::tls_files(dir.path(), "dc1", false);
+    let channel = cluster_tests::rpc_channel(&agent.rpc_addr(), "dc1", &ca, Some((&cert, &key)));
     let mut client = AgentApiClient::new(channel);
     for (what, csr_pem, reason) in cases {
         let answer = client.sign_leaf(SignLeafRequest { csr_pem, caller_node: "dev".into() }).await;

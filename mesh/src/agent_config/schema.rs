@@ -389,12 +389,8 @@ static TLS_GRPC: &[Key] = &[
     ignored("use_auto_cert", Bool),
 ];
 
-static AUTO_ENCRYPT: &[Key] = &[
-    acted("tls", Bool),
-    acted("allow_tls", Bool),
-    ignored("dns_san", StrList),
-    ignored("ip_san", StrList),
-];
+static AUTO_ENCRYPT: &[Key] =
+    &[acted("tls", Bool), acted("allow_tls", Bool), ignored("dns_san", StrList), ignored("ip_san", StrList)];
 
 static HTTP_CONFIG: &[Key] = &[
     // Ignoring these would leave open what the operator closed.

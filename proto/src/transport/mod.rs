@@ -89,8 +89,9 @@ fn tls_connector(
     tonic::codegen::http::Uri,
     Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
     Error = std::io::Error,
-    Future = impl std::future::Future<Output = std::io::Result<hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>>
-                 + Send,
+    Future = impl std::future::Future<
+        Output = std::io::Result<hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>,
+    > + Send,
 > + Clone
        + Send
        + 'static {

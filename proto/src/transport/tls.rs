@@ -148,7 +148,12 @@ pub struct Configs {
 
 impl RpcTls {
     /// Loads `source`; a server (`needs_identity`) must have a certificate and key.
-    pub fn new(names: Names, source: Source, min_version: MinVersion, needs_identity: bool) -> Result<RpcTls, TlsError> {
+    pub fn new(
+        names: Names,
+        source: Source,
+        min_version: MinVersion,
+        needs_identity: bool,
+    ) -> Result<RpcTls, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let loaded = load(&source)?;
         if needs_identity && loaded.identity.is_none() {
@@ -182,15 +187,21 @@ impl RpcTls {
             return Err(TlsError::Invalid("the reloaded files have no certificate and key".into()));
         }
         let loaded = Arc::new(loaded);
-        state.configs =
-            Arc::new(build(&self.provider, self.min_version, &loaded, &state.extra_roots, state.auto_identity.as_ref())?);
+        state.configs = Arc::new(build(
+            &self.provider,
+            self.min_version,
+            &loaded,
+            &state.extra_roots,
+            state.auto_identity.as_ref(),
+        )?);
         state.loaded = loaded;
         Ok(())
     }
 
     /// Trusts client certificates signed by `roots` too (PEM; replaces the last set).
     pub fn set_extra_roots(&self, roots: &[String]) -> Result<(), TlsError> {
-        let extra = roots.iter().map(|pem| parse_certs(pem.as_bytes(), "a Connect root")).collect::<Result<Vec<_>, _>>()?;
+        let extra =
+            roots.iter().map(|pem| parse_certs(pem.as_bytes(), "a Connect root")).collect::<Result<Vec<_>, _>>()?;
         let extra: Vec<CertificateDer<'static>> = extra.into_iter().flatten().collect();
         let mut state = self.state.write().expect("tls state lock");
         if state.extra_roots == extra {
@@ -207,7 +218,8 @@ impl RpcTls {
     pub fn set_identity(&self, chain_pem: &str, key_pem: &str) -> Result<(), TlsError> {
         let identity = identity_from(chain_pem.as_bytes(), key_pem.as_bytes(), "the auto-encrypt certificate")?;
         let mut state = self.state.write().expect("tls state lock");
-        state.configs = Arc::new(build(&self.provider, self.min_version, &state.loaded, &state.extra_roots, Some(&identity))?);
+        state.configs =
+            Arc::new(build(&self.provider, self.min_version, &state.loaded, &state.extra_roots, Some(&identity))?);
         state.auto_identity = Some(identity);
         Ok(())
     }
@@ -273,9 +285,7 @@ fn load_files(files: &TlsFiles) -> Result<LoadedState, TlsError> {
         ));
     }
     let identity = match (&files.cert_file, &files.key_file) {
-        (Some(cert), Some(key)) => {
-            Some(identity_from(&read(cert)?, &read(key)?, &cert.display().to_string())?)
-        }
+        (Some(cert), Some(key)) => Some(identity_from(&read(cert)?, &read(key)?, &cert.display().to_string())?),
         (None, None) => None,
         (Some(_), None) => return Err(TlsError::Invalid("cert_file is given without key_file".into())),
         (None, Some(_)) => return Err(TlsError::Invalid("key_file is given without cert_file".into())),

@@ -23,12 +23,12 @@ use tonic::Response;
 use tonic::Status;
 use tower::ServiceExt;
 
-use crate::transport::peer::require_agent;
 use crate::cluster::liveness::Liveness;
 use crate::connect::ca::SigningState;
 use crate::consensus::forward;
 use crate::consensus::Server;
 use crate::dns::Dns;
+use crate::transport::peer::require_agent;
 use crate::transport::send_or_stop;
 use tessera_store::command::Command;
 use tessera_store::Table;

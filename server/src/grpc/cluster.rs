@@ -19,13 +19,13 @@ use tonic::Request;
 use tonic::Response;
 use tonic::Status;
 
-use crate::transport::peer::require_server;
 use crate::cluster::membership::PeerRef;
 use crate::connect::ca::SigningState;
 use crate::consensus::forward::from_info;
 use crate::consensus::forward::to_info;
 use crate::consensus::proposer::ProposeError;
 use crate::consensus::Server;
+use crate::transport::peer::require_server;
 use tessera_store::command::Command;
 
 pub struct ClusterService {

@@ -34,7 +34,8 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let data = data_dir::prepare(&dir)?;
     let Listeners { http: http_listener, dns: dns_sockets, grpc: grpc_listener, .. } = listeners;
     let rpc_tls = super::tls::rpc_tls(&config)?;
-    let servers = Arc::new(ServerPool::new(config.retry_join.clone(), crate::transport::ChannelPool::new(rpc_tls.clone())));
+    let servers =
+        Arc::new(ServerPool::new(config.retry_join.clone(), crate::transport::ChannelPool::new(rpc_tls.clone())));
     let name = config.node_name.clone();
     let mut sup = Supervisor::new(shutdown);
     let metrics = Arc::new(Metrics::client());

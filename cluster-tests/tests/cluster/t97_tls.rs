@@ -1,0 +1,164 @@
+//! TLS on the server port: who may call what, refused with a clear error
+//! and no state change; agents without TLS material refuse to start.
+
+use std::time::Duration;
+
+use cluster_tests::cli;
+use cluster_tests::client_agent;
+use cluster_tests::dev_agent;
+use cluster_tests::rpc_channel;
+use cluster_tests::tls_args;
+use cluster_tests::tls_files;
+use cluster_tests::wait_until;
+use cluster_tests::Agent;
+use cluster_tests::Http;
+use tessera_proto::v1::cluster_client::ClusterClient;
+use tessera_proto::v1::raft_client::RaftClient;
+use tessera_proto::v1::ApplyRequest;
+use tessera_proto::v1::JoinRequest;
+use tessera_proto::v1::RaftPayload;
+use tessera_proto::v1::ServerInfo;
+use tessera_proto::v1::StatusRequest;
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t97_only_servers_of_the_cluster_may_make_server_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = dev_agent("127.0.97.1", dir.path(), &[]);
+    agent.args.extend(tls_args(dir.path(), "dc1", true));
+    agent.start();
+    let (http, addr) = (Http::new(), agent.http_addr());
+    http.wait_json(&addr, "/v1/agent/self", SETTLE).await;
+    assert!(http.kv_put(&addr, "before", "1").await);
+    let rpc = agent.rpc_addr();
+    let [ca, server_cert, server_key] = tls_files(dir.path(), "dc1", true);
+    let [_, client_cert, client_key] = tls_files(dir.path(), "dc1", false);
+
+    // Plaintext to the server port: no answer at all.
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{rpc}")).unwrap().connect_lazy();
+    let status = ClusterClient::new(plain).status(StatusRequest {}).await;
+    assert!(status.is_err(), "plaintext must not be answered");
+
+    // A server certificate of the CA: a server, answered.
+    let as_server = rpc_channel(&rpc, "dc1", &ca, Some((&server_cert, &server_key)));
+    let reply = ClusterClient::new(as_server).status(StatusRequest {}).await.expect("a server is answered");
+    assert!(!reply.into_inner().cluster_id.is_empty());
+
+    // A client agent's certificate calling server-only RPCs: refused by name.
+    let as_client = rpc_channel(&rpc, "dc1", &ca, Some((&client_cert, &client_key)));
+    let command = br#"{"KvSet":{"key":"planted","value":[]}}"#.to_vec();
+    let refused = ClusterClient::new(as_client.clone()).apply(ApplyRequest { command: command.clone() }).await;
+    let status = refused.expect_err("a client may not Apply");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("Cluster.Apply is for servers"), "{}", status.message());
+    let joiner = ServerInfo {
+        node_id: "00000000-0000-0000-0000-000000000001".into(),
+        name: "rogue".into(),
+        rpc_addr: "127.0.97.9:8300".into(),
+        datacenter: "dc1".into(),
+    };
+    let join = ClusterClient::new(as_client.clone()).join(JoinRequest { server: Some(joiner) }).await;
+    assert_eq!(join.expect_err("a client may not Join").code(), tonic::Code::PermissionDenied);
+    let vote = RaftClient::new(as_client.clone()).vote(RaftPayload { data: vec![], cluster_id: String::new() }).await;
+    assert_eq!(vote.expect_err("a client may not vote").code(), tonic::Code::PermissionDenied);
+    // Without any certificate: the same.
+    let anonymous = rpc_channel(&rpc, "dc1", &ca, None);
+    let apply = ClusterClient::new(anonymous).apply(ApplyRequest { command }).await;
+    assert_eq!(apply.expect_err("anonymous may not Apply").code(), tonic::Code::PermissionDenied);
+
+    // A server certificate for another datacenter names no server of this one.
+    let [_, dc2_cert, dc2_key] = tls_files(dir.path(), "dc2", true);
+    let other_dc = rpc_channel(&rpc, "dc1", &ca, Some((&dc2_cert, &dc2_key)));
+    let vote = RaftClient::new(other_dc).vote(RaftPayload { data: vec![], cluster_id: String::new() }).await;
+    assert_eq!(vote.expect_err("a dc2 server may not vote in dc1").code(), tonic::Code::PermissionDenied);
+
+    // A certificate from another CA: the handshake itself is refused.
+    let other = tempfile::tempdir().unwrap();
+    let [_, foreign_cert, foreign_key] = tls_files(other.path(), "dc1", true);
+    let foreign = rpc_channel(&rpc, "dc1", &ca, Some((&foreign_cert, &foreign_key)));
+    assert!(ClusterClient::new(foreign).status(StatusRequest {}).await.is_err(), "another CA's certificate");
+    // Dialing with another CA's trust: this server is not believed.
+    let [other_ca, ..] = tls_files(other.path(), "dc1", true);
+    let doubting = rpc_channel(&rpc, "dc1", &other_ca, Some((&server_cert, &server_key)));
+    assert!(ClusterClient::new(doubting).status(StatusRequest {}).await.is_err(), "a server of another CA");
+
+    // Nothing changed.
+    let keys = http.get_json(&addr, "/v1/kv/?keys").await.unwrap();
+    assert_eq!(keys, serde_json::json!(["before"]), "no refused call wrote anything");
+    agent.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t98_without_tls_material_agents_refuse_to_start_unless_told_to_go_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let out = cli(&[
+        "agent",
+        "-server",
+        "-bootstrap-expect",
+        "1",
+        "-data-dir",
+        &data,
+        "-bind",
+        "127.0.98.1",
+        "-client",
+        "127.0.98.1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the server port needs TLS") && stderr.contains("tessera tls ca create"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing was started");
+
+    let args = [
+        "-server",
+        "-bootstrap-expect",
+        "1",
+        "-data-dir",
+        &data,
+        "-bind",
+        "127.0.98.1",
+        "-client",
+        "127.0.98.1",
+        "-insecure-plaintext-rpc",
+    ];
+    let mut agent = Agent::new("plain", "127.0.98.1", dir.path(), args.map(String::from).to_vec());
+    agent.start();
+    agent.wait_log("WITHOUT TLS (-insecure-plaintext-rpc)", SETTLE).await;
+    Http::new().wait_json(&agent.http_addr(), "/v1/status/leader", SETTLE).await;
+    agent.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t99_a_client_agent_does_not_believe_a_server_of_another_ca() {
+    // Cluster A (one dev server) and a rogue server with a CA of its own.
+    let a = tempfile::tempdir().unwrap();
+    let mut server = dev_agent("127.0.99.1", a.path(), &[]);
+    server.args.extend(tls_args(a.path(), "dc1", true));
+    server.start();
+    let rogue_dir = tempfile::tempdir().unwrap();
+    let mut rogue = dev_agent("127.0.99.2", rogue_dir.path(), &[]);
+    rogue.args.extend(tls_args(rogue_dir.path(), "dc1", true));
+    rogue.start();
+    let http = Http::new();
+    http.wait_json(&server.http_addr(), "/v1/connect/ca/roots", SETTLE).await;
+    http.wait_json(&rogue.http_addr(), "/v1/connect/ca/roots", SETTLE).await;
+
+    // A client of A told only about the rogue: it hears nothing from it.
+    let mut client = client_agent("c1", "127.0.99.11", &rogue.rpc_addr(), a.path(), &[]);
+    client.start();
+    wait_until("the client refuses the rogue's certificate", SETTLE, || {
+        let log = client.log();
+        async move { (log.contains("certificate") || log.contains("UnknownIssuer")).then_some(()) }
+    })
+    .await;
+    let roots = http.get(&client.http_addr(), "/v1/agent/connect/ca/roots").await;
+    let rogue_roots = http.get_json(&rogue.http_addr(), "/v1/connect/ca/roots").await.unwrap();
+    let rogue_id = rogue_roots["ActiveRootID"].as_str().unwrap().to_string();
+    assert!(roots.is_none_or(|(_, body)| !body.contains(&rogue_id)), "the rogue's roots were adopted");
+    let nodes = http.get_json(&rogue.http_addr(), "/v1/catalog/nodes").await.unwrap();
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["Node"] != "c1"), "the client synced to the rogue");
+    client.stop();
+    rogue.stop();
+    server.stop();
+}
