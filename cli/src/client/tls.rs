@@ -269,7 +269,7 @@ mod tests {
     }
 
     fn error(settings: &TlsSettings) -> String {
-        format!("{:#}", client_config(settings).err().expect("an error"))
+        format!("{:#}", client_config(settings).expect_err("an error"))
     }
 
     #[test]
