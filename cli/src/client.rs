@@ -38,6 +38,8 @@ pub struct Client {
 pub struct Reply {
     pub status: StatusCode,
     pub body: Vec<u8>,
+    /// `X-Consul-Index`, when the agent sent one (reads do).
+    pub index: Option<u64>,
 }
 
 impl Reply {
@@ -87,8 +89,9 @@ impl Client {
         let response =
             request.send().await.with_context(|| format!("Error connecting to the agent at {}", self.base))?;
         let status = response.status();
+        let index = response.headers().get("x-consul-index").and_then(|v| v.to_str().ok()?.parse().ok());
         let body = response.bytes().await.context("reading the agent's answer")?.to_vec();
-        Ok(Reply { status, body })
+        Ok(Reply { status, body, index })
     }
 
     /// A GET whose body the caller reads as it comes (a stream).

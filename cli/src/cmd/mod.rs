@@ -11,6 +11,7 @@ pub mod operator;
 pub mod ops;
 pub mod proxy;
 pub mod validate;
+pub mod watch;
 
 use clap::Args;
 
