@@ -28,6 +28,8 @@ pub struct Client {
 pub struct Reply {
     pub status: StatusCode,
     pub body: Vec<u8>,
+    /// `X-Consul-Index`, when the agent sent one (reads do).
+    pub index: Option<u64>,
 }
 
 impl Reply {
@@ -96,8 +98,9 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
+        let index = response.headers().get("x-consul-index").and_then(|v| v.to_str().ok()?.parse().ok());
         let body = response.bytes().await.context("reading the agent's answer")?.to_vec();
-        Ok(Reply { status, body })
+        Ok(Reply { status, body, index })
     }
 
     /// A GET whose body the caller reads as it comes (a stream).

@@ -67,6 +67,8 @@ enum Command {
     Info(cmd::agent_ops::InfoArgs),
     /// Tells the agent to join the cluster through other servers.
     Join(cmd::agent_ops::JoinArgs),
+    /// Watches a view of the data (a key, a prefix, services, nodes, a service, checks) for changes.
+    Watch(cmd::watch::WatchArgs),
 }
 
 fn argv_is_intention_check() -> bool {
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
             Command::Monitor(args) => cmd::agent_ops::monitor(args).await,
             Command::Info(args) => cmd::agent_ops::info(args).await,
             Command::Join(args) => cmd::agent_ops::join(args).await,
+            Command::Watch(args) => cmd::watch::run(args).await,
         }
     });
     ExitCode::from(code)

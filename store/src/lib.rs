@@ -54,6 +54,7 @@ use tokio::sync::Notify;
 
 pub use crate::engine::StoreError;
 pub use crate::tables::catalog::Instance as NodeService;
+pub use crate::tables::catalog::KindCounts;
 pub use crate::tables::catalog::Row;
 pub use crate::tables::catalog::Sizes as CatalogSizes;
 pub use crate::tables::kv::KvEntry;
@@ -257,6 +258,12 @@ impl View<'_> {
     /// How many nodes, service names and instances the catalog holds.
     pub fn catalog_sizes(&self) -> Result<CatalogSizes, StoreError> {
         catalog::sizes(&self.snapshot)
+    }
+
+    /// How many instances of each kind (proxies, gateways, native,
+    /// billable) the catalog holds: one pass over the instance rows.
+    pub fn kind_counts(&self) -> Result<KindCounts, StoreError> {
+        catalog::kind_counts(&self.snapshot)
     }
 
     /// Every service name with the union of its instances' tags.

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod proxy;
 pub mod tls;
 pub mod validate;
+pub mod watch;
 
 use clap::Args;
 

@@ -14,6 +14,7 @@ mod t60_membership;
 mod t70_restart;
 mod t80_errors;
 mod t85_config_files;
+mod t86_watch;
 mod t87_cli_ops;
 mod t90_connect;
 mod t95_walkthrough;

@@ -23,6 +23,7 @@ pub mod query;
 mod shapes;
 mod status;
 mod ui;
+mod usage;
 
 use std::sync::Arc;
 
@@ -109,6 +110,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/operator/autopilot/configuration", get(autopilot::configuration))
         .route("/v1/operator/autopilot/health", get(autopilot::health))
         .route("/v1/operator/autopilot/state", get(autopilot::state))
+        .route("/v1/operator/usage", get(usage::usage))
         .route("/v1/agent/members", get(agent::members))
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/host", get(agent::host))

@@ -347,6 +347,66 @@ pub fn sizes(engine: &impl Reads) -> Result<Sizes, StoreError> {
     Ok(sizes)
 }
 
+/// How many instances of each kind the catalog holds, as Consul's
+/// `/v1/operator/usage` counts them: by [`ServiceKind`], Connect-native ones
+/// apart (their kind is typical), and the billable ones (typical kind, native
+/// or not, except the servers' own `consul` service).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts {
+    pub connect_proxy: u64,
+    pub mesh_gateway: u64,
+    pub terminating_gateway: u64,
+    pub ingress_gateway: u64,
+    pub connect_native: u64,
+    pub billable: u64,
+}
+
+/// The fields of an instance row [`kind_counts`] needs; the rest of the
+/// JSON row is skipped rather than decoded.
+#[derive(Deserialize)]
+struct KindOnly {
+    name: String,
+    #[serde(default)]
+    kind: ServiceKind,
+    #[serde(default)]
+    connect_native: bool,
+}
+
+/// The catalog's [`KindCounts`], in one pass over the instance rows (no
+/// summary keeps kinds: only the operator's usage endpoint asks, where
+/// Consul keeps running counters).
+pub fn kind_counts(engine: &impl Reads) -> Result<KindCounts, StoreError> {
+    let mut counts = KindCounts::default();
+    let services = prefix(&["s"]);
+    engine.scan_from(Cf::Catalog, &services, &mut |k, v| {
+        if !k.starts_with(&services) {
+            return Ok(false);
+        }
+        let row: Row<KindOnly> = super::decode(v, "catalog row")?;
+        counts.count(&row.value);
+        Ok(true)
+    })?;
+    Ok(counts)
+}
+
+impl KindCounts {
+    fn count(&mut self, instance: &KindOnly) {
+        let slot = match instance.kind {
+            ServiceKind::Typical => None,
+            ServiceKind::ConnectProxy => Some(&mut self.connect_proxy),
+            ServiceKind::MeshGateway => Some(&mut self.mesh_gateway),
+            ServiceKind::TerminatingGateway => Some(&mut self.terminating_gateway),
+            ServiceKind::IngressGateway => Some(&mut self.ingress_gateway),
+        };
+        match slot {
+            Some(n) => *n += 1,
+            None if instance.name != "consul" => self.billable += 1,
+            None => {}
+        }
+        self.connect_native += u64::from(instance.connect_native);
+    }
+}
+
 /// Writes the derived rows (name and connect indexes, summaries) afresh
 /// from the service rows: for a data dir or a snapshot made before they
 /// existed, or left behind by a version that did not keep them.
@@ -461,6 +521,21 @@ mod tests {
         assert_eq!(sizes(&engine).unwrap(), Sizes { nodes: 2, services: 2, instances: 3 });
         commit(&engine, |t| delete_node(t, 3, "a").unwrap());
         assert_eq!(sizes(&engine).unwrap(), Sizes { nodes: 1, services: 1, instances: 1 });
+    }
+
+    #[test]
+    fn kind_counts_split_instances_by_kind_and_leave_consul_unbilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let proxy = Service { kind: ServiceKind::ConnectProxy, ..service("web-proxy", "web-sidecar-proxy") };
+        let native = Service { connect_native: true, ..service("api1", "api") };
+        let gateway = Service { kind: ServiceKind::MeshGateway, ..service("gw", "gateway") };
+        let services = [service("web1", "web"), proxy, native, gateway, service("consul", "consul")];
+        commit(&engine, |t| sync_node(t, 1, &node("a"), &services, &[]).unwrap());
+        let counts = kind_counts(&engine).unwrap();
+        let want =
+            KindCounts { connect_proxy: 1, mesh_gateway: 1, connect_native: 1, billable: 2, ..KindCounts::default() };
+        assert_eq!(counts, want);
     }
 
     #[test]
