@@ -48,6 +48,16 @@ performance {
 node_meta {
   rack = "r1"
 }
+tls {
+  defaults {
+    ca_file = "/etc/tessera/consul-agent-ca.pem"
+    cert_file = "/etc/tessera/dc1-server-consul-0.pem"
+    key_file = "/etc/tessera/dc1-server-consul-0-key.pem"
+  }
+  internal_rpc {
+    tls_min_version = "TLSv1_3"
+  }
+}
 "#;
 
 #[test]
@@ -138,7 +148,7 @@ fn empty_names_are_consul_s_errors() {
 
 #[test]
 fn bootstrap_rules_are_consul_s() {
-    let dir = &["-data-dir", "/x", "-retry-join", "10.0.0.2"];
+    let dir = &["-data-dir", "/x", "-retry-join", "10.0.0.2", "-ca-file", "/ca", "-cert-file", "/c", "-key-file", "/k"];
     let err = |text: &str| settings(dir, &[(text, Format::Json)]).unwrap_err();
     assert_eq!(err(r#"{"bootstrap_expect": 3}"#), "'bootstrap_expect > 0' requires 'server = true'");
     assert_eq!(err(r#"{"bootstrap": true}"#), "'bootstrap = true' requires 'server = true'");
@@ -246,7 +256,11 @@ fn config_paths_keep_command_line_order() {
 #[test]
 fn a_stock_config_dir_builds_an_agent() {
     let dir = dir_with(&[
-        ("consul.hcl", "datacenter = \"dc1\"\ndata_dir = \"/opt/consul\"\nretry_join = [\"10.0.0.1\"]\n"),
+        (
+            "consul.hcl",
+            "datacenter = \"dc1\"\ndata_dir = \"/opt/consul\"\nretry_join = [\"10.0.0.1\"]\n\
+             ca_file = \"/ca.pem\"\ncert_file = \"/client.pem\"\nkey_file = \"/client-key.pem\"\n",
+        ),
         ("web.json", r#"{"service": {"name": "web", "port": 80}}"#),
     ]);
     let loaded = crate::agent_config::load(&[dir.path().to_path_buf()], None).unwrap();
@@ -254,6 +268,31 @@ fn a_stock_config_dir_builds_an_agent() {
     let s = agent.settings(Given(Some(&matches)), &loaded.config, Purpose::Run).unwrap();
     assert_eq!(s.config.retry_join, vec!["10.0.0.1:8300"]);
     assert_eq!(loaded.config.services.len(), 1);
+}
+
+#[test]
+fn the_server_port_tls_comes_from_the_stanza_the_old_keys_and_flags() {
+    let s = settings(&[], &[(SERVER_HCL, Format::Hcl)]).unwrap();
+    let RpcTlsConfig::Files { files, min_version } = &s.config.rpc_tls else { panic!("{:?}", s.config.rpc_tls) };
+    assert_eq!(files.ca_file.as_deref(), Some(std::path::Path::new("/etc/tessera/consul-agent-ca.pem")));
+    assert_eq!(*min_version, MinVersion::Tls13, "internal_rpc over defaults");
+    // Old top-level keys sit under the stanza; a flag wins over both.
+    let old = r#"{"server": true, "data_dir": "/x", "bootstrap_expect": 1, "cert_file": "/old.pem", "key_file": "/old-key.pem", "ca_file": "/old-ca.pem"}"#;
+    let s = settings(&["-cert-file", "/flag.pem"], &[(old, Format::Json)]).unwrap();
+    let RpcTlsConfig::Files { files, .. } = &s.config.rpc_tls else { panic!() };
+    assert_eq!(files.cert_file.as_deref(), Some(std::path::Path::new("/flag.pem")));
+    assert_eq!(files.key_file.as_deref(), Some(std::path::Path::new("/old-key.pem")));
+
+    let bare = r#"{"server": true, "data_dir": "/x", "bootstrap_expect": 1}"#;
+    assert!(settings(&[], &[(bare, Format::Json)]).unwrap_err().contains("tessera tls ca create"));
+    let s = settings(&["-insecure-plaintext-rpc"], &[(bare, Format::Json)]).unwrap();
+    assert!(matches!(s.config.rpc_tls, RpcTlsConfig::Plaintext));
+    let both = settings(&["-insecure-plaintext-rpc"], &[(old, Format::Json)]).unwrap_err();
+    assert!(both.contains("exclude each other"), "{both}");
+    let client = r#"{"data_dir": "/x", "retry_join": ["10.0.0.1"], "ca_file": "/ca.pem"}"#;
+    assert!(settings(&[], &[(client, Format::Json)]).unwrap_err().contains("tessera tls cert create -client"));
+    let old_tls = agent_config::parse(r#"{"tls_min_version": "TLSv1_1"}"#, Format::Json).unwrap_err().to_string();
+    assert!(old_tls.contains("TLS before 1.2 is not supported"), "{old_tls}");
 }
 
 #[test]
