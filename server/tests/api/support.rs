@@ -26,6 +26,8 @@ pub struct TestServer {
     pub dns: String,
     /// The server RPC (gRPC) address, for client agents to join.
     pub rpc: String,
+    /// Where the agent CA and certificates for the server port are.
+    pub tls: TestTls,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), AgentError>>,
 }
@@ -61,12 +63,14 @@ impl TestServer {
             config_dirs: config_dir.map(Path::to_path_buf).into_iter().collect(),
             ..AgentConfig::default()
         };
+        let tls = TestTls::make(data_dir.parent().unwrap_or(data_dir));
+        config.rpc_tls = tls.rpc_tls(true);
         tweak(&mut config);
         let listeners = Listeners { rpc: Some(rpc), http, dns: Some((dns_udp, dns_tcp)), grpc: None };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));
         let (http, dns, rpc) = (http_addr.to_string(), dns_addr.to_string(), rpc_addr.to_string());
-        let server = TestServer { http, dns, rpc, shutdown, task };
+        let server = TestServer { http, dns, rpc, tls, shutdown, task };
         let api = Http::new();
         wait_until("the server leads", SETTLE, || async {
             let leader = api.get_json(&server.http, "/v1/status/leader").await?;
@@ -105,6 +109,7 @@ impl TestClient {
             dns_port: None,
             grpc_port: None,
             retry_join: vec![server.rpc.clone()],
+            rpc_tls: server.tls.rpc_tls(false),
             ..AgentConfig::default()
         };
         let listeners = Listeners { rpc: None, http, dns: None, grpc: None };
@@ -123,6 +128,49 @@ impl TestClient {
         self.shutdown.cancel();
         let outcome = tokio::time::timeout(STOP_BOUND, self.task).await.expect("the client stops in time");
         outcome.expect("the client task did not panic").expect("the client ended without an error");
+    }
+}
+
+/// An agent CA with a server and a client certificate for datacenter
+/// dc1, written under `<dir>/tls`, as `tessera tls` would make them.
+#[derive(Clone)]
+pub struct TestTls {
+    dir: std::path::PathBuf,
+}
+
+impl TestTls {
+    pub fn make(dir: &Path) -> TestTls {
+        use tessera_mesh::agent_tls;
+        let dir = dir.join("tls");
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = agent_tls::make_ca("consul", 1).unwrap();
+        std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+        for role in [agent_tls::Role::Server, agent_tls::Role::Client] {
+            let request = agent_tls::CertRequest {
+                role,
+                datacenter: "dc1",
+                domain: "consul",
+                days: 1,
+                dns_names: &[],
+                ip_addresses: &[],
+                node: None,
+            };
+            let made = agent_tls::make_cert(&ca, &request).unwrap();
+            std::fs::write(dir.join(format!("{}.pem", role.name())), made.cert_pem).unwrap();
+            std::fs::write(dir.join(format!("{}-key.pem", role.name())), made.key_pem).unwrap();
+        }
+        TestTls { dir }
+    }
+
+    pub fn rpc_tls(&self, server: bool) -> tessera_server::config::RpcTlsConfig {
+        let role = if server { "server" } else { "client" };
+        let files = tessera_server::config::TlsFiles {
+            ca_file: Some(self.dir.join("ca.pem")),
+            ca_path: None,
+            cert_file: Some(self.dir.join(format!("{role}.pem"))),
+            key_file: Some(self.dir.join(format!("{role}-key.pem"))),
+        };
+        tessera_server::config::RpcTlsConfig::Files { files, min_version: Default::default() }
     }
 }
 
