@@ -83,6 +83,15 @@ async fn t97_only_servers_of_the_cluster_may_make_server_calls() {
     let doubting = rpc_channel(&rpc, "dc1", &other_ca, Some((&server_cert, &server_key)));
     assert!(ClusterClient::new(doubting).status(StatusRequest {}).await.is_err(), "a server of another CA");
 
+    // This server does not allow auto_encrypt: no certificate for anyone.
+    let key = tessera_mesh::connect::csr::agent_request("c1").unwrap();
+    let ask =
+        tessera_proto::v1::AutoEncryptRequest { node: "c1".into(), datacenter: "dc1".into(), csr_pem: key.csr_pem };
+    let anonymous = rpc_channel(&rpc, "dc1", &ca, None);
+    let refused = tessera_proto::v1::agent_api_client::AgentApiClient::new(anonymous).auto_encrypt(ask).await;
+    let status = refused.expect_err("allow_tls is off");
+    assert!(status.message().contains("auto_encrypt is not allowed"), "{}", status.message());
+
     // Nothing changed.
     let keys = http.get_json(&addr, "/v1/kv/?keys").await.unwrap();
     assert_eq!(keys, serde_json::json!(["before"]), "no refused call wrote anything");
@@ -161,4 +170,66 @@ async fn t99_a_client_agent_does_not_believe_a_server_of_another_ca() {
     client.stop();
     rogue.stop();
     server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t96_auto_encrypt_gives_a_client_agent_a_certificate_for_its_node_only() {
+    use tessera_proto::v1::agent_api_client::AgentApiClient;
+    use tessera_proto::v1::AgentWrite;
+    use tessera_proto::v1::AutoEncryptRequest;
+    use tessera_proto::v1::HeartbeatRequest;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let allow = tmp.path().join("server.hcl");
+    std::fs::write(&allow, "auto_encrypt {\n  allow_tls = true\n}\n").unwrap();
+    let allow_arg = allow.display().to_string();
+    let mut cluster = cluster_tests::Cluster::servers(46, 1, 1, &["-config-file", &allow_arg]);
+    cluster.start_all();
+    cluster.wait_leader(SETTLE).await;
+    let server = &cluster.agents[0];
+    let http = Http::new();
+    http.wait_json(&server.http_addr(), "/v1/connect/ca/roots", SETTLE).await;
+
+    // A client agent with the CA alone, and auto_encrypt.
+    let [ca, ..] = tls_files(cluster.dir.path(), "dc1", true);
+    let client_dir = tmp.path().join("c1.d");
+    std::fs::create_dir_all(&client_dir).unwrap();
+    std::fs::write(client_dir.join("tls.hcl"), "auto_encrypt {\n  tls = true\n}\n").unwrap();
+    std::fs::write(client_dir.join("web.json"), r#"{"service": {"name": "web", "port": 8080}}"#).unwrap();
+    let ip = "127.0.46.11";
+    let args = ["-node", "c1", "-bind", ip, "-client", ip, "-retry-join", &server.rpc_addr(), "-ca-file", &ca];
+    let mut args: Vec<String> = args.map(String::from).to_vec();
+    args.extend(["-config-dir".into(), client_dir.display().to_string()]);
+    args.extend(["-data-dir".into(), tmp.path().join("c1").display().to_string()]);
+    let mut client = Agent::new("c1", ip, tmp.path(), args);
+    client.start();
+    client.wait_log("auto_encrypt: got this agent's certificate", SETTLE).await;
+    http.wait_passing(&server.http_addr(), "web", 1, SETTLE).await;
+
+    // What auto_encrypt hands out binds its holder to one node.
+    let rpc = server.rpc_addr();
+    let anonymous = AgentApiClient::new(rpc_channel(&rpc, "dc1", &ca, None));
+    let key = tessera_mesh::connect::csr::agent_request("c9").unwrap();
+    let signed = anonymous
+        .clone()
+        .auto_encrypt(AutoEncryptRequest { node: "c9".into(), datacenter: "dc1".into(), csr_pem: key.csr_pem })
+        .await
+        .expect("anyone with the CA may ask, until ACLs")
+        .into_inner();
+    let (cert_path, key_path) = (tmp.path().join("c9.pem"), tmp.path().join("c9-key.pem"));
+    std::fs::write(&cert_path, &signed.cert_pem).unwrap();
+    std::fs::write(&key_path, &key.key_pem).unwrap();
+    let (cert_path, key_path) = (cert_path.display().to_string(), key_path.display().to_string());
+    let as_c9 = AgentApiClient::new(rpc_channel(&rpc, "dc1", &ca, Some((&cert_path, &key_path))));
+    let other = as_c9.clone().sync(AgentWrite { node: "c1".into(), command: vec![] }).await;
+    let status = other.expect_err("c9's certificate may not write for c1");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(status.message().contains("may not act for node \"c1\""), "{}", status.message());
+    let beat = as_c9.clone().heartbeat(HeartbeatRequest { node: "c1".into() }).await;
+    assert_eq!(beat.expect_err("nor heartbeat for it").code(), tonic::Code::PermissionDenied);
+    as_c9.clone().heartbeat(HeartbeatRequest { node: "c9".into() }).await.expect("its own node, yes");
+    // Without a certificate, the agent calls are refused.
+    let anon_sync = anonymous.clone().sync(AgentWrite { node: "c1".into(), command: vec![] }).await;
+    assert_eq!(anon_sync.expect_err("anonymous sync").code(), tonic::Code::PermissionDenied);
+    client.stop();
 }

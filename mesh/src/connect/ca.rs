@@ -351,6 +351,62 @@ impl Signer {
     }
 }
 
+/// A client agent's certificate (auto-encrypt): its key, its node's agent
+/// SPIFFE id.
+#[derive(Debug, Clone)]
+pub struct SignedAgent {
+    pub cert_pem: String,
+    /// Unix seconds (the certificate's notAfter).
+    pub valid_before: u64,
+}
+
+impl Signer {
+    /// Signs a client agent's certificate for `agent_uri` (Consul's
+    /// `spiffe://<trust domain>/agent/client/dc/<dc>/id/<node>`), with
+    /// `localhost` and 127.0.0.1 as Consul adds them. Only the CSR's public
+    /// key is taken (its signature checked); whatever names it asks for are
+    /// ignored, and a CA request is refused.
+    pub fn sign_agent(
+        &self,
+        csr_pem: &str,
+        agent_uri: &str,
+        ttl: std::time::Duration,
+    ) -> Result<SignedAgent, CsrError> {
+        let der = csr_der(csr_pem)?;
+        let spki = requested_spki(&der)?;
+        let csr = CertificateSigningRequestParams::from_der(&der.as_slice().into())
+            .map_err(|e| CsrError::Unparseable(e.to_string()))?;
+        check_key_carried_unchanged(&csr.public_key, spki)?;
+        if matches!(csr.params.is_ca, IsCa::Ca(_)) {
+            return Err(CsrError::CaRequested);
+        }
+        let window = Window::from_now(ttl);
+        let params = agent_params(agent_uri, &random_serial(), window)?;
+        let cert = params.signed_by(&csr.public_key, &self.issuer).map_err(|e| CsrError::Signing(e.to_string()))?;
+        Ok(SignedAgent { cert_pem: cert.pem(), valid_before: window.not_after })
+    }
+}
+
+fn agent_params(agent_uri: &str, serial: &[u8], window: Window) -> Result<CertificateParams, CsrError> {
+    let signing = |e: rcgen::Error| CsrError::Signing(e.to_string());
+    let uri = Ia5String::try_from(agent_uri).map_err(signing)?;
+    let localhost = Ia5String::try_from("localhost").map_err(signing)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = common_name(agent_uri.rsplit('/').next().unwrap_or_default());
+    params.subject_alt_names = vec![
+        SanType::URI(uri),
+        SanType::DnsName(localhost),
+        SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
+    ];
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.serial_number = Some(SerialNumber::from_slice(serial));
+    window.apply(&mut params).map_err(|reason| CsrError::Signing(format!("ttl {}: {reason}", window.describe())))?;
+    Ok(params)
+}
+
 /// Parses and checks a CSR without signing; the signature is verified by
 /// rcgen's `CertificateSigningRequestParams`. Returns the identity a leaf
 /// would carry.

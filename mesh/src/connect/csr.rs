@@ -31,6 +31,18 @@ pub fn leaf_request(identity: &ServiceIdentity) -> Result<LeafKey, CaError> {
     Ok(LeafKey { key_pem: key.serialize_pem(), csr_pem: csr })
 }
 
+/// An EC P-256 key and a CSR for a client agent's own certificate
+/// (auto_encrypt): the CA sets the names, so only the key matters; CN is
+/// the node.
+pub fn agent_request(node: &str) -> Result<LeafKey, CaError> {
+    let build = |e: rcgen::Error| CaError::Build { what: format!("agent CSR for {node}"), reason: e.to_string() };
+    let key = KeyPair::generate().map_err(build)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = common_name(node);
+    let csr = params.serialize_request(&key).and_then(|csr| csr.pem()).map_err(build)?;
+    Ok(LeafKey { key_pem: key.serialize_pem(), csr_pem: csr })
+}
+
 fn request_params(identity: &ServiceIdentity) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name(&identity.service);

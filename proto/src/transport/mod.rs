@@ -56,6 +56,12 @@ impl ChannelPool {
         self.tls.as_ref()
     }
 
+    /// Forgets every channel: the next calls dial anew (after this agent's
+    /// certificate changed, so servers see the new one).
+    pub fn reconnect(&self) {
+        self.channels.lock().expect("channel pool lock").clear();
+    }
+
     pub fn channel(&self, addr: &str) -> Result<Channel, BadAddress> {
         let mut channels = self.channels.lock().expect("channel pool lock");
         if let Some(channel) = channels.get(addr) {

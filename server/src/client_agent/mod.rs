@@ -6,6 +6,7 @@
 //! queries share one call ([`coalesce`]). Its HTTP API is `http::client`,
 //! its DNS `dns::remote`; `start::client` wires them.
 
+pub mod auto_encrypt;
 pub mod coalesce;
 pub mod feed;
 pub mod pool;

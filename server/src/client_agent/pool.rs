@@ -161,6 +161,30 @@ impl ServerPool {
         .await
     }
 
+    /// auto_encrypt: a certificate for this agent's own key (its CSR).
+    pub async fn auto_encrypt(
+        &self,
+        node: &str,
+        datacenter: &str,
+        csr_pem: String,
+    ) -> Result<tessera_proto::v1::AutoEncryptResponse, Status> {
+        self.with_server(|mut client| {
+            let message = tessera_proto::v1::AutoEncryptRequest {
+                node: node.to_string(),
+                datacenter: datacenter.to_string(),
+                csr_pem: csr_pem.clone(),
+            };
+            async move { Ok(client.auto_encrypt(request(message, SHORT_TIMEOUT * 2)).await?.into_inner()) }
+        })
+        .await
+    }
+
+    /// Drops open connections to servers: the next calls present this
+    /// agent's current certificate.
+    pub fn reconnect(&self) {
+        self.channels.reconnect();
+    }
+
     /// Opens the roots-and-intentions stream on the first server that answers.
     pub async fn watch_connect(&self, message: WatchConnectRequest) -> Result<Streaming<ConnectUpdate>, Status> {
         self.with_server(|mut client| {

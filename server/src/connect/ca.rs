@@ -34,15 +34,15 @@ pub struct SigningState {
     bucket: Mutex<Option<(f64, Instant)>>,
 }
 
-struct SigningContext {
+pub struct SigningContext {
     roots_index: u64,
-    signer: Signer,
-    intermediate_pems: Vec<String>,
-    policy: LeafPolicy,
-    csr_max_per_second: f64,
+    pub signer: Signer,
+    pub intermediate_pems: Vec<String>,
+    pub policy: LeafPolicy,
+    pub csr_max_per_second: f64,
 }
 
-fn signing_context(server: &Server, signing: &SigningState) -> Result<Arc<SigningContext>, ServerError> {
+pub fn signing_context(server: &Server, signing: &SigningState) -> Result<Arc<SigningContext>, ServerError> {
     let roots_index = server.store.table_index(tessera_store::Table::Roots);
     let mut cached = signing.context.lock().expect("signing context lock");
     if let Some(context) = cached.as_ref().filter(|c| c.roots_index == roots_index && roots_index > 0) {
@@ -190,7 +190,7 @@ fn node_may_claim(server: &Server, node: &str, service: &str) -> Result<bool, Se
 }
 
 /// A token bucket of `per_second` tokens (burst of one second's worth).
-fn take_token(state: &SigningState, per_second: f64) -> Result<(), ServerError> {
+pub fn take_token(state: &SigningState, per_second: f64) -> Result<(), ServerError> {
     if per_second <= 0.0 {
         return Ok(());
     }

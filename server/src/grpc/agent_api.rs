@@ -216,6 +216,23 @@ impl agent_api_server::AgentApi for AgentApiService {
         Ok(Response::new(HeartbeatResponse {}))
     }
 
+    /// The one agent call a caller without a certificate may make: it has
+    /// the CA (it verified this server) and asks for its certificate.
+    async fn auto_encrypt(
+        &self,
+        request: Request<tessera_proto::v1::AutoEncryptRequest>,
+    ) -> Result<Response<tessera_proto::v1::AutoEncryptResponse>, Status> {
+        let ask = request.into_inner();
+        let signed = crate::connect::agent_certs::sign_agent(
+            &self.server,
+            &self.signing,
+            &ask.node,
+            &ask.datacenter,
+            &ask.csr_pem,
+        );
+        signed.map(Response::new).map_err(Status::from)
+    }
+
     async fn sync(&self, request: Request<AgentWrite>) -> Result<Response<AgentWriteResponse>, Status> {
         let speaker = require_agent(&request, "AgentApi.Sync")?;
         let write = request.into_inner();

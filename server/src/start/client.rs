@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
+use crate::client_agent::auto_encrypt::AutoEncrypt;
 use crate::client_agent::feed::from_servers;
 use crate::client_agent::heartbeats;
 use crate::client_agent::learn_peers;
@@ -48,7 +49,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         sup.tasks(),
         &metrics,
     );
-    let setup = AgentSetup { rpc_tls, ..setup };
+    let setup = AgentSetup { rpc_tls: rpc_tls.clone(), ..setup };
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);
 
@@ -74,6 +75,20 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         spawn_agent_grpc(&mut sup, &agent, listener);
     }
     spawn_background(&mut sup, &agent, &servers, &name);
+    if let Some(tls) = rpc_tls.filter(|tls| config.auto_encrypt.tls && !tls.has_identity()) {
+        let auto = AutoEncrypt {
+            servers: servers.clone(),
+            tls,
+            node: name.clone(),
+            datacenter: config.datacenter.clone(),
+            retry: config.retry_interval,
+        };
+        let token = sup.shutdown().clone();
+        sup.spawn(async move {
+            auto.run(token).await;
+            Ok(())
+        });
+    }
     let outcome = sup.supervise().await;
     sup.shutdown().cancel();
     agent.stop();

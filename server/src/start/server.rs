@@ -213,6 +213,13 @@ fn spawn_services(sup: &mut Supervisor, parts: &Parts, rpc_listener: TcpListener
         cluster::leader::run(leader_server, token).await;
         Ok(())
     });
+    if let Some(tls) = server.pool.tls().cloned() {
+        let (weak, token) = (Arc::downgrade(server), sup.shutdown().clone());
+        sup.spawn(async move {
+            connect::agent_certs::trust_connect_roots(weak, tls, token).await;
+            Ok(())
+        });
+    }
     let (ca_server, token) = (server.clone(), sup.shutdown().clone());
     sup.spawn(async move {
         connect::leader::run(ca_server, token).await;
