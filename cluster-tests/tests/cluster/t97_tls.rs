@@ -313,3 +313,42 @@ async fn t94_server_certificates_rotate_on_sighup_under_traffic_and_no_write_is_
     let leader = cluster.wait_leader(SETTLE).await;
     assert!(http.kv_put(&cluster.agents[leader].http_addr(), "after-rotation", "ok").await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t95_a_client_agent_keeps_the_trust_domain_of_the_cluster_it_joined() {
+    // Two single-server clusters whose servers share one agent CA.
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut a = dev_agent("127.0.48.1", &a_dir, &[]);
+    a.args.extend(tls_args(tmp.path(), "dc1", true));
+    a.start();
+    let mut b = dev_agent("127.0.48.2", &b_dir, &[]);
+    b.args.extend(tls_args(tmp.path(), "dc1", true));
+    b.start();
+    let http = Http::new();
+    let a_roots = http.wait_json(&a.http_addr(), "/v1/connect/ca/roots", SETTLE).await;
+    let b_roots = http.wait_json(&b.http_addr(), "/v1/connect/ca/roots", SETTLE).await;
+    let a_domain = a_roots["TrustDomain"].as_str().unwrap().to_string();
+    assert_ne!(a_domain, b_roots["TrustDomain"].as_str().unwrap());
+
+    let mut client = client_agent("c1", "127.0.48.11", &a.rpc_addr(), tmp.path(), &[]);
+    client.start();
+    let roots_of = |http: &Http, addr: String| {
+        let http = http.clone();
+        async move { http.get_json(&addr, "/v1/agent/connect/ca/roots").await }
+    };
+    wait_until("the client holds A's roots", SETTLE, || {
+        let (roots, a_domain) = (roots_of(&http, client.http_addr()), &a_domain);
+        async move { (roots.await?["TrustDomain"].as_str()? == a_domain.as_str()).then_some(()) }
+    })
+    .await;
+    // It learns B as a server, then A goes away: only B answers.
+    let joined = cli(&["join", "-http-addr", &client.http_addr(), &b.rpc_addr()]);
+    assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
+    a.stop();
+    client.wait_log("roots of another trust domain: ignored", SETTLE).await;
+    let roots = http.get_json(&client.http_addr(), "/v1/agent/connect/ca/roots").await.unwrap();
+    assert_eq!(roots["TrustDomain"].as_str(), Some(a_domain.as_str()), "B's roots were not adopted");
+    client.stop();
+    b.stop();
+}

@@ -27,6 +27,14 @@ pub async fn from_servers(servers: Arc<ServerPool>, connect: Arc<AgentConnect>, 
                     _ = shutdown.cancelled() => return,
                     message = stream.message() => match message {
                         Ok(Some(update)) => {
+                            if let Some(foreign) = foreign_trust_domain(&connect, &update) {
+                                tracing::error!(
+                                    theirs = %foreign,
+                                    "a server sent roots of another trust domain: ignored (this agent keeps the \
+                                     cluster it joined; restart it to join a new one)"
+                                );
+                                break;
+                            }
                             backoff = RECONNECT_MIN;
                             apply(&connect, update);
                         }
@@ -46,4 +54,13 @@ pub async fn from_servers(servers: Arc<ServerPool>, connect: Arc<AgentConnect>, 
         }
         backoff = (backoff * 2).min(RECONNECT_MAX);
     }
+}
+
+/// The trust domain of `update`'s roots when it is not the one this agent
+/// already holds: one server alone cannot move a client agent to another
+/// cluster.
+fn foreign_trust_domain(connect: &AgentConnect, update: &tessera_proto::v1::ConnectUpdate) -> Option<String> {
+    let (_, _, held) = connect.held_indexes();
+    let theirs = &update.roots.as_ref()?.trust_domain;
+    (!held.is_empty() && *theirs != held).then(|| theirs.clone())
 }
