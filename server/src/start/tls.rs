@@ -39,16 +39,23 @@ pub fn rpc_tls(config: &AgentConfig) -> Result<Option<Arc<RpcTls>>, AgentError> 
 /// A throwaway agent CA and a server certificate for `-dev`, never written down.
 fn dev_material(names: &Names) -> Result<Source, AgentError> {
     let failed = |e: agent_tls::AgentTlsError| AgentError::Tls(format!("making -dev certificates: {e}"));
-    let ca = agent_tls::make_ca(&names.domain, DEV_DAYS).map_err(failed)?;
-    let request = agent_tls::CertRequest {
-        role: agent_tls::Role::Server,
-        datacenter: &names.datacenter,
-        domain: &names.domain,
+    let ca = agent_tls::ca(&agent_tls::CaOptions {
         days: DEV_DAYS,
-        dns_names: &[],
-        ip_addresses: &[],
+        domain: names.domain.clone(),
+        common_name: None,
+        permitted_dns: Vec::new(),
+        cluster_id: None,
+    })
+    .map_err(failed)?;
+    let request = agent_tls::CertOptions {
+        kind: agent_tls::Kind::Server,
+        dc: names.datacenter.clone(),
+        domain: names.domain.clone(),
+        days: DEV_DAYS,
         node: None,
+        additional_dns: Vec::new(),
+        additional_ips: Vec::new(),
     };
-    let server = agent_tls::make_cert(&ca, &request).map_err(failed)?;
-    Ok(Source::Pem { ca: ca.cert_pem, cert: Some(server.cert_pem), key: Some(server.key_pem) })
+    let server = agent_tls::cert(&request, &ca.cert, &ca.key).map_err(failed)?;
+    Ok(Source::Pem { ca: ca.cert, cert: Some(server.cert), key: Some(server.key) })
 }

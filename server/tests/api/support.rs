@@ -143,21 +143,28 @@ impl TestTls {
         use tessera_mesh::agent_tls;
         let dir = dir.join("tls");
         std::fs::create_dir_all(&dir).unwrap();
-        let ca = agent_tls::make_ca("consul", 1).unwrap();
-        std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
-        for role in [agent_tls::Role::Server, agent_tls::Role::Client] {
-            let request = agent_tls::CertRequest {
-                role,
-                datacenter: "dc1",
-                domain: "consul",
+        let ca = agent_tls::ca(&agent_tls::CaOptions {
+            days: 1,
+            domain: "consul".into(),
+            common_name: None,
+            permitted_dns: Vec::new(),
+            cluster_id: None,
+        })
+        .unwrap();
+        std::fs::write(dir.join("ca.pem"), &ca.cert).unwrap();
+        for kind in [agent_tls::Kind::Server, agent_tls::Kind::Client] {
+            let request = agent_tls::CertOptions {
+                kind,
+                dc: "dc1".into(),
+                domain: "consul".into(),
                 days: 1,
-                dns_names: &[],
-                ip_addresses: &[],
                 node: None,
+                additional_dns: Vec::new(),
+                additional_ips: Vec::new(),
             };
-            let made = agent_tls::make_cert(&ca, &request).unwrap();
-            std::fs::write(dir.join(format!("{}.pem", role.name())), made.cert_pem).unwrap();
-            std::fs::write(dir.join(format!("{}-key.pem", role.name())), made.key_pem).unwrap();
+            let made = agent_tls::cert(&request, &ca.cert, &ca.key).unwrap();
+            std::fs::write(dir.join(format!("{}.pem", kind.label())), made.cert).unwrap();
+            std::fs::write(dir.join(format!("{}-key.pem", kind.label())), made.key).unwrap();
         }
         TestTls { dir }
     }

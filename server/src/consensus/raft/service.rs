@@ -58,7 +58,36 @@ impl raft_server::Raft for RaftService {
 
     async fn install_snapshot(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         require_server(&request, "Raft")?;
-        let rpc = self.decode(request)?;
+        let rpc: openraft::raft::InstallSnapshotRequest<tessera_store::types::TypeConfig> = self.decode(request)?;
+        check_chunk(rpc.offset, rpc.data.len())?;
         self.encode(&self.raft.install_snapshot(rpc).await)
+    }
+}
+
+/// Snapshots are received into memory; a chunk past this bound would make
+/// the server grow its buffer to the offset (a huge offset asks for
+/// terabytes), so it is refused before openraft sees it.
+const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
+
+#[allow(clippy::result_large_err)]
+fn check_chunk(offset: u64, len: usize) -> Result<(), Status> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= MAX_SNAPSHOT_BYTES => Ok(()),
+        _ => Err(Status::invalid_argument(format!(
+            "snapshot chunk at offset {offset} ({len} bytes) goes past the {MAX_SNAPSHOT_BYTES}-byte limit"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_past_the_limit_is_refused_before_anything_is_allocated() {
+        assert!(check_chunk(0, 1 << 20).is_ok());
+        assert!(check_chunk(MAX_SNAPSHOT_BYTES - 10, 10).is_ok());
+        assert!(check_chunk(MAX_SNAPSHOT_BYTES, 1).is_err());
+        assert!(check_chunk(u64::MAX, 2).is_err(), "no overflow");
     }
 }
