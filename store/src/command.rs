@@ -14,6 +14,7 @@ use tessera_mesh::catalog::Service;
 use tessera_mesh::connect::ca::RootCa;
 use tessera_mesh::connect::Intention;
 
+use crate::autopilot::AutopilotConfig;
 use crate::ca::CaConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +87,14 @@ pub enum Command {
     IntentionUpsert { intention: Intention, replace: bool },
     /// Answers `Applied(false)` if the pair had no intention.
     IntentionDelete { source: String, destination: String },
+    /// `PUT /v1/operator/autopilot/configuration`: replaces autopilot's
+    /// configuration; with `cas`, only if its modify index is still that
+    /// (answers `Applied(false)` otherwise).
+    AutopilotSetConfig {
+        config: AutopilotConfig,
+        #[serde(default)]
+        cas: Option<u64>,
+    },
 }
 
 /// What applying a command answered. Business rejections (a failed CAS) are

@@ -103,6 +103,12 @@ fn golden_command(command: &Command) -> &'static str {
             r#""create_index":17,"modify_index":42},"replace":true}"#,
         ),
         Command::IntentionDelete { .. } => r#"{"op":"IntentionDelete","source":"web","destination":"db"}"#,
+        Command::AutopilotSetConfig { .. } => concat!(
+            r#"{"op":"AutopilotSetConfig","config":{"cleanup_dead_servers":false,"#,
+            r#""last_contact_threshold_ns":350000000,"max_trailing_logs":500,"min_quorum":3,"#,
+            r#""server_stabilization_time_ns":20000000000,"redundancy_zone_tag":"zone","#,
+            r#""disable_upgrade_migration":true,"upgrade_version_tag":"build"},"cas":21}"#,
+        ),
     }
 }
 
@@ -251,6 +257,19 @@ fn samples() -> Vec<Command> {
         Command::CaPruneRoots { root_ids: vec!["aa:bb:01".into()] },
         Command::IntentionUpsert { intention: intention(), replace: true },
         Command::IntentionDelete { source: "web".into(), destination: "db".into() },
+        Command::AutopilotSetConfig {
+            config: AutopilotConfig {
+                cleanup_dead_servers: false,
+                last_contact_threshold_ns: 350_000_000,
+                max_trailing_logs: 500,
+                min_quorum: 3,
+                server_stabilization_time_ns: 20_000_000_000,
+                redundancy_zone_tag: "zone".into(),
+                disable_upgrade_migration: true,
+                upgrade_version_tag: "build".into(),
+            },
+            cas: Some(21),
+        },
     ]
 }
 

@@ -78,6 +78,8 @@ pub mod sm_meta {
     pub const LAST_APPLIED: &[u8] = b"last_applied";
     pub const MEMBERSHIP: &[u8] = b"membership";
     pub const CLUSTER_ID: &[u8] = b"cluster_id";
+    /// Autopilot's configuration (`tables::autopilot`).
+    pub const AUTOPILOT_CONFIG: &[u8] = b"autopilot_config";
     /// Prefix of `table_index/<table>`: the Raft index of the table's last change.
     pub const TABLE_INDEX_PREFIX: &str = "table_index/";
     /// Which version of the derived rows (secondary indexes rebuilt from the

@@ -26,6 +26,7 @@
 // boxing it at this crate's edge would only move the size elsewhere.
 #![allow(clippy::result_large_err)]
 
+pub mod autopilot;
 pub mod ca;
 pub mod command;
 mod engine;
@@ -292,5 +293,10 @@ impl View<'_> {
 
     pub fn intention(&self, source: &str, destination: &str) -> Result<Option<Intention>, StoreError> {
         connect::intention(&self.snapshot, source, destination)
+    }
+
+    /// Autopilot's configuration in effect, with its indexes.
+    pub fn autopilot_config(&self) -> Result<crate::autopilot::AutopilotRow, StoreError> {
+        crate::tables::autopilot::config(&self.snapshot)
     }
 }

@@ -121,13 +121,17 @@ impl StateMachine {
             Command::IntentionDelete { source, destination } => {
                 CommandResponse::Applied(connect::delete_intention(txn, index, source, destination)?)
             }
+            Command::AutopilotSetConfig { config, cas } => {
+                CommandResponse::Applied(crate::tables::autopilot::set_config(txn, index, config, *cas)?)
+            }
         })
     }
 
     /// Tables whose modify index a command may move.
     fn tables_touched(command: &Command, out: &mut HashSet<Table>) {
         match command {
-            Command::InitCluster { .. } => {}
+            // Nothing blocks on these.
+            Command::InitCluster { .. } | Command::AutopilotSetConfig { .. } => {}
             Command::KvSet { .. } | Command::KvDelete { .. } => {
                 out.insert(Table::Kv);
             }

@@ -24,6 +24,8 @@ pub enum OperatorCommand {
 pub enum AutopilotCommand {
     /// Prints the autopilot configuration.
     GetConfig(crate::cmd::ops::AutopilotArgs),
+    /// Changes the autopilot configuration (only the flags given).
+    SetConfig(crate::cmd::ops::SetConfigArgs),
     /// Prints each server's health and the failure tolerance.
     State(crate::cmd::ops::AutopilotArgs),
 }
@@ -88,6 +90,9 @@ pub async fn run(command: OperatorCommand) -> u8 {
         OperatorCommand::Raft(raft) => raft,
         OperatorCommand::Autopilot(AutopilotCommand::GetConfig(args)) => {
             return crate::cmd::ops::autopilot_config(args).await;
+        }
+        OperatorCommand::Autopilot(AutopilotCommand::SetConfig(args)) => {
+            return crate::cmd::ops::autopilot_set_config(args).await;
         }
         OperatorCommand::Autopilot(AutopilotCommand::State(args)) => {
             return crate::cmd::ops::autopilot_state(args).await

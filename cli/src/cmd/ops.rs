@@ -1,5 +1,5 @@
 //! Agent and operator commands over single HTTP calls: `maint`,
-//! `force-leave`, `version`, and `operator autopilot get-config|state`,
+//! `force-leave`, `version`, and `operator autopilot get-config|set-config|state`,
 //! with Consul's output.
 
 use clap::Args;
@@ -131,6 +131,83 @@ pub async fn autopilot_config(args: AutopilotArgs) -> u8 {
             };
             println!("{key} = {value}");
         }
+        anyhow::Ok(0)
+    };
+    outcome.await.unwrap_or_else(fail)
+}
+
+/// `operator autopilot set-config`'s flags, Consul's: each one given
+/// replaces that setting, the others keep theirs.
+#[derive(Args)]
+pub struct SetConfigArgs {
+    #[command(flatten)]
+    http: HttpFlags,
+    /// Remove dead servers when a new server joins (`-cleanup-dead-servers=false` to stop).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    cleanup_dead_servers: Option<bool>,
+    /// How many log entries a server may trail the leader by and stay healthy.
+    #[arg(long)]
+    max_trailing_logs: Option<u64>,
+    /// The fewest servers autopilot keeps when pruning dead ones.
+    #[arg(long)]
+    min_quorum: Option<u64>,
+    /// How long a server may go without contact before it is unhealthy (e.g. 200ms).
+    #[arg(long)]
+    last_contact_threshold: Option<String>,
+    /// How long a new server must be healthy before it is promoted (e.g. 10s).
+    #[arg(long)]
+    server_stabilization_time: Option<String>,
+    /// (Enterprise) the node meta key that names a server's redundancy zone.
+    #[arg(long)]
+    redundancy_zone_tag: Option<String>,
+    /// (Enterprise) turns off upgrade migrations.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    disable_upgrade_migration: Option<bool>,
+    /// (Enterprise) the node meta key that names a server's version.
+    #[arg(long)]
+    upgrade_version_tag: Option<String>,
+}
+
+impl SetConfigArgs {
+    /// The flags given, as the configuration's JSON fields.
+    fn changes(&self) -> Vec<(&'static str, Value)> {
+        let mut out = Vec::new();
+        let mut set = |key, value: Option<Value>| out.extend(value.map(|v| (key, v)));
+        set("CleanupDeadServers", self.cleanup_dead_servers.map(Value::from));
+        set("MaxTrailingLogs", self.max_trailing_logs.map(Value::from));
+        set("MinQuorum", self.min_quorum.map(Value::from));
+        set("LastContactThreshold", self.last_contact_threshold.clone().map(Value::from));
+        set("ServerStabilizationTime", self.server_stabilization_time.clone().map(Value::from));
+        set("RedundancyZoneTag", self.redundancy_zone_tag.clone().map(Value::from));
+        set("DisableUpgradeMigration", self.disable_upgrade_migration.map(Value::from));
+        set("UpgradeVersionTag", self.upgrade_version_tag.clone().map(Value::from));
+        out
+    }
+}
+
+/// `operator autopilot set-config`: as Consul's, reads the configuration,
+/// changes what the flags say and writes it back with `?cas=` its
+/// ModifyIndex, so a concurrent change is not overwritten.
+pub async fn autopilot_set_config(args: SetConfigArgs) -> u8 {
+    let outcome = async {
+        let client = Client::new(&args.http)?;
+        let path = "/v1/operator/autopilot/configuration";
+        let mut config: serde_json::Map<String, Value> = client
+            .get(path)
+            .await
+            .and_then(|reply| reply.json())
+            .map_err(|e| anyhow::anyhow!("Error querying Autopilot configuration: {e}"))?;
+        let modify_index = config.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0);
+        for (key, value) in args.changes() {
+            config.insert(key.to_string(), value);
+        }
+        let body = serde_json::to_vec(&config)?;
+        let reply = client.call(Method::PUT, &format!("{path}?cas={modify_index}"), Some(body)).await?;
+        let updated: bool = reply.json().map_err(|e| anyhow::anyhow!("Error setting Autopilot configuration: {e}"))?;
+        if !updated {
+            return Ok(fail("Configuration could not be atomically updated, please try again"));
+        }
+        println!("Configuration updated!");
         anyhow::Ok(0)
     };
     outcome.await.unwrap_or_else(fail)

@@ -148,3 +148,37 @@ async fn t89_monitor_info_and_join_from_the_cli() {
     let wan = cli(&[&["join", "-wan", "127.0.89.1"][..], &a].concat());
     assert!(String::from_utf8_lossy(&wan.stderr).contains("WAN join is not supported"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t86_autopilot_set_config_changes_only_the_flags_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = dev_agent("127.0.84.1", dir.path(), &[]);
+    agent.start();
+    let (http, addr) = (Http::new(), agent.http_addr());
+    http.wait_json(&addr, "/v1/agent/self", SETTLE).await;
+    let a = ["-http-addr", addr.as_str()];
+    let set = |flags: &[&str]| stdout(&[&["operator", "autopilot", "set-config"][..], flags, &a].concat());
+
+    assert_eq!(set(&["-max-trailing-logs", "400", "-last-contact-threshold", "350ms"]), "Configuration updated!\n");
+    assert_eq!(
+        set(&["-cleanup-dead-servers=false", "-min-quorum", "3", "-server-stabilization-time", "30s"]),
+        "Configuration updated!\n"
+    );
+    let config = stdout(&[&["operator", "autopilot", "get-config"][..], &a].concat());
+    for line in [
+        "CleanupDeadServers = false",
+        "LastContactThreshold = 350ms",
+        "MaxTrailingLogs = 400",
+        "MinQuorum = 3",
+        "ServerStabilizationTime = 30s",
+        "RedundancyZoneTag = \"\"",
+    ] {
+        assert!(config.contains(line), "{line} in {config}");
+    }
+    let bad = cli(&[&["operator", "autopilot", "set-config", "-last-contact-threshold", "soon"][..], &a].concat());
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("Error setting Autopilot configuration") && err.contains("LastContactThreshold"), "{err}");
+    let after = stdout(&[&["operator", "autopilot", "get-config"][..], &a].concat());
+    assert_eq!(after, config, "a refused change changes nothing");
+}

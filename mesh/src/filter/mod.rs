@@ -79,6 +79,7 @@ mod eval;
 mod fields;
 mod parser;
 mod peg;
+mod select;
 mod strconv;
 
 #[cfg(test)]
@@ -94,6 +95,8 @@ pub use parser::MAX_NESTING;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     expr: ast::Expr,
+    /// The selectors' paths, for [`Filter::matches_item`].
+    paths: select::Paths,
 }
 
 impl Filter {
@@ -101,7 +104,7 @@ impl Filter {
     pub fn parse(expr: &str) -> Result<Filter, FilterError> {
         let expr = parser::parse(expr).map_err(FilterError::Syntax)?;
         reject_regex(&expr)?;
-        Ok(Filter { expr })
+        Ok(Filter::new(expr))
     }
 
     /// Parses `expr` for an endpoint whose items offer `fields`: dotted
@@ -115,7 +118,11 @@ impl Filter {
             fields::check(&m.selector, fields)?;
             reject_regex_in(m)?;
         }
-        Ok(Filter { expr: parsed })
+        Ok(Filter::new(parsed))
+    }
+
+    fn new(expr: ast::Expr) -> Filter {
+        Filter { paths: select::Paths::of(&expr), expr }
     }
 
     /// The `?filter=` query parameter: empty means no filter (as Consul
@@ -132,6 +139,14 @@ impl Filter {
     /// (see the module documentation).
     pub fn matches(&self, item: &Value) -> Result<bool, FilterError> {
         eval::eval(&self.expr, item)
+    }
+
+    /// [`Filter::matches`] over `item`'s JSON (its `Serialize` impl, as an
+    /// answer writes it), building only the parts the selectors reach: a
+    /// typed answer is filtered without first becoming a whole `Value`.
+    pub fn matches_item<T: serde::Serialize + ?Sized>(&self, item: &T) -> Result<bool, FilterError> {
+        let seen = self.paths.project(item).map_err(|e| FilterError::Unserializable(e.to_string()))?;
+        eval::eval(&self.expr, &seen)
     }
 }
 
@@ -165,6 +180,9 @@ pub enum FilterError {
     Coerce { value: String, selector: String, reason: String },
     /// `matches` / `not matches`: not supported yet.
     RegexUnsupported { operator: &'static str, selector: String },
+    /// The item has no JSON form (a map with non-string keys); a bug of the
+    /// answer's type rather than of the filter.
+    Unserializable(String),
 }
 
 impl fmt::Display for FilterError {
@@ -185,6 +203,7 @@ impl fmt::Display for FilterError {
                 quote(operator),
                 quote(selector)
             ),
+            FilterError::Unserializable(reason) => write!(f, "the answer cannot be filtered: {reason}"),
         }
     }
 }

@@ -990,3 +990,59 @@ fn go_quote_and_unquote() {
     assert_eq!(strconv::unquote_double("a\rb\tc"), Some(b"a\rb\tc".to_vec()));
     assert_eq!(strconv::unquote_raw("a\r\nb\\n"), "a\nb\\n");
 }
+
+// ---------------------------------------------------------- projection
+
+/// `matches_item` sees only the selectors' paths; it must answer as
+/// `matches` over the whole JSON does, errors included.
+#[test]
+fn matching_an_item_by_its_serialize_impl_answers_as_over_its_whole_json() {
+    let entry = health_entry();
+    let fields = &["Node", "Service", "Checks"];
+    for expr in [
+        "Checks.Status == passing",
+        "Checks.Status != passing",
+        r#"Service.Tags contains "v1" and Node.Meta.env == prod"#,
+        r#"Node.Meta["instance_type"] == "t2.medium""#,
+        "Node.Meta is empty or Service.Meta is not empty",
+        "Node.Meta.missing != x",
+        "not Node.Meta.env == dev",
+        "Service.Port == 8000",
+        "Service.Address.Nope == x",
+        "primary in Service.Tags",
+        r#"Node.TaggedAddresses.lan == "10.1.10.12" and Node.TaggedAddresses is not empty"#,
+        "Service.Weights.Passing == 1",
+        "Service.Port contains 8",
+    ] {
+        let filter = Filter::parse_for(expr, fields).expect(expr);
+        assert_eq!(filter.matches_item(&entry), filter.matches(&entry), "{expr}");
+    }
+}
+
+#[test]
+fn a_typed_item_is_projected_through_its_field_names_and_skips() {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Item<'a> {
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<&'a str>,
+        tags: &'a [&'a str],
+        nested: Vec<Inner>,
+    }
+    #[derive(serde::Serialize)]
+    struct Inner {
+        #[serde(rename = "Port")]
+        port: u16,
+        #[serde(rename = "Big")]
+        big: [u8; 3],
+    }
+    let item = Item { name: "web", kind: None, tags: &["a"], nested: vec![Inner { port: 80, big: [1, 2, 3] }] };
+    let whole = serde_json::to_value(&item).unwrap();
+    for expr in ["Name == web", "Kind == x", "Kind != x", "a in Tags", "Nested.Port == 80", "Nested.Big is empty"] {
+        let filter = Filter::parse(expr).expect(expr);
+        assert_eq!(filter.matches_item(&item), filter.matches(&whole), "{expr}");
+    }
+    let only_port = super::select::Paths::of(&Filter::parse("Nested.Port == 80").unwrap().expr);
+    assert_eq!(only_port.project(&item).unwrap(), json!({"Nested": [{"Port": 80}]}));
+}

@@ -1,6 +1,7 @@
 //! `/v1/agent/service*`, `/v1/agent/check*`, `/v1/agent/reload`: this
 //! agent's own services and checks.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -10,20 +11,21 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
-use serde_json::json;
-use serde_json::Map;
-use serde_json::Value;
 use tessera_mesh::catalog::CheckDefinition;
 use tessera_mesh::catalog::CheckStatus;
+use tessera_mesh::catalog::HealthCheck;
 use tessera_mesh::catalog::Service;
 use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::agent::Agent;
 use crate::agent::AgentError;
+use crate::http::api_types::AgentService;
+use crate::http::api_types::AgentServiceChecks;
+use crate::http::api_types::Check;
 use crate::http::decode_body;
 use crate::http::filter;
+use crate::http::json_body;
 use crate::http::query::QueryParams;
-use crate::http::shapes;
 use crate::http::ApiError;
 
 impl From<AgentError> for ApiError {
@@ -39,41 +41,39 @@ fn datacenter(agent: &Agent) -> String {
     agent.node().datacenter.clone()
 }
 
-pub async fn services(
-    State(agent): State<Arc<Agent>>,
-    params: QueryParams,
-) -> Result<Json<Map<String, Value>>, ApiError> {
+pub async fn services(State(agent): State<Arc<Agent>>, params: QueryParams) -> Result<Response, ApiError> {
     let filter = filter::requested(&params, filter::AGENT_SERVICE)?;
     let dc = datacenter(&agent);
-    let services = agent.services().iter().map(|s| (s.id.clone(), Value::Object(shapes::service(s, &dc)))).collect();
-    Ok(Json(filter::retain_values(services, filter.as_ref())?))
+    let services = agent.services();
+    let by_id: BTreeMap<&str, AgentService<'_>> =
+        services.iter().map(|s| (s.id.as_str(), AgentService::new(s, &dc))).collect();
+    json_body(&filter::retain_typed_values(by_id, filter.as_ref())?)
 }
 
-pub async fn service(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn service(State(agent): State<Arc<Agent>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let service =
         agent.service(&id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown service ID: {id}")))?;
-    let mut fields = shapes::service(&service, &datacenter(&agent));
-    let hash = content_hash(&Value::Object(fields.clone()));
-    fields.insert("ContentHash".into(), json!(hash));
-    Ok(Json(Value::Object(fields)))
+    let dc = datacenter(&agent);
+    let mut answer = AgentService::new(&service, &dc);
+    answer.content_hash = Some(content_hash(&answer)?);
+    json_body(&answer)
 }
 
-/// A stable hash of an answer, for hash-based blocking (`?hash=`).
-fn content_hash(value: &Value) -> String {
+/// A stable hash of an answer (without its hash), for hash-based blocking (`?hash=`).
+fn content_hash(answer: &AgentService<'_>) -> Result<String, ApiError> {
     use std::hash::Hash;
     use std::hash::Hasher;
+    let bytes = serde_json::to_vec(answer).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    value.to_string().hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    bytes.hash(&mut hasher);
+    Ok(format!("{:016x}", hasher.finish()))
 }
 
-pub async fn checks(
-    State(agent): State<Arc<Agent>>,
-    params: QueryParams,
-) -> Result<Json<Map<String, Value>>, ApiError> {
+pub async fn checks(State(agent): State<Arc<Agent>>, params: QueryParams) -> Result<Response, ApiError> {
     let filter = filter::requested(&params, filter::CHECK)?;
-    let checks = agent.checks().iter().map(|c| (c.check_id.clone(), Value::Object(shapes::check(c)))).collect();
-    Ok(Json(filter::retain_values(checks, filter.as_ref())?))
+    let checks = agent.checks();
+    let by_id: BTreeMap<&str, Check<'_>> = checks.iter().map(|c| (c.check_id.as_str(), Check::from(c))).collect();
+    json_body(&filter::retain_typed_values(by_id, filter.as_ref())?)
 }
 
 pub async fn register_service(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<(), ApiError> {
@@ -170,7 +170,8 @@ pub async fn health_by_name(State(agent): State<Arc<Agent>>, Path(name): Path<St
     if services.is_empty() {
         return (StatusCode::NOT_FOUND, format!("ServiceName {name} Not Found")).into_response();
     }
-    let (worst, entries) = local_health(&agent, &services);
+    let (checks, dc) = (agent.checks(), datacenter(&agent));
+    let (worst, entries) = local_health(&services, &checks, &dc);
     (health_code(worst), Json(entries)).into_response()
 }
 
@@ -179,23 +180,30 @@ pub async fn health_by_id(State(agent): State<Arc<Agent>>, Path(id): Path<String
     let Some(service) = agent.service(&id) else {
         return (StatusCode::NOT_FOUND, format!("ServiceId {id} not found")).into_response();
     };
-    let (worst, mut entries) = local_health(&agent, &[service]);
+    let services = [service];
+    let (checks, dc) = (agent.checks(), datacenter(&agent));
+    let (worst, mut entries) = local_health(&services, &checks, &dc);
     (health_code(worst), Json(entries.remove(0))).into_response()
 }
 
 /// Each service with its own checks and their worst status, and the worst of all.
-fn local_health(agent: &Agent, services: &[Service]) -> (CheckStatus, Vec<Value>) {
-    let checks = agent.checks();
-    let dc = datacenter(agent);
+fn local_health<'a>(
+    services: &'a [Service],
+    checks: &'a [HealthCheck],
+    dc: &'a str,
+) -> (CheckStatus, Vec<AgentServiceChecks<'a>>) {
     let mut worst = CheckStatus::Passing;
     let entries = services
         .iter()
         .map(|s| {
-            let own: Vec<_> = checks.iter().filter(|c| c.service_id == s.id).collect();
+            let own: Vec<&HealthCheck> = checks.iter().filter(|c| c.service_id == s.id).collect();
             let status = own.iter().map(|c| c.status).max().unwrap_or(CheckStatus::Passing);
             worst = worst.max(status);
-            let own_checks: Vec<Value> = own.iter().map(|c| Value::Object(shapes::check(c))).collect();
-            json!({"AggregatedStatus": status.as_str(), "Service": Value::Object(shapes::service(s, &dc)), "Checks": own_checks})
+            AgentServiceChecks {
+                aggregated_status: status.as_str(),
+                service: AgentService::new(s, dc),
+                checks: own.into_iter().map(Check::from).collect(),
+            }
         })
         .collect();
     (worst, entries)

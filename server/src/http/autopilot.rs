@@ -2,42 +2,192 @@
 //! it, measured when asked: every voter is probed over the server port
 //! (`Cluster.Status`), and a server is healthy when it answers within the
 //! last-contact threshold, knows a leader, and has applied to within
-//! `MaxTrailingLogs` of the leader. The configuration is Consul's defaults;
-//! changing it is not supported yet.
+//! `MaxTrailingLogs` of the leader, both from the configuration the cluster
+//! stores (Consul's defaults until `PUT .../configuration` replaces them).
 
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::response::Response;
 use axum::Json;
 use futures::future::join_all;
+use serde::Deserialize;
+use serde::Serialize;
 use serde_json::json;
 use serde_json::Map;
 use serde_json::Value;
 use tessera_mesh::catalog::duration;
+use tessera_mesh::catalog::duration::go;
+use tessera_mesh::decode;
+use tessera_store::autopilot::AutopilotConfig;
+use tessera_store::autopilot::AutopilotRow;
+use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
 use tessera_store::types::ServerNode;
 
 use crate::consensus::forward;
+use crate::consensus::Consistency;
 use crate::consensus::Server;
+use crate::http::json_body;
+use crate::http::query::QueryParams;
+use crate::http::ApiError;
 use crate::version::CONSUL_API_VERSION;
 
-const LAST_CONTACT_THRESHOLD: Duration = Duration::from_millis(200);
-const MAX_TRAILING_LOGS: u64 = 250;
+/// A probe's deadline: longer than the threshold, so a slow server is
+/// reported with how slow it was rather than as never answering.
+fn probe_timeout(config: &AutopilotConfig) -> Duration {
+    (config.last_contact_threshold() * 5).max(Duration::from_millis(200))
+}
 
-pub async fn configuration() -> Json<Value> {
-    Json(json!({
-        "CleanupDeadServers": true,
-        "LastContactThreshold": duration::format(LAST_CONTACT_THRESHOLD),
-        "MaxTrailingLogs": MAX_TRAILING_LOGS,
-        "MinQuorum": 0,
-        "ServerStabilizationTime": "10s",
-        "RedundancyZoneTag": "",
-        "DisableUpgradeMigration": false,
-        "UpgradeVersionTag": "",
-        "CreateIndex": 0,
-        "ModifyIndex": 0,
-    }))
+/// Consul's `api.AutopilotConfiguration` as `GET` answers it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigurationJson<'a> {
+    cleanup_dead_servers: bool,
+    last_contact_threshold: String,
+    max_trailing_logs: u64,
+    min_quorum: u64,
+    server_stabilization_time: String,
+    redundancy_zone_tag: &'a str,
+    disable_upgrade_migration: bool,
+    upgrade_version_tag: &'a str,
+    create_index: u64,
+    modify_index: u64,
+}
+
+impl<'a> From<&'a AutopilotRow> for ConfigurationJson<'a> {
+    fn from(row: &'a AutopilotRow) -> Self {
+        let c = &row.config;
+        ConfigurationJson {
+            cleanup_dead_servers: c.cleanup_dead_servers,
+            last_contact_threshold: go::format(c.last_contact_threshold()),
+            max_trailing_logs: c.max_trailing_logs,
+            min_quorum: c.min_quorum,
+            server_stabilization_time: go::format(c.server_stabilization_time()),
+            redundancy_zone_tag: &c.redundancy_zone_tag,
+            disable_upgrade_migration: c.disable_upgrade_migration,
+            upgrade_version_tag: &c.upgrade_version_tag,
+            create_index: row.create_index,
+            modify_index: row.modify_index,
+        }
+    }
+}
+
+/// The configuration in effect on this server (its own applied state:
+/// the health computation follows whatever this server has applied).
+fn stored_config(server: &Server) -> Result<AutopilotRow, ApiError> {
+    Ok(server.store.view().autopilot_config()?)
+}
+
+/// `GET /v1/operator/autopilot/configuration`, linearizable unless `?stale`.
+pub async fn configuration(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+    let consistency = if params.contains_key("stale") { Consistency::Stale } else { Consistency::Linearizable };
+    server.read_barrier(consistency).await?;
+    json_body(&ConfigurationJson::from(&stored_config(&server)?))
+}
+
+/// `PUT /v1/operator/autopilot/configuration[?cas=<ModifyIndex>]`: the body
+/// replaces the whole configuration (a field left out is Go's zero value,
+/// as in Consul); answers `true`, or with `?cas` whether it was applied.
+pub async fn set_configuration(
+    State(server): State<Arc<Server>>,
+    params: QueryParams,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // Go's decoder (any key case, null as absent); a field's value is checked
+    // in `validate`, so its error can name the field.
+    let body: ConfigBody = decode::from_slice(&body).map_err(|e| parse_error(&decode::go_error(&e)))?;
+    let config = body.validate().map_err(|e| parse_error(&e))?;
+    let cas = match params.get("cas") {
+        None => None,
+        Some(raw) => Some(raw.parse::<u64>().map_err(|e| {
+            ApiError::bad_request(format!("Error parsing cas value: strconv.ParseUint: parsing {raw:?}: {e}"))
+        })?),
+    };
+    let applied = server.write(Command::AutopilotSetConfig { config, cas }).await?;
+    let done = matches!(applied.response, CommandResponse::Applied(true) | CommandResponse::Done);
+    json_body(&done)
+}
+
+fn parse_error(reason: &str) -> ApiError {
+    ApiError::bad_request(format!("Error parsing autopilot config: {reason}"))
+}
+
+/// The PUT body: Consul's `api.AutopilotConfiguration`. Numbers and
+/// durations are taken as JSON values and checked here, so an error names
+/// its field. Other keys (`CreateIndex`, `ModifyIndex`, which Consul's
+/// client sends back) are ignored, as Go's decoder ignores them.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConfigBody {
+    cleanup_dead_servers: Option<Value>,
+    last_contact_threshold: Option<Value>,
+    max_trailing_logs: Option<Value>,
+    min_quorum: Option<Value>,
+    server_stabilization_time: Option<Value>,
+    redundancy_zone_tag: Option<Value>,
+    disable_upgrade_migration: Option<Value>,
+    upgrade_version_tag: Option<Value>,
+}
+
+impl ConfigBody {
+    fn validate(self) -> Result<AutopilotConfig, String> {
+        Ok(AutopilotConfig {
+            cleanup_dead_servers: flag("CleanupDeadServers", self.cleanup_dead_servers)?,
+            last_contact_threshold_ns: duration_ns("LastContactThreshold", self.last_contact_threshold)?,
+            max_trailing_logs: count("MaxTrailingLogs", self.max_trailing_logs)?,
+            min_quorum: count("MinQuorum", self.min_quorum)?,
+            server_stabilization_time_ns: duration_ns("ServerStabilizationTime", self.server_stabilization_time)?,
+            redundancy_zone_tag: text("RedundancyZoneTag", self.redundancy_zone_tag)?,
+            disable_upgrade_migration: flag("DisableUpgradeMigration", self.disable_upgrade_migration)?,
+            upgrade_version_tag: text("UpgradeVersionTag", self.upgrade_version_tag)?,
+        })
+    }
+}
+
+/// A Go `bool` field (absent: false).
+fn flag(field: &str, value: Option<Value>) -> Result<bool, String> {
+    match value {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(other) => Err(format!("{field}: must be true or false, not {other}")),
+    }
+}
+
+/// A Go `string` field (absent: empty).
+fn text(field: &str, value: Option<Value>) -> Result<String, String> {
+    match value {
+        None => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!("{field}: must be a string, not {other}")),
+    }
+}
+
+/// A Go `uint` field: a whole number of 0 or more (absent: 0).
+fn count(field: &str, value: Option<Value>) -> Result<u64, String> {
+    match value {
+        None => Ok(0),
+        Some(v) => v.as_u64().ok_or_else(|| format!("{field}: must be a whole number of 0 or more, not {v}")),
+    }
+}
+
+/// A `ReadableDuration` field: a Go duration string (`"200ms"`) or a number
+/// of nanoseconds, as Consul reads it; negative ones mean nothing to
+/// autopilot and are refused (absent: 0, Go's nil duration).
+fn duration_ns(field: &str, value: Option<Value>) -> Result<u64, String> {
+    let nanos = match value {
+        None => return Ok(0),
+        Some(Value::String(text)) => go::parse(&text).map_err(|e| format!("{field}: {e}"))?.as_nanos(),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) if v >= 0.0 => v as u128,
+            _ => return Err(format!("{field}: negative durations are not allowed: {n}")),
+        },
+        Some(other) => return Err(format!("{field}: not a duration: {other}")),
+    };
+    u64::try_from(nanos).map_err(|_| format!("{field}: duration out of range"))
 }
 
 /// One voter as a probe found it.
@@ -52,21 +202,21 @@ struct Probed {
 }
 
 impl Probed {
-    fn healthy(&self, leader_index: u64) -> bool {
-        self.contact.is_some_and(|c| c <= LAST_CONTACT_THRESHOLD)
+    fn healthy(&self, leader_index: u64, config: &AutopilotConfig) -> bool {
+        self.contact.is_some_and(|c| c <= config.last_contact_threshold())
             && self.knows_leader
-            && leader_index.saturating_sub(self.index) <= MAX_TRAILING_LOGS
+            && leader_index.saturating_sub(self.index) <= config.max_trailing_logs
     }
 }
 
-async fn probe_voters(server: &Server) -> Vec<Probed> {
+async fn probe_voters(server: &Server, timeout: Duration) -> Vec<Probed> {
     let metrics = server.raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership().clone();
     let leader = metrics.current_leader;
     let probes = membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| (id, n.clone()))).map(
         |(id, node)| async move {
             let started = Instant::now();
-            let answer = forward::status(&server.pool, &node.rpc_addr, LAST_CONTACT_THRESHOLD * 5).await.ok();
+            let answer = forward::status(&server.pool, &node.rpc_addr, timeout).await.ok();
             Probed {
                 leader: Some(id) == leader,
                 contact: answer.as_ref().map(|_| started.elapsed()),
@@ -87,19 +237,24 @@ struct Report {
     healthy: bool,
 }
 
-async fn report(server: &Server) -> Report {
-    let probed = probe_voters(server).await;
+async fn report(server: &Server) -> Result<Report, ApiError> {
+    let config = stored_config(server)?.config;
+    let probed = probe_voters(server, probe_timeout(&config)).await;
     let leader_index = probed.iter().find(|p| p.leader).map_or(0, |p| p.index);
     let servers: Vec<(Probed, bool)> = probed
         .into_iter()
         .map(|p| {
-            let healthy = p.healthy(leader_index);
+            let healthy = p.healthy(leader_index, &config);
             (p, healthy)
         })
         .collect();
     let healthy_count = servers.iter().filter(|(_, h)| *h).count();
     let quorum = servers.len() / 2 + 1;
-    Report { failure_tolerance: healthy_count.saturating_sub(quorum), healthy: healthy_count == servers.len(), servers }
+    Ok(Report {
+        failure_tolerance: healthy_count.saturating_sub(quorum),
+        healthy: healthy_count == servers.len(),
+        servers,
+    })
 }
 
 fn last_contact(p: &Probed) -> String {
@@ -111,8 +266,8 @@ fn last_contact(p: &Probed) -> String {
 }
 
 /// `/v1/operator/autopilot/health`, Consul's `OperatorHealthReply`.
-pub async fn health(State(server): State<Arc<Server>>) -> Json<Value> {
-    let report = report(&server).await;
+pub async fn health(State(server): State<Arc<Server>>) -> Result<Json<Value>, ApiError> {
+    let report = report(&server).await?;
     let servers: Vec<Value> = report
         .servers
         .iter()
@@ -125,12 +280,12 @@ pub async fn health(State(server): State<Arc<Server>>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({"Healthy": report.healthy, "FailureTolerance": report.failure_tolerance, "Servers": servers}))
+    Ok(Json(json!({"Healthy": report.healthy, "FailureTolerance": report.failure_tolerance, "Servers": servers})))
 }
 
 /// `/v1/operator/autopilot/state`: the same, keyed by server id.
-pub async fn state(State(server): State<Arc<Server>>) -> Json<Value> {
-    let report = report(&server).await;
+pub async fn state(State(server): State<Arc<Server>>) -> Result<Json<Value>, ApiError> {
+    let report = report(&server).await?;
     let mut servers = Map::new();
     for (p, healthy) in &report.servers {
         let status = if p.leader { "leader" } else { "voter" };
@@ -147,12 +302,12 @@ pub async fn state(State(server): State<Arc<Server>>) -> Json<Value> {
     }
     let leader = report.servers.iter().find(|(p, _)| p.leader).map(|(p, _)| p.node.node_id.clone());
     let voters: Vec<String> = report.servers.iter().map(|(p, _)| p.node.node_id.clone()).collect();
-    Json(json!({
+    Ok(Json(json!({
         "Healthy": report.healthy,
         "FailureTolerance": report.failure_tolerance,
         "OptimisticFailureTolerance": report.failure_tolerance,
         "Servers": servers,
         "Leader": leader.unwrap_or_default(),
         "Voters": voters,
-    }))
+    })))
 }

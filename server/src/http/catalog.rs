@@ -11,7 +11,6 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
 use serde_json::Value;
 use tessera_mesh::catalog::definition::only_default;
 use tessera_mesh::catalog::CheckStatus;
@@ -20,12 +19,17 @@ use tessera_mesh::catalog::Node;
 use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::consensus::Server;
+use crate::http::api_types::AgentService;
+use crate::http::api_types::CatalogNode;
+use crate::http::api_types::CatalogService as CatalogRow;
+use crate::http::api_types::NodeJson;
+use crate::http::api_types::NodeServiceList;
 use crate::http::decode_body;
 use crate::http::filter;
+use crate::http::json_body;
 use crate::http::query::QueryParams;
 use crate::http::query::Wanted;
 use crate::http::read_headers;
-use crate::http::shapes;
 use crate::http::ApiError;
 use tessera_store::command::Command;
 use tessera_store::NodeService;
@@ -61,7 +65,7 @@ pub async fn services(State(server): State<Arc<Server>>, params: QueryParams) ->
             let read = server.store.read(Table::Catalog, all_instances)?;
             let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (n, s) in &read.value {
-                if filter.matches(&shapes::catalog_service(n, s)).map_err(filter::refused)? {
+                if filter.matches_item(&CatalogRow::new(n, s)).map_err(filter::refused)? {
                     names.entry(s.value.name.clone()).or_default().extend(s.value.tags.iter().cloned());
                 }
             }
@@ -104,14 +108,14 @@ async fn catalog_instances(
     prepare(server, params).await?;
     let wanted = Wanted::from(params);
     let read = server.store.read(Table::Catalog, read)?;
-    let rows: Vec<Value> = read
+    let rows: Vec<CatalogRow<'_>> = read
         .value
         .iter()
         .filter(|(n, s)| wanted.instance(&n.value, &s.value))
-        .map(|(n, s)| shapes::catalog_service(n, s))
+        .map(|(n, s)| CatalogRow::new(n, s))
         .collect();
-    let rows = filter::retain(rows, filter.as_ref())?;
-    Ok((read_headers(server, read.index), Json(rows)).into_response())
+    let rows = filter::retain_typed(rows, filter.as_ref())?;
+    Ok((read_headers(server, read.index), json_body(&rows)?).into_response())
 }
 
 /// `/v1/catalog/node-services/:node`: the node and its services as a list
@@ -127,11 +131,11 @@ pub async fn node_services(
     let Some((node, services)) = read.value else {
         return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
     };
-    let services: Vec<Value> =
-        services.iter().map(|row| shapes::indexed(shapes::service(&row.value, &node.value.datacenter), row)).collect();
-    let services = filter::retain(services, filter.as_ref())?;
-    let body = json!({"Node": shapes::node(&node), "Services": services});
-    Ok((read_headers(&server, read.index), Json(body)).into_response())
+    let dc = &node.value.datacenter;
+    let services: Vec<AgentService<'_>> = services.iter().map(|row| AgentService::indexed(row, dc)).collect();
+    let services = filter::retain_typed(services, filter.as_ref())?;
+    let body = NodeServiceList { node: NodeJson::from(&node), services };
+    Ok((read_headers(&server, read.index), json_body(&body)?).into_response())
 }
 
 pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
@@ -147,8 +151,8 @@ pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Re
         rows.retain(|n| wanted.node(&n.value));
         Ok(rows)
     })?;
-    let nodes = filter::retain(read.value.iter().map(shapes::node).collect(), filter.as_ref())?;
-    Ok((read_headers(&server, read.index), Json(nodes)).into_response())
+    let nodes = filter::retain_typed(read.value.iter().map(NodeJson::from).collect(), filter.as_ref())?;
+    Ok((read_headers(&server, read.index), json_body(&nodes)?).into_response())
 }
 
 pub async fn node(
@@ -161,12 +165,10 @@ pub async fn node(
     let Some((node, services)) = read.value else {
         return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
     };
-    let services: BTreeMap<String, Value> = services
-        .iter()
-        .map(|row| (row.value.id.clone(), shapes::indexed(shapes::service(&row.value, &node.value.datacenter), row)))
-        .collect();
-    let body = json!({"Node": shapes::node(&node), "Services": services});
-    Ok((read_headers(&server, read.index), Json(body)).into_response())
+    let dc = &node.value.datacenter;
+    let services = services.iter().map(|row| (row.value.id.as_str(), AgentService::indexed(row, dc))).collect();
+    let body = CatalogNode { node: NodeJson::from(&node), services };
+    Ok((read_headers(&server, read.index), json_body(&body)?).into_response())
 }
 
 /// A node and its services, from one view; None if there is no such node.

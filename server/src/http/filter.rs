@@ -3,8 +3,6 @@
 //! what the endpoint returns. A bad expression is a 400 naming the problem
 //! in go-bexpr's words, after Consul's prefix.
 
-use serde_json::Map;
-use serde_json::Value;
 use tessera_mesh::filter::Filter;
 
 use crate::http::query::QueryParams;
@@ -71,37 +69,34 @@ pub fn requested(params: &QueryParams, fields: &[&str]) -> Result<Option<Filter>
     Filter::from_query(params.get("filter").map_or("", String::as_str), fields).map_err(refused)
 }
 
-/// Keeps the elements the filter matches (all of them without one).
-pub fn retain(items: Vec<Value>, filter: Option<&Filter>) -> Result<Vec<Value>, ApiError> {
+/// Keeps the typed answer elements the filter matches, judging each by its
+/// JSON (only the parts the selectors reach are built; see
+/// `Filter::matches_item`), so a typed answer is filtered as its JSON would be.
+pub fn retain_typed<T: serde::Serialize>(items: Vec<T>, filter: Option<&Filter>) -> Result<Vec<T>, ApiError> {
     match filter {
-        Some(filter) => matching(items, filter, |item| item),
+        Some(filter) => {
+            items.into_iter().filter_map(|item| keep(filter, &item).map(|k| k.then_some(item)).transpose()).collect()
+        }
         None => Ok(items),
     }
 }
 
-/// The same for an answer keyed by id (the agent's services and checks).
-pub fn retain_values(items: Map<String, Value>, filter: Option<&Filter>) -> Result<Map<String, Value>, ApiError> {
+/// The same for typed answers keyed by id (the agent's services and checks).
+pub fn retain_typed_values<K: Ord, T: serde::Serialize>(
+    items: std::collections::BTreeMap<K, T>,
+    filter: Option<&Filter>,
+) -> Result<std::collections::BTreeMap<K, T>, ApiError> {
     match filter {
-        Some(filter) => matching(items, filter, |(_, item)| item),
+        Some(filter) => items
+            .into_iter()
+            .filter_map(|(k, item)| keep(filter, &item).map(|keep| keep.then_some((k, item))).transpose())
+            .collect(),
         None => Ok(items),
     }
 }
 
-/// The entries whose JSON (`json` of each) the filter matches; the first
-/// evaluation error refuses the request.
-fn matching<T, C: FromIterator<T>>(
-    items: impl IntoIterator<Item = T>,
-    filter: &Filter,
-    json: impl Fn(&T) -> &Value,
-) -> Result<C, ApiError> {
-    items
-        .into_iter()
-        .filter_map(|entry| match filter.matches(json(&entry)) {
-            Ok(true) => Some(Ok(entry)),
-            Ok(false) => None,
-            Err(e) => Some(Err(refused(e))),
-        })
-        .collect()
+fn keep<T: serde::Serialize>(filter: &Filter, item: &T) -> Result<bool, ApiError> {
+    filter.matches_item(item).map_err(refused)
 }
 
 pub fn refused(e: tessera_mesh::filter::FilterError) -> ApiError {

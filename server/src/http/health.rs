@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
-use serde_json::json;
 use serde_json::Value;
 use tessera_mesh::catalog::CheckStatus;
 use tessera_mesh::catalog::HealthCheck;
@@ -16,23 +15,22 @@ use tessera_mesh::catalog::HealthCheck;
 use crate::consensus::Server;
 use crate::health::instances;
 use crate::health::Instance;
+use crate::http::api_types::Check;
+use crate::http::api_types::HealthEntry;
 use crate::http::catalog::prepare;
 use crate::http::filter;
+use crate::http::json_body;
 use crate::http::query::QueryParams;
 use crate::http::query::Wanted;
 use crate::http::read_headers;
-use crate::http::shapes;
 use crate::http::ApiError;
 use tessera_store::Row;
 use tessera_store::StoreError;
 use tessera_store::Table;
 use tessera_store::View;
 
-fn entry(instance: &Instance) -> Value {
-    let service =
-        shapes::indexed(shapes::service(&instance.service.value, &instance.node.value.datacenter), &instance.service);
-    let checks: Vec<Value> = instance.checks.iter().map(|c| Value::Object(shapes::check(c))).collect();
-    json!({"Node": shapes::node(&instance.node), "Service": service, "Checks": checks})
+fn entry(instance: &Instance) -> HealthEntry<'_> {
+    HealthEntry::new(&instance.node, &instance.service, &instance.checks)
 }
 
 async fn service_entries(
@@ -46,15 +44,15 @@ async fn service_entries(
     prepare(server, params).await?;
     let wanted = Wanted::from(params);
     let read = server.store.read(Table::Catalog, |view| instances(view, name, connect))?;
-    let entries: Vec<Value> = read
+    let entries: Vec<HealthEntry<'_>> = read
         .value
         .iter()
         .filter(|i| !passing_only || i.status() == CheckStatus::Passing)
         .filter(|i| wanted.instance(&i.node.value, &i.service.value))
         .map(entry)
         .collect();
-    let entries = filter::retain(entries, filter.as_ref())?;
-    Ok((read_headers(server, read.index), Json(entries)).into_response())
+    let entries = filter::retain_typed(entries, filter.as_ref())?;
+    Ok((read_headers(server, read.index), json_body(&entries)?).into_response())
 }
 
 pub async fn service(
@@ -93,10 +91,9 @@ async fn checks_where(
     let filter = filter::requested(params, filter::CHECK)?;
     prepare(server, params).await?;
     let read = server.store.read(Table::Catalog, read)?;
-    let checks: Vec<Value> =
-        read.value.iter().filter(|r| keep(&r.value)).map(|r| shapes::indexed(shapes::check(&r.value), r)).collect();
-    let checks = filter::retain(checks, filter.as_ref())?;
-    Ok((read_headers(server, read.index), Json(checks)).into_response())
+    let checks: Vec<Check<'_>> = read.value.iter().filter(|r| keep(&r.value)).map(Check::from).collect();
+    let checks = filter::retain_typed(checks, filter.as_ref())?;
+    Ok((read_headers(server, read.index), json_body(&checks)?).into_response())
 }
 
 pub async fn checks(

@@ -6,6 +6,7 @@ pub mod agent;
 mod agent_connect;
 pub mod agent_self;
 mod agent_services;
+mod api_types;
 mod autopilot;
 mod blocking;
 pub mod catalog;
@@ -20,7 +21,6 @@ pub mod member;
 mod metrics;
 mod monitor;
 pub mod query;
-mod shapes;
 mod status;
 mod ui;
 mod usage;
@@ -107,7 +107,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/operator/raft/configuration", get(status::raft_configuration))
         .route("/v1/operator/raft/peer", delete(status::remove_peer))
         .route("/v1/operator/raft/transfer-leader", axum::routing::post(status::transfer_leader))
-        .route("/v1/operator/autopilot/configuration", get(autopilot::configuration))
+        .route("/v1/operator/autopilot/configuration", get(autopilot::configuration).put(autopilot::set_configuration))
         .route("/v1/operator/autopilot/health", get(autopilot::health))
         .route("/v1/operator/autopilot/state", get(autopilot::state))
         .route("/v1/operator/usage", get(usage::usage))
@@ -173,6 +173,14 @@ pub async fn not_found() -> Response {
 pub struct ApiError {
     status: StatusCode,
     message: String,
+}
+
+/// A JSON answer serialized straight to its bytes (Go's `json.Marshal`
+/// order: the fields as the typed answer declares them). `?pretty` is
+/// applied later, by `query::common_params`, on these bytes.
+pub fn json_body<T: serde::Serialize + ?Sized>(value: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response())
 }
 
 /// A JSON request body decoded as Go's decoder would (any key case, `null`

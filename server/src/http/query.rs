@@ -132,18 +132,67 @@ async fn pretty(response: Response) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the answer").into_response();
     };
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Response::from_parts(parts, axum::body::Body::from(bytes));
-    };
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    if serde::Serialize::serialize(&value, &mut serializer).is_err() {
+    // Checked first, so the re-indenting below may assume valid JSON.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
         return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
-    out.push(b'\n');
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, axum::body::Body::from(out))
+    Response::from_parts(parts, axum::body::Body::from(indent(&bytes)))
+}
+
+/// Compact JSON re-indented with four spaces per level, Go's
+/// `MarshalIndent(v, "", "    ")` layout plus a newline: the bytes are
+/// walked rather than parsed into a `Value`, so keys keep the answer's
+/// order (a `Value` would sort them) and big answers cost one pass.
+fn indent(compact: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compact.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 4));
+    };
+    for (i, &b) in compact.iter().enumerate() {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                out.push(b);
+                // Empty objects and lists stay `{}` and `[]`, as Go writes them.
+                if !matches!(compact.get(i + 1), Some(b'}' | b']')) {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            b'}' | b']' => {
+                if !matches!(compact[..i].last(), Some(b'{' | b'[')) {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\n');
+    out
 }
 
 fn refusal(params: &QueryParams, datacenter: &str) -> Option<ApiError> {
@@ -165,6 +214,18 @@ fn refusal(params: &QueryParams, datacenter: &str) -> Option<ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pretty_answers_indent_as_go_and_keep_key_order() {
+        let value = serde_json::json!({"a": [1, {"b": "x,\\\"{[y"}, [], {}], "c": {"d": null}, "e": ""});
+        let compact = serde_json::to_vec(&value).unwrap();
+        let mut want = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        serde::Serialize::serialize(&value, &mut serde_json::Serializer::with_formatter(&mut want, formatter)).unwrap();
+        want.push(b'\n');
+        assert_eq!(String::from_utf8(indent(&compact)).unwrap(), String::from_utf8(want).unwrap());
+        assert_eq!(indent(br#"{"z":1,"a":2}"#), b"{\n    \"z\": 1,\n    \"a\": 2\n}\n");
+    }
 
     #[test]
     fn repeated_parameters_are_all_kept_and_get_gives_the_first() {

@@ -7,6 +7,7 @@ mod t31_checks;
 mod t40_decoding;
 mod t50_queries;
 mod t60_endpoints;
+mod t65_autopilot;
 mod t65_usage_and_near;
 mod t70_dns;
 mod t80_metrics;

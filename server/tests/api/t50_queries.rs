@@ -152,3 +152,31 @@ async fn t52_pretty_indents_as_consul_and_cached_answers_say_miss() {
     assert_eq!(cached.headers()["x-cache"], "MISS");
     server.stop().await;
 }
+
+/// Typed answers are written in the order of Consul's Go structs (what
+/// Go's encoder writes), and `?pretty` keeps that order.
+#[tokio::test(flavor = "multi_thread")]
+async fn t53_answers_list_fields_in_consuls_order_compact_and_pretty() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data"), None).await;
+    let http = Http::new();
+    http.wait_json(&server.http, "/v1/agent/services", SETTLE).await;
+    let body = register("n1", "prod", "web-1", &["v1"], "passing");
+    assert_eq!(http.put(&server.http, "/v1/catalog/register", &body).await.unwrap().0, 200);
+    let in_order = |text: &str, keys: &[&str]| {
+        let at: Vec<usize> = keys.iter().map(|k| text.find(&format!("\"{k}\"")).unwrap_or(usize::MAX)).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{keys:?} in order in {text}");
+    };
+    for pretty in ["", "&pretty"] {
+        let (_, health) = http.get(&server.http, &format!("/v1/health/service/web?stale{pretty}")).await.unwrap();
+        in_order(&health, &["Node", "ID", "Address", "Datacenter", "TaggedAddresses", "Meta", "CreateIndex"]);
+        in_order(&health, &["Service", "Tags", "Port", "Weights", "Checks", "CheckID", "Status", "ServiceTags"]);
+        let (_, rows) = http.get(&server.http, &format!("/v1/catalog/service/web?stale{pretty}")).await.unwrap();
+        in_order(&rows, &["ID", "Node", "Address", "NodeMeta", "ServiceKind", "ServiceID", "ServiceProxy"]);
+        assert_eq!(pretty.is_empty(), !health.contains('\n'));
+    }
+    let (_, pretty) = http.get(&server.http, "/v1/catalog/service/web?pretty").await.unwrap();
+    assert!(pretty.starts_with("[\n    {\n        \"ID\": "), "{pretty}");
+    assert!(pretty.contains("\"ServiceConnect\": {},") && pretty.ends_with("]\n"), "{pretty}");
+    server.stop().await;
+}

@@ -455,11 +455,17 @@ pub fn connect_instances(engine: &impl Reads, name: &str) -> Result<Vec<Instance
 
 /// The instances an index (`x` by name, `p` by Connect target) lists under `name`.
 fn indexed(engine: &impl Reads, index: &str, name: &str) -> Result<Vec<Instance>, StoreError> {
-    let mut out = Vec::new();
+    let mut out: Vec<Instance> = Vec::new();
     for (k, _) in engine.scan_prefix(Cf::Catalog, &prefix(&[index, name]))? {
         let parts = key_parts(&k);
         let [_, _, node_name, id] = parts.as_slice() else { continue };
-        let (Some(node), Some(service)) = (node(engine, node_name)?, get(engine, &service_key(node_name, id))?) else {
+        // The index lists instances grouped by node: a node with many
+        // instances is read and decoded once, not once per instance.
+        let node = match out.last() {
+            Some((last, _)) if last.value.name == *node_name => Some(last.clone()),
+            _ => node(engine, node_name)?,
+        };
+        let (Some(node), Some(service)) = (node, get(engine, &service_key(node_name, id))?) else {
             continue;
         };
         out.push((node, service));

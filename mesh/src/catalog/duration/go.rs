@@ -70,6 +70,37 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_nanos(total_nanos.round() as u64))
 }
 
+/// Go's `Duration.String()`: `"0s"`, `"750ns"`, `"1.5µs"`, `"200ms"`,
+/// `"10s"`, `"1m30s"`, `"1h0m0s"`, as Consul writes durations in API answers.
+pub fn format(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0 => "0s".into(),
+        1..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{}µs", fraction(ns, 3)),
+        1_000_000..1_000_000_000 => format!("{}ms", fraction(ns, 6)),
+        _ => {
+            let seconds = format!("{}s", fraction(ns % 60_000_000_000, 9));
+            let minutes = ns / 60_000_000_000;
+            match minutes {
+                0 => seconds,
+                1..60 => format!("{minutes}m{seconds}"),
+                _ => format!("{}h{}m{seconds}", minutes / 60, minutes % 60),
+            }
+        }
+    }
+}
+
+/// `value / 10^digits` in decimal, without trailing zeros (Go's `fmtFrac`).
+fn fraction(value: u128, digits: u32) -> String {
+    let scale = 10u128.pow(digits);
+    let (whole, part) = (value / scale, value % scale);
+    match part {
+        0 => whole.to_string(),
+        _ => format!("{whole}.{:0width$}", part, width = digits as usize).trim_end_matches('0').to_string(),
+    }
+}
+
 /// Go's `%q` for the plain strings durations are: quotes, with `"` and `\`
 /// escaped.
 pub fn quote(text: &str) -> String {
@@ -91,6 +122,25 @@ pub fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_format_as_go_prints_them() {
+        let cases = [
+            (0, "0s"),
+            (750, "750ns"),
+            (1_500, "1.5µs"),
+            (200_000_000, "200ms"),
+            (1_500_000_000, "1.5s"),
+            (10_000_000_000, "10s"),
+            (90_000_000_000, "1m30s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (5_400_000_000_001, "1h30m0.000000001s"),
+        ];
+        for (nanos, text) in cases {
+            assert_eq!(format(Duration::from_nanos(nanos)), text);
+            assert_eq!(parse(text).map(|d| d.as_nanos() as u64), Ok(nanos), "{text}");
+        }
+    }
 
     #[test]
     fn go_durations_parse() {
