@@ -46,6 +46,24 @@ impl Reply {
     }
 }
 
+/// The TLS client config for an agent's gRPC TLS port (a sidecar's): the
+/// HTTP client's, from the same flags and variables, with `ca` (the gRPC
+/// CA file or path: `-grpc-ca-file`, `CONSUL_GRPC_CACERT`, ...) in place of
+/// the HTTP CA when given, speaking HTTP/2. Also the name to verify instead
+/// of the address's host (`-tls-server-name`), if given.
+pub fn grpc_tls_config(
+    flags: &crate::cmd::HttpFlags,
+    ca: (Option<String>, Option<String>),
+) -> anyhow::Result<(rustls::ClientConfig, Option<String>)> {
+    let mut endpoint = settings::resolve(flags, &|name| std::env::var(name).ok())?;
+    if ca.0.is_some() || ca.1.is_some() {
+        (endpoint.tls.ca_file, endpoint.tls.ca_path) = ca;
+    }
+    let mut config = tls::client_config(&endpoint.tls)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok((config, endpoint.tls.server_name))
+}
+
 impl Client {
     /// The client the flags and the environment describe.
     pub fn new(flags: &crate::cmd::HttpFlags) -> anyhow::Result<Client> {

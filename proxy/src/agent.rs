@@ -5,6 +5,7 @@
 //! these; a native app feeds [`crate::NativeService`] the same way.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -81,15 +82,32 @@ fn log_changes(previous: Option<&ProxySnapshot>, next: &ProxySnapshot) {
     }
 }
 
+/// Where the sidecar reaches its agent's gRPC: `host:port`, in plaintext
+/// (the grpc port) or over TLS (the grpc_tls port) with this client config
+/// and the name the agent's certificate must carry.
+pub struct AgentGrpc {
+    pub addr: String,
+    pub tls: Option<(Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>)>,
+}
+
+impl AgentGrpc {
+    fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        let channel = match &self.tls {
+            None => tessera_proto::transport::ChannelPool::default().channel(&self.addr),
+            Some((config, name)) => tessera_proto::transport::tls_channel(&self.addr, config.clone(), name.clone()),
+        };
+        channel.map_err(|e| anyhow!("-grpc-addr: {e}"))
+    }
+}
+
 /// Opens the stream, waits for the first complete snapshot, then keeps the
 /// watch current (reconnecting to the agent if it restarts).
 pub async fn snapshots(
-    grpc_addr: &str,
+    agent: &AgentGrpc,
     service: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<watch::Receiver<ProxySnapshot>> {
-    let channel =
-        tessera_proto::transport::ChannelPool::default().channel(grpc_addr).map_err(|e| anyhow!("-grpc-addr: {e}"))?;
+    let (channel, grpc_addr) = (agent.channel()?, &agent.addr);
     let client = ProxyApiClient::new(channel).max_decoding_message_size(64 << 20);
     let request = WatchProxyRequest { service: service.to_string() };
     let first =

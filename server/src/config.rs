@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use tessera_proto::transport::listener_tls::ListenerSettings;
 pub use tessera_proto::transport::tls::MinVersion;
 pub use tessera_proto::transport::tls::TlsFiles;
 
@@ -58,6 +59,15 @@ pub struct AgentConfig {
     pub dns_port: Option<u16>,
     /// None: no agent gRPC listener (`-grpc-port=-1`).
     pub grpc_port: Option<u16>,
+    /// The HTTP API over TLS, beside the plain port (Consul's `ports.https`;
+    /// None: off, the default).
+    pub https_port: Option<u16>,
+    /// Its certificate, key and CA (`tls.https` over `tls.defaults`).
+    pub https_tls: ListenerSettings,
+    /// The agent's gRPC over TLS for sidecars (`ports.grpc_tls`; None: off).
+    pub grpc_tls_port: Option<u16>,
+    /// Its certificate, key and CA (`tls.grpc` over `tls.defaults`).
+    pub grpc_tls: ListenerSettings,
     /// What decides a connection no intention matches.
     pub default_intention_policy: tessera_mesh::connect::DefaultPolicy,
     /// The DNS domain, e.g. `consul.`.
@@ -171,6 +181,16 @@ pub enum ConfigError {
          (`tessera tls cert create -client`), or auto_encrypt {{ tls = true }}"
     )]
     ClientWithoutCertificate,
+    #[error(
+        "{port} is set, so it needs a certificate: cert_file and key_file in {stanza} or tls.defaults (or \
+         -cert-file and -key-file; make them with `tessera tls cert create`)"
+    )]
+    ListenerWithoutCertificate { port: &'static str, stanza: &'static str },
+    #[error(
+        "{stanza}.verify_incoming needs the CA that signs client certificates: ca_file or ca_path in {stanza} or \
+         tls.defaults (or -ca-file)"
+    )]
+    VerifyIncomingWithoutCa { stanza: &'static str },
     #[error("-http-port and -server-port must differ when -bind and -client are the same address (both {0})")]
     PortClash(u16),
 }
@@ -191,6 +211,10 @@ impl Default for AgentConfig {
             server_port: defaults::SERVER_PORT,
             dns_port: Some(defaults::DNS_PORT),
             grpc_port: Some(defaults::GRPC_PORT),
+            https_port: None,
+            https_tls: ListenerSettings::default(),
+            grpc_tls_port: None,
+            grpc_tls: ListenerSettings::default(),
             default_intention_policy: Default::default(),
             domain: defaults::DOMAIN.to_string(),
             retry_join: Vec::new(),
@@ -236,7 +260,14 @@ impl AgentConfig {
         if self.bind_addr == self.client_addr && self.http_port == self.server_port && self.http_port != 0 {
             return Err(ConfigError::PortClash(self.http_port));
         }
-        self.validate_rpc_tls()
+        self.validate_rpc_tls()?;
+        if self.https_port.is_some() {
+            validate_listener_tls(&self.https_tls, "ports.https (-https-port)", "tls.https")?;
+        }
+        if self.grpc_tls_port.is_some() {
+            validate_listener_tls(&self.grpc_tls, "ports.grpc_tls (-grpc-tls-port)", "tls.grpc")?;
+        }
+        Ok(())
     }
 
     fn validate_rpc_tls(&self) -> Result<(), ConfigError> {
@@ -268,12 +299,21 @@ impl AgentConfig {
         self.grpc_port.map(|port| SocketAddr::new(self.client_addr, port))
     }
 
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_port.map(|port| SocketAddr::new(self.client_addr, port))
+    }
+
+    pub fn grpc_tls_addr(&self) -> Option<SocketAddr> {
+        self.grpc_tls_port.map(|port| SocketAddr::new(self.client_addr, port))
+    }
+
     /// The startup banner's "Client Addr" value: where the HTTP API (as
     /// bound: `http` may differ with port 0), DNS and agent gRPC listen.
     pub fn client_addrs_summary(&self, http: SocketAddr) -> String {
         let off = |addr: Option<SocketAddr>| addr.map_or_else(|| "off".to_string(), |a| a.to_string());
         let (dns, grpc) = (off(self.dns_addr()), off(self.grpc_addr()));
-        format!("[{}] (HTTP: {http}, DNS: {dns}, gRPC: {grpc})", self.client_addr)
+        let (https, grpc_tls) = (off(self.https_addr()), off(self.grpc_tls_addr()));
+        format!("[{}] (HTTP: {http}, HTTPS: {https}, DNS: {dns}, gRPC: {grpc}, gRPC TLS: {grpc_tls})", self.client_addr)
     }
 
     pub fn server_addr(&self) -> SocketAddr {
@@ -299,6 +339,23 @@ impl AgentConfig {
     }
 }
 
+/// A TLS listener that is on needs its certificate (checked here so the
+/// error names the keys; the files themselves are read at start).
+fn validate_listener_tls(
+    settings: &ListenerSettings,
+    port: &'static str,
+    stanza: &'static str,
+) -> Result<(), ConfigError> {
+    let files = &settings.files;
+    if files.cert_file.is_none() || files.key_file.is_none() {
+        return Err(ConfigError::ListenerWithoutCertificate { port, stanza });
+    }
+    if settings.verify_incoming && files.ca_file.is_none() && files.ca_path.is_none() {
+        return Err(ConfigError::VerifyIncomingWithoutCa { stanza });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,7 +379,7 @@ mod tests {
 
     #[test]
     fn each_mistake_is_named() {
-        let cases: Vec<(AgentConfig, ConfigError)> = vec![
+        let mut cases: Vec<(AgentConfig, ConfigError)> = vec![
             (AgentConfig { data_dir: None, ..server() }, ConfigError::MissingDataDir),
             (
                 AgentConfig { server: false, retry_join: vec![], bootstrap_expect: 0, ..server() },
@@ -343,6 +400,26 @@ mod tests {
                 ConfigError::ClientWithoutCertificate,
             ),
         ];
+        let https_files =
+            TlsFiles { cert_file: Some("c.pem".into()), key_file: Some("k.pem".into()), ..TlsFiles::default() };
+        cases.push((
+            AgentConfig { https_port: Some(8501), ..server() },
+            ConfigError::ListenerWithoutCertificate { port: "ports.https (-https-port)", stanza: "tls.https" },
+        ));
+        cases.push((
+            AgentConfig { grpc_tls_port: Some(8503), ..server() },
+            ConfigError::ListenerWithoutCertificate { port: "ports.grpc_tls (-grpc-tls-port)", stanza: "tls.grpc" },
+        ));
+        cases.push((
+            AgentConfig {
+                https_port: Some(8501),
+                https_tls: ListenerSettings { files: https_files.clone(), verify_incoming: true, ..Default::default() },
+                ..server()
+            },
+            ConfigError::VerifyIncomingWithoutCa { stanza: "tls.https" },
+        ));
+        let https = ListenerSettings { files: https_files, ..Default::default() };
+        assert_eq!(AgentConfig { https_port: Some(8501), https_tls: https, ..server() }.validate(), Ok(()));
         for (config, want) in cases {
             assert_eq!(config.validate(), Err(want));
         }

@@ -20,13 +20,9 @@ use tessera_mesh::catalog::definition::ScriptChecks;
 use tessera_mesh::catalog::duration;
 use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
-use tessera_server::config::AutoEncrypt;
 use tessera_server::config::ConfigError;
 use tessera_server::config::DnsConfig;
-use tessera_server::config::MinVersion;
 use tessera_server::config::RaftTuning;
-use tessera_server::config::RpcTlsConfig;
-use tessera_server::config::TlsFiles;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent_config::format_flag;
@@ -73,6 +69,12 @@ pub struct AgentArgs {
     /// The agent's gRPC port for local sidecars; -1 turns it off.
     #[arg(long = "grpc-port", default_value_t = defaults::GRPC_PORT as i32, allow_negative_numbers = true)]
     grpc_port: i32,
+    /// The HTTP API over TLS on this port too (Consul uses 8501); -1, the default, is off.
+    #[arg(long = "https-port", default_value_t = -1, allow_negative_numbers = true)]
+    https_port: i32,
+    /// The agent's gRPC over TLS for sidecars (Consul uses 8503); -1, the default, is off.
+    #[arg(long = "grpc-tls-port", default_value_t = -1, allow_negative_numbers = true)]
+    grpc_tls_port: i32,
     /// What decides a connection no intention matches: allow or deny.
     #[arg(long = "default-intention-policy", default_value = "allow")]
     default_intention_policy: String,
@@ -255,6 +257,7 @@ impl AgentArgs {
     pub(crate) fn settings(&self, given: Given, files: &FileConfig, purpose: Purpose) -> Result<Settings, String> {
         let file = files.settings()?;
         let (rpc_tls, auto_encrypt) = self.rpc_tls(&file)?;
+        let (https_tls, grpc_tls) = (self.https_tls(&file)?, self.grpc_tls(&file)?);
         let g = |id: &str| given.given(id);
         let mut warnings = Vec::new();
         let ignored = files.ignored();
@@ -314,14 +317,23 @@ impl AgentArgs {
             (false, Some(port)) => file_port(port),
             _ => optional_port("-grpc-port", self.grpc_port)?,
         };
+        let https_port = match (g("https_port"), file.ports.https) {
+            (false, Some(port)) => file_port(port),
+            _ => optional_port("-https-port", self.https_port)?,
+        };
+        let grpc_tls_port = match (g("grpc_tls_port"), file.ports.grpc_tls) {
+            (false, Some(port)) => file_port(port),
+            _ => optional_port("-grpc-tls-port", self.grpc_tls_port)?,
+        };
 
         let client = self.client.or(file.client_addr.as_deref().map(|a| one_ip("client_addr", a)).transpose()?);
-        let client_addr = client_address(
-            client.unwrap_or(IpAddr::from([127, 0, 0, 1])),
-            &file.addresses,
-            dns_port.is_some(),
-            grpc_port.is_some(),
-        )?;
+        let on = Listening {
+            dns: dns_port.is_some(),
+            grpc: grpc_port.is_some(),
+            https: https_port.is_some(),
+            grpc_tls: grpc_tls_port.is_some(),
+        };
+        let client_addr = client_address(client.unwrap_or(IpAddr::from([127, 0, 0, 1])), &file.addresses, on)?;
 
         let domain = pick(g("domain"), self.domain.clone(), file.domain);
         let retry_join: Vec<String> =
@@ -407,6 +419,10 @@ impl AgentArgs {
             server_port,
             dns_port,
             grpc_port,
+            https_port,
+            https_tls,
+            grpc_tls_port,
+            grpc_tls,
             default_intention_policy: self.default_intention_policy.parse().map_err(|_| {
                 format!("-default-intention-policy: {:?} must be allow or deny", self.default_intention_policy)
             })?,
@@ -437,38 +453,6 @@ impl AgentArgs {
             warnings,
             ignored,
         })
-    }
-}
-
-impl AgentArgs {
-    /// The server port's TLS: `tls.internal_rpc` over `tls.defaults` over
-    /// the old top-level keys, each file key under its flag.
-    fn rpc_tls(&self, file: &agent_config::AgentSettings) -> Result<(RpcTlsConfig, AutoEncrypt), String> {
-        let given = file.tls.internal_rpc.over(&file.tls.defaults.over(&file.top_level_tls));
-        let path =
-            |flag: &Option<PathBuf>, key: &Option<String>| flag.clone().or_else(|| key.as_ref().map(PathBuf::from));
-        let files = TlsFiles {
-            ca_file: path(&self.ca_file, &given.ca_file),
-            ca_path: path(&self.ca_path, &given.ca_path),
-            cert_file: path(&self.cert_file, &given.cert_file),
-            key_file: path(&self.key_file, &given.key_file),
-        };
-        let min_version = MinVersion::parse(given.tls_min_version.as_deref().unwrap_or_default())?;
-        let any =
-            files.ca_file.is_some() || files.ca_path.is_some() || files.cert_file.is_some() || files.key_file.is_some();
-        let rpc_tls = match (self.insecure_plaintext_rpc, any) {
-            (true, true) => {
-                return Err("-insecure-plaintext-rpc and TLS files for the server port exclude each other".into())
-            }
-            (true, false) => RpcTlsConfig::Plaintext,
-            (false, true) => RpcTlsConfig::Files { files, min_version },
-            (false, false) => RpcTlsConfig::Unset,
-        };
-        let auto_encrypt = AutoEncrypt {
-            tls: file.auto_encrypt.tls.unwrap_or(false),
-            allow_tls: file.auto_encrypt.allow_tls.unwrap_or(false),
-        };
-        Ok((rpc_tls, auto_encrypt))
     }
 }
 
@@ -550,22 +534,33 @@ fn bind_address(bind: Option<IpAddr>, advertise: Option<IpAddr>) -> Result<IpAdd
     }
 }
 
-/// The one address HTTP, DNS and the agent's gRPC listen on: `addresses.*`
-/// where given, else the client address; they must agree.
-fn client_address(
-    client: IpAddr,
-    addresses: &agent_config::Addresses,
+/// Which listeners on the client address are on, besides HTTP.
+#[derive(Clone, Copy)]
+struct Listening {
     dns: bool,
     grpc: bool,
-) -> Result<IpAddr, String> {
+    https: bool,
+    grpc_tls: bool,
+}
+
+/// The one address HTTP, HTTPS, DNS and the agent's gRPC (plain and TLS)
+/// listen on: `addresses.*` where given, else the client address; they
+/// must agree.
+fn client_address(client: IpAddr, addresses: &agent_config::Addresses, on: Listening) -> Result<IpAddr, String> {
     let parse = |key: &str, value: &Option<String>| value.as_deref().map(|a| one_ip(key, a)).transpose();
     let http = parse("addresses.http", &addresses.http)?.unwrap_or(client);
-    for (key, on, value) in [("addresses.dns", dns, &addresses.dns), ("addresses.grpc", grpc, &addresses.grpc)] {
+    let others = [
+        ("addresses.dns", on.dns, &addresses.dns),
+        ("addresses.grpc", on.grpc, &addresses.grpc),
+        ("addresses.https", on.https, &addresses.https),
+        ("addresses.grpc_tls", on.grpc_tls, &addresses.grpc_tls),
+    ];
+    for (key, on, value) in others {
         let address = parse(key, value)?.unwrap_or(client);
         if on && address != http {
             return Err(format!(
-                "{key} ({address}) differs from the HTTP address ({http}): one client address for HTTP, DNS \
-                 and gRPC is supported so far"
+                "{key} ({address}) differs from the HTTP address ({http}): one client address for HTTP, HTTPS, \
+                 DNS and gRPC is supported so far"
             ));
         }
     }
@@ -675,6 +670,8 @@ pub(crate) async fn watch_signals(shutdown: CancellationToken) {
     tracing::info!("caught signal, shutting down");
     shutdown.cancel();
 }
+
+mod tls;
 
 #[cfg(test)]
 mod tests;

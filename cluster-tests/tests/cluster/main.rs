@@ -19,4 +19,5 @@ mod t87_cli_ops;
 mod t90_connect;
 mod t95_walkthrough;
 mod t96_mesh_hosts;
+mod t97_https;
 mod t97_tls;

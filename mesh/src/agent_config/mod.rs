@@ -212,18 +212,22 @@ pub struct AgentSettings {
     #[serde(deserialize_with = "go_duration_opt")]
     pub reconnect_timeout: Option<Duration>,
     pub tls: TlsStanza,
-    /// The older top-level TLS keys (`ca_file`, ...): below `tls.defaults`.
+    /// Old `verify_incoming_https`: below `tls.https.verify_incoming`.
+    pub verify_incoming_https: Option<bool>,
+    /// The older top-level TLS keys (`ca_file`, ..., `verify_incoming`): below `tls.defaults`.
     #[serde(flatten)]
     pub top_level_tls: TlsFiles,
     pub auto_encrypt: AutoEncrypt,
 }
 
-/// `tls { defaults {...} internal_rpc {...} }`: the keys acted on.
+/// `tls { defaults {...} internal_rpc {...} https {...} grpc {...} }`: the keys acted on.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct TlsStanza {
     pub defaults: TlsFiles,
     pub internal_rpc: TlsFiles,
+    pub https: TlsFiles,
+    pub grpc: TlsFiles,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -234,6 +238,7 @@ pub struct TlsFiles {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
     pub tls_min_version: Option<String>,
+    pub verify_incoming: Option<bool>,
 }
 
 impl TlsFiles {
@@ -246,6 +251,7 @@ impl TlsFiles {
             cert_file: pick(&self.cert_file, &under.cert_file),
             key_file: pick(&self.key_file, &under.key_file),
             tls_min_version: pick(&self.tls_min_version, &under.tls_min_version),
+            verify_incoming: self.verify_incoming.or(under.verify_incoming),
         }
     }
 }
@@ -278,6 +284,8 @@ pub struct Addresses {
     pub dns: Option<String>,
     pub http: Option<String>,
     pub grpc: Option<String>,
+    pub https: Option<String>,
+    pub grpc_tls: Option<String>,
 }
 
 /// Ports as given: `<= 0` turns a listener off, as in Consul.
@@ -288,6 +296,8 @@ pub struct Ports {
     pub http: Option<i64>,
     pub server: Option<i64>,
     pub grpc: Option<i64>,
+    pub https: Option<i64>,
+    pub grpc_tls: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -279,9 +279,10 @@ pub(crate) static TOP: &[Key] = &[
     checked(acted("tls_min_version", Str), tls_min_version),
     ignored("tls_cipher_suites", Str),
     ignored("tls_prefer_server_cipher_suites", Bool),
-    // The server port always verifies chains and server names (see docs).
-    ignored("verify_incoming", Bool),
-    ignored("verify_incoming_https", Bool),
+    // The server port always verifies chains and server names (see docs);
+    // verify_incoming acts on the HTTPS and gRPC TLS listeners.
+    acted("verify_incoming", Bool),
+    acted("verify_incoming_https", Bool),
     ignored("verify_incoming_rpc", Bool),
     ignored("verify_outgoing", Bool),
     ignored("verify_server_hostname", Bool),
@@ -295,16 +296,16 @@ pub(crate) static TOP: &[Key] = &[
 ];
 
 static ADDRESSES: &[Key] =
-    &[acted("dns", Str), acted("http", Str), acted("grpc", Str), ignored("https", Str), ignored("grpc_tls", Str)];
+    &[acted("dns", Str), acted("http", Str), acted("grpc", Str), acted("https", Str), acted("grpc_tls", Str)];
 
 static PORTS: &[Key] = &[
     acted("dns", Port),
     acted("http", Port),
     acted("server", Port),
     acted("grpc", Port),
-    // Off is what Tessera does; a port asks for TLS.
-    checked(acted("https", Port), tls_port),
-    checked(acted("grpc_tls", Port), tls_port),
+    // Off unless given; a port needs its TLS material (checked once merged).
+    acted("https", Port),
+    acted("grpc_tls", Port),
     ignored("serf_lan", Port),
     ignored("serf_wan", Port),
     ignored("proxy_min_port", Port),
@@ -350,9 +351,8 @@ static SOA: &[Key] = &[ignored("refresh", Int), ignored("retry", Int), ignored("
 static TLS_STANZA: &[Key] = &[
     acted("defaults", Block(TLS_COMMON)),
     acted("internal_rpc", Block(TLS_RPC)),
-    // HTTPS and gRPC TLS listeners are later work; ports.https refuses them.
-    ignored("https", Block(TLS_COMMON)),
-    ignored("grpc", Block(TLS_GRPC)),
+    acted("https", Block(TLS_COMMON)),
+    acted("grpc", Block(TLS_GRPC)),
 ];
 
 static TLS_COMMON: &[Key] = &[
@@ -362,7 +362,8 @@ static TLS_COMMON: &[Key] = &[
     acted("key_file", Str),
     checked(acted("tls_min_version", Str), tls_min_version),
     ignored("tls_cipher_suites", Str),
-    ignored("verify_incoming", Bool),
+    // Acted on by the HTTPS and gRPC TLS listeners (defaults, https).
+    acted("verify_incoming", Bool),
     ignored("verify_outgoing", Bool),
 ];
 
@@ -379,13 +380,13 @@ static TLS_RPC: &[Key] = &[
 ];
 
 static TLS_GRPC: &[Key] = &[
-    ignored("ca_file", Str),
-    ignored("ca_path", Str),
-    ignored("cert_file", Str),
-    ignored("key_file", Str),
-    ignored("tls_min_version", Str),
+    acted("ca_file", Str),
+    acted("ca_path", Str),
+    acted("cert_file", Str),
+    acted("key_file", Str),
+    checked(acted("tls_min_version", Str), tls_min_version),
     ignored("tls_cipher_suites", Str),
-    ignored("verify_incoming", Bool),
+    acted("verify_incoming", Bool),
     ignored("use_auto_cert", Bool),
 ];
 
@@ -529,15 +530,6 @@ fn tls_min_version(value: &Value) -> Result<(), String> {
             Err(format!("{old}: TLS before 1.2 is not supported; use TLSv1_2 or TLSv1_3"))
         }
         other => Err(format!("invalid tls_min_version {other:?}: use TLSv1_2 or TLSv1_3")),
-    }
-}
-
-fn tls_port(value: &Value) -> Result<(), String> {
-    match value.as_i64() {
-        Some(port) if port > 0 => {
-            Err(format!("not supported yet (later work: TLS; {port} asks for it, -1 turns it off)"))
-        }
-        _ => Ok(()),
     }
 }
 

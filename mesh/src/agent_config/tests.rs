@@ -111,11 +111,34 @@ fn later_work_is_refused_by_name() {
         errs,
         vec!["acl: not supported yet (later work: ACLs)", "ui_config: not supported yet (later work: the web UI)"]
     );
+    assert!(hcl("ports {\n  https = -1\n  grpc_tls = 0\n}\n").is_ok(), "off is the default");
+}
+
+#[test]
+fn https_and_grpc_tls_ports_and_stanzas_are_acted_on() {
+    let file = hcl("ports {\n  https = 8501\n  grpc_tls = 8503\n}\naddresses {\n  https = \"127.0.0.71\"\n}\n\
+         verify_incoming_https = true\nverify_incoming = false\n\
+         tls {\n  defaults {\n    cert_file = \"d.pem\"\n    verify_incoming = true\n  }\n  \
+         https {\n    cert_file = \"h.pem\"\n    tls_min_version = \"TLSv1_3\"\n  }\n  \
+         grpc {\n    key_file = \"g-key.pem\"\n    verify_incoming = false\n    use_auto_cert = false\n  }\n}\n")
+    .unwrap();
+    let settings = file.settings().unwrap();
+    assert_eq!((settings.ports.https, settings.ports.grpc_tls), (Some(8501), Some(8503)));
+    assert_eq!(settings.addresses.https.as_deref(), Some("127.0.0.71"));
+    assert_eq!(settings.verify_incoming_https, Some(true));
+    assert_eq!(settings.top_level_tls.verify_incoming, Some(false));
+    let https = settings.tls.https.over(&settings.tls.defaults);
+    assert_eq!(https.cert_file.as_deref(), Some("h.pem"));
+    assert_eq!(https.tls_min_version.as_deref(), Some("TLSv1_3"));
+    assert_eq!(https.verify_incoming, Some(true), "inherited from tls.defaults");
+    let grpc = settings.tls.grpc.over(&settings.tls.defaults);
+    assert_eq!((grpc.cert_file.as_deref(), grpc.key_file.as_deref()), (Some("d.pem"), Some("g-key.pem")));
+    assert_eq!(grpc.verify_incoming, Some(false));
+    assert_eq!(file.ignored(), vec!["tls.grpc.use_auto_cert"]);
     assert_eq!(
-        errors(hcl("ports {\n  https = 8501\n}\n")),
-        vec!["ports.https: not supported yet (later work: TLS; 8501 asks for it, -1 turns it off)"]
+        errors(hcl("tls {\n  grpc {\n    verify_outgoing = true\n  }\n}\n")),
+        vec!["invalid config key tls.grpc.verify_outgoing"]
     );
-    assert!(hcl("ports {\n  https = -1\n  grpc_tls = 0\n}\n").is_ok(), "off is what Tessera does");
 }
 
 #[test]

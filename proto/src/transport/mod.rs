@@ -1,7 +1,11 @@
 //! Every gRPC channel and listener of Tessera is made here (servers, client
 //! agents, sidecars and Connect-native apps all use it): TLS on the server
-//! port ([`tls`]), who a caller is ([`peer`]), and the limits on accepting.
+//! port ([`tls`]), on the listeners agents serve their clients on
+//! ([`listener_tls`]: HTTPS, gRPC TLS), who a caller is ([`peer`]), and the
+//! limits on accepting ([`accept`]).
 
+pub mod accept;
+pub mod listener_tls;
 pub mod peer;
 pub mod tls;
 
@@ -22,14 +26,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// HTTP/2 flow-control windows. The 64 KiB default makes a busy Raft stream
 /// stop every 64 KiB until the peer's WINDOW_UPDATE arrives.
 const WINDOW: u32 = 1 << 30;
-
-/// TLS handshakes in flight on one listener; more connections wait in the
-/// kernel's backlog rather than holding memory and a descriptor here.
-const MAX_HANDSHAKES: usize = 256;
-/// A connection that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// After accept fails (EMFILE), before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One lazily connected HTTP/2 channel per peer address, shared by every
 /// RPC to that peer (tonic multiplexes them); over TLS when `tls` is set.
@@ -67,49 +63,71 @@ impl ChannelPool {
         if let Some(channel) = channels.get(addr) {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| BadAddress { addr: addr.to_string(), reason: e.to_string() })?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .initial_connection_window_size(WINDOW)
-            .initial_stream_window_size(WINDOW)
-            // A peer cut off without a word (no RST, no FIN) is noticed in
-            // about four seconds, and calls move on to another server.
-            .http2_keep_alive_interval(Duration::from_secs(2))
-            .keep_alive_timeout(Duration::from_secs(2))
-            .keep_alive_while_idle(true);
+        let endpoint = endpoint(addr)?;
         let channel = match &self.tls {
             None => endpoint.connect_lazy(),
-            Some(tls) => endpoint.connect_with_connector_lazy(tls_connector(tls.clone())),
+            Some(tls) => {
+                let tls = tls.clone();
+                endpoint.connect_with_connector_lazy(tls_connector(move || {
+                    (tls.configs().client.clone(), tls.server_name())
+                }))
+            }
         };
         channels.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }
 }
 
-/// Dials over TCP, then TLS with the configs of the moment: the server
-/// must present `server.<dc>.<domain>` from the trusted CA.
-fn tls_connector(
-    tls: Arc<tls::RpcTls>,
+/// A channel to an agent's gRPC TLS port (`grpc_tls`), for a sidecar: the
+/// agent's certificate is checked as `config` says, for `server_name`.
+pub fn tls_channel(
+    addr: &str,
+    config: Arc<rustls::ClientConfig>,
+    server_name: rustls_pki_types::ServerName<'static>,
+) -> Result<Channel, BadAddress> {
+    Ok(endpoint(addr)?.connect_with_connector_lazy(tls_connector(move || (config.clone(), server_name.clone()))))
+}
+
+fn endpoint(addr: &str) -> Result<Endpoint, BadAddress> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| BadAddress { addr: addr.to_string(), reason: e.to_string() })?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .initial_connection_window_size(WINDOW)
+        .initial_stream_window_size(WINDOW)
+        // A peer cut off without a word (no RST, no FIN) is noticed in
+        // about four seconds, and calls move on to another server.
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .keep_alive_while_idle(true))
+}
+
+type TlsIo = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Dials over TCP, then TLS with what `dial` gives at that moment (the
+/// server port's configs change on reload): the client config and the name
+/// the peer's certificate must carry.
+fn tls_connector<D>(
+    dial: D,
 ) -> impl tower::Service<
     tonic::codegen::http::Uri,
-    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Response = TlsIo,
     Error = std::io::Error,
-    Future = impl std::future::Future<
-        Output = std::io::Result<hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>,
-    > + Send,
+    Future = impl std::future::Future<Output = std::io::Result<TlsIo>> + Send,
 > + Clone
        + Send
-       + 'static {
+       + 'static
+where
+    D: Fn() -> (Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>) + Clone + Send + Sync + 'static,
+{
     tower::service_fn(move |uri: tonic::codegen::http::Uri| {
-        let tls = tls.clone();
+        let (config, server_name) = dial();
         async move {
             let host = uri.host().unwrap_or_default().trim_matches(['[', ']']).to_string();
             let port = uri.port_u16().unwrap_or(8300);
             let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             let _ = tcp.set_nodelay(true);
-            let connector = tokio_rustls::TlsConnector::from(tls.configs().client.clone());
-            let stream = connector.connect(tls.server_name(), tcp).await?;
+            let stream = tokio_rustls::TlsConnector::from(config).connect(server_name, tcp).await?;
             Ok(hyper_util::rt::TokioIo::new(stream))
         }
     })
@@ -146,45 +164,39 @@ where
     router.serve_with_incoming_shutdown(incoming(listener, tls), shutdown.cancelled_owned()).await
 }
 
-/// Connections as they finish their handshakes. Handshakes run side by
-/// side (a slow one holds up no other), at most [`MAX_HANDSHAKES`] at once,
-/// each bounded by [`HANDSHAKE_TIMEOUT`]; a failed one is logged and dropped.
+/// Serves `router` over TLS on a listener of the agent's own (`grpc_tls`)
+/// until `shutdown` is cancelled; as [`serve`] otherwise.
+pub async fn serve_listener_tls<L>(
+    router: tonic::transport::server::Router<L>,
+    listener: TcpListener,
+    tls: Arc<listener_tls::ListenerTls>,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error>
+where
+    L: tower::Layer<tonic::service::Routes>,
+    L::Service: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone + Send + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send,
+{
+    use futures::StreamExt;
+    let conns = listener_tls::incoming(listener, tls)
+        .map(|(stream, addr)| Ok::<_, std::io::Error>(peer::Conn::agent_tls(stream, addr)));
+    router.serve_with_incoming_shutdown(conns, shutdown.cancelled_owned()).await
+}
+
+/// The server port's connections as they finish their handshakes (see
+/// [`accept::accepting`]): TLS with `tls`, plaintext without.
 fn incoming(
     listener: TcpListener,
     tls: Option<Arc<tls::RpcTls>>,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<peer::Conn>> {
-    use futures::stream::FuturesUnordered;
     use futures::StreamExt;
-    type Handshake = futures::future::BoxFuture<'static, Option<peer::Conn>>;
-    let pending: FuturesUnordered<Handshake> = FuturesUnordered::new();
-    futures::stream::unfold((listener, tls, pending), |(listener, tls, mut pending)| async move {
-        loop {
-            tokio::select! {
-                Some(done) = pending.next(), if !pending.is_empty() => {
-                    if let Some(conn) = done {
-                        return Some((Ok(conn), (listener, tls, pending)));
-                    }
-                }
-                accepted = listener.accept(), if pending.len() < MAX_HANDSHAKES => match accepted {
-                    Ok((stream, addr)) => {
-                        // The builder's tcp_nodelay only applies to listeners tonic
-                        // binds itself. Without it a response split into headers,
-                        // data and trailers waits out the peer's delayed ACK.
-                        let _ = stream.set_nodelay(true);
-                        match &tls {
-                            None => return Some((Ok(peer::Conn::plain(stream, addr)), (listener, tls, pending))),
-                            Some(tls) => pending.push(Box::pin(handshake(tls.clone(), stream, addr))),
-                        }
-                    }
-                    Err(e) => {
-                        // Out of descriptors, most likely: back off instead of spinning.
-                        tracing::warn!(error = %e, "server port: accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    }
-                },
-            }
+    accept::accepting(listener, "server port", move |stream, addr| -> accept::Handshake<peer::Conn> {
+        match &tls {
+            None => Box::pin(std::future::ready(Some(peer::Conn::plain(stream, addr)))),
+            Some(tls) => Box::pin(handshake(tls.clone(), stream, addr)),
         }
     })
+    .map(Ok)
 }
 
 async fn handshake(tls: Arc<tls::RpcTls>, stream: tokio::net::TcpStream, addr: SocketAddr) -> Option<peer::Conn> {
@@ -192,15 +204,10 @@ async fn handshake(tls: Arc<tls::RpcTls>, stream: tokio::net::TcpStream, addr: S
         tracing::warn!("server port: TLS without a server certificate; connection dropped");
         return None;
     };
-    let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
-        Ok(Ok(stream)) => Some(peer::Conn::tls(stream, addr, tls.names())),
-        Ok(Err(e)) => {
+    match tokio_rustls::TlsAcceptor::from(config).accept(stream).await {
+        Ok(stream) => Some(peer::Conn::tls(stream, addr, tls.names())),
+        Err(e) => {
             tracing::info!(peer = %addr, error = %e, "server port: TLS handshake refused");
-            None
-        }
-        Err(_) => {
-            tracing::info!(peer = %addr, "server port: TLS handshake timed out");
             None
         }
     }

@@ -173,6 +173,13 @@ impl Conn {
         let peer = classify(names, stream.get_ref().1.peer_certificates());
         Conn { io: Io::Tls(Box::new(stream)), info: PeerInfo { addr: Some(addr), peer } }
     }
+
+    /// A connection to an agent's own gRPC TLS port (`grpc_tls`). No call
+    /// there depends on who the caller is (as on its plaintext gRPC port),
+    /// so the certificate, if any, is not classified.
+    pub fn agent_tls(stream: tokio_rustls::server::TlsStream<TcpStream>, addr: SocketAddr) -> Conn {
+        Conn { io: Io::Tls(Box::new(stream)), info: PeerInfo { addr: Some(addr), peer: Peer::Unverified } }
+    }
 }
 
 impl tonic::transport::server::Connected for Conn {

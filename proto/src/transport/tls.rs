@@ -4,7 +4,9 @@
 //! verify that name on each other, both ways; client agents trust servers
 //! through the CA alone and present a client certificate of their own.
 //! The material is re-read on reload: new connections use the new
-//! certificates, open ones carry on.
+//! certificates, open ones carry on. Loading files (`load_ca`,
+//! `load_identity`) and building a server config (`server_config`) are
+//! shared with the HTTPS and gRPC TLS listeners (`listener_tls`).
 
 use std::path::Path;
 use std::path::PathBuf;
@@ -30,7 +32,7 @@ pub enum Source {
     Pem { ca: String, cert: Option<String>, key: Option<String> },
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsFiles {
     pub ca_file: Option<PathBuf>,
     pub ca_path: Option<PathBuf>,
@@ -59,7 +61,7 @@ impl MinVersion {
         }
     }
 
-    fn versions(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    pub(crate) fn versions(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
         static BOTH: [&rustls::SupportedProtocolVersion; 2] = [&rustls::version::TLS13, &rustls::version::TLS12];
         static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
         match self {
@@ -107,7 +109,7 @@ impl Names {
 
 /// The certificate and key an agent presents.
 #[derive(Clone)]
-struct Identity {
+pub(crate) struct Identity {
     chain: Vec<CertificateDer<'static>>,
     key: Arc<PrivateKeyDer<'static>>,
 }
@@ -263,6 +265,19 @@ fn load(source: &Source) -> Result<LoadedState, TlsError> {
 }
 
 fn load_files(files: &TlsFiles) -> Result<LoadedState, TlsError> {
+    let ca = load_ca(files)?;
+    if ca.is_empty() {
+        return Err(TlsError::Invalid(
+            "no CA certificate for the server port: give ca_file or ca_path (make one with `tessera tls ca create`)"
+                .into(),
+        ));
+    }
+    Ok(LoadedState { ca, identity: load_identity(files)? })
+}
+
+/// The certificates of `ca_file` and of every file in `ca_path` (none
+/// when neither is given).
+pub(crate) fn load_ca(files: &TlsFiles) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let mut ca = Vec::new();
     if let Some(path) = &files.ca_file {
         ca.extend(parse_certs(&read(path)?, &path.display().to_string())?);
@@ -278,19 +293,17 @@ fn load_files(files: &TlsFiles) -> Result<LoadedState, TlsError> {
             ca.extend(parse_certs(&read(&path)?, &path.display().to_string())?);
         }
     }
-    if ca.is_empty() {
-        return Err(TlsError::Invalid(
-            "no CA certificate for the server port: give ca_file or ca_path (make one with `tessera tls ca create`)"
-                .into(),
-        ));
+    Ok(ca)
+}
+
+/// `cert_file` and `key_file`: both or neither.
+pub(crate) fn load_identity(files: &TlsFiles) -> Result<Option<Identity>, TlsError> {
+    match (&files.cert_file, &files.key_file) {
+        (Some(cert), Some(key)) => Ok(Some(identity_from(&read(cert)?, &read(key)?, &cert.display().to_string())?)),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(TlsError::Invalid("cert_file is given without key_file".into())),
+        (None, Some(_)) => Err(TlsError::Invalid("key_file is given without cert_file".into())),
     }
-    let identity = match (&files.cert_file, &files.key_file) {
-        (Some(cert), Some(key)) => Some(identity_from(&read(cert)?, &read(key)?, &cert.display().to_string())?),
-        (None, None) => None,
-        (Some(_), None) => return Err(TlsError::Invalid("cert_file is given without key_file".into())),
-        (None, Some(_)) => return Err(TlsError::Invalid("key_file is given without cert_file".into())),
-    };
-    Ok(LoadedState { ca, identity })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -315,7 +328,7 @@ fn identity_from(chain_pem: &[u8], key_pem: &[u8], what: &str) -> Result<Identit
     Ok(Identity { chain, key: Arc::new(key) })
 }
 
-fn roots_of(certs: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
+pub(crate) fn roots_of(certs: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in certs {
         roots.add(cert.clone()).map_err(|e| TlsError::Invalid(format!("a CA certificate is not usable: {e}")))?;
@@ -351,19 +364,48 @@ fn build(
             trusted.extend(extra_roots.iter().cloned());
             // A client agent's first call (auto-encrypt) has no certificate
             // yet: which calls need which identity is decided per call.
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots_of(&trusted)?), provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| TlsError::Invalid(e.to_string()))?;
-            let mut server = ServerConfig::builder_with_provider(provider.clone())
-                .with_protocol_versions(min_version.versions())
-                .map_err(invalid)?
-                .with_client_cert_verifier(verifier)
-                .with_single_cert(id.chain.clone(), id.key.clone_key())
-                .map_err(invalid)?;
-            server.alpn_protocols = vec![b"h2".to_vec()];
-            Some(Arc::new(server))
+            let auth = ClientAuth::Optional(&trusted);
+            Some(Arc::new(server_config(provider, min_version, id, auth, &[b"h2"])?))
         }
     };
     Ok(Configs { server, client: Arc::new(client) })
+}
+
+/// Which client certificates a listener asks for.
+pub(crate) enum ClientAuth<'a> {
+    /// None asked for.
+    None,
+    /// Verified against these roots when sent; a caller may send none.
+    Optional(&'a [CertificateDer<'static>]),
+    /// Required and verified against these roots: no certificate, no connection.
+    Required(&'a [CertificateDer<'static>]),
+}
+
+/// A rustls server config presenting `identity`: every listener of the
+/// agent that speaks TLS is built here.
+pub(crate) fn server_config(
+    provider: &Arc<CryptoProvider>,
+    min_version: MinVersion,
+    identity: &Identity,
+    client_auth: ClientAuth<'_>,
+    alpn: &[&[u8]],
+) -> Result<ServerConfig, TlsError> {
+    let invalid = |e: rustls::Error| TlsError::Invalid(e.to_string());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(min_version.versions())
+        .map_err(invalid)?;
+    let builder = match client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Optional(roots) | ClientAuth::Required(roots) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots_of(roots)?), provider.clone());
+            let verifier = match client_auth {
+                ClientAuth::Optional(_) => verifier.allow_unauthenticated(),
+                _ => verifier,
+            };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Invalid(e.to_string()))?)
+        }
+    };
+    let mut config = builder.with_single_cert(identity.chain.clone(), identity.key.clone_key()).map_err(invalid)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
 }

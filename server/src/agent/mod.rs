@@ -73,6 +73,7 @@ pub struct Agent {
     /// This agent's series (the process's: a server's agent shares its server's).
     metrics: Arc<Metrics>,
     rpc_tls: Option<Arc<crate::transport::tls::RpcTls>>,
+    listener_tls: Vec<Arc<crate::transport::listener_tls::ListenerTls>>,
     /// Maintenance mode: the critical checks Consul adds for the node
     /// (`_node_maintenance`) or a service (`_service_maintenance:<id>`),
     /// by check id. Kept apart from the definitions: no runner, no file.
@@ -92,6 +93,8 @@ pub struct AgentSetup {
     pub metrics: Arc<Metrics>,
     /// The server port's TLS, re-read on reload (None: plaintext).
     pub rpc_tls: Option<Arc<crate::transport::tls::RpcTls>>,
+    /// The HTTPS and gRPC TLS listeners' TLS, re-read on reload too.
+    pub listener_tls: Vec<Arc<crate::transport::listener_tls::ListenerTls>>,
 }
 
 impl AgentSetup {
@@ -127,6 +130,7 @@ impl AgentSetup {
             script_checks: config.script_checks,
             metrics: metrics.clone(),
             rpc_tls: None,
+            listener_tls: Vec::new(),
         }
     }
 }
@@ -149,6 +153,7 @@ impl Agent {
             tasks: setup.tasks,
             metrics: setup.metrics,
             rpc_tls: setup.rpc_tls,
+            listener_tls: setup.listener_tls,
             maintenance: Mutex::new(BTreeMap::new()),
             me: me.clone(),
         });
@@ -202,12 +207,17 @@ impl Agent {
         }
     }
 
-    /// Re-reads the config files and reconciles; on error nothing changes.
-    /// Re-reads the server port's certificates (open connections carry on),
-    /// then the service and check definitions. A bad file refuses the reload.
+    /// Re-reads the certificates of the server port and of the HTTPS and
+    /// gRPC TLS listeners (new handshakes use them; open connections carry
+    /// on), then the service and check definitions, and reconciles. A bad
+    /// file refuses the rest of the reload; a listener whose files failed
+    /// keeps its old certificate.
     pub fn reload(&self) -> Result<(), AgentError> {
         if let Some(tls) = &self.rpc_tls {
             tls.reload().map_err(|e| AgentError::Invalid(format!("TLS for the server port: {e}")))?;
+        }
+        for tls in &self.listener_tls {
+            tls.reload().map_err(|e| AgentError::Invalid(format!("TLS for {}: {e}", tls.what())))?;
         }
         let definitions = self.sources.load(self.script_checks).map_err(|e| AgentError::Invalid(e.to_string()))?;
         let services: Vec<ServiceDefinition> = definitions.services.into_iter().map(|(_, s)| s).collect();

@@ -16,6 +16,7 @@ pub mod connect_shapes;
 mod filter;
 pub mod health;
 pub mod host;
+pub mod https;
 mod kv;
 pub mod member;
 mod metrics;

@@ -21,10 +21,11 @@ use crate::dns::remote::RemoteDns;
 use crate::http;
 use crate::http::client::ClientApp;
 use crate::metrics::Metrics;
-use crate::start::spawn_agent_grpc;
 use crate::start::spawn_agent_tasks;
+use crate::start::spawn_client_listeners;
 use crate::start::spawn_dns;
 use crate::start::AgentError;
+use crate::start::ClientListeners;
 use crate::start::Listeners;
 use crate::start::Supervisor;
 
@@ -33,8 +34,9 @@ use crate::start::Supervisor;
 pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AgentError> {
     let dir = config.data_dir.clone().expect("validate() requires -data-dir for client agents");
     let data = data_dir::prepare(&dir)?;
-    let Listeners { http: http_listener, dns: dns_sockets, grpc: grpc_listener, .. } = listeners;
+    let Listeners { http: http_listener, https, dns: dns_sockets, grpc, grpc_tls, .. } = listeners;
     let rpc_tls = super::tls::rpc_tls(&config)?;
+    let client_tls = super::listener_tls(&config)?;
     let servers =
         Arc::new(ServerPool::new(config.retry_join.clone(), crate::transport::ChannelPool::new(rpc_tls.clone())));
     let name = config.node_name.clone();
@@ -49,7 +51,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         sup.tasks(),
         &metrics,
     );
-    let setup = AgentSetup { rpc_tls: rpc_tls.clone(), ..setup };
+    let setup = AgentSetup { rpc_tls: rpc_tls.clone(), listener_tls: client_tls.all(), ..setup };
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);
 
@@ -61,19 +63,18 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         blocking: Default::default(),
         shutdown: sup.shutdown().clone(),
     };
-    let token = sup.shutdown().clone();
+    let router = http::client::router(app);
+    let (plain_router, token) = (router.clone(), sup.shutdown().clone());
     sup.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
-        http::serve_router(http_listener, http::client::router(app), token).await.map_err(stopped)
+        http::serve_router(http_listener, plain_router, token).await.map_err(stopped)
     });
     if let Some(sockets) = dns_sockets {
         let remote = RemoteDns::new(servers.clone());
         let recursing = dns::recurse::Recursing::new(remote, &config.domain, &config.dns);
         spawn_dns(&mut sup, Arc::new(recursing), sockets);
     }
-    if let Some(listener) = grpc_listener {
-        spawn_agent_grpc(&mut sup, &agent, listener);
-    }
+    spawn_client_listeners(&mut sup, &agent, router, ClientListeners { https, grpc, grpc_tls }, &client_tls);
     spawn_background(&mut sup, &agent, &servers, &name);
     if let Some(tls) = rpc_tls.filter(|tls| config.auto_encrypt.tls && !tls.has_identity()) {
         let auto = AutoEncrypt {

@@ -26,9 +26,11 @@ use crate::config::ConfigError;
 use crate::data_dir::DataDirError;
 use crate::dns;
 use crate::grpc;
+use crate::http;
 use crate::metrics::RpcLayer;
 use crate::tasks::Tasks;
 use crate::transport;
+use crate::transport::listener_tls::ListenerTls;
 use tessera_store::StoreError;
 
 /// How long shutdown waits for the agent's tasks to end.
@@ -54,6 +56,8 @@ pub enum AgentError {
     Definitions(#[from] agent::AgentError),
     #[error("TLS for the server port: {0}")]
     Tls(String),
+    #[error("TLS for {what}: {reason}")]
+    ListenerTls { what: &'static str, reason: String },
 }
 
 /// Runs the agent until `shutdown` is cancelled or something fatal happens.
@@ -73,12 +77,14 @@ pub async fn run_on(config: AgentConfig, listeners: Listeners, shutdown: Cancell
 }
 
 /// Every socket an agent serves on. The server RPC listener is there only
-/// in server mode.
+/// in server mode; HTTPS and gRPC TLS only when configured.
 pub struct Listeners {
     pub rpc: Option<TcpListener>,
     pub http: TcpListener,
+    pub https: Option<TcpListener>,
     pub dns: Option<(UdpSocket, TcpListener)>,
     pub grpc: Option<TcpListener>,
+    pub grpc_tls: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -100,11 +106,21 @@ impl Listeners {
             }
             None => None,
         };
-        let grpc = match config.grpc_addr() {
-            Some(addr) => Some(bind("gRPC", addr).await?),
-            None => None,
-        };
-        Ok(Listeners { rpc, http, dns, grpc })
+        Ok(Listeners {
+            rpc,
+            http,
+            https: bind_optional("HTTPS", config.https_addr()).await?,
+            dns,
+            grpc: bind_optional("gRPC", config.grpc_addr()).await?,
+            grpc_tls: bind_optional("gRPC TLS", config.grpc_tls_addr()).await?,
+        })
+    }
+}
+
+async fn bind_optional(what: &'static str, addr: Option<SocketAddr>) -> Result<Option<TcpListener>, AgentError> {
+    match addr {
+        Some(addr) => Ok(Some(bind(what, addr).await?)),
+        None => Ok(None),
     }
 }
 
@@ -175,17 +191,87 @@ pub fn spawn_dns<D: dns::Answerer>(sup: &mut Supervisor, dns: Arc<D>, (udp, tcp)
     });
 }
 
-/// The agent's own gRPC service for local sidecars (ProxyApi).
-pub fn spawn_agent_grpc(sup: &mut Supervisor, agent: &Arc<Agent>, listener: TcpListener) {
+/// The agent's own gRPC service for local sidecars (ProxyApi), in plaintext
+/// on the grpc port, or over TLS on the grpc_tls port when `tls` is given.
+pub fn spawn_agent_grpc(
+    sup: &mut Supervisor,
+    agent: &Arc<Agent>,
+    listener: TcpListener,
+    tls: Option<Arc<ListenerTls>>,
+) {
     let router = transport::server()
         .layer(RpcLayer::new(agent.metrics().rpc.clone(), "agent"))
         .add_service(grpc::proxy_api::ProxyApiService::new(agent.connect().clone()));
     let token = sup.shutdown().clone();
+    let what = if tls.is_some() { "agent gRPC TLS" } else { "agent gRPC" };
     sup.spawn(async move {
-        let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "agent gRPC", reason: e.to_string() };
-        // Local sidecars on loopback; gRPC over TLS is the grpc_tls port's.
-        transport::serve(router, listener, None, token).await.map_err(stopped)
+        let stopped = |e: tonic::transport::Error| AgentError::Stopped { what, reason: e.to_string() };
+        match tls {
+            None => transport::serve(router, listener, None, token).await.map_err(stopped),
+            Some(tls) => transport::serve_listener_tls(router, listener, tls, token).await.map_err(stopped),
+        }
     });
+}
+
+/// The HTTP API over TLS on the https port: the same router (and so the
+/// same middleware) as the plain port.
+pub fn spawn_https(sup: &mut Supervisor, router: axum::Router, listener: TcpListener, tls: Arc<ListenerTls>) {
+    let token = sup.shutdown().clone();
+    sup.spawn(async move {
+        let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTPS API", reason: e.to_string() };
+        http::https::serve(listener, tls, router, token).await.map_err(stopped)
+    });
+}
+
+/// The TLS of the listeners for clients (HTTPS, gRPC TLS) that are
+/// configured, its files read now; the agent re-reads them on reload.
+pub fn listener_tls(config: &AgentConfig) -> Result<ClientListenerTls, AgentError> {
+    let https =
+        config.https_port.map(|_| tls::listener_tls("HTTPS", ListenerTls::https, &config.https_tls)).transpose()?;
+    let grpc =
+        config.grpc_tls_port.map(|_| tls::listener_tls("gRPC TLS", ListenerTls::grpc, &config.grpc_tls)).transpose()?;
+    Ok(ClientListenerTls { https, grpc })
+}
+
+/// The TLS of the listeners clients use, when they are on.
+#[derive(Default, Clone)]
+pub struct ClientListenerTls {
+    pub https: Option<Arc<ListenerTls>>,
+    pub grpc: Option<Arc<ListenerTls>>,
+}
+
+impl ClientListenerTls {
+    /// Every one that is on, for reloads.
+    pub fn all(&self) -> Vec<Arc<ListenerTls>> {
+        self.https.iter().chain(&self.grpc).cloned().collect()
+    }
+}
+
+/// Spawns the HTTPS API and the agent gRPC listeners (plain and TLS) that
+/// are there.
+pub fn spawn_client_listeners(
+    sup: &mut Supervisor,
+    agent: &Arc<Agent>,
+    router: axum::Router,
+    listeners: ClientListeners,
+    tls: &ClientListenerTls,
+) {
+    if let (Some(listener), Some(tls)) = (listeners.https, &tls.https) {
+        spawn_https(sup, router, listener, tls.clone());
+    }
+    if let Some(listener) = listeners.grpc {
+        spawn_agent_grpc(sup, agent, listener, None);
+    }
+    if let (Some(listener), Some(tls)) = (listeners.grpc_tls, &tls.grpc) {
+        spawn_agent_grpc(sup, agent, listener, Some(tls.clone()));
+    }
+}
+
+/// The listeners [`spawn_client_listeners`] serves on.
+pub struct ClientListeners {
+    pub https: Option<TcpListener>,
+    pub grpc: Option<TcpListener>,
+    pub grpc_tls: Option<TcpListener>,
 }
 
 /// What every agent runs, server or client: catalog sync and SIGHUP reloads.

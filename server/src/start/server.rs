@@ -35,10 +35,11 @@ use crate::metrics::RpcLayer;
 use crate::server_mode;
 use crate::server_mode::LocalCatalogSink;
 use crate::server_mode::LocalLeafSigner;
-use crate::start::spawn_agent_grpc;
 use crate::start::spawn_agent_tasks;
+use crate::start::spawn_client_listeners;
 use crate::start::spawn_dns;
 use crate::start::AgentError;
+use crate::start::ClientListeners;
 use crate::start::Listeners;
 use crate::start::Supervisor;
 use crate::start::SHUTDOWN_GRACE;
@@ -51,7 +52,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let (dir, _dev_dir) = data_dir_for(&config)?;
     let data = data_dir::prepare(&dir)?;
     let store = Store::open(&data.store_path)?;
-    let Listeners { rpc, http: http_listener, dns: dns_sockets, grpc: grpc_listener } = listeners;
+    let Listeners { rpc, http: http_listener, https, dns: dns_sockets, grpc, grpc_tls } = listeners;
     let rpc_listener = rpc.ok_or_else(|| AgentError::Raft("a server needs its server RPC listener".into()))?;
     let rpc_addr = rpc_listener.local_addr().map_err(|e| AgentError::Raft(e.to_string()))?;
     let me =
@@ -59,10 +60,11 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let mut sup = Supervisor::new(shutdown);
     let metrics = Arc::new(Metrics::server(Arc::downgrade(&store)));
     let rpc_tls = super::tls::rpc_tls(&config)?;
+    let client_tls = super::listener_tls(&config)?;
     let pool = transport::ChannelPool::new(rpc_tls.clone());
     let server = start_raft(config, me, store, ServerParts::new(pool, sup.tasks(), metrics)).await?;
     let signing = Arc::new(SigningState::default());
-    let agent = start_agent(&server, &signing, &dir, sup.tasks(), rpc_tls.clone())?;
+    let agent = start_agent(&server, &signing, &dir, sup.tasks(), (rpc_tls.clone(), client_tls.all()))?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
     let dns_config = &server.config.dns;
@@ -83,9 +85,8 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     }
     // It reads the store: only the tasks may keep it, so the store can close.
     drop(dns);
-    if let Some(listener) = grpc_listener {
-        spawn_agent_grpc(&mut sup, &agent, listener);
-    }
+    let router = http::router(http::App { server: server.clone(), agent: agent.clone() });
+    spawn_client_listeners(&mut sup, &agent, router, ClientListeners { https, grpc, grpc_tls }, &client_tls);
     let (feed_connect, token) = (agent.connect().clone(), sup.shutdown().clone());
     let weak_server = Arc::downgrade(&server);
     sup.spawn(async move {
@@ -136,7 +137,7 @@ fn start_agent(
     signing: &Arc<SigningState>,
     data_dir: &std::path::Path,
     tasks: &Tasks,
-    rpc_tls: Option<Arc<transport::tls::RpcTls>>,
+    (rpc_tls, listener_tls): (Option<Arc<transport::tls::RpcTls>>, Vec<Arc<transport::listener_tls::ListenerTls>>),
 ) -> Result<Arc<Agent>, AgentError> {
     let mut setup = AgentSetup::from_config(
         &server.config,
@@ -151,6 +152,7 @@ fn start_agent(
     let port = server.config.server_port;
     setup.builtin_services = vec![Service { id: "consul".into(), name: "consul".into(), port, ..Service::default() }];
     setup.rpc_tls = rpc_tls;
+    setup.listener_tls = listener_tls;
     Ok(Agent::start(setup)?)
 }
 

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use tessera_mesh::agent_tls;
+use tessera_proto::transport::listener_tls::ListenerSettings;
+use tessera_proto::transport::listener_tls::ListenerTls;
 use tessera_proto::transport::tls::Names;
 use tessera_proto::transport::tls::RpcTls;
 use tessera_proto::transport::tls::Source;
@@ -58,4 +60,14 @@ fn dev_material(names: &Names) -> Result<Source, AgentError> {
     };
     let server = agent_tls::cert(&request, &ca.cert, &ca.key).map_err(failed)?;
     Ok(Source::Pem { ca: ca.cert, cert: Some(server.cert), key: Some(server.key) })
+}
+
+/// A client listener's TLS (HTTPS, gRPC TLS), its files read now: a
+/// missing or bad file refuses the start, naming the listener.
+pub fn listener_tls(
+    what: &'static str,
+    make: fn(ListenerSettings) -> Result<ListenerTls, tessera_proto::transport::tls::TlsError>,
+    settings: &ListenerSettings,
+) -> Result<Arc<ListenerTls>, AgentError> {
+    make(settings.clone()).map(Arc::new).map_err(|e| AgentError::ListenerTls { what, reason: e.to_string() })
 }

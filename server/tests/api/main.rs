@@ -11,3 +11,4 @@ mod t65_autopilot;
 mod t65_usage_and_near;
 mod t70_dns;
 mod t80_metrics;
+mod t90_https;

@@ -26,6 +26,10 @@ pub struct TestServer {
     pub dns: String,
     /// The server RPC (gRPC) address, for client agents to join.
     pub rpc: String,
+    /// The HTTPS API's address, when the configuration turned it on.
+    pub https: Option<String>,
+    /// The agent's gRPC TLS address, when the configuration turned it on.
+    pub grpc_tls: Option<String>,
     /// Where the agent CA and certificates for the server port are.
     pub tls: TestTls,
     shutdown: CancellationToken,
@@ -40,6 +44,8 @@ impl TestServer {
     }
 
     /// As [`TestServer::start`], with `tweak` applied to the configuration.
+    /// A tweak that sets `https_port` or `grpc_tls_port` (to anything) gets
+    /// that listener on a free port.
     pub async fn start_with(
         data_dir: &Path,
         config_dir: Option<&Path>,
@@ -66,11 +72,13 @@ impl TestServer {
         let tls = TestTls::make(data_dir.parent().unwrap_or(data_dir));
         config.rpc_tls = tls.rpc_tls(true);
         tweak(&mut config);
-        let listeners = Listeners { rpc: Some(rpc), http, dns: Some((dns_udp, dns_tcp)), grpc: None };
+        let (https, https_addr) = optional_listener(&mut config.https_port).await;
+        let (grpc_tls, grpc_tls_addr) = optional_listener(&mut config.grpc_tls_port).await;
+        let listeners = Listeners { rpc: Some(rpc), http, https, dns: Some((dns_udp, dns_tcp)), grpc: None, grpc_tls };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));
         let (http, dns, rpc) = (http_addr.to_string(), dns_addr.to_string(), rpc_addr.to_string());
-        let server = TestServer { http, dns, rpc, tls, shutdown, task };
+        let server = TestServer { http, dns, rpc, https: https_addr, grpc_tls: grpc_tls_addr, tls, shutdown, task };
         let api = Http::new();
         wait_until("the server leads", SETTLE, || async {
             let leader = api.get_json(&server.http, "/v1/status/leader").await?;
@@ -112,7 +120,7 @@ impl TestClient {
             rpc_tls: server.tls.rpc_tls(false),
             ..AgentConfig::default()
         };
-        let listeners = Listeners { rpc: None, http, dns: None, grpc: None };
+        let listeners = Listeners { rpc: None, http, https: None, dns: None, grpc: None, grpc_tls: None };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));
         let api = Http::new();
@@ -139,9 +147,14 @@ pub struct TestTls {
 }
 
 impl TestTls {
+    /// The material under `dir`, made unless it is there already (a test
+    /// may make it before the server it starts on the same directory).
     pub fn make(dir: &Path) -> TestTls {
         use tessera_mesh::agent_tls;
         let dir = dir.join("tls");
+        if dir.join("ca-key.pem").exists() {
+            return TestTls { dir };
+        }
         std::fs::create_dir_all(&dir).unwrap();
         let ca = agent_tls::ca(&agent_tls::CaOptions {
             days: 1,
@@ -152,21 +165,49 @@ impl TestTls {
         })
         .unwrap();
         std::fs::write(dir.join("ca.pem"), &ca.cert).unwrap();
+        std::fs::write(dir.join("ca-key.pem"), &ca.key).unwrap();
+        let tls = TestTls { dir };
         for kind in [agent_tls::Kind::Server, agent_tls::Kind::Client] {
-            let request = agent_tls::CertOptions {
-                kind,
-                dc: "dc1".into(),
-                domain: "consul".into(),
-                days: 1,
-                node: None,
-                additional_dns: Vec::new(),
-                additional_ips: Vec::new(),
-            };
-            let made = agent_tls::cert(&request, &ca.cert, &ca.key).unwrap();
-            std::fs::write(dir.join(format!("{}.pem", kind.label())), made.cert).unwrap();
-            std::fs::write(dir.join(format!("{}-key.pem", kind.label())), made.key).unwrap();
+            tls.renew(kind);
         }
-        TestTls { dir }
+        tls
+    }
+
+    /// Signs a new certificate and key for `role` with the CA, written over
+    /// the old files; returns the new certificate, PEM.
+    pub fn renew(&self, kind: tessera_mesh::agent_tls::Kind) -> String {
+        use tessera_mesh::agent_tls;
+        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap();
+        let request = agent_tls::CertOptions {
+            kind,
+            dc: "dc1".into(),
+            domain: "consul".into(),
+            days: 1,
+            node: None,
+            additional_dns: Vec::new(),
+            additional_ips: Vec::new(),
+        };
+        let made = agent_tls::cert(&request, &read("ca.pem"), &read("ca-key.pem")).unwrap();
+        std::fs::write(self.dir.join(format!("{}.pem", kind.label())), &made.cert).unwrap();
+        std::fs::write(self.dir.join(format!("{}-key.pem", kind.label())), made.key).unwrap();
+        made.cert
+    }
+
+    /// A file of this CA's (`ca.pem`, `server.pem`, `client-key.pem`, ...).
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.join(name)
+    }
+
+    /// An HTTPS or gRPC TLS listener's settings: the server certificate,
+    /// and with `verify_incoming` client certificates of this CA required.
+    pub fn listener(&self, verify_incoming: bool) -> tessera_server::config::ListenerSettings {
+        let files = tessera_server::config::TlsFiles {
+            ca_file: Some(self.path("ca.pem")),
+            ca_path: None,
+            cert_file: Some(self.path("server.pem")),
+            key_file: Some(self.path("server-key.pem")),
+        };
+        tessera_server::config::ListenerSettings { files, min_version: Default::default(), verify_incoming }
     }
 
     pub fn rpc_tls(&self, server: bool) -> tessera_server::config::RpcTlsConfig {
@@ -179,6 +220,17 @@ impl TestTls {
         };
         tessera_server::config::RpcTlsConfig::Files { files, min_version: Default::default() }
     }
+}
+
+/// A listener on a free port when `port` asks for one (set to its port).
+async fn optional_listener(port: &mut Option<u16>) -> (Option<TcpListener>, Option<String>) {
+    if port.is_none() {
+        return (None, None);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    *port = Some(addr.port());
+    (Some(listener), Some(addr.to_string()))
 }
 
 /// A UDP socket and a TCP listener on one free port, as DNS serves on both.

@@ -1,6 +1,8 @@
 use clap::CommandFactory;
 use clap::FromArgMatches;
 use tessera_mesh::agent_config::Format;
+use tessera_server::config::MinVersion;
+use tessera_server::config::RpcTlsConfig;
 
 use super::*;
 use crate::agent_config::tests::dir_with;
@@ -293,6 +295,66 @@ fn the_server_port_tls_comes_from_the_stanza_the_old_keys_and_flags() {
     assert!(settings(&[], &[(client, Format::Json)]).unwrap_err().contains("tessera tls cert create -client"));
     let old_tls = agent_config::parse(r#"{"tls_min_version": "TLSv1_1"}"#, Format::Json).unwrap_err().to_string();
     assert!(old_tls.contains("TLS before 1.2 is not supported"), "{old_tls}");
+}
+
+#[test]
+fn https_and_grpc_tls_take_their_blocks_over_the_defaults_and_the_old_keys() {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let s = settings(
+        &["-grpc-tls-port", "8503"],
+        &[
+            (SERVER_HCL, Format::Hcl),
+            (r#"{"ports": {"https": 8501}, "tls": {"https": {"cert_file": "/h.pem"}}}"#, Format::Json),
+        ],
+    )
+    .unwrap();
+    assert_eq!((s.config.https_port, s.config.grpc_tls_port), (Some(8501), Some(8503)));
+    let https = &s.config.https_tls;
+    assert_eq!(path(&https.files.cert_file).as_deref(), Some("/h.pem"));
+    assert_eq!(path(&https.files.key_file).as_deref(), Some("/etc/tessera/dc1-server-consul-0-key.pem"));
+    assert_eq!((https.min_version, https.verify_incoming), (MinVersion::Tls12, false), "internal_rpc's stays there");
+    assert_eq!(path(&s.config.grpc_tls.files.cert_file).as_deref(), Some("/etc/tessera/dc1-server-consul-0.pem"));
+
+    // verify_incoming: tls.https, then verify_incoming_https, then
+    // tls.defaults, then the old key; the old key never reaches gRPC.
+    let with = |extra: &str| {
+        let text = format!(
+            r#"{{"server": true, "data_dir": "/x", "bootstrap_expect": 1, "ca_file": "/ca.pem", "cert_file": "/c.pem", "key_file": "/k.pem", "ports": {{"https": 8501, "grpc_tls": 8503}}{extra}}}"#
+        );
+        let s = settings(&[], &[(&text, Format::Json)]).unwrap();
+        (s.config.https_tls.verify_incoming, s.config.grpc_tls.verify_incoming)
+    };
+    assert_eq!(with(""), (false, false));
+    assert_eq!(with(r#", "verify_incoming": true"#), (true, false));
+    assert_eq!(with(r#", "verify_incoming_https": true"#), (true, false));
+    assert_eq!(with(r#", "verify_incoming": true, "verify_incoming_https": false"#), (false, false));
+    assert_eq!(with(r#", "tls": {"defaults": {"verify_incoming": true}}"#), (true, true));
+    assert_eq!(
+        with(
+            r#", "verify_incoming": true, "tls": {"grpc": {"verify_incoming": true}, "https": {"verify_incoming": false}}"#
+        ),
+        (false, true)
+    );
+
+    // A TLS port without its certificate is refused, naming what is missing.
+    let bare = r#"{"server": true, "data_dir": "/x", "bootstrap_expect": 1, "ca_file": "/ca.pem", "cert_file": "/c.pem", "key_file": "/k.pem"}"#;
+    let s = settings(&["-https-port", "8501"], &[(bare, Format::Json)]).unwrap();
+    assert_eq!(s.config.https_port, Some(8501));
+    let no_cert =
+        r#"{"server": true, "data_dir": "/x", "bootstrap_expect": 1, "ca_file": "/ca.pem", "ports": {"https": 8501}}"#;
+    let err = settings(&[], &[(no_cert, Format::Json)]).unwrap_err();
+    assert!(err.contains("ports.https (-https-port) is set, so it needs a certificate"), "{err}");
+    let err = settings(&["-dev", "-grpc-tls-port", "8503"], &[]).unwrap_err();
+    assert!(err.contains("ports.grpc_tls (-grpc-tls-port) is set") && err.contains("tls.grpc"), "{err}");
+    let no_ca = r#"{"server": true, "data_dir": "/x", "bootstrap_expect": 1, "cert_file": "/c.pem", "key_file": "/k.pem", "verify_incoming_https": true, "ports": {"https": 8501}}"#;
+    let err = settings(&[], &[(no_ca, Format::Json)]).unwrap_err();
+    assert!(err.starts_with("tls.https.verify_incoming needs the CA that signs client certificates"), "{err}");
+
+    // addresses.https and addresses.grpc_tls must be the client address.
+    let dev = |text: &str| settings(&["-dev"], &[(text, Format::Json)]).map(|s| s.config.client_addr);
+    assert!(dev(r#"{"addresses": {"https": "10.0.0.9"}}"#).is_ok(), "HTTPS is off: the address is not used");
+    let on = r#"{"cert_file": "/c.pem", "key_file": "/k.pem", "ports": {"https": 8501}, "addresses": {"https": "10.0.0.9"}}"#;
+    assert!(dev(on).unwrap_err().contains("addresses.https (10.0.0.9) differs from the HTTP address"));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! certificates and intentions come pushed from the agent
 //! (`tessera_proxy::agent`); the data path is the `tessera-proxy` crate.
 
+mod agent_grpc;
 mod layout;
 
 use std::collections::HashMap;
@@ -44,9 +45,17 @@ pub struct ProxyArgs {
     /// Suffix of the registered proxy's ID.
     #[arg(long = "register-id", value_name = "ID")]
     pub register_id: Option<String>,
-    /// The local agent's gRPC address (also CONSUL_GRPC_ADDR).
+    /// The local agent's gRPC address (also CONSUL_GRPC_ADDR); https://HOST:PORT
+    /// for its gRPC TLS port (grpc_tls, 8503 in Consul's examples).
     #[arg(long = "grpc-addr", env = "CONSUL_GRPC_ADDR", value_name = "ADDR", default_value = "127.0.0.1:8502")]
     pub grpc_addr: String,
+    /// PEM file of the CA the agent's gRPC TLS certificate is checked
+    /// against (also CONSUL_GRPC_CACERT; else -ca-file / CONSUL_CACERT).
+    #[arg(long = "grpc-ca-file", env = "CONSUL_GRPC_CACERT", value_name = "FILE")]
+    pub grpc_ca_file: Option<String>,
+    /// Directory of PEM CA certificates for gRPC TLS (also CONSUL_GRPC_CAPATH).
+    #[arg(long = "grpc-ca-path", env = "CONSUL_GRPC_CAPATH", value_name = "DIR")]
+    pub grpc_ca_path: Option<String>,
     /// Close open connections that an intention change denies (Consul keeps them: -close-denied=false).
     #[arg(long = "close-denied", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
     pub close_denied: bool,
@@ -86,7 +95,8 @@ async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
         true => Some(layout::register(&layout, &args, &client).await?),
         false => None,
     };
-    let snapshots = tessera_proxy::agent::snapshots(&args.grpc_addr, &layout.service, shutdown.clone()).await?;
+    let agent = agent_grpc::target(&args)?;
+    let snapshots = tessera_proxy::agent::snapshots(&agent, &layout.service, shutdown.clone()).await?;
     let mut endpoints = HashMap::new();
     for upstream in &layout.config.upstreams {
         // The CLI's own client: the upstream watches reach the agent with
