@@ -10,3 +10,4 @@ mod t60_endpoints;
 mod t65_usage_and_near;
 mod t70_dns;
 mod t80_metrics;
+mod t85_at_rest;
