@@ -10,6 +10,23 @@
 #      :2380), writes through etcd's JSON gateway (POST /v3/kv/put);
 #   4. prints a table (conns, writes/s, p50, p99, errors, ratio Tessera/etcd) and
 #      "failover: etcd X.XX s, tessera Y.YY s".
+#   Steps 1-4 run once per mode in MODES, by default "tls" then "plain", and a last
+#   table gives what TLS costs each product (writes/s and p99, tls against plain):
+#     tls    Tessera: TLS on the server port (8300: Raft, forwarded writes, joins),
+#              servers verifying each other's server.dc1.consul, with certificates
+#              from `tessera tls ca create` / `tessera tls cert create -server`
+#              (-ca-file -cert-file -key-file).
+#            etcd: TLS on peer links (--peer-cert-file/--peer-key-file/
+#              --peer-trusted-ca-file --peer-client-cert-auth) and on its client
+#              port 2379 (--cert-file/--key-file/--trusted-ca-file --client-cert-auth),
+#              with the same CA's certificates (IP SANs, which etcd checks).
+#            The load itself is plain on both sides: wrk writes to Tessera's HTTP API
+#              (:8500, which has no HTTPS listener yet: a loopback, plain hop), and wrk
+#              cannot present a client certificate, so etcd also serves a plain
+#              http://IP:2381 listener that wrk drives. The hop between servers, where
+#              every write is replicated, is TLS on both. etcdctl (leader lookups) and
+#              the failover writers talk to etcd over https with a client certificate.
+#     plain  Tessera with -insecure-plaintext-rpc, etcd with http:// URLs only.
 #   Every write is a 256-byte value under a fresh random key "bench/<16 hex>"
 #   (bench/lua/etcd-put.lua, bench/lua/tessera-put.lua). wrk threads = min(conns, 2).
 #   Requests/s, p50, p99 and error counts come from the WRK_RESULT line that the Lua
@@ -26,7 +43,12 @@
 # Usage:
 #   bench/raft-writes.sh [--only etcd|tessera|all] [-h|--help]
 #
+# Targets (the issue's): Tessera writes/s >= 1.5x etcd's at 16 and 64 connections
+# with a p99 no worse, and leader kill -> first write <= 1.0 s; the report says
+# MET or MISSED for each, per mode.
+#
 # Environment:
+#   MODES             space-separated: tls, plain (default "tls plain")
 #   DURATION          seconds per load level (default 10)
 #   CONNS             space-separated connection counts (default "1 16 64")
 #   TESSERA_BIN       tessera binary (default $REPO/target/release/tessera; if that
@@ -43,7 +65,8 @@
 #                     delay the next one)
 #   KEEP_TMP=1        keep the temp dir (logs, wrk output) instead of deleting it
 #
-# Requires: wrk, curl, jq, etcd, etcdctl (etcd-server / etcd-client packages).
+# Requires: wrk, curl, jq, etcd, etcdctl (etcd-server / etcd-client packages); the
+# tessera binary also makes the certificates of the tls mode, for etcd too.
 
 set -Eeuo pipefail
 export LC_ALL=C
@@ -52,6 +75,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 LUA_DIR=$SCRIPT_DIR/lua
 
+MODES=${MODES:-"tls plain"}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-"1 16 64"}
 ONLY=${ONLY:-all}
@@ -90,6 +114,11 @@ case $TARGET in leader|first) ;; *) die "TARGET must be leader or first (got '$T
 [[ $FAILOVER_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "FAILOVER_TIMEOUT must be a positive integer"
 [[ $FAILOVER_INTERVAL =~ ^(0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?)$ ]] ||
   die "FAILOVER_INTERVAL must be a positive number of seconds, got '$FAILOVER_INTERVAL'"
+read -r -a MODE_LIST <<<"$MODES"
+((${#MODE_LIST[@]} > 0)) || die "MODES is empty"
+for m in "${MODE_LIST[@]}"; do
+  [[ $m == tls || $m == plain ]] || die "MODES must be tls and/or plain, got '$m'"
+done
 read -r -a CONN_LIST <<<"$CONNS"
 ((${#CONN_LIST[@]} > 0)) || die "CONNS is empty"
 for c in "${CONN_LIST[@]}"; do
@@ -208,11 +237,49 @@ http_code() {
 head -c 192 /dev/urandom | base64 -w0 | head -c 256 >"$TMP/value.bin"
 [[ $(wc -c <"$TMP/value.bin") -eq 256 ]] || die "could not build the 256-byte value"
 
-declare -A RES=()        # "product:conns" -> "ok_rps p50_ms p99_ms non2xx sockerr"
-declare -A FAILOVER=()   # product -> seconds or a message
-declare -A TARGET_IP=()  # product -> IP driven by wrk
-declare -A NOTES=()      # product -> extra remarks
-declare -A FAILOVER_DETAIL=()  # product -> failover details
+# Every result is keyed by the mode it was measured in first ("tls:etcd:16").
+declare -A RES=()        # "mode:product:conns" -> "ok_rps p50_ms p99_ms non2xx sockerr"
+declare -A FAILOVER=()   # "mode:product" -> seconds or a message
+declare -A TARGET_IP=()  # "mode:product" -> IP driven by wrk
+declare -A NOTES=()      # "mode:product" -> extra remarks
+declare -A FAILOVER_DETAIL=()  # "mode:product" -> failover details
+MODE=""                  # the mode being measured: tls or plain
+
+# ---------------------------------------------------------------- TLS material
+CERTS=$TMP/certs
+# make_certs: an agent CA, one server certificate per node pair (Tessera node i and
+# etcd member i: its IPs as SANs, which etcd's peers and clients check; Tessera's
+# servers check server.dc1.consul) and a client certificate for etcdctl and curl.
+make_certs() {
+  local i
+  mkdir -p "$CERTS"
+  (
+    cd "$CERTS"
+    "$TESSERA_BIN" tls ca create >/dev/null
+    for i in 0 1 2; do
+      "$TESSERA_BIN" tls cert create -server -additional-ipaddress "${TS_IPS[i]}" \
+        -additional-ipaddress "${ETCD_IPS[i]}" >/dev/null
+    done
+    "$TESSERA_BIN" tls cert create -client >/dev/null
+  ) || die "could not make the certificates with $TESSERA_BIN tls"
+  CA=$CERTS/consul-agent-ca.pem
+  CLIENT_CERT=$CERTS/dc1-client-consul-0.pem
+  CLIENT_KEY=$CERTS/dc1-client-consul-0-key.pem
+  for i in 0 1 2; do [[ -r $CERTS/dc1-server-consul-$i-key.pem ]] || die "missing server certificate $i"; done
+  [[ -r $CLIENT_KEY ]] || die "missing the client certificate"
+}
+server_cert() { printf '%s/dc1-server-consul-%s.pem' "$CERTS" "$1"; }
+server_key() { printf '%s/dc1-server-consul-%s-key.pem' "$CERTS" "$1"; }
+
+# What each product's clients need in this mode: etcd's API (etcdctl, curl) is
+# https with a client certificate under tls; wrk's load goes to a plain listener.
+etcd_api_url() { if [[ $MODE == tls ]]; then printf 'https://%s:2379' "$1"; else printf 'http://%s:2379' "$1"; fi; }
+etcd_load_url() { if [[ $MODE == tls ]]; then printf 'http://%s:2381' "$1"; else printf 'http://%s:2379' "$1"; fi; }
+etcd_curl_tls() {  # fills ETCD_TLS with curl's TLS arguments for etcd's API
+  ETCD_TLS=()
+  [[ $MODE == tls ]] && ETCD_TLS=(--cacert "$CA" --cert "$CLIENT_CERT" --key "$CLIENT_KEY")
+  return 0
+}
 
 # ---------------------------------------------------------------- product adapters
 # write_args PRODUCT IP KEY -> fills the global array WARGS with curl args for one write
@@ -223,8 +290,9 @@ write_args() {
       local body=$TMP/put-body-${key//\//_}.json
       printf '{"key":"%s","value":"%s"}' "$(printf '%s' "$key" | base64 -w0)" \
         "$(base64 -w0 <"$TMP/value.bin")" >"$body"
-      WARGS=(-X POST -H 'Content-Type: application/json'
-        --data-binary "@$body" "http://$ip:2379/v3/kv/put")
+      etcd_curl_tls
+      WARGS=("${ETCD_TLS[@]}" -X POST -H 'Content-Type: application/json'
+        --data-binary "@$body" "$(etcd_api_url "$ip")/v3/kv/put")
       ;;
     tessera)
       WARGS=(-X PUT --data-binary "@$TMP/value.bin" "http://$ip:8500/v1/kv/$key")
@@ -260,15 +328,17 @@ leader_ip() {
   local product=$1 ip eps="" out
   case $product in
     etcd)
-      while read -r ip; do eps+="http://$ip:2379,"; done < <(alive_ips etcd)
+      while read -r ip; do eps+="$(etcd_api_url "$ip"),"; done < <(alive_ips etcd)
       [[ -n $eps ]] || return 0
+      local tls=()
+      [[ $MODE == tls ]] && tls=(--cacert "$CA" --cert "$CLIENT_CERT" --key "$CLIENT_KEY")
       # member ids are uint64: quote them before jq (jq 1.6 would round them to doubles)
-      out=$(etcdctl --endpoints="${eps%,}" --dial-timeout=1s --command-timeout=2s \
+      out=$(etcdctl "${tls[@]}" --endpoints="${eps%,}" --dial-timeout=1s --command-timeout=2s \
         endpoint status -w json 2>/dev/null |
         sed -E 's/"(cluster_id|member_id|leader)":([0-9]+)/"\1":"\2"/g' |
         jq -r '.[] | select(.Status.leader != "0" and .Status.leader == .Status.header.member_id)
                    | .Endpoint' 2>/dev/null | head -n1) || true
-      out=${out#http://}
+      out=${out#*://}
       printf '%s' "${out%%:*}"
       ;;
     tessera)
@@ -292,28 +362,44 @@ check_all_alive() {  # check_all_alive PRODUCT WHAT -> dies with logs if a node 
       local rc=0
       wait "$pid" 2>/dev/null || rc=$?
       unset "LIVE[$pid]"
-      show_log_tail "$TMP/$product-$ip.log"
+      show_log_tail "$TMP/$MODE-$product-$ip.log"
       die "$product node $ip (pid $pid) exited with status $rc $what; log above"
     fi
   done < <(ips_of "$product")
 }
 
 # ---------------------------------------------------------------- cluster start/stop
+# etcd_tls_args I: fills ETCD_ARGS with member I's TLS flags (none in plain mode)
+etcd_tls_args() {
+  local i=$1
+  ETCD_ARGS=()
+  [[ $MODE == tls ]] || return 0
+  ETCD_ARGS=(--peer-cert-file "$(server_cert "$i")" --peer-key-file "$(server_key "$i")"
+    --peer-trusted-ca-file "$CA" --peer-client-cert-auth
+    --cert-file "$(server_cert "$i")" --key-file "$(server_key "$i")"
+    --trusted-ca-file "$CA" --client-cert-auth)
+}
+
 start_etcd() {
-  local i ip name cluster=""
-  for i in 0 1 2; do cluster+="${ETCD_NAMES[i]}=http://${ETCD_IPS[i]}:2380,"; done
+  local i ip name cluster="" peer=http clients
+  [[ $MODE == tls ]] && peer=https
+  for i in 0 1 2; do cluster+="${ETCD_NAMES[i]}=$peer://${ETCD_IPS[i]}:2380,"; done
   cluster=${cluster%,}
-  for i in 0 1 2; do check_ports_free "${ETCD_IPS[i]}" 2379 2380; done
+  for i in 0 1 2; do check_ports_free "${ETCD_IPS[i]}" 2379 2380 2381; done
   for i in 0 1 2; do
     ip=${ETCD_IPS[i]} name=${ETCD_NAMES[i]}
-    mkdir -p "$TMP/etcd-data/$name"
-    etcd --name "$name" --data-dir "$TMP/etcd-data/$name" \
-      --listen-client-urls "http://$ip:2379" --advertise-client-urls "http://$ip:2379" \
-      --listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
+    mkdir -p "$TMP/$MODE-etcd-data/$name"
+    etcd_tls_args "$i"
+    clients=$(etcd_api_url "$ip")
+    # under tls, a plain listener beside the https one, for wrk (see the header)
+    [[ $MODE == tls ]] && clients+=",$(etcd_load_url "$ip")"
+    etcd --name "$name" --data-dir "$TMP/$MODE-etcd-data/$name" "${ETCD_ARGS[@]}" \
+      --listen-client-urls "$clients" --advertise-client-urls "$(etcd_api_url "$ip")" \
+      --listen-peer-urls "$peer://$ip:2380" --initial-advertise-peer-urls "$peer://$ip:2380" \
       --initial-cluster "$cluster" --initial-cluster-state new \
-      --initial-cluster-token "raft-writes-$$" \
+      --initial-cluster-token "raft-writes-$$-$MODE" \
       --logger zap --log-outputs stderr --log-level warn \
-      >"$TMP/etcd-$ip.log" 2>&1 &
+      >"$TMP/$MODE-etcd-$ip.log" 2>&1 &
     PID_OF[etcd:$ip]=$!
     track $! "etcd $name"
   done
@@ -321,17 +407,22 @@ start_etcd() {
 }
 
 start_tessera() {
-  local i j ip node joins
+  local i j ip node joins tls
   for i in 0 1 2; do check_ports_free "${TS_IPS[i]}" 8500 8300; done
   for i in 0 1 2; do
     ip=${TS_IPS[i]} node=${TS_NODES[i]}
     joins=()
     for j in 0 1 2; do ((j == i)) || joins+=(-retry-join "${TS_IPS[j]}:8300"); done
-    mkdir -p "$TMP/tessera-data/$node"
+    mkdir -p "$TMP/$MODE-tessera-data/$node"
+    if [[ $MODE == tls ]]; then
+      tls=(-ca-file "$CA" -cert-file "$(server_cert "$i")" -key-file "$(server_key "$i")")
+    else
+      tls=(-insecure-plaintext-rpc)
+    fi
     "$TESSERA_BIN" agent -server -bootstrap-expect 3 -node "$node" \
-      -data-dir "$TMP/tessera-data/$node" -bind "$ip" -client "$ip" \
-      -http-port 8500 -server-port 8300 "${joins[@]}" -log-level warn \
-      >"$TMP/tessera-$ip.log" 2>&1 &
+      -data-dir "$TMP/$MODE-tessera-data/$node" -bind "$ip" -client "$ip" \
+      -http-port 8500 -server-port 8300 "${joins[@]}" "${tls[@]}" -log-level warn \
+      >"$TMP/$MODE-tessera-$ip.log" 2>&1 &
     PID_OF[tessera:$ip]=$!
     track $! "tessera $node"
   done
@@ -361,7 +452,7 @@ wait_ready() {
     fi
     if ((SECONDS >= end)); then
       local ip
-      while read -r ip; do show_log_tail "$TMP/$product-$ip.log"; done < <(ips_of "$product")
+      while read -r ip; do show_log_tail "$TMP/$MODE-$product-$ip.log"; done < <(ips_of "$product")
       die "$product: no leader / no successful write within ${START_TIMEOUT}s (leader='${leader}')"
     fi
     sleep 0.2
@@ -386,7 +477,7 @@ stop_cluster() {
 run_wrk() {
   local product=$1 ip=$2 conns=$3 secs=$4 out=$5 url lua threads seed pid rc=0
   case $product in
-    etcd) url="http://$ip:2379" lua=$LUA_DIR/etcd-put.lua ;;
+    etcd) url=$(etcd_load_url "$ip") lua=$LUA_DIR/etcd-put.lua ;;
     tessera) url="http://$ip:8500" lua=$LUA_DIR/tessera-put.lua ;;
   esac
   threads=$((conns < 2 ? conns : 2))
@@ -394,7 +485,7 @@ run_wrk() {
   wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency -s "$lua" "$url" -- "$seed" \
     >"$out" 2>&1 &
   pid=$!
-  track "$pid" "wrk $product c=$conns"
+  track "$pid" "wrk $MODE $product c=$conns"
   wait "$pid" || rc=$?
   unset "LIVE[$pid]"
   if ((rc != 0)) || ! grep -q '^WRK_RESULT ' "$out"; then
@@ -414,8 +505,8 @@ bench_product() {
   else
     ip=$first
   fi
-  TARGET_IP[$product]=$ip
-  log "$product: load target $ip ($TARGET)"
+  TARGET_IP[$MODE:$product]=$ip
+  log "$MODE $product: load target $ip ($TARGET)"
   local end=$((SECONDS + 15))
   until probe_write "$product" "$ip"; do
     ((SECONDS < end)) || die "$product: target $ip does not accept writes (a follower must forward them)"
@@ -423,29 +514,29 @@ bench_product() {
   done
   if ((WARMUP > 0)); then
     log "$product: warm-up ${WARMUP}s"
-    run_wrk "$product" "$ip" "${CONN_LIST[-1]}" "$WARMUP" "$TMP/wrk-$product-warmup.txt"
+    run_wrk "$product" "$ip" "${CONN_LIST[-1]}" "$WARMUP" "$TMP/wrk-$MODE-$product-warmup.txt"
   fi
   for c in "${CONN_LIST[@]}"; do
-    out=$TMP/wrk-$product-c$c.txt
-    log "$product: ${DURATION}s at $c connection(s)"
+    out=$TMP/wrk-$MODE-$product-c$c.txt
+    log "$MODE $product: ${DURATION}s at $c connection(s)"
     run_wrk "$product" "$ip" "$c" "$DURATION" "$out"
     line=$WRK_LINE
     # WRK_RESULT requests= duration_us= non2xx= connect= read= write= timeout= p50_us= p99_us=
-    RES[$product:$c]=$(awk '{
+    RES[$MODE:$product:$c]=$(awk '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         ok = v["requests"] - v["non2xx"]
         printf "%.1f %.2f %.2f %d %d\n", ok / (v["duration_us"] / 1e6),
           v["p50_us"] / 1000, v["p99_us"] / 1000, v["non2xx"],
           v["connect"] + v["read"] + v["write"] + v["timeout"]
       }' <<<"$line")
-    log "$product: c=$c -> ${RES[$product:$c]} (ok/s p50ms p99ms non2xx sockerr)"
+    log "$MODE $product: c=$c -> ${RES[$MODE:$product:$c]} (ok/s p50ms p99ms non2xx sockerr)"
     check_all_alive "$product" "during the load run"
   done
   if [[ $TARGET == leader ]]; then
     local now
     now=$(leader_ip "$product")
     if [[ $now != "$ip" ]]; then
-      NOTES[$product]+="leader changed during the load runs ($ip -> ${now:-none}); "
+      NOTES[$MODE:$product]+="leader changed during the load runs ($ip -> ${now:-none}); "
       log "$product: WARNING leader changed during the load runs ($ip -> ${now:-none})"
     fi
   fi
@@ -455,7 +546,7 @@ bench_product() {
 # wlogs PRODUCT [IP]: concatenated writer logs (nothing if none exist yet)
 wlogs() {
   local f
-  for f in "$TMP/failover-$1-"${2:-*}.log; do
+  for f in "$TMP/failover-$MODE-$1-"${2:-*}.log; do
     [[ -f $f ]] && cat "$f"
   done
   return 0
@@ -467,7 +558,7 @@ wlogs() {
 # Bounded by FAILOVER_MAX_WRITES launches and by time; stops when stop-writers exists,
 # after waiting for its in-flight writes (each at most 1 s).
 writer() {
-  local product=$1 ip=$2 out=$TMP/failover-$1-$2.log
+  local product=$1 ip=$2 out=$TMP/failover-$MODE-$1-$2.log
   local deadline=$((SECONDS + FAILOVER_TIMEOUT + 40)) count=0
   write_args "$product" "$ip" "failover/$ip"
   : >"$out"
@@ -508,7 +599,7 @@ failover_product() {
 
   rm -f "$TMP/stop-writers"
   for ip in "${survivors[@]}"; do
-    writer "$product" "$ip" 2>>"$TMP/writer-$product-$ip.err" &
+    writer "$product" "$ip" 2>>"$TMP/writer-$MODE-$product-$ip.err" &
     wpids+=($!)
     track $! "writer $product $ip"
   done
@@ -565,16 +656,16 @@ failover_product() {
   read -r failed longest <<<"$stats"
   new_leader=$(leader_ip "$product")
   if [[ -n $result ]]; then
-    FAILOVER[$product]=$(awk -v a="$result" -v b="$t_kill" 'BEGIN { printf "%.2f", a - b }')
+    FAILOVER[$MODE:$product]=$(awk -v a="$result" -v b="$t_kill" 'BEGIN { printf "%.2f", a - b }')
     log "$product: first successful write $(fsub "$result" "$t_kill") s after the kill"
   else
-    FAILOVER[$product]=">${FAILOVER_TIMEOUT}"
-    NOTES[$product]+="no successful write within ${FAILOVER_TIMEOUT}s after killing the leader; "
+    FAILOVER[$MODE:$product]=">${FAILOVER_TIMEOUT}"
+    NOTES[$MODE:$product]+="no successful write within ${FAILOVER_TIMEOUT}s after killing the leader; "
     log "$product: WARNING no successful write within ${FAILOVER_TIMEOUT}s after the kill"
   fi
-  FAILOVER_DETAIL[$product]="killed $leader; $failed failed attempt(s) before the first success;\
+  FAILOVER_DETAIL[$MODE:$product]="killed $leader; $failed failed attempt(s) before the first success;\
  longest write in flight ${longest} s; new leader ${new_leader:-unknown}"
-  log "$product: ${FAILOVER_DETAIL[$product]}"
+  log "$MODE $product: ${FAILOVER_DETAIL[$MODE:$product]}"
 }
 
 # ---------------------------------------------------------------- tessera binary
@@ -595,82 +686,134 @@ resolve_tessera_bin() {
 }
 
 # ---------------------------------------------------------------- main
-want tessera && resolve_tessera_bin   # build before any cluster runs, not during a measurement
+tls_wanted() { [[ " ${MODE_LIST[*]} " == *" tls "* ]]; }
+# build before any cluster runs, not during a measurement; under tls it makes etcd's
+# certificates too
+if want tessera || tls_wanted; then resolve_tessera_bin; fi
+if tls_wanted; then make_certs; fi
 
-log "temp dir $TMP; DURATION=${DURATION}s CONNS='${CONNS}' ONLY=$ONLY TARGET=$TARGET"
+log "temp dir $TMP; MODES='${MODES}' DURATION=${DURATION}s CONNS='${CONNS}' ONLY=$ONLY TARGET=$TARGET"
 
-# Tessera first: if the binary under development cannot start, fail before spending
-# a whole etcd run. The two clusters never run at the same time.
-if want tessera; then
-  start_tessera
-  wait_ready tessera
-  bench_product tessera
-  failover_product tessera
-  stop_cluster tessera
-fi
-
-if want etcd; then
-  start_etcd
-  wait_ready etcd
-  bench_product etcd
-  failover_product etcd
-  stop_cluster etcd
-fi
+# run_mode MODE: both products, one after the other, in that mode. Tessera first:
+# if the binary under development cannot start, fail before spending a whole etcd
+# run. The two clusters never run at the same time.
+run_mode() {
+  MODE=$1
+  local p
+  for p in tessera etcd; do
+    want "$p" || continue
+    "start_$p"
+    wait_ready "$p"
+    bench_product "$p"
+    failover_product "$p"
+    stop_cluster "$p"
+  done
+}
+for m in "${MODE_LIST[@]}"; do run_mode "$m"; done
 
 # ---------------------------------------------------------------- report
-cell() {  # cell PRODUCT CONNS FIELD(1..5) -> value or "-"
-  local v=${RES[$1:$2]:-}
-  if [[ -z $v ]]; then printf -- '-'; else awk -v f="$3" '{ printf "%s", $f }' <<<"$v"; fi
+cell() {  # cell MODE PRODUCT CONNS FIELD(1..5) -> value or "-"
+  local v=${RES[$1:$2:$3]:-}
+  if [[ -z $v ]]; then printf -- '-'; else awk -v f="$4" '{ printf "%s", $f }' <<<"$v"; fi
+}
+ratio() {  # ratio A B -> A/B with 2 decimals, or n/a
+  if [[ $1 != - && $2 != - ]] && fgt "$2" 0; then
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+  else
+    printf 'n/a'
+  fi
 }
 
-echo
-echo "Replicated KV writes, 256-byte values, random keys; ${DURATION}s per level; wrk threads = min(conns, 2)"
-if [[ $TARGET == leader ]]; then
-  echo "Load target: the Raft LEADER of each cluster (etcd ${TARGET_IP[etcd]:-n/a}, tessera ${TARGET_IP[tessera]:-n/a})"
-else
-  echo "Load target: the FIRST node of each cluster (etcd ${TARGET_IP[etcd]:-n/a}, tessera ${TARGET_IP[tessera]:-n/a})"
-fi
-echo "writes/s counts 2xx answers only; p50/p99 in ms over all answers; err = non-2xx + socket errors"
-echo "All servers and wrk share $(nproc) CPU(s) on one host; storage under ${TMPDIR:-/tmp}."
-echo
-printf '%6s | %10s %8s %8s %6s | %10s %8s %8s %6s | %13s\n' \
-  conns "etcd w/s" p50 p99 err "tessera w/s" p50 p99 err "tessera/etcd"
-printf '%s\n' "-------+-------------------------------------+-------------------------------------+--------------"
-errors=0
-for c in "${CONN_LIST[@]}"; do
-  e_rps=$(cell etcd "$c" 1) t_rps=$(cell tessera "$c" 1)
-  e_err=- t_err=-
-  [[ -n ${RES[etcd:$c]:-} ]] && e_err=$(($(cell etcd "$c" 4) + $(cell etcd "$c" 5)))
-  [[ -n ${RES[tessera:$c]:-} ]] && t_err=$(($(cell tessera "$c" 4) + $(cell tessera "$c" 5)))
-  [[ $e_err != - && $e_err -gt 0 ]] && errors=1
-  [[ $t_err != - && $t_err -gt 0 ]] && errors=1
-  ratio=n/a
-  if [[ $e_rps != - && $t_rps != - ]] && fgt "$e_rps" 0; then
-    ratio=$(awk -v t="$t_rps" -v e="$e_rps" 'BEGIN { printf "%.2f", t / e }')
-  fi
-  printf '%6s | %10s %8s %8s %6s | %10s %8s %8s %6s | %13s\n' "$c" \
-    "$e_rps" "$(cell etcd "$c" 2)" "$(cell etcd "$c" 3)" "$e_err" \
-    "$t_rps" "$(cell tessera "$c" 2)" "$(cell tessera "$c" 3)" "$t_err" "$ratio"
-done
-echo
-
-fo() {
-  local v=${FAILOVER[$1]:-}
-  if ! want "$1"; then printf 'n/a (skipped)'
+fo() {  # fo MODE PRODUCT
+  local v=${FAILOVER[$1:$2]:-}
+  if ! want "$2"; then printf 'n/a (skipped)'
   elif [[ -z $v ]]; then printf 'n/a'
   elif [[ $v == '>'* ]]; then printf '%s s (NO successful write)' "$v"
   else printf '%s s' "$v"; fi
 }
-echo "failover: etcd $(fo etcd), tessera $(fo tessera)"
-echo "  (SIGKILL of the leader -> first 2xx write started after the kill on a surviving node;"
-echo "   one curl --max-time 1 write launched every ${FAILOVER_INTERVAL}s per survivor)"
-for p in etcd tessera; do
-  [[ -n ${FAILOVER_DETAIL[$p]:-} ]] && echo "  $p: ${FAILOVER_DETAIL[$p]}"
-done
 
-for p in etcd tessera; do
-  [[ -n ${NOTES[$p]:-} ]] && echo "NOTE $p: ${NOTES[$p]%; }"
-done
+errors=0
+# report_mode MODE: the table of one mode, its failover times and its targets
+report_mode() {
+  local m=$1 c e_rps t_rps e_err t_err p
+  echo
+  case $m in
+    tls) echo "== tls: TLS between servers on both (Tessera :8300, etcd peers :2380, mutual); etcd's client port https with client certs; wrk's load hop plain on both (Tessera HTTP API :8500, etcd :2381)" ;;
+    plain) echo "== plain: no TLS anywhere (Tessera -insecure-plaintext-rpc, etcd http:// URLs)" ;;
+  esac
+  echo "Replicated KV writes, 256-byte values, random keys; ${DURATION}s per level; wrk threads = min(conns, 2)"
+  if [[ $TARGET == leader ]]; then
+    echo "Load target: the Raft LEADER of each cluster (etcd ${TARGET_IP[$m:etcd]:-n/a}, tessera ${TARGET_IP[$m:tessera]:-n/a})"
+  else
+    echo "Load target: the FIRST node of each cluster (etcd ${TARGET_IP[$m:etcd]:-n/a}, tessera ${TARGET_IP[$m:tessera]:-n/a})"
+  fi
+  echo "writes/s counts 2xx answers only; p50/p99 in ms over all answers; err = non-2xx + socket errors"
+  echo "All servers and wrk share $(nproc) CPU(s) on one host; storage under ${TMPDIR:-/tmp}."
+  echo
+  printf '%6s | %10s %8s %8s %6s | %10s %8s %8s %6s | %13s\n' \
+    conns "etcd w/s" p50 p99 err "tessera w/s" p50 p99 err "tessera/etcd"
+  printf '%s\n' "-------+-------------------------------------+-------------------------------------+--------------"
+  for c in "${CONN_LIST[@]}"; do
+    e_rps=$(cell "$m" etcd "$c" 1) t_rps=$(cell "$m" tessera "$c" 1)
+    e_err=- t_err=-
+    [[ -n ${RES[$m:etcd:$c]:-} ]] && e_err=$(($(cell "$m" etcd "$c" 4) + $(cell "$m" etcd "$c" 5)))
+    [[ -n ${RES[$m:tessera:$c]:-} ]] && t_err=$(($(cell "$m" tessera "$c" 4) + $(cell "$m" tessera "$c" 5)))
+    [[ $e_err != - && $e_err -gt 0 ]] && errors=1
+    [[ $t_err != - && $t_err -gt 0 ]] && errors=1
+    printf '%6s | %10s %8s %8s %6s | %10s %8s %8s %6s | %13s\n' "$c" \
+      "$e_rps" "$(cell "$m" etcd "$c" 2)" "$(cell "$m" etcd "$c" 3)" "$e_err" \
+      "$t_rps" "$(cell "$m" tessera "$c" 2)" "$(cell "$m" tessera "$c" 3)" "$t_err" "$(ratio "$t_rps" "$e_rps")"
+  done
+  echo
+  echo "failover: etcd $(fo "$m" etcd), tessera $(fo "$m" tessera)"
+  echo "  (SIGKILL of the leader -> first 2xx write started after the kill on a surviving node;"
+  echo "   one curl --max-time 1 write launched every ${FAILOVER_INTERVAL}s per survivor)"
+  for p in etcd tessera; do
+    [[ -n ${FAILOVER_DETAIL[$m:$p]:-} ]] && echo "  $p: ${FAILOVER_DETAIL[$m:$p]}"
+    [[ -n ${NOTES[$m:$p]:-} ]] && echo "NOTE $p: ${NOTES[$m:$p]%; }"
+  done
+  report_targets "$m"
+}
+
+# report_targets MODE: the issue's targets, MET or MISSED (nothing when a product was skipped)
+report_targets() {
+  local m=$1 c r verdict fo_t
+  want etcd && want tessera || return 0
+  for c in 16 64; do
+    [[ -n ${RES[$m:etcd:$c]:-} && -n ${RES[$m:tessera:$c]:-} ]] || continue
+    r=$(ratio "$(cell "$m" tessera "$c" 1)" "$(cell "$m" etcd "$c" 1)")
+    verdict=MISSED
+    if [[ $r != n/a ]] && ! fgt 1.5 "$r" && ! fgt "$(cell "$m" tessera "$c" 3)" "$(cell "$m" etcd "$c" 3)"; then
+      verdict=MET
+    fi
+    echo "target c=$c: tessera >= 1.5x etcd writes/s (${r}x) with p99 no worse ($(cell "$m" tessera "$c" 3) vs $(cell "$m" etcd "$c" 3) ms): $verdict"
+  done
+  fo_t=${FAILOVER[$m:tessera]:-}
+  verdict=MISSED
+  [[ -n $fo_t && $fo_t != '>'* ]] && ! fgt "$fo_t" 1.0 && verdict=MET
+  echo "target: tessera leader kill -> first write <= 1.0 s (${fo_t:-n/a} s): $verdict"
+}
+
+# report_cost: what TLS costs each product, when both modes ran
+report_cost() {
+  local p c plain tls
+  [[ " ${MODE_LIST[*]} " == *" tls "* && " ${MODE_LIST[*]} " == *" plain "* ]] || return 0
+  echo
+  echo "== cost of TLS (tls against plain, same product): writes/s ratio and p99 in ms"
+  printf '%6s | %-8s %10s %10s %7s | %9s %9s\n' conns product "plain w/s" "tls w/s" "tls/pl" "plain p99" "tls p99"
+  printf '%s\n' "-------+---------------------------------------+--------------------"
+  for c in "${CONN_LIST[@]}"; do
+    for p in etcd tessera; do
+      want "$p" || continue
+      plain=$(cell plain "$p" "$c" 1) tls=$(cell tls "$p" "$c" 1)
+      printf '%6s | %-8s %10s %10s %7s | %9s %9s\n' "$c" "$p" "$plain" "$tls" "$(ratio "$tls" "$plain")" \
+        "$(cell plain "$p" "$c" 3)" "$(cell tls "$p" "$c" 3)"
+    done
+  done
+}
+
+for m in "${MODE_LIST[@]}"; do report_mode "$m"; done
+report_cost
 if ((errors)); then
   echo "WARNING: some requests failed (err column > 0); see the wrk output for details."
 fi

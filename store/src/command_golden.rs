@@ -335,3 +335,22 @@ fn every_response_variant_has_a_sample() {
         .collect();
     assert_eq!(sampled, known, "one sample per variant, in declaration order");
 }
+
+/// Commands carry the CA's private key in the log; their `Debug` (what a
+/// log line or a panic would show) never does.
+#[test]
+fn debug_of_a_command_leaves_the_ca_key_out() {
+    for command in samples() {
+        let shown = format!("{command:?}");
+        assert!(!shown.contains("PRIVATE KEY") && !shown.contains("key1") && !shown.contains("key2"), "{shown}");
+    }
+    let stored = crate::ca::StoredRoot {
+        root: root(1),
+        active: true,
+        intermediate_pems: Vec::new(),
+        rotated_out_at: None,
+        create_index: 1,
+        modify_index: 1,
+    };
+    assert!(!format!("{stored:?}").contains("PRIVATE KEY"));
+}

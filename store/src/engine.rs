@@ -155,7 +155,17 @@ pub enum Durability {
 }
 
 impl Engine {
+    /// Opens (or creates) the database in `dir`. The dir is made the
+    /// owner's only (0700): the store holds the Connect CA's private key.
+    /// RocksDB creates its own files 0644 less the process's umask, with no
+    /// setting for it in its C API; the agent sets a umask of 0077 for them.
     pub fn open(dir: &Path) -> Result<Engine, StoreError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StoreError::Open { dir: dir.to_path_buf(), reason: e.to_string() })?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);

@@ -99,7 +99,8 @@ pub enum CsrError {
 ///
 /// Stored format: written in Raft log entries and table rows, read back by
 /// later versions; fields are only ever added (new ones with a default).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` leaves the key out, so no log or panic message carries it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCa {
     /// Colon-separated lowercase hex SHA-1 of the certificate DER.
     pub id: String,
@@ -118,6 +119,24 @@ pub struct RootCa {
     /// PKCS#8 PEM.
     pub key_pem: String,
 }
+
+impl std::fmt::Debug for RootCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootCa")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("serial", &self.serial)
+            .field("signing_key_id", &self.signing_key_id)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &REDACTED)
+            .finish()
+    }
+}
+
+/// What `Debug` shows in place of a private key.
+pub const REDACTED: &str = "<redacted>";
 
 /// What the leader's configuration says a leaf looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,13 +189,22 @@ pub fn colon_hex(bytes: &[u8]) -> String {
 
 // ---------------------------------------------------------------- roots
 
-/// Where a new root's key comes from.
-#[derive(Debug, Clone, Copy)]
+/// Where a new root's key comes from. `Debug` leaves a given key out.
+#[derive(Clone, Copy)]
 pub enum RootKey<'a> {
     /// An operator's key: PKCS#8 PEM, EC P-256 or P-384.
     Given(&'a str),
     /// A new EC key of this many bits (256 or 384).
     Fresh(u32),
+}
+
+impl std::fmt::Debug for RootKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootKey::Given(_) => f.debug_tuple("Given").field(&REDACTED).finish(),
+            RootKey::Fresh(bits) => f.debug_tuple("Fresh").field(bits).finish(),
+        }
+    }
 }
 
 impl RootKey<'_> {

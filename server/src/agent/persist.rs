@@ -30,7 +30,7 @@ fn file_for(dir: &Path, kind: &str, id: &str) -> PathBuf {
 fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     let attempt = || -> std::io::Result<()> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            crate::data_dir::create_private_dir(parent)?;
         }
         crate::data_dir::write_atomically(path, &serde_json::to_vec(value).expect("definitions serialize"))
     };

@@ -112,7 +112,7 @@ fn merge_config(current: CaConfig, fields: ConfigFields) -> Result<ConfigChange,
 }
 
 pub async fn put_ca_config(State(server): State<Arc<Server>>, body: Bytes) -> Result<Response, ApiError> {
-    let body: ConfigBody = decode_body(&body)?;
+    let body: ConfigBody = decode_body(&body).map_err(|e| ApiError::bad_request(without_values(e.message())))?;
     if let Some(provider) = body.provider.as_deref().filter(|p| !p.is_empty() && *p != "consul") {
         return Err(ApiError::bad_request(format!("Provider: {provider:?} is not supported (only \"consul\")")));
     }
@@ -122,6 +122,23 @@ pub async fn put_ca_config(State(server): State<Arc<Server>>, body: Bytes) -> Re
     let rotated = crate::connect::ca::set_config(&server, change).await?;
     tracing::info!(rotated, "CA configuration updated");
     Ok(StatusCode::OK.into_response())
+}
+
+/// A decoding error without the value it quotes. serde quotes a string it
+/// could not use (`invalid type: string "...", expected u32`): a private key
+/// pasted into the wrong field of a CA configuration would come back in the
+/// answer, and into whatever logs answers. The field and the reason stay.
+fn without_values(message: &str) -> String {
+    if let (Some(start), Some(end)) = (message.find("string \""), message.rfind('"')) {
+        let start = start + "string".len();
+        if end > start {
+            return format!("{}{}", &message[..start], &message[end + 1..]);
+        }
+    }
+    if message.contains("PRIVATE KEY") {
+        return "Request decode failed: the body is not a CA configuration".into();
+    }
+    message.to_string()
 }
 
 // ---- Intentions ----

@@ -70,6 +70,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
 /// Runs the agent on listeners the caller bound (any port, 0 included).
 pub async fn run_on(config: AgentConfig, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AgentError> {
     config.validate()?;
+    // Before the data dir is touched: what RocksDB creates takes its mode from it.
+    crate::data_dir::restrict_umask();
     match config.server {
         true => server::run(config, listeners, shutdown).await,
         false => client::run(config, listeners, shutdown).await,

@@ -249,8 +249,10 @@ fn announce(server: &Server, dir: &std::path::Path, http_addr: Option<SocketAddr
     println!();
 }
 
-/// A temporary directory removed when dropped, for -dev's data.
+/// A temporary directory removed when dropped, for -dev's data: under the
+/// shared temp dir, so made the owner's only (0700) from the start.
 mod tempfile_dir {
+    use std::os::unix::fs::DirBuilderExt;
     use std::path::Path;
     use std::path::PathBuf;
 
@@ -259,7 +261,8 @@ mod tempfile_dir {
     impl TempDir {
         pub fn new() -> std::io::Result<TempDir> {
             let path = std::env::temp_dir().join(format!("tessera-dev-{}", uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&path)?;
+            // Not recursive: a dir already there under this name is not ours.
+            std::fs::DirBuilder::new().mode(crate::data_dir::DIR_MODE).create(&path)?;
             Ok(TempDir(path))
         }
 

@@ -11,4 +11,5 @@ mod t65_autopilot;
 mod t65_usage_and_near;
 mod t70_dns;
 mod t80_metrics;
+mod t85_at_rest;
 mod t90_https;

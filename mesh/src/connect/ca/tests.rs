@@ -343,3 +343,22 @@ fn sign_throughput() {
     };
     println!("sign(): {:.0}/s on 1 thread, {:.0}/s on 2 threads", run(1), run(2));
 }
+
+#[test]
+fn debug_of_a_root_and_of_a_given_key_leaves_the_key_out() {
+    let root = root("Tessera CA 1");
+    let body = root.key_pem.lines().nth(1).unwrap().to_string();
+    for shown in [format!("{root:?}"), format!("{:?}", RootKey::Given(&root.key_pem))] {
+        assert!(!shown.contains(&body) && !shown.contains("PRIVATE KEY"), "{shown}");
+        assert!(shown.contains(REDACTED), "{shown}");
+    }
+    assert!(format!("{root:?}").contains(&root.id));
+}
+
+#[test]
+fn an_unusable_given_key_is_refused_without_its_text() {
+    let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n");
+    let err = generate_root(&trust_domain(), "Tessera CA 2", RootKey::Given(&pem), YEAR).unwrap_err().to_string();
+    assert!(!err.contains(secret), "{err}");
+}

@@ -19,8 +19,9 @@ use crate::agent::connect::AgentConnect;
 use crate::agent::connect::SignError;
 use crate::connect::ca::unix_now;
 
-/// A leaf as the agent hands it out (Consul's leaf endpoint fields).
-#[derive(Debug, Clone, PartialEq)]
+/// A leaf as the agent hands it out (Consul's leaf endpoint fields). Its
+/// `Debug` leaves the private key out.
+#[derive(Clone, PartialEq)]
 pub struct LeafView {
     pub service: String,
     pub service_uri: String,
@@ -33,6 +34,23 @@ pub struct LeafView {
     /// Grows with every new leaf this agent gets, for blocking queries.
     pub modify_index: u64,
     pub create_index: u64,
+}
+
+impl std::fmt::Debug for LeafView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafView")
+            .field("service", &self.service)
+            .field("service_uri", &self.service_uri)
+            .field("cert_pem", &self.cert_pem)
+            .field("private_key_pem", &tessera_mesh::connect::ca::REDACTED)
+            .field("serial", &self.serial)
+            .field("valid_after", &self.valid_after)
+            .field("valid_before", &self.valid_before)
+            .field("root_id", &self.root_id)
+            .field("modify_index", &self.modify_index)
+            .field("create_index", &self.create_index)
+            .finish()
+    }
 }
 
 static NEXT_LEAF_INDEX: AtomicU64 = AtomicU64::new(1);
