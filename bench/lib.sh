@@ -14,15 +14,29 @@ cleanup() {
     [ "${KEEP_TMP:-}" = 1 ] || rm -rf "$TMP"
 }
 
+# make_tls: an agent CA and a server and a client certificate in $TMP/tls,
+# made by the CLI as an operator would; TLS_SERVER and TLS_CLIENT hold the
+# agent flags for each (the server port speaks TLS always).
+make_tls() {
+    mkdir -p "$TMP/tls"
+    (cd "$TMP/tls" && "$BIN" tls ca create >/dev/null && "$BIN" tls cert create -server >/dev/null \
+        && "$BIN" tls cert create -client >/dev/null) || { echo "tessera tls failed"; exit 1; }
+    TLS_SERVER=(-ca-file "$TMP/tls/consul-agent-ca.pem" -cert-file "$TMP/tls/dc1-server-consul-0.pem"
+        -key-file "$TMP/tls/dc1-server-consul-0-key.pem")
+    TLS_CLIENT=(-ca-file "$TMP/tls/consul-agent-ca.pem" -cert-file "$TMP/tls/dc1-client-consul-0.pem"
+        -key-file "$TMP/tls/dc1-client-consul-0-key.pem")
+}
+
 # start_servers IP...: one server per address, each joining the others,
 # bootstrapping when all are up; logs in $TMP/s<i>.log.
 start_servers() {
     local ips=("$@") i j peers
+    [ -n "${TLS_SERVER+x}" ] || make_tls
     for i in "${!ips[@]}"; do
         peers=()
         for j in "${!ips[@]}"; do [ "$i" = "$j" ] || peers+=(-retry-join "${ips[$j]}"); done
         "$BIN" agent -server -bootstrap-expect "${#ips[@]}" -node "s$i" -bind "${ips[$i]}" -client "${ips[$i]}" \
-            -data-dir "$TMP/s$i" -log-level warn "${peers[@]}" >"$TMP/s$i.log" 2>&1 &
+            -data-dir "$TMP/s$i" -log-level warn "${peers[@]}" "${TLS_SERVER[@]}" >"$TMP/s$i.log" 2>&1 &
         PIDS+=($!)
     done
 }
@@ -30,8 +44,9 @@ start_servers() {
 # start_client NAME IP SERVER: a client agent with config dir $TMP/c.d,
 # joining SERVER; log in $TMP/NAME.log.
 start_client() {
+    [ -n "${TLS_CLIENT+x}" ] || make_tls
     "$BIN" agent -node "$1" -bind "$2" -client "$2" -data-dir "$TMP/$1" -config-dir "$TMP/c.d" \
-        -retry-join "$3" -log-level warn >"$TMP/$1.log" 2>&1 &
+        -retry-join "$3" -log-level warn "${TLS_CLIENT[@]}" >"$TMP/$1.log" 2>&1 &
     PIDS+=($!)
 }
 
