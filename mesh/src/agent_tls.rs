@@ -108,6 +108,11 @@ pub fn names(opts: &CertOptions) -> Names {
             ips.push(loopback);
         }
         Kind::Client => {
+            // Tessera's: a client certificate may name its node, which the
+            // servers then hold it to (as auto_encrypt's certificates).
+            if let Some(node) = &opts.node {
+                dns.push(format!("{node}.client.{}.{}", opts.dc, opts.domain));
+            }
             dns.extend([common_name.clone(), "localhost".to_string()]);
             ips.push(loopback);
         }

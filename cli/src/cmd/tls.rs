@@ -86,7 +86,8 @@ pub struct CertCreateArgs {
     /// Days the certificate is valid for.
     #[arg(long, default_value_t = 365)]
     days: u32,
-    /// With -server: also <node>.server.<dc>.<domain>.
+    /// With -server: also <node>.server.<dc>.<domain>. With -client (Tessera's):
+    /// <node>.client.<dc>.<domain>, which binds the certificate to that node.
     #[arg(long, value_name = "NAME")]
     node: Option<String>,
     /// Another DNS name for the certificate (repeatable; not for -cli).
@@ -173,8 +174,8 @@ fn cert_options(args: &CertCreateArgs) -> anyhow::Result<CertOptions> {
         _ => anyhow::bail!("Please provide either -server, -client, or -cli"),
     };
     let node = args.node.clone().filter(|n| !n.is_empty());
-    if node.is_some() && kind != Kind::Server {
-        anyhow::bail!("-node requires -server");
+    if node.is_some() && kind == Kind::Cli {
+        anyhow::bail!("-node requires -server or -client");
     }
     Ok(CertOptions {
         kind,

@@ -203,7 +203,7 @@ fn cert_create_refuses_without_a_ca_or_a_single_kind() {
         (&["-client", "-ca", "mine.pem"], "Error reading CA: mine.pem: "),
         (&[], "Please provide either -server, -client, or -cli\n"),
         (&["-server", "-cli"], "Please provide either -server, -client, or -cli\n"),
-        (&["-client", "-node", "n1"], "-node requires -server\n"),
+        (&["-cli", "-node", "n1"], "-node requires -server or -client\n"),
         (&["-server", "-ca", ""], "Please provide the ca\n"),
         (&["-client", "-additional-ipaddress", "10.0.0"], "Invalid IP address for -additional-ipaddress: 10.0.0\n"),
     ];

@@ -12,9 +12,12 @@ use cluster_tests::tls_files;
 use cluster_tests::wait_until;
 use cluster_tests::Agent;
 use cluster_tests::Http;
+use tessera_proto::v1::agent_api_client::AgentApiClient;
 use tessera_proto::v1::cluster_client::ClusterClient;
 use tessera_proto::v1::raft_client::RaftClient;
+use tessera_proto::v1::AgentWrite;
 use tessera_proto::v1::ApplyRequest;
+use tessera_proto::v1::HeartbeatRequest;
 use tessera_proto::v1::JoinRequest;
 use tessera_proto::v1::RaftPayload;
 use tessera_proto::v1::ServerInfo;
@@ -62,6 +65,21 @@ async fn t97_only_servers_of_the_cluster_may_make_server_calls() {
     assert_eq!(join.expect_err("a client may not Join").code(), tonic::Code::PermissionDenied);
     let vote = RaftClient::new(as_client.clone()).vote(RaftPayload { data: vec![], cluster_id: String::new() }).await;
     assert_eq!(vote.expect_err("a client may not vote").code(), tonic::Code::PermissionDenied);
+    // A client certificate made for one node (-client -node) acts for it alone.
+    let tls_dir = dir.path().join("tls");
+    let out = std::process::Command::new(cluster_tests::tessera_bin())
+        .args(["tls", "cert", "create", "-client", "-node", "c7"])
+        .current_dir(&tls_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (c7_cert, c7_key) = (tls_dir.join("dc1-client-consul-1.pem"), tls_dir.join("dc1-client-consul-1-key.pem"));
+    let (c7_cert, c7_key) = (c7_cert.display().to_string(), c7_key.display().to_string());
+    let as_c7 = AgentApiClient::new(rpc_channel(&rpc, "dc1", &ca, Some((&c7_cert, &c7_key))));
+    let write = as_c7.clone().sync(AgentWrite { node: "dev".into(), command: vec![] }).await;
+    assert_eq!(write.expect_err("c7 may not write for dev").code(), tonic::Code::PermissionDenied);
+    as_c7.clone().heartbeat(HeartbeatRequest { node: "c7".into() }).await.expect("its own node");
+
     // Without any certificate: the same.
     let anonymous = rpc_channel(&rpc, "dc1", &ca, None);
     let apply = ClusterClient::new(anonymous).apply(ApplyRequest { command }).await;
@@ -174,10 +192,7 @@ async fn t99_a_client_agent_does_not_believe_a_server_of_another_ca() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn t96_auto_encrypt_gives_a_client_agent_a_certificate_for_its_node_only() {
-    use tessera_proto::v1::agent_api_client::AgentApiClient;
-    use tessera_proto::v1::AgentWrite;
     use tessera_proto::v1::AutoEncryptRequest;
-    use tessera_proto::v1::HeartbeatRequest;
 
     let tmp = tempfile::tempdir().unwrap();
     let allow = tmp.path().join("server.hcl");

@@ -59,13 +59,25 @@ pub fn classify(names: &Names, certs: Option<&[CertificateDer<'_>]>) -> Peer {
                     found = Peer::ClientAgent { node: Some(node) };
                 }
             }
-            GeneralName::DNSName(dns) if dns.eq_ignore_ascii_case(&client) && found == Peer::Other => {
-                found = Peer::ClientAgent { node: None };
+            GeneralName::DNSName(dns) => {
+                if let Some(node) = named_client_node(dns, &client) {
+                    found = Peer::ClientAgent { node: Some(node) };
+                } else if dns.eq_ignore_ascii_case(&client) && found == Peer::Other {
+                    found = Peer::ClientAgent { node: None };
+                }
             }
             _ => {}
         }
     }
     found
+}
+
+/// The node of `<node>.client.<dc>.<domain>` (`tessera tls cert create
+/// -client -node`): one label before the client name.
+fn named_client_node(dns: &str, client_name: &str) -> Option<String> {
+    let lower = dns.to_ascii_lowercase();
+    let node = lower.strip_suffix(&format!(".{}", client_name.to_ascii_lowercase()))?;
+    (!node.is_empty() && !node.contains('.')).then(|| node.to_string())
 }
 
 /// The node of Consul's agent SPIFFE id,
@@ -253,5 +265,15 @@ mod tests {
         assert_eq!(agent_node("spiffe://abc.consul/agent/client/dc/dc1/id/a/b", "dc1"), None);
         let uri = agent_uri("abc.consul", "dc1", "n1");
         assert_eq!(agent_node(&uri, "dc1").as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn a_client_name_with_one_more_label_names_the_node() {
+        let client = "client.dc1.consul";
+        assert_eq!(named_client_node("web-1.client.dc1.consul", client).as_deref(), Some("web-1"));
+        assert_eq!(named_client_node("WEB-1.Client.DC1.consul", client).as_deref(), Some("web-1"));
+        assert_eq!(named_client_node("client.dc1.consul", client), None);
+        assert_eq!(named_client_node("a.b.client.dc1.consul", client), None);
+        assert_eq!(named_client_node("web-1.client.dc2.consul", client), None);
     }
 }
