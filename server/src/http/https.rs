@@ -26,6 +26,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
+    let router = crate::http::browser::guarded(router, local);
     let conns = Box::pin(listener_tls::incoming(listener, tls));
     axum::serve(TlsListener { conns, local }, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }

@@ -9,6 +9,7 @@ mod agent_services;
 mod api_types;
 mod autopilot;
 mod blocking;
+pub mod browser;
 pub mod catalog;
 pub mod client;
 mod connect;
@@ -159,6 +160,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: CancellationToken)
 
 pub async fn serve_router(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
+    let router = browser::guarded(router, listener.local_addr()?);
     // No Nagle delay on small API answers (see transport::serve).
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

@@ -10,6 +10,7 @@ mod t60_endpoints;
 mod t65_autopilot;
 mod t65_usage_and_near;
 mod t70_dns;
+mod t75_browser;
 mod t80_metrics;
 mod t85_at_rest;
 mod t90_https;

@@ -105,7 +105,7 @@ async fn t90_https_answers_with_the_server_certificate_beside_plain_http() {
     assert_eq!(me["DebugConfig"]["HTTPSPort"], port, "{me}");
     assert_eq!(me["DebugConfig"]["GRPCTLSPort"], -1, "{me}");
     // The same router: KV written over HTTPS reads back over plain HTTP.
-    let put = hyper::Request::put("/v1/kv/over-https").header("host", "x").body(Empty::new()).unwrap();
+    let put = hyper::Request::put("/v1/kv/over-https").header("host", "127.0.0.1").body(Empty::new()).unwrap();
     conn.sender.ready().await.unwrap();
     assert_eq!(conn.sender.send_request(put).await.unwrap().status(), 200);
     assert!(Http::new().kv_value(&server.http, "over-https", "").await.is_some());
