@@ -15,20 +15,17 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use anyhow::Context;
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::client::danger::ServerCertVerified;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::ClientConfig;
-use rustls::DigitallySignedStruct;
 use rustls::RootCertStore;
-use rustls::SignatureScheme;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::ServerName;
-use rustls_pki_types::UnixTime;
+use tessera_server::transport::verifiers::AnyCertificate;
+use tessera_server::transport::verifiers::NamedServer;
 
 use super::settings::TlsSettings;
 
@@ -58,12 +55,12 @@ fn server_verifier(
     provider: Arc<CryptoProvider>,
 ) -> anyhow::Result<Arc<dyn ServerCertVerifier>> {
     if !settings.verify {
-        return Ok(Arc::new(AnyCertificate(provider)));
+        return Ok(Arc::new(AnyCertificate::new(provider)));
     }
     let roots = trusted_roots(settings)?;
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
     Ok(match settings.server_name.as_deref() {
-        Some(name) => Arc::new(NamedServer { inner: webpki, name: server_name(name)? }),
+        Some(name) => Arc::new(NamedServer::new(webpki, server_name(name)?)),
         None => webpki,
     })
 }
@@ -167,89 +164,6 @@ fn without_port(given: &str) -> &str {
         // More than one colon is a bare IPv6 address.
         Some((host, port)) if !port.contains(':') => host,
         _ => given,
-    }
-}
-
-/// The standard checks, against the configured name instead of the URL's host.
-#[derive(Debug)]
-struct NamedServer {
-    inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for NamedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `CONSUL_HTTP_SSL_VERIFY=false`: any chain, any name. The handshake's
-/// signatures are still checked, so the agent holds the key of the
-/// certificate it sent.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod accept;
 pub mod listener_tls;
 pub mod peer;
 pub mod tls;
+pub mod verifiers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

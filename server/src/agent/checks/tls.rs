@@ -16,17 +16,10 @@
 use std::sync::Arc;
 use std::sync::OnceLock;
 
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::client::danger::ServerCertVerified;
-use rustls::client::danger::ServerCertVerifier;
-use rustls::crypto::CryptoProvider;
+use crate::transport::verifiers::AnyCertificate;
 use rustls::ClientConfig;
-use rustls::DigitallySignedStruct;
 use rustls::RootCertStore;
-use rustls::SignatureScheme;
-use rustls_pki_types::CertificateDer;
 use rustls_pki_types::ServerName;
-use rustls_pki_types::UnixTime;
 use tessera_mesh::catalog::definition::CheckTls;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -60,7 +53,7 @@ impl TlsDialer {
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
         let mut config = match tls.skip_verify {
-            true => builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
+            true => builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate::new(provider))),
             false if roots.is_empty() => return Err("no trusted root certificates were found on this host".into()),
             false => builder.with_root_certificates(roots),
         }
@@ -107,45 +100,6 @@ fn system_roots() -> Arc<RootCertStore> {
             Arc::new(roots)
         })
         .clone()
-}
-
-/// `TLSSkipVerify`: any chain, any name; handshake signatures still verified.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]
