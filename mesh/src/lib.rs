@@ -4,7 +4,8 @@
 //! and Connect's ([`connect`]: SPIFFE identities, intentions and their
 //! evaluation, the CA's certificate work, a workload's key and CSR).
 //! [`filter`] evaluates Consul's `?filter=` expressions over API answers' JSON;
-//! [`agent_config`] decodes and merges Consul's agent config files.
+//! [`agent_config`] decodes and merges Consul's agent config files;
+//! [`acl`] parses Consul's ACL rules and decides what a token may do.
 //!
 //! Pure data and pure functions: no sockets, no files, no clocks beyond what
 //! a certificate needs. Servers, client agents, sidecars and the CLI all
@@ -13,6 +14,7 @@
 //! Raft log entries and table rows); each says so in its documentation.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod agent_config;
 pub mod agent_tls;
 pub mod catalog;
