@@ -334,6 +334,13 @@ impl AgentConfig {
             election_timeout_max: 200 * m,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.raft.snapshot_threshold),
             max_in_snapshot_log_to_keep: self.raft.trailing_logs,
+            // openraft gives every AppendEntries the heartbeat interval (30 ms)
+            // to come back, however much it carries; a follower behind by many
+            // 1 MiB entries (the proposer's cap) would be sent more than that
+            // allows and never catch up. One entry per AppendEntries costs no
+            // throughput: the proposer has one entry in flight at a time, and
+            // each entry carries up to 1,024 writes.
+            max_payload_entries: 1,
             ..Default::default()
         }
     }

@@ -195,3 +195,49 @@ async fn t52_a_leader_cut_off_from_its_quorum_answers_no_cluster_leader_instead_
     assert_eq!((status, body.trim()), (500, "No cluster leader"), "not a stale answer: {body}");
     assert_eq!(http.kv_value(&addr, "before", "?stale").await.as_deref(), Some("1"), "?stale still answers");
 }
+
+/// A hundred concurrent writes of 500 KiB: without a byte cap they would
+/// make one entry of ~50 MiB that followers refuse, and every write would
+/// fail while leadership churned. openraft allows an AppendEntries one
+/// heartbeat interval, which a megabyte entry on a debug build does not
+/// meet at multiplier 1: these servers run at Consul's default, 5.
+#[tokio::test(flavor = "multi_thread")]
+async fn t53_a_burst_of_large_writes_replicates_without_losing_the_leader() {
+    let mut cluster = Cluster::servers(49, 3, 3, &["-raft-multiplier", "5"]);
+    cluster.start_all();
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    let http = Http::new();
+    let addr = cluster.agents[leader].http_addr();
+    let term = |me: serde_json::Value| me["Stats"]["raft"]["term"].as_str().unwrap_or_default().to_string();
+    let before = term(http.get_json(&addr, "/v1/agent/self").await.unwrap());
+    let value = "x".repeat(500 * 1024);
+    // 50 MB through Raft on a debug build takes a while: a patient client.
+    let patient = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let writes: Vec<_> = (0..100)
+        .map(|i| {
+            let (client, url, value) = (patient.clone(), format!("http://{addr}/v1/kv/big/{i}"), value.clone());
+            tokio::spawn(async move {
+                let response = client.put(url).body(value).send().await.map_err(|e| e.to_string())?;
+                let status = response.status().as_u16();
+                let text = response.text().await.map_err(|e| e.to_string())?;
+                (status == 200 && text.trim() == "true").then_some(()).ok_or(format!("{status} {text}"))
+            })
+        })
+        .collect();
+    for (i, write) in writes.into_iter().enumerate() {
+        write.await.unwrap().unwrap_or_else(|e| panic!("write {i} failed: {e}"));
+    }
+    assert_eq!(term(http.get_json(&addr, "/v1/agent/self").await.unwrap()), before, "leadership held");
+    // Every server has them all.
+    for agent in &cluster.agents {
+        let a = agent.http_addr();
+        wait_until("a server has all 100 values", Duration::from_secs(30), || {
+            let (http, a) = (&http, &a);
+            async move {
+                let keys = http.get_json(a, "/v1/kv/big/?keys&stale").await?;
+                (keys.as_array()?.len() == 100).then_some(())
+            }
+        })
+        .await;
+    }
+}

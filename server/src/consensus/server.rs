@@ -53,6 +53,9 @@ impl ServerParts {
     }
 }
 
+/// A call on the leader made no progress in time.
+struct Stalled;
+
 pub struct Server {
     pub config: AgentConfig,
     pub me: ServerNode,
@@ -109,16 +112,20 @@ impl Server {
         let mut metrics = self.raft.metrics();
         loop {
             // Bounded too: a leader cut off from its quorum never commits.
+            // But only while nothing commits: behind a backlog of large
+            // writes the wait is long and the leader is fine.
             let attempt = match self.leader() {
-                Some((id, _)) if id == self.raft_id => Some(tokio::time::timeout_at(deadline, local()).await),
-                Some((_, node)) => Some(tokio::time::timeout_at(deadline, remote(node)).await),
+                Some((id, _)) if id == self.raft_id => {
+                    Some(self.while_committing(local(), self.config.rpc_hold_timeout).await)
+                }
+                Some((_, node)) => Some(tokio::time::timeout_at(deadline, remote(node)).await.map_err(|_| Stalled)),
                 None => None,
             };
             match attempt {
                 Some(Ok(Ok(value))) => return Ok(value),
                 Some(Ok(Err(Attempt::Fail(e)))) => return Err(e),
                 Some(Ok(Err(Attempt::Retry(reason)))) => tracing::debug!(what, reason, "retrying on the leader"),
-                Some(Err(_elapsed)) => return Err(ServerError::NoLeader),
+                Some(Err(_stalled)) => return Err(ServerError::NoLeader),
                 None => {}
             }
             let now = Instant::now();
@@ -128,6 +135,27 @@ impl Server {
             // Wake on any Raft state change (a new leader), or re-try soon.
             let pause = Duration::from_millis(50).min(deadline - now);
             let _ = tokio::time::timeout(pause, metrics.changed()).await;
+        }
+    }
+
+    /// Awaits `work` as long as this server keeps applying entries: it fails
+    /// once nothing has been applied for `stall` (a leader without its
+    /// quorum applies nothing).
+    async fn while_committing<F: Future>(&self, work: F, stall: Duration) -> Result<F::Output, Stalled> {
+        let applied = |server: &Server| server.raft.metrics().borrow().last_applied.map_or(0, |l| l.index);
+        tokio::pin!(work);
+        let mut seen = applied(self);
+        loop {
+            match tokio::time::timeout(stall, &mut work).await {
+                Ok(done) => return Ok(done),
+                Err(_) => {
+                    let now = applied(self);
+                    if now == seen {
+                        return Err(Stalled);
+                    }
+                    seen = now;
+                }
+            }
         }
     }
 
