@@ -82,9 +82,8 @@ impl PeerConnection {
             data: serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?,
             cluster_id: self.stamp.get(),
         };
-        let timeout = rpc_timeout(kind, option.hard_ttl(), payload.data.len());
         let mut request = tonic::Request::new(payload);
-        request.set_timeout(timeout);
+        request.set_timeout(option.hard_ttl());
         let sent = match kind {
             RpcKind::Append => client.append_entries(request).await,
             RpcKind::Vote => client.vote(request).await,
@@ -94,23 +93,6 @@ impl PeerConnection {
         let result: Result<Resp, RaftError<NodeId, E>> =
             serde_json::from_slice(&reply.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
-    }
-}
-
-/// openraft gives every RPC the heartbeat interval (30 ms at multiplier
-/// 1) as its deadline. A heartbeat should fail that fast, but an entry of
-/// a megabyte takes longer than that to encode, send and sync on a loaded
-/// host; timing it out made replication retry the same entry forever. So
-/// an RPC carrying data gets a floor, plus time for its size.
-fn rpc_timeout(kind: RpcKind, ttl: std::time::Duration, bytes: usize) -> std::time::Duration {
-    const SMALL: usize = 64 << 10;
-    const FLOOR: std::time::Duration = std::time::Duration::from_secs(2);
-    // At least 4 MiB/s, far below any link between servers.
-    let for_size = std::time::Duration::from_millis((bytes >> 12) as u64);
-    match kind {
-        RpcKind::Vote => ttl,
-        RpcKind::Append if bytes < SMALL => ttl,
-        RpcKind::Append | RpcKind::Snapshot => ttl.max(FLOOR + for_size),
     }
 }
 
@@ -165,21 +147,5 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         // stand for election itself (and disrupt the cluster with a stale
         // log). A refused connect on a live network costs next to nothing.
         openraft::network::Backoff::new(std::iter::repeat(std::time::Duration::from_millis(50)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn heartbeats_keep_their_deadline_and_entries_get_time_for_their_size() {
-        let ttl = Duration::from_millis(30);
-        assert_eq!(rpc_timeout(RpcKind::Append, ttl, 200), ttl);
-        assert_eq!(rpc_timeout(RpcKind::Vote, ttl, 200), ttl);
-        assert_eq!(rpc_timeout(RpcKind::Append, ttl, 1 << 20), Duration::from_millis(2256));
-        assert!(rpc_timeout(RpcKind::Snapshot, ttl, 64 << 20) > Duration::from_secs(18));
     }
 }
