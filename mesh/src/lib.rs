@@ -5,7 +5,9 @@
 //! evaluation, the CA's certificate work, a workload's key and CSR).
 //! [`filter`] evaluates Consul's `?filter=` expressions over API answers' JSON;
 //! [`agent_config`] decodes and merges Consul's agent config files;
-//! [`acl`] parses Consul's ACL rules and decides what a token may do.
+//! [`acl`] parses Consul's ACL rules and decides what a token may do; [`api`]
+//! is Consul's HTTP API answers as types, shared by the server that writes
+//! them and the CLI and tests that read them.
 //!
 //! Pure data and pure functions: no sockets, no files, no clocks beyond what
 //! a certificate needs. Servers, client agents, sidecars and the CLI all
@@ -17,6 +19,7 @@
 pub mod acl;
 pub mod agent_config;
 pub mod agent_tls;
+pub mod api;
 pub mod catalog;
 pub mod connect;
 pub mod decode;

@@ -1,11 +1,11 @@
 //! Commands about the agent the CLI talks to: `monitor` (its log lines as
 //! they come), `info` (its stats) and `join`, with Consul's output.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use clap::Args;
 use reqwest::Method;
+use tessera_mesh::api::agent::AgentSelf;
 
 use crate::client::encode_key;
 use crate::client::Client;
@@ -59,14 +59,11 @@ pub async fn info(args: InfoArgs) -> u8 {
 
 async fn info_inner(args: InfoArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.http)?;
-    let me: serde_json::Value = client.get("/v1/agent/self").await?.json()?;
-    let stats: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
-        serde_json::from_value(me["Stats"].clone()).unwrap_or_default();
+    let me: AgentSelf = client.get("/v1/agent/self").await?.json()?;
     let mut text = String::new();
-    for (group, values) in &stats {
+    for (group, values) in &me.stats {
         text.push_str(&format!("{group}:\n"));
         for (key, value) in values {
-            let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
             text.push_str(&format!("\t{key} = {value}\n"));
         }
     }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use clap::Args;
 use clap::Subcommand;
 use reqwest::Method;
-use serde_json::Value;
+use tessera_mesh::api::catalog::OwnedNode;
+use tessera_mesh::api::entries::OwnedCatalogNode;
 use tessera_mesh::catalog::ConfigFile;
 use tessera_mesh::catalog::ServiceDefinition;
 
@@ -75,20 +76,10 @@ async fn services(args: ServicesArgs) -> anyhow::Result<u8> {
     let by_name: BTreeMap<String, Vec<String>> = match &args.node {
         None => client.get("/v1/catalog/services").await?.json()?,
         Some(node) => {
-            let answer: Value = client.get(&format!("/v1/catalog/node/{node}")).await?.json()?;
-            let services = answer["Services"].as_object().cloned().unwrap_or_default();
-            services
-                .values()
-                .map(|s| {
-                    let tags = s["Tags"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|t| t.as_str().map(String::from))
-                        .collect();
-                    (s["Service"].as_str().unwrap_or_default().to_string(), tags)
-                })
-                .collect()
+            // `null` for a node the catalog does not have.
+            let answer: Option<OwnedCatalogNode> = client.get(&format!("/v1/catalog/node/{node}")).await?.json()?;
+            let services = answer.map(|a| a.services).unwrap_or_default();
+            services.into_values().map(|s| (s.service.into_owned(), s.tags.into_owned())).collect()
         }
     };
     let rows: Vec<Vec<String>> = by_name
@@ -105,12 +96,11 @@ async fn nodes(args: NodesArgs) -> anyhow::Result<u8> {
         Some(service) => format!("/v1/catalog/nodes?service={service}"),
         None => "/v1/catalog/nodes".to_string(),
     };
-    let nodes: Vec<Value> = client.get(&path).await?.json()?;
+    let nodes: Vec<OwnedNode> = client.get(&path).await?.json()?;
     let mut rows = vec![["Node", "ID", "Address", "DC"].map(String::from).to_vec()];
     for n in nodes {
-        let text = |k: &str| n[k].as_str().unwrap_or_default().to_string();
-        let id: String = text("ID").chars().take(8).collect();
-        rows.push(vec![text("Node"), id, text("Address"), text("Datacenter")]);
+        let id: String = n.id.chars().take(8).collect();
+        rows.push(vec![n.node.into_owned(), id, n.address.into_owned(), n.datacenter.into_owned()]);
     }
     print!("{}", columns(&rows));
     Ok(0)

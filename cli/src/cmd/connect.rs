@@ -4,6 +4,7 @@ use clap::Args;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
+use tessera_mesh::api::connect::CaConfiguration;
 
 use crate::client::Client;
 use crate::cmd::fail;
@@ -56,7 +57,7 @@ pub async fn run(command: ConnectCommand) -> u8 {
 
 async fn get_config(args: GetConfigArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.http)?;
-    let config: Value = client.get("/v1/connect/ca/configuration").await?.json()?;
+    let config: CaConfiguration = client.get("/v1/connect/ca/configuration").await?.json()?;
     println!("{}", serde_json::to_string_pretty(&config)?);
     Ok(0)
 }

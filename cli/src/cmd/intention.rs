@@ -1,11 +1,15 @@
 //! `tessera intention create|delete|get|list|match|check`, worded and
 //! exiting as Consul's (`check`: 0 allowed, 1 denied, 2 error).
 
+use std::collections::BTreeMap;
+
 use clap::Args;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::json;
 use serde_json::Value;
+use tessera_mesh::api::connect::Intention;
+use tessera_mesh::api::connect::IntentionCheckResult;
 
 use crate::client::columns;
 use crate::client::Client;
@@ -109,11 +113,10 @@ async fn resolve_pair(client: &Client, args: &[String]) -> anyhow::Result<(Strin
     match args {
         [source, destination] => Ok((source.clone(), destination.clone())),
         [id] => {
-            let all: Vec<Value> = client.get("/v1/connect/intentions").await?.json()?;
-            let found = all.iter().find(|i| i["ID"] == id.as_str());
+            let all: Vec<Intention> = client.get("/v1/connect/intentions").await?.json()?;
+            let found = all.into_iter().find(|i| i.id == *id);
             let found = found.ok_or_else(|| anyhow::anyhow!("Intention with ID {id:?} not found"))?;
-            let name = |k: &str| found[k].as_str().unwrap_or_default().to_string();
-            Ok((name("SourceName"), name("DestinationName")))
+            Ok((found.source_name, found.destination_name))
         }
         _ => anyhow::bail!("Must specify SRC DST, or an intention ID"),
     }
@@ -209,26 +212,19 @@ async fn delete(args: PairOrIdArgs) -> anyhow::Result<u8> {
 async fn get(args: PairOrIdArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.http)?;
     let (source, destination) = resolve_pair(&client, &args.args).await?;
-    let intention: Value = client.get(&pair_path("exact", &source, &destination)).await?.json()?;
-    let field = |name: &str| match &intention[name] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
+    let i: Intention = client.get(&pair_path("exact", &source, &destination)).await?.json()?;
     let mut rows = vec![
-        vec!["ID:".into(), field("ID")],
-        vec!["Source:".into(), field("SourceName")],
-        vec!["Destination:".into(), field("DestinationName")],
-        vec!["Action:".into(), field("Action")],
-        vec!["Description:".into(), field("Description")],
-        vec!["Precedence:".into(), field("Precedence")],
-        vec!["Create Index:".into(), field("CreateIndex")],
-        vec!["Modify Index:".into(), field("ModifyIndex")],
+        vec!["ID:".into(), i.id],
+        vec!["Source:".into(), i.source_name],
+        vec!["Destination:".into(), i.destination_name],
+        vec!["Action:".into(), i.action],
+        vec!["Description:".into(), i.description],
+        vec!["Precedence:".into(), i.precedence.to_string()],
+        vec!["Create Index:".into(), i.create_index.to_string()],
+        vec!["Modify Index:".into(), i.modify_index.to_string()],
     ];
-    if let Some(meta) = intention["Meta"].as_object() {
-        for (k, v) in meta {
-            rows.push(vec![format!("Meta[{k}]:"), v.as_str().unwrap_or_default().to_string()]);
-        }
+    for (k, v) in i.meta {
+        rows.push(vec![format!("Meta[{k}]:"), v]);
     }
     print!("{}", columns(&rows));
     Ok(0)
@@ -236,20 +232,10 @@ async fn get(args: PairOrIdArgs) -> anyhow::Result<u8> {
 
 async fn list(args: ListArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.http)?;
-    let all: Vec<Value> = client.get("/v1/connect/intentions").await?.json()?;
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let all: Vec<Intention> = client.get("/v1/connect/intentions").await?.json()?;
     let mut rows = vec![vec!["ID".into(), "Source".into(), "Action".into(), "Destination".into(), "Precedence".into()]];
-    for i in &all {
-        rows.push(vec![
-            text(&i["ID"]),
-            text(&i["SourceName"]),
-            text(&i["Action"]),
-            text(&i["DestinationName"]),
-            text(&i["Precedence"]),
-        ]);
+    for i in all {
+        rows.push(vec![i.id, i.source_name, i.action, i.destination_name, i.precedence.to_string()]);
     }
     print!("{}", columns(&rows));
     Ok(0)
@@ -262,10 +248,9 @@ async fn matches(args: MatchArgs) -> anyhow::Result<u8> {
     let by = if args.source { "source" } else { "destination" };
     let client = Client::new(&args.http)?;
     let path = format!("/v1/connect/intentions/match?by={by}&name={}", query(&args.name));
-    let answer: Value = client.get(&path).await?.json()?;
-    for i in answer[&args.name].as_array().into_iter().flatten() {
-        let s = |k: &str| i[k].as_str().unwrap_or_default().to_string();
-        println!("{} => {} ({})", s("SourceName"), s("DestinationName"), s("Action"));
+    let mut answer: BTreeMap<String, Vec<Intention>> = client.get(&path).await?.json()?;
+    for i in answer.remove(&args.name).unwrap_or_default() {
+        println!("{} => {} ({})", i.source_name, i.destination_name, i.action);
     }
     Ok(0)
 }
@@ -273,16 +258,12 @@ async fn matches(args: MatchArgs) -> anyhow::Result<u8> {
 async fn check(args: PairArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.http)?;
     let path = pair_path("check", &args.source, &args.destination);
-    let answer: Value = client.get(&path).await?.json()?;
-    match answer["Allowed"].as_bool() {
-        Some(true) => {
-            println!("Allowed");
-            Ok(0)
-        }
-        Some(false) => {
-            println!("Denied");
-            Ok(1)
-        }
-        None => anyhow::bail!("the agent's answer has no Allowed field"),
+    let answer: IntentionCheckResult = client.get(&path).await?.json()?;
+    if answer.allowed {
+        println!("Allowed");
+        Ok(0)
+    } else {
+        println!("Denied");
+        Ok(1)
     }
 }

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use reqwest::Method;
 use reqwest::StatusCode;
 use serde::Deserialize;
+use tessera_mesh::api::kv::KvPair;
 
 use crate::client::encode_key;
 use crate::client::Client;
@@ -92,15 +93,6 @@ pub struct DeleteArgs {
     #[arg(long = "modify-index", default_value_t = 0)]
     modify_index: u64,
     key: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct KvPair {
-    key: String,
-    value: Option<String>,
-    #[serde(default)]
-    flags: u64,
 }
 
 pub async fn run(command: KvCommand) -> u8 {

@@ -1,7 +1,8 @@
 //! `tessera members`, with Consul's columns.
 
 use clap::Args;
-use serde::Deserialize;
+use tessera_mesh::api::agent::status_name;
+use tessera_mesh::api::agent::Member;
 
 use crate::client::columns;
 use crate::client::Client;
@@ -18,32 +19,6 @@ pub struct MembersArgs {
     /// Every tag of each member, as Consul's -detailed prints them.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     detailed: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Member {
-    name: String,
-    addr: String,
-    port: u16,
-    status: u8,
-    tags: Tags,
-}
-
-type Tags = std::collections::BTreeMap<String, String>;
-
-fn tag<'a>(tags: &'a Tags, key: &str) -> &'a str {
-    tags.get(key).map_or("", String::as_str)
-}
-
-fn status_name(code: u8) -> &'static str {
-    match code {
-        1 => "alive",
-        2 => "leaving",
-        3 => "left",
-        4 => "failed",
-        _ => "none",
-    }
 }
 
 pub async fn run(args: MembersArgs) -> u8 {
@@ -73,18 +48,18 @@ fn standard_rows(members: &[&Member]) -> Vec<Vec<String>> {
     let header = ["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"];
     let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for m in members {
-        let kind = if tag(&m.tags, "role") == "consul" { "server" } else { "client" };
+        let kind = if m.tag("role") == "consul" { "server" } else { "client" };
         let segment = if kind == "server" { "<all>" } else { "<default>" };
         // Consul prints the version part of `version:revision`.
-        let build = tag(&m.tags, "build").split(':').next().unwrap_or_default();
+        let build = m.tag("build").split(':').next().unwrap_or_default();
         rows.push(vec![
             m.name.clone(),
             format!("{}:{}", m.addr, m.port),
             status_name(m.status).to_string(),
             kind.to_string(),
             build.to_string(),
-            tag(&m.tags, "vsn").to_string(),
-            tag(&m.tags, "dc").to_string(),
+            m.tag("vsn").to_string(),
+            m.tag("dc").to_string(),
             "default".to_string(),
             segment.to_string(),
         ]);

@@ -3,7 +3,7 @@
 use clap::Args;
 use clap::Subcommand;
 use reqwest::Method;
-use serde::Deserialize;
+use tessera_mesh::api::operator::RaftConfiguration;
 
 use crate::client::columns;
 use crate::client::Client;
@@ -67,24 +67,6 @@ pub struct RemovePeerArgs {
     address: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Configuration {
-    servers: Vec<RaftServer>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RaftServer {
-    #[serde(rename = "ID")]
-    id: String,
-    node: String,
-    address: String,
-    leader: bool,
-    voter: bool,
-    protocol_version: String,
-}
-
 pub async fn run(command: OperatorCommand) -> u8 {
     let raft = match command {
         OperatorCommand::Raft(raft) => raft,
@@ -108,7 +90,7 @@ pub async fn run(command: OperatorCommand) -> u8 {
 
 async fn list_peers(args: ListPeersArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.http)?;
-    let config: Configuration = client.get("/v1/operator/raft/configuration").await?.json()?;
+    let config: RaftConfiguration = client.get("/v1/operator/raft/configuration").await?.json()?;
     let header = ["Node", "ID", "Address", "State", "Voter", "RaftProtocol"];
     let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for s in config.servers {

@@ -2,9 +2,13 @@
 //! `force-leave`, `version`, and `operator autopilot get-config|set-config|state`,
 //! with Consul's output.
 
+use std::collections::BTreeMap;
+
 use clap::Args;
 use reqwest::Method;
-use serde_json::Value;
+use tessera_mesh::api::catalog::OwnedCheck;
+use tessera_mesh::api::operator::AutopilotConfiguration;
+use tessera_mesh::api::operator::AutopilotState;
 
 use tessera_server::version::CONSUL_API_VERSION;
 
@@ -60,11 +64,11 @@ async fn maint_inner(args: MaintArgs) -> anyhow::Result<u8> {
 
 /// What is in maintenance now, as `consul maint` with no flags prints it.
 async fn list_maintenance(client: &Client) -> anyhow::Result<u8> {
-    let checks: serde_json::Map<String, Value> = client.get("/v1/agent/checks").await?.json()?;
+    let checks: BTreeMap<String, OwnedCheck> = client.get("/v1/agent/checks").await?.json()?;
     for (id, check) in &checks {
-        let reason = check["Notes"].as_str().unwrap_or_default();
+        let reason = &check.notes;
         if id == "_node_maintenance" {
-            println!("Node:\n  Name:   {}\n  Reason: {reason}\n", check["Node"].as_str().unwrap_or_default());
+            println!("Node:\n  Name:   {}\n  Reason: {reason}\n", check.node);
         } else if let Some(service) = id.strip_prefix("_service_maintenance:") {
             println!("Service:\n  ID:     {service}\n  Reason: {reason}\n");
         }
@@ -112,23 +116,20 @@ pub struct AutopilotArgs {
 pub async fn autopilot_config(args: AutopilotArgs) -> u8 {
     let outcome = async {
         let client = Client::new(&args.http)?;
-        let config: serde_json::Map<String, Value> =
-            client.get("/v1/operator/autopilot/configuration").await?.json()?;
-        for key in [
-            "CleanupDeadServers",
-            "LastContactThreshold",
-            "MaxTrailingLogs",
-            "MinQuorum",
-            "ServerStabilizationTime",
-            "RedundancyZoneTag",
-            "DisableUpgradeMigration",
-            "UpgradeVersionTag",
-        ] {
-            let value = match &config[key] {
-                Value::String(s) if s.is_empty() => "\"\"".to_string(),
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
+        let c: AutopilotConfiguration = client.get("/v1/operator/autopilot/configuration").await?.json()?;
+        // Consul prints an empty string as `""`.
+        let text = |s: &str| if s.is_empty() { "\"\"".to_string() } else { s.to_string() };
+        let lines = [
+            ("CleanupDeadServers", c.cleanup_dead_servers.to_string()),
+            ("LastContactThreshold", text(&c.last_contact_threshold)),
+            ("MaxTrailingLogs", c.max_trailing_logs.to_string()),
+            ("MinQuorum", c.min_quorum.to_string()),
+            ("ServerStabilizationTime", text(&c.server_stabilization_time)),
+            ("RedundancyZoneTag", text(&c.redundancy_zone_tag)),
+            ("DisableUpgradeMigration", c.disable_upgrade_migration.to_string()),
+            ("UpgradeVersionTag", text(&c.upgrade_version_tag)),
+        ];
+        for (key, value) in lines {
             println!("{key} = {value}");
         }
         anyhow::Ok(0)
@@ -169,19 +170,21 @@ pub struct SetConfigArgs {
 }
 
 impl SetConfigArgs {
-    /// The flags given, as the configuration's JSON fields.
-    fn changes(&self) -> Vec<(&'static str, Value)> {
-        let mut out = Vec::new();
-        let mut set = |key, value: Option<Value>| out.extend(value.map(|v| (key, v)));
-        set("CleanupDeadServers", self.cleanup_dead_servers.map(Value::from));
-        set("MaxTrailingLogs", self.max_trailing_logs.map(Value::from));
-        set("MinQuorum", self.min_quorum.map(Value::from));
-        set("LastContactThreshold", self.last_contact_threshold.clone().map(Value::from));
-        set("ServerStabilizationTime", self.server_stabilization_time.clone().map(Value::from));
-        set("RedundancyZoneTag", self.redundancy_zone_tag.clone().map(Value::from));
-        set("DisableUpgradeMigration", self.disable_upgrade_migration.map(Value::from));
-        set("UpgradeVersionTag", self.upgrade_version_tag.clone().map(Value::from));
-        out
+    /// Each flag given replaces its setting in `config`.
+    fn apply(&self, config: &mut AutopilotConfiguration) {
+        fn set<T: Clone>(field: &mut T, flag: &Option<T>) {
+            if let Some(value) = flag {
+                *field = value.clone();
+            }
+        }
+        set(&mut config.cleanup_dead_servers, &self.cleanup_dead_servers);
+        set(&mut config.max_trailing_logs, &self.max_trailing_logs);
+        set(&mut config.min_quorum, &self.min_quorum);
+        set(&mut config.last_contact_threshold, &self.last_contact_threshold);
+        set(&mut config.server_stabilization_time, &self.server_stabilization_time);
+        set(&mut config.redundancy_zone_tag, &self.redundancy_zone_tag);
+        set(&mut config.disable_upgrade_migration, &self.disable_upgrade_migration);
+        set(&mut config.upgrade_version_tag, &self.upgrade_version_tag);
     }
 }
 
@@ -192,15 +195,13 @@ pub async fn autopilot_set_config(args: SetConfigArgs) -> u8 {
     let outcome = async {
         let client = Client::new(&args.http)?;
         let path = "/v1/operator/autopilot/configuration";
-        let mut config: serde_json::Map<String, Value> = client
+        let mut config: AutopilotConfiguration = client
             .get(path)
             .await
             .and_then(|reply| reply.json())
             .map_err(|e| anyhow::anyhow!("Error querying Autopilot configuration: {e}"))?;
-        let modify_index = config.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0);
-        for (key, value) in args.changes() {
-            config.insert(key.to_string(), value);
-        }
+        let modify_index = config.modify_index;
+        args.apply(&mut config);
         let body = serde_json::to_vec(&config)?;
         let reply = client.call(Method::PUT, &format!("{path}?cas={modify_index}"), Some(body)).await?;
         let updated: bool = reply.json().map_err(|e| anyhow::anyhow!("Error setting Autopilot configuration: {e}"))?;
@@ -217,24 +218,23 @@ pub async fn autopilot_set_config(args: SetConfigArgs) -> u8 {
 pub async fn autopilot_state(args: AutopilotArgs) -> u8 {
     let outcome = async {
         let client = Client::new(&args.http)?;
-        let state: Value = client.get("/v1/operator/autopilot/state").await?.json()?;
-        println!("Healthy: {}", state["Healthy"]);
-        println!("Failure Tolerance: {}", state["FailureTolerance"]);
-        println!("Leader: {}", state["Leader"].as_str().unwrap_or_default());
+        let state: AutopilotState = client.get("/v1/operator/autopilot/state").await?.json()?;
+        println!("Healthy: {}", state.healthy);
+        println!("Failure Tolerance: {}", state.failure_tolerance);
+        println!("Leader: {}", state.leader);
         println!("Voters:");
-        for voter in state["Voters"].as_array().into_iter().flatten() {
-            println!("   {}", voter.as_str().unwrap_or_default());
+        for voter in &state.voters {
+            println!("   {voter}");
         }
         println!("\nServers:");
-        for server in state["Servers"].as_object().into_iter().flat_map(|s| s.values()) {
-            let text = |key: &str| server[key].as_str().unwrap_or_default().to_string();
-            println!("   {}", text("ID"));
-            println!("      Name:          {}", text("Name"));
-            println!("      Address:       {}", text("Address"));
-            println!("      Status:        {}", text("Status"));
-            println!("      Healthy:       {}", server["Healthy"]);
-            println!("      Last Contact:  {}", text("LastContact"));
-            println!("      Last Index:    {}", server["LastIndex"]);
+        for server in state.servers.values() {
+            println!("   {}", server.id);
+            println!("      Name:          {}", server.name);
+            println!("      Address:       {}", server.address);
+            println!("      Status:        {}", server.status);
+            println!("      Healthy:       {}", server.healthy);
+            println!("      Last Contact:  {}", server.last_contact);
+            println!("      Last Index:    {}", server.last_index);
         }
         anyhow::Ok(0)
     };

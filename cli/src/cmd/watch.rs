@@ -88,7 +88,9 @@ pub async fn run(args: WatchArgs) -> u8 {
         Err(e) => return usage_error(format!("Error connecting to the agent: {e}")),
     };
     // Consul asks for the agent's node name first, so a wrong address fails at once.
-    if let Err(e) = client.get("/v1/agent/self").await.and_then(|reply| reply.json::<Value>()) {
+    if let Err(e) =
+        client.get("/v1/agent/self").await.and_then(|reply| reply.json::<tessera_mesh::api::agent::AgentSelf>())
+    {
         return usage_error(format!("Error querying agent: {e}"));
     }
     let handler = (!args.handler.is_empty()).then(|| Handler::new(args.handler.clone(), args.shell));

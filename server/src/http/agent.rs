@@ -7,8 +7,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::Json;
 use futures::future::join_all;
-use serde_json::json;
-use serde_json::Value;
+use tessera_mesh::api::agent::AgentVersion;
 use tessera_mesh::catalog::model::SERF_HEALTH_ID;
 use tessera_mesh::catalog::CheckStatus;
 
@@ -18,6 +17,7 @@ use crate::consensus::forward;
 use crate::consensus::Server;
 use crate::http::agent_self;
 use crate::http::agent_self::AgentSelf;
+use crate::http::member;
 use crate::http::member::Member;
 use crate::http::member::MemberFacts;
 use crate::http::member::Role;
@@ -32,7 +32,7 @@ use tessera_store::types::ServerNode;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 fn member(server: &Server, node: &ServerNode, status: u8) -> Member {
-    Member::new(MemberFacts {
+    member::member(MemberFacts {
         name: &node.name,
         node_id: &node.node_id,
         addr: &node.rpc_addr,
@@ -79,7 +79,7 @@ fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
         .map(|n| {
             let serf = view.check(&n.value.name, SERF_HEALTH_ID).ok().flatten();
             let alive = serf.is_some_and(|c| c.value.status == CheckStatus::Passing);
-            Member::new(MemberFacts {
+            member::member(MemberFacts {
                 name: &n.value.name,
                 node_id: &n.value.id,
                 addr: &n.value.address,
@@ -143,14 +143,14 @@ pub async fn force_leave(
 }
 
 /// `/v1/agent/version`, Consul's shape.
-pub async fn version() -> Json<Value> {
-    Json(json!({
-        "SDKVersion": CONSUL_API_VERSION,
-        "HumanVersion": format!("{CONSUL_API_VERSION} (Tessera {TESSERA_VERSION})"),
-        "BuildDate": "",
-        "FIPS": "",
-        "TesseraVersion": TESSERA_VERSION,
-    }))
+pub async fn version() -> Json<AgentVersion> {
+    Json(AgentVersion {
+        sdk_version: CONSUL_API_VERSION.to_string(),
+        build_date: String::new(),
+        human_version: format!("{CONSUL_API_VERSION} (Tessera {TESSERA_VERSION})"),
+        fips: String::new(),
+        tessera_version: TESSERA_VERSION.to_string(),
+    })
 }
 
 pub async fn agent_self(State(server): State<Arc<Server>>, State(agent): State<Arc<Agent>>) -> Json<AgentSelf> {

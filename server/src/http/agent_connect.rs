@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
+use tessera_mesh::api::agent::AgentAuthorize;
 use tokio::sync::watch;
 
 use crate::agent::Agent;
@@ -92,5 +92,5 @@ pub async fn authorize(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<R
         .connect()
         .authorize(&body.target, &body.client_cert_uri)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(json!({"Authorized": decision.allowed, "Reason": decision.reason})).into_response())
+    Ok(Json(AgentAuthorize { authorized: decision.allowed, reason: decision.reason }).into_response())
 }

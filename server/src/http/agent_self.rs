@@ -5,9 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::json;
 use serde_json::Value;
+pub use tessera_mesh::api::agent::AgentSelf;
+use tessera_mesh::api::agent::Coord;
+use tessera_mesh::api::agent::SelfConfig;
+use tessera_mesh::api::agent::Xds;
+use tessera_mesh::api::agent::XdsPorts;
 use tessera_mesh::catalog::duration;
 
 use crate::agent::Agent;
@@ -16,70 +20,6 @@ use crate::consensus::Server;
 use crate::http::member::Member;
 use crate::version::CONSUL_API_VERSION;
 use crate::version::TESSERA_VERSION;
-
-#[derive(Serialize)]
-pub struct AgentSelf {
-    #[serde(rename = "Config")]
-    config: SelfConfig,
-    #[serde(rename = "DebugConfig")]
-    debug_config: BTreeMap<&'static str, Value>,
-    #[serde(rename = "Coord")]
-    coord: Coord,
-    #[serde(rename = "Member")]
-    member: Member,
-    #[serde(rename = "Stats")]
-    stats: BTreeMap<&'static str, BTreeMap<&'static str, String>>,
-    #[serde(rename = "Meta")]
-    meta: BTreeMap<String, String>,
-    #[serde(rename = "xDS")]
-    xds: Xds,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct SelfConfig {
-    datacenter: String,
-    primary_datacenter: String,
-    node_name: String,
-    #[serde(rename = "NodeID")]
-    node_id: String,
-    revision: String,
-    server: bool,
-    version: &'static str,
-    build_date: &'static str,
-    tessera_version: &'static str,
-}
-
-/// A network coordinate at the origin: Tessera keeps no Vivaldi
-/// coordinates, so every node sits at the same point (what a new Consul
-/// agent reports before its first round trip).
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Coord {
-    vec: [f64; 8],
-    error: f64,
-    adjustment: f64,
-    height: f64,
-}
-
-const ORIGIN: Coord = Coord { vec: [0.0; 8], error: 1.5, adjustment: 0.0, height: 1e-5 };
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Xds {
-    /// No Envoy: Tessera's sidecar is its own.
-    supported_proxies: BTreeMap<String, Vec<String>>,
-    port: i32,
-    ports: XdsPorts,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct XdsPorts {
-    plaintext: i32,
-    #[serde(rename = "TLS")]
-    tls: i32,
-}
 
 /// What only the caller knows: its member entry and its mode's stats.
 pub struct Mode {
@@ -95,12 +35,12 @@ pub struct Mode {
 pub fn build(config: &AgentConfig, agent: &Agent, mode: Mode) -> AgentSelf {
     let node = agent.node();
     let mut stats = BTreeMap::new();
-    stats.insert("agent", agent_stats(agent));
-    stats.insert("build", build_stats());
-    stats.insert("consul", mode.consul);
-    stats.insert("runtime", runtime_stats(mode.tasks));
+    stats.insert("agent".to_string(), owned_keys(agent_stats(agent)));
+    stats.insert("build".to_string(), owned_keys(build_stats()));
+    stats.insert("consul".to_string(), owned_keys(mode.consul));
+    stats.insert("runtime".to_string(), owned_keys(runtime_stats(mode.tasks)));
     if let Some(raft) = mode.raft {
-        stats.insert("raft", raft);
+        stats.insert("raft".to_string(), owned_keys(raft));
     }
     let mut meta = node.meta.clone();
     meta.insert("consul-network-segment".into(), String::new());
@@ -114,17 +54,23 @@ pub fn build(config: &AgentConfig, agent: &Agent, mode: Mode) -> AgentSelf {
             node_id: node.id.clone(),
             revision: format!("tessera-{TESSERA_VERSION}"),
             server: config.server,
-            version: CONSUL_API_VERSION,
-            build_date: "",
-            tessera_version: TESSERA_VERSION,
+            version: CONSUL_API_VERSION.to_string(),
+            build_date: String::new(),
+            tessera_version: TESSERA_VERSION.to_string(),
         },
-        debug_config: debug_config(config),
-        coord: ORIGIN,
+        debug_config: owned_keys(debug_config(config)),
+        coord: Coord::ORIGIN,
         member: mode.member,
         stats,
         meta,
         xds: Xds { supported_proxies: BTreeMap::new(), port: grpc, ports: XdsPorts { plaintext: grpc, tls: -1 } },
     }
+}
+
+/// The API type's maps own their keys (a reader's have to); the tables
+/// here are written with static ones.
+fn owned_keys<V>(map: BTreeMap<&'static str, V>) -> BTreeMap<String, V> {
+    map.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 fn agent_stats(agent: &Agent) -> BTreeMap<&'static str, String> {

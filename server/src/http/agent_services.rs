@@ -19,14 +19,14 @@ use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::agent::Agent;
 use crate::agent::AgentError;
-use crate::http::api_types::AgentService;
-use crate::http::api_types::AgentServiceChecks;
-use crate::http::api_types::Check;
 use crate::http::decode_body;
 use crate::http::filter;
 use crate::http::json_body;
 use crate::http::query::QueryParams;
 use crate::http::ApiError;
+use tessera_mesh::api::catalog::AgentService;
+use tessera_mesh::api::catalog::Check;
+use tessera_mesh::api::entries::AgentServiceChecks;
 
 impl From<AgentError> for ApiError {
     fn from(e: AgentError) -> Self {
@@ -200,7 +200,7 @@ fn local_health<'a>(
             let status = own.iter().map(|c| c.status).max().unwrap_or(CheckStatus::Passing);
             worst = worst.max(status);
             AgentServiceChecks {
-                aggregated_status: status.as_str(),
+                aggregated_status: status.as_str().into(),
                 service: AgentService::new(s, dc),
                 checks: own.into_iter().map(Check::from).collect(),
             }

@@ -5,6 +5,7 @@
 //! `MaxTrailingLogs` of the leader, both from the configuration the cluster
 //! stores (Consul's defaults until `PUT .../configuration` replaces them).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
@@ -15,10 +16,12 @@ use axum::response::Response;
 use axum::Json;
 use futures::future::join_all;
 use serde::Deserialize;
-use serde::Serialize;
-use serde_json::json;
-use serde_json::Map;
 use serde_json::Value;
+use tessera_mesh::api::operator::AutopilotConfiguration;
+use tessera_mesh::api::operator::AutopilotServer;
+use tessera_mesh::api::operator::AutopilotState;
+use tessera_mesh::api::operator::OperatorHealthReply;
+use tessera_mesh::api::operator::ServerHealth;
 use tessera_mesh::catalog::duration;
 use tessera_mesh::catalog::duration::go;
 use tessera_mesh::decode;
@@ -43,36 +46,19 @@ fn probe_timeout(config: &AutopilotConfig) -> Duration {
 }
 
 /// Consul's `api.AutopilotConfiguration` as `GET` answers it.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ConfigurationJson<'a> {
-    cleanup_dead_servers: bool,
-    last_contact_threshold: String,
-    max_trailing_logs: u64,
-    min_quorum: u64,
-    server_stabilization_time: String,
-    redundancy_zone_tag: &'a str,
-    disable_upgrade_migration: bool,
-    upgrade_version_tag: &'a str,
-    create_index: u64,
-    modify_index: u64,
-}
-
-impl<'a> From<&'a AutopilotRow> for ConfigurationJson<'a> {
-    fn from(row: &'a AutopilotRow) -> Self {
-        let c = &row.config;
-        ConfigurationJson {
-            cleanup_dead_servers: c.cleanup_dead_servers,
-            last_contact_threshold: go::format(c.last_contact_threshold()),
-            max_trailing_logs: c.max_trailing_logs,
-            min_quorum: c.min_quorum,
-            server_stabilization_time: go::format(c.server_stabilization_time()),
-            redundancy_zone_tag: &c.redundancy_zone_tag,
-            disable_upgrade_migration: c.disable_upgrade_migration,
-            upgrade_version_tag: &c.upgrade_version_tag,
-            create_index: row.create_index,
-            modify_index: row.modify_index,
-        }
+fn configuration_answer(row: AutopilotRow) -> AutopilotConfiguration {
+    let c = row.config;
+    AutopilotConfiguration {
+        cleanup_dead_servers: c.cleanup_dead_servers,
+        last_contact_threshold: go::format(c.last_contact_threshold()),
+        max_trailing_logs: c.max_trailing_logs,
+        min_quorum: c.min_quorum,
+        server_stabilization_time: go::format(c.server_stabilization_time()),
+        redundancy_zone_tag: c.redundancy_zone_tag,
+        disable_upgrade_migration: c.disable_upgrade_migration,
+        upgrade_version_tag: c.upgrade_version_tag,
+        create_index: row.create_index,
+        modify_index: row.modify_index,
     }
 }
 
@@ -86,7 +72,7 @@ fn stored_config(server: &Server) -> Result<AutopilotRow, ApiError> {
 pub async fn configuration(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
     let consistency = if params.contains_key("stale") { Consistency::Stale } else { Consistency::Linearizable };
     server.read_barrier(consistency).await?;
-    json_body(&ConfigurationJson::from(&stored_config(&server)?))
+    json_body(&configuration_answer(stored_config(&server)?))
 }
 
 /// `PUT /v1/operator/autopilot/configuration[?cas=<ModifyIndex>]`: the body
@@ -266,48 +252,72 @@ fn last_contact(p: &Probed) -> String {
 }
 
 /// `/v1/operator/autopilot/health`, Consul's `OperatorHealthReply`.
-pub async fn health(State(server): State<Arc<Server>>) -> Result<Json<Value>, ApiError> {
+pub async fn health(State(server): State<Arc<Server>>) -> Result<Json<OperatorHealthReply>, ApiError> {
     let report = report(&server).await?;
-    let servers: Vec<Value> = report
+    let servers = report
         .servers
         .iter()
-        .map(|(p, healthy)| {
-            json!({
-                "ID": p.node.node_id, "Name": p.node.name, "Address": p.node.rpc_addr,
-                "SerfStatus": if p.contact.is_some() { "alive" } else { "failed" },
-                "Version": CONSUL_API_VERSION, "Leader": p.leader, "LastContact": last_contact(p),
-                "LastTerm": p.term, "LastIndex": p.index, "Healthy": healthy, "Voter": true,
-            })
+        .map(|(p, healthy)| ServerHealth {
+            id: p.node.node_id.clone(),
+            name: p.node.name.clone(),
+            address: p.node.rpc_addr.clone(),
+            serf_status: alive_or_failed(p).to_string(),
+            version: CONSUL_API_VERSION.to_string(),
+            leader: p.leader,
+            last_contact: last_contact(p),
+            last_term: p.term,
+            last_index: p.index,
+            healthy: *healthy,
+            voter: true,
         })
         .collect();
-    Ok(Json(json!({"Healthy": report.healthy, "FailureTolerance": report.failure_tolerance, "Servers": servers})))
+    Ok(Json(OperatorHealthReply {
+        healthy: report.healthy,
+        failure_tolerance: report.failure_tolerance as u64,
+        servers,
+    }))
+}
+
+/// A member's serf status, as far as a probe can tell it.
+fn alive_or_failed(p: &Probed) -> &'static str {
+    if p.contact.is_some() {
+        "alive"
+    } else {
+        "failed"
+    }
 }
 
 /// `/v1/operator/autopilot/state`: the same, keyed by server id.
-pub async fn state(State(server): State<Arc<Server>>) -> Result<Json<Value>, ApiError> {
+pub async fn state(State(server): State<Arc<Server>>) -> Result<Json<AutopilotState>, ApiError> {
     let report = report(&server).await?;
-    let mut servers = Map::new();
+    let mut servers = BTreeMap::new();
     for (p, healthy) in &report.servers {
         let status = if p.leader { "leader" } else { "voter" };
-        servers.insert(
-            p.node.node_id.clone(),
-            json!({
-                "ID": p.node.node_id, "Name": p.node.name, "Address": p.node.rpc_addr,
-                "NodeStatus": if p.contact.is_some() { "alive" } else { "failed" },
-                "Version": CONSUL_API_VERSION, "LastContact": last_contact(p), "LastTerm": p.term,
-                "LastIndex": p.index, "Healthy": healthy, "Status": status, "NodeType": "voter",
-                "ReadReplica": false, "Meta": {},
-            }),
-        );
+        let entry = AutopilotServer {
+            id: p.node.node_id.clone(),
+            name: p.node.name.clone(),
+            address: p.node.rpc_addr.clone(),
+            node_status: alive_or_failed(p).to_string(),
+            version: CONSUL_API_VERSION.to_string(),
+            last_contact: last_contact(p),
+            last_term: p.term,
+            last_index: p.index,
+            healthy: *healthy,
+            read_replica: false,
+            status: status.to_string(),
+            meta: BTreeMap::new(),
+            node_type: "voter".to_string(),
+        };
+        servers.insert(p.node.node_id.clone(), entry);
     }
     let leader = report.servers.iter().find(|(p, _)| p.leader).map(|(p, _)| p.node.node_id.clone());
     let voters: Vec<String> = report.servers.iter().map(|(p, _)| p.node.node_id.clone()).collect();
-    Ok(Json(json!({
-        "Healthy": report.healthy,
-        "FailureTolerance": report.failure_tolerance,
-        "OptimisticFailureTolerance": report.failure_tolerance,
-        "Servers": servers,
-        "Leader": leader.unwrap_or_default(),
-        "Voters": voters,
-    })))
+    Ok(Json(AutopilotState {
+        healthy: report.healthy,
+        failure_tolerance: report.failure_tolerance as u64,
+        optimistic_failure_tolerance: report.failure_tolerance as u64,
+        servers,
+        leader: leader.unwrap_or_default(),
+        voters,
+    }))
 }

@@ -19,11 +19,7 @@ use tessera_mesh::catalog::Node;
 use tessera_mesh::catalog::ServiceDefinition;
 
 use crate::consensus::Server;
-use crate::http::api_types::AgentService;
-use crate::http::api_types::CatalogNode;
-use crate::http::api_types::CatalogService as CatalogRow;
-use crate::http::api_types::NodeJson;
-use crate::http::api_types::NodeServiceList;
+use crate::http::api_rows;
 use crate::http::decode_body;
 use crate::http::filter;
 use crate::http::json_body;
@@ -31,6 +27,9 @@ use crate::http::query::QueryParams;
 use crate::http::query::Wanted;
 use crate::http::read_headers;
 use crate::http::ApiError;
+use tessera_mesh::api::catalog::AgentService;
+use tessera_mesh::api::entries::CatalogNode;
+use tessera_mesh::api::entries::NodeServiceList;
 use tessera_store::command::Command;
 use tessera_store::NodeService;
 use tessera_store::Row;
@@ -65,7 +64,7 @@ pub async fn services(State(server): State<Arc<Server>>, params: QueryParams) ->
             let read = server.store.read(Table::Catalog, all_instances)?;
             let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (n, s) in &read.value {
-                if filter.matches_item(&CatalogRow::new(n, s)).map_err(filter::refused)? {
+                if filter.matches_item(&api_rows::catalog_service(n, s)).map_err(filter::refused)? {
                     names.entry(s.value.name.clone()).or_default().extend(s.value.tags.iter().cloned());
                 }
             }
@@ -108,11 +107,11 @@ async fn catalog_instances(
     prepare(server, params).await?;
     let wanted = Wanted::from(params);
     let read = server.store.read(Table::Catalog, read)?;
-    let rows: Vec<CatalogRow<'_>> = read
+    let rows: Vec<tessera_mesh::api::entries::CatalogService<'_>> = read
         .value
         .iter()
         .filter(|(n, s)| wanted.instance(&n.value, &s.value))
-        .map(|(n, s)| CatalogRow::new(n, s))
+        .map(|(n, s)| api_rows::catalog_service(n, s))
         .collect();
     let rows = filter::retain_typed(rows, filter.as_ref())?;
     Ok((read_headers(server, read.index), json_body(&rows)?).into_response())
@@ -132,9 +131,9 @@ pub async fn node_services(
         return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
     };
     let dc = &node.value.datacenter;
-    let services: Vec<AgentService<'_>> = services.iter().map(|row| AgentService::indexed(row, dc)).collect();
+    let services: Vec<AgentService<'_>> = services.iter().map(|row| api_rows::service(row, dc)).collect();
     let services = filter::retain_typed(services, filter.as_ref())?;
-    let body = NodeServiceList { node: NodeJson::from(&node), services };
+    let body = NodeServiceList { node: api_rows::node(&node), services };
     Ok((read_headers(&server, read.index), json_body(&body)?).into_response())
 }
 
@@ -151,7 +150,7 @@ pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Re
         rows.retain(|n| wanted.node(&n.value));
         Ok(rows)
     })?;
-    let nodes = filter::retain_typed(read.value.iter().map(NodeJson::from).collect(), filter.as_ref())?;
+    let nodes = filter::retain_typed(read.value.iter().map(api_rows::node).collect(), filter.as_ref())?;
     Ok((read_headers(&server, read.index), json_body(&nodes)?).into_response())
 }
 
@@ -166,8 +165,8 @@ pub async fn node(
         return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
     };
     let dc = &node.value.datacenter;
-    let services = services.iter().map(|row| (row.value.id.as_str(), AgentService::indexed(row, dc))).collect();
-    let body = CatalogNode { node: NodeJson::from(&node), services };
+    let services = services.iter().map(|row| (row.value.id.as_str().into(), api_rows::service(row, dc))).collect();
+    let body = CatalogNode { node: api_rows::node(&node), services };
     Ok((read_headers(&server, read.index), json_body(&body)?).into_response())
 }
 

@@ -29,7 +29,6 @@ use crate::http;
 use crate::http::agent_self;
 use crate::http::agent_self::AgentSelf;
 use crate::http::member;
-use crate::http::member::Member;
 use crate::http::member::MemberFacts;
 use crate::http::member::Role;
 use crate::tasks::Tasks;
@@ -65,7 +64,7 @@ pub fn router(app: ClientApp) -> axum::Router {
 
 async fn agent_self(State(app): State<ClientApp>) -> Json<AgentSelf> {
     let node = app.agent.node();
-    let member = Member::new(MemberFacts {
+    let member = member::member(MemberFacts {
         name: &node.name,
         node_id: &node.id,
         addr: &node.address,

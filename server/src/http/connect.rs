@@ -11,9 +11,9 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
-use serde_json::Map;
 use serde_json::Value;
+use tessera_mesh::api::connect::IntentionCheckResult;
+use tessera_mesh::api::connect::IntentionCreated;
 use tessera_mesh::connect::intention;
 use tessera_mesh::connect::Action;
 use tessera_mesh::connect::Intention;
@@ -231,7 +231,7 @@ pub async fn list(State(server): State<Arc<Server>>, params: QueryParams) -> Res
     let read = server.store.read(Table::Intentions, |view| view.intentions())?;
     let mut all = read.value;
     all.sort_by(intention::evaluation_order);
-    let body: Vec<Value> = all.iter().map(shapes::intention).collect();
+    let body: Vec<_> = all.iter().map(shapes::intention).collect();
     Ok((read_headers(&server, read.index), Json(body)).into_response())
 }
 
@@ -242,7 +242,7 @@ pub async fn create(State(server): State<Arc<Server>>, body: Bytes) -> Result<Re
     let destination = body.destination_name.take().unwrap_or_default();
     let intention = to_intention(body, source.clone(), destination.clone())?;
     match crate::connect::intentions::upsert(&server, intention, false).await? {
-        Some(id) => Ok(Json(json!({"ID": id})).into_response()),
+        Some(id) => Ok(Json(IntentionCreated { id }).into_response()),
         None => Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("an intention with source {source:?} and destination {destination:?} already exists"),
@@ -284,7 +284,8 @@ pub async fn check(State(app): State<App>, params: QueryParams) -> Result<Respon
     prepare(&app.server, &params, Table::Intentions).await?;
     let read = app.server.store.read(Table::Intentions, |view| view.intentions())?;
     let decision = intention::evaluate(&read.value, &source, &destination, app.agent.connect().default_policy());
-    Ok((read_headers(&app.server, read.index), Json(json!({"Allowed": decision.allowed}))).into_response())
+    Ok((read_headers(&app.server, read.index), Json(IntentionCheckResult { allowed: decision.allowed }))
+        .into_response())
 }
 
 /// `?by=source|destination&name=X`: the matching intentions in evaluation order.
@@ -297,7 +298,8 @@ pub async fn matches(State(server): State<Arc<Server>>, params: QueryParams) -> 
     prepare(&server, &params, Table::Intentions).await?;
     let read = server.store.read(Table::Intentions, |view| view.intentions())?;
     let (all, index) = (read.value, read.index);
-    let mut out = Map::new();
+    // `?name=` values to the intentions that match each.
+    let mut out = BTreeMap::new();
     for name in names {
         let matched = match by {
             Some("source") => intention::matching_source(&all, name),
@@ -306,7 +308,7 @@ pub async fn matches(State(server): State<Arc<Server>>, params: QueryParams) -> 
                 return Err(ApiError::bad_request(format!("by: must be source or destination, got {other:?}")));
             }
         };
-        out.insert(name.to_string(), Value::Array(matched.into_iter().map(shapes::intention).collect()));
+        out.insert(name.to_string(), matched.into_iter().map(shapes::intention).collect::<Vec<_>>());
     }
-    Ok((read_headers(&server, index), Json(Value::Object(out))).into_response())
+    Ok((read_headers(&server, index), Json(out)).into_response())
 }

@@ -1,8 +1,13 @@
-//! Consul's JSON shapes for roots, leaves, intentions and the CA
-//! configuration.
+//! Consul's answers for roots, leaves, intentions and the CA
+//! configuration (`tessera_mesh::api::connect`), from what the server and
+//! the agent hold.
 
-use serde_json::json;
-use serde_json::Value;
+use tessera_mesh::api::connect::CaConfiguration;
+use tessera_mesh::api::connect::CaProviderConfig;
+use tessera_mesh::api::connect::CaRoot;
+use tessera_mesh::api::connect::CaRootList;
+use tessera_mesh::api::connect::Intention as IntentionJson;
+use tessera_mesh::api::connect::LeafCert;
 use tessera_mesh::connect::Intention;
 use tessera_proto::v1::CaRoots;
 
@@ -22,30 +27,28 @@ fn key_bits(cert_pem: &str) -> u32 {
     tessera_mesh::connect::ca::cert_info(cert_pem).map_or(256, |info| info.key_bits)
 }
 
-pub fn roots(roots: &CaRoots) -> Value {
-    let list: Vec<Value> = roots
+pub fn roots(roots: &CaRoots) -> CaRootList {
+    let list = roots
         .roots
         .iter()
-        .map(|r| {
-            json!({
-                "ID": r.id,
-                "Name": r.name,
-                "SerialNumber": r.serial,
-                "SigningKeyID": r.signing_key_id,
-                "ExternalTrustDomain": roots.trust_domain.trim_end_matches(".consul"),
-                "NotBefore": rfc3339(r.not_before),
-                "NotAfter": rfc3339(r.not_after),
-                "RootCert": r.cert_pem,
-                "IntermediateCerts": r.intermediate_pems,
-                "Active": r.active,
-                "PrivateKeyType": "ec",
-                "PrivateKeyBits": key_bits(&r.cert_pem),
-                "CreateIndex": r.create_index,
-                "ModifyIndex": r.modify_index,
-            })
+        .map(|r| CaRoot {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            serial_number: r.serial.clone(),
+            signing_key_id: r.signing_key_id.clone(),
+            external_trust_domain: roots.trust_domain.trim_end_matches(".consul").to_string(),
+            not_before: rfc3339(r.not_before),
+            not_after: rfc3339(r.not_after),
+            root_cert: r.cert_pem.clone(),
+            intermediate_certs: r.intermediate_pems.clone(),
+            active: r.active,
+            private_key_type: "ec".to_string(),
+            private_key_bits: key_bits(&r.cert_pem),
+            create_index: r.create_index,
+            modify_index: r.modify_index,
         })
         .collect();
-    json!({"ActiveRootID": roots.active_root_id, "TrustDomain": roots.trust_domain, "Roots": list})
+    CaRootList { active_root_id: roots.active_root_id.clone(), trust_domain: roots.trust_domain.clone(), roots: list }
 }
 
 /// `?pem=true`: every trusted root and intermediate, concatenated.
@@ -60,53 +63,40 @@ pub fn roots_pem(roots: &CaRoots) -> String {
     out
 }
 
-pub fn leaf(leaf: &LeafView) -> Value {
-    json!({
-        "SerialNumber": leaf.serial,
-        "CertPEM": leaf.cert_pem,
-        "PrivateKeyPEM": leaf.private_key_pem,
-        "Service": leaf.service,
-        "ServiceURI": leaf.service_uri,
-        "ValidAfter": rfc3339(leaf.valid_after),
-        "ValidBefore": rfc3339(leaf.valid_before),
-        "Namespace": "default",
-        "CreateIndex": leaf.create_index,
-        "ModifyIndex": leaf.modify_index,
-    })
+pub fn leaf(leaf: &LeafView) -> LeafCert {
+    LeafCert {
+        serial_number: leaf.serial.clone(),
+        cert_pem: leaf.cert_pem.clone(),
+        private_key_pem: leaf.private_key_pem.clone(),
+        service: leaf.service.clone(),
+        service_uri: leaf.service_uri.clone(),
+        valid_after: rfc3339(leaf.valid_after),
+        valid_before: rfc3339(leaf.valid_before),
+        namespace: "default".to_string(),
+        create_index: leaf.create_index,
+        modify_index: leaf.modify_index,
+    }
 }
 
-pub fn intention(i: &Intention) -> Value {
-    json!({
-        "ID": i.id,
-        "Description": i.description,
-        "SourceNS": "default",
-        "SourceName": i.source,
-        "DestinationNS": "default",
-        "DestinationName": i.destination,
-        "SourceType": "consul",
-        "Action": i.action.to_string(),
-        "Meta": i.meta,
-        "Precedence": i.precedence(),
-        "CreateIndex": i.create_index,
-        "ModifyIndex": i.modify_index,
-    })
+pub fn intention(i: &Intention) -> IntentionJson {
+    IntentionJson::from(i)
 }
 
-pub fn ca_config(config: &CaConfig, create_index: u64, modify_index: u64) -> Value {
-    json!({
-        "Provider": "consul",
-        "Config": {
-            "LeafCertTTL": config.leaf_cert_ttl,
-            "RootCertTTL": config.root_cert_ttl,
-            "IntermediateCertTTL": config.intermediate_cert_ttl,
-            "PrivateKeyType": config.private_key_type,
-            "PrivateKeyBits": config.private_key_bits,
-            "CSRMaxPerSecond": config.csr_max_per_second,
-            "LeafReissueSpread": config.leaf_reissue_spread,
+pub fn ca_config(config: &CaConfig, create_index: u64, modify_index: u64) -> CaConfiguration {
+    CaConfiguration {
+        provider: "consul".to_string(),
+        config: CaProviderConfig {
+            csr_max_per_second: config.csr_max_per_second,
+            intermediate_cert_ttl: config.intermediate_cert_ttl.clone(),
+            leaf_cert_ttl: config.leaf_cert_ttl.clone(),
+            leaf_reissue_spread: config.leaf_reissue_spread.clone(),
+            private_key_bits: config.private_key_bits,
+            private_key_type: config.private_key_type.clone(),
+            root_cert_ttl: config.root_cert_ttl.clone(),
         },
-        "State": null,
-        "ForceWithoutCrossSigning": false,
-        "CreateIndex": create_index,
-        "ModifyIndex": modify_index,
-    })
+        state: None,
+        force_without_cross_signing: false,
+        create_index,
+        modify_index,
+    }
 }

@@ -15,8 +15,7 @@ use tessera_mesh::catalog::HealthCheck;
 use crate::consensus::Server;
 use crate::health::instances;
 use crate::health::Instance;
-use crate::http::api_types::Check;
-use crate::http::api_types::HealthEntry;
+use crate::http::api_rows;
 use crate::http::catalog::prepare;
 use crate::http::filter;
 use crate::http::json_body;
@@ -24,13 +23,15 @@ use crate::http::query::QueryParams;
 use crate::http::query::Wanted;
 use crate::http::read_headers;
 use crate::http::ApiError;
+use tessera_mesh::api::catalog::Check;
+use tessera_mesh::api::entries::HealthEntry;
 use tessera_store::Row;
 use tessera_store::StoreError;
 use tessera_store::Table;
 use tessera_store::View;
 
 fn entry(instance: &Instance) -> HealthEntry<'_> {
-    HealthEntry::new(&instance.node, &instance.service, &instance.checks)
+    api_rows::health_entry(&instance.node, &instance.service, &instance.checks)
 }
 
 async fn service_entries(
@@ -91,7 +92,7 @@ async fn checks_where(
     let filter = filter::requested(params, filter::CHECK)?;
     prepare(server, params).await?;
     let read = server.store.read(Table::Catalog, read)?;
-    let checks: Vec<Check<'_>> = read.value.iter().filter(|r| keep(&r.value)).map(Check::from).collect();
+    let checks: Vec<Check<'_>> = read.value.iter().filter(|r| keep(&r.value)).map(api_rows::check).collect();
     let checks = filter::retain_typed(checks, filter.as_ref())?;
     Ok((read_headers(server, read.index), json_body(&checks)?).into_response())
 }

@@ -11,13 +11,13 @@ use axum::response::Response;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::Serialize;
 
 use crate::consensus::Server;
 use crate::http::blocking::QueryOptions;
 use crate::http::query::QueryParams;
 use crate::http::read_headers;
 use crate::http::ApiError;
+use tessera_mesh::api::kv::KvPair;
 use tessera_store::command::Command;
 use tessera_store::command::CommandResponse;
 use tessera_store::KvEntry;
@@ -26,27 +26,15 @@ use tessera_store::Table;
 /// Consul's limit on a KV value.
 const MAX_VALUE_BYTES: usize = 512 * 1024;
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct KvJson {
-    lock_index: u64,
-    key: String,
-    flags: u64,
-    value: Option<String>,
-    create_index: u64,
-    modify_index: u64,
-}
-
-impl From<KvEntry> for KvJson {
-    fn from(e: KvEntry) -> Self {
-        KvJson {
-            lock_index: e.lock_index,
-            key: e.key,
-            flags: e.flags,
-            value: (!e.value.is_empty()).then(|| STANDARD.encode(&e.value)),
-            create_index: e.create_index,
-            modify_index: e.modify_index,
-        }
+/// A stored entry as Consul answers it: the value in base64, `null` when empty.
+fn pair(e: KvEntry) -> KvPair {
+    KvPair {
+        lock_index: e.lock_index,
+        key: e.key,
+        flags: e.flags,
+        value: (!e.value.is_empty()).then(|| STANDARD.encode(&e.value)),
+        create_index: e.create_index,
+        modify_index: e.modify_index,
     }
 }
 
@@ -77,7 +65,7 @@ async fn read(server: &Server, key: &str, params: &QueryParams) -> Result<Respon
         return Ok(found_or_404(headers, !keys.is_empty(), Json(keys)));
     }
     if params.contains_key("recurse") {
-        let entries: Vec<KvJson> = read.value.into_iter().map(KvJson::from).collect();
+        let entries: Vec<KvPair> = read.value.into_iter().map(pair).collect();
         return Ok(found_or_404(headers, !entries.is_empty(), Json(entries)));
     }
     let Some(entry) = read.value.into_iter().next() else {
@@ -86,7 +74,7 @@ async fn read(server: &Server, key: &str, params: &QueryParams) -> Result<Respon
     if params.contains_key("raw") {
         return Ok((headers, entry.value).into_response());
     }
-    Ok((headers, Json(vec![KvJson::from(entry)])).into_response())
+    Ok((headers, Json(vec![pair(entry)])).into_response())
 }
 
 fn found_or_404(headers: axum::http::HeaderMap, found: bool, body: impl IntoResponse) -> Response {
@@ -199,7 +187,7 @@ mod tests {
 
     #[test]
     fn empty_values_show_as_null_like_consul() {
-        let json = serde_json::to_value(KvJson::from(entry("k"))).unwrap();
+        let json = serde_json::to_value(pair(entry("k"))).unwrap();
         assert!(json["Value"].is_null());
         assert_eq!(json["Key"], "k");
     }

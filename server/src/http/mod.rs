@@ -6,7 +6,7 @@ pub mod agent;
 mod agent_connect;
 pub mod agent_self;
 mod agent_services;
-mod api_types;
+mod api_rows;
 mod autopilot;
 mod blocking;
 pub mod browser;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use serde::Serialize;
+use tessera_mesh::api::operator::RaftConfiguration;
+use tessera_mesh::api::operator::RaftServer;
+use tessera_mesh::api::operator::TransferLeaderResponse;
 
 use crate::cluster::membership::PeerRef;
 use crate::consensus::Server;
@@ -22,25 +24,6 @@ pub async fn peers(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
     let voters: Vec<String> =
         membership.voter_ids().filter_map(|id| membership.get_node(&id)).map(|n| n.rpc_addr.clone()).collect();
     Json(voters)
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RaftConfiguration {
-    servers: Vec<RaftServer>,
-    index: u64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RaftServer {
-    #[serde(rename = "ID")]
-    id: String,
-    node: String,
-    address: String,
-    leader: bool,
-    voter: bool,
-    protocol_version: String,
 }
 
 pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftConfiguration> {
@@ -81,8 +64,8 @@ pub async fn remove_peer(State(server): State<Arc<Server>>, params: QueryParams)
 pub async fn transfer_leader(
     State(server): State<Arc<Server>>,
     params: QueryParams,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TransferLeaderResponse>, ApiError> {
     let id = params.get("id").filter(|id| !id.is_empty()).cloned();
     server.transfer_leader(id).await?;
-    Ok(axum::Json(serde_json::json!({"Success": true})))
+    Ok(Json(TransferLeaderResponse { success: true }))
 }

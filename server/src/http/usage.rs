@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
-use serde_json::json;
-use serde_json::Value;
+use tessera_mesh::api::operator::ServiceUsage;
+use tessera_mesh::api::operator::Usage;
 use tessera_store::CatalogSizes;
 use tessera_store::KindCounts;
 use tessera_store::Table;
@@ -30,24 +30,23 @@ pub async fn usage(State(server): State<Arc<Server>>, params: QueryParams) -> Re
     let index = read.index.max(1);
     let mut usage = BTreeMap::new();
     usage.insert(server.config.datacenter.clone(), service_usage(&sizes, &kinds));
-    let body = json!({
-        "Usage": usage,
-        "Index": index,
-        "LastContact": 0,
-        "KnownLeader": server.leader().is_some(),
-        "ConsistencyLevel": consistency_level(&params),
-        "NotModified": false,
-        // Consul's QueryBackend: 0 is the blocking-query backend (1 would be streaming).
-        "Backend": 0,
-        "ResultsFilteredByACLs": false,
-    });
+    let body = Usage {
+        usage,
+        index,
+        last_contact: 0,
+        known_leader: server.leader().is_some(),
+        consistency_level: consistency_level(&params).to_string(),
+        not_modified: false,
+        backend: 0,
+        results_filtered_by_acls: false,
+    };
     Ok((read_headers(&server, index), Json(body)).into_response())
 }
 
 /// One datacenter's `ServiceUsage`. Consul lists every Connect kind it
 /// counts, zero or not; Tessera has no API gateways, so theirs is always 0.
-fn service_usage(sizes: &CatalogSizes, kinds: &KindCounts) -> Value {
-    let connect: BTreeMap<&str, u64> = [
+fn service_usage(sizes: &CatalogSizes, kinds: &KindCounts) -> ServiceUsage {
+    let connect: BTreeMap<String, u64> = [
         ("api-gateway", 0),
         ("connect-native", kinds.connect_native),
         ("connect-proxy", kinds.connect_proxy),
@@ -56,14 +55,15 @@ fn service_usage(sizes: &CatalogSizes, kinds: &KindCounts) -> Value {
         ("terminating-gateway", kinds.terminating_gateway),
     ]
     .into_iter()
+    .map(|(kind, n)| (kind.to_string(), n))
     .collect();
-    json!({
-        "Services": sizes.services,
-        "ServiceInstances": sizes.instances,
-        "ConnectServiceInstances": connect,
-        "BillableServiceInstances": kinds.billable,
-        "Nodes": sizes.nodes,
-    })
+    ServiceUsage {
+        services: sizes.services,
+        service_instances: sizes.instances,
+        connect_service_instances: connect,
+        billable_service_instances: kinds.billable,
+        nodes: sizes.nodes,
+    }
 }
 
 /// What Consul reports in `ConsistencyLevel`: `stale`, `consistent`, or

@@ -5,12 +5,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWriteExt;
 
 use cluster_tests::wait_until;
 use cluster_tests::Http;
+
+use tessera_mesh::api::catalog::OwnedAgentService;
+use tessera_mesh::api::catalog::OwnedCheck;
 
 use crate::support::Parked;
 use crate::support::TestServer;
@@ -19,7 +21,8 @@ use crate::support::SETTLE;
 /// The status of the first check of `service` in the catalog.
 async fn check_status(http: &Http, server: &TestServer, service: &str) -> Option<String> {
     let checks = http.get_json(&server.http, &format!("/v1/health/checks/{service}")).await?;
-    Some(checks.as_array()?.first()?["Status"].as_str()?.to_string())
+    let checks: Vec<OwnedCheck> = serde_json::from_value(checks).ok()?;
+    Some(checks.first()?.status.to_string())
 }
 
 fn config_dir(root: &std::path::Path, files: &[(&str, &str)]) -> std::path::PathBuf {
@@ -63,8 +66,9 @@ async fn t33_api_registrations_persist_and_ttl_checks_follow_pass_and_fail() {
     // the store refuses a second open of a dir that is still open.
     server.stop().await;
     let server = TestServer::start(&data, None).await;
-    let service: Value = http.wait_json(&server.http, "/v1/agent/service/api-1", SETTLE).await;
-    assert_eq!(service["Tags"][0], "v2");
+    let service = http.wait_json(&server.http, "/v1/agent/service/api-1", SETTLE).await;
+    let service: OwnedAgentService = serde_json::from_value(service).unwrap();
+    assert_eq!(service.tags[0], "v2");
     assert_eq!(http.put(&server.http, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 200);
     assert_eq!(http.put(&server.http, "/v1/agent/service/deregister/api-1", "").await.unwrap().0, 404);
     server.stop().await;

@@ -1,6 +1,7 @@
 //! Where the proxy listens and what it forwards to: read from the agent's
 //! registration of the sidecar, or from flags.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::net::ToSocketAddrs;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use anyhow::bail;
 use reqwest::Method;
 use serde_json::json;
 use serde_json::Value;
+use tessera_mesh::api::catalog as api;
+use tessera_mesh::api::catalog::OwnedAgentService;
 use tessera_proxy::config::ProxyConfig;
 use tessera_proxy::config::PublicListener;
 use tessera_proxy::config::Upstream;
@@ -40,18 +43,21 @@ pub async fn resolve(args: &ProxyArgs, client: &Client) -> anyhow::Result<Layout
         return from_registration(proxy, Some(id.clone()), base);
     }
     if let Some(id) = &args.proxy_id {
-        let proxy: Value = client.get(&format!("/v1/agent/service/{id}")).await?.json()?;
+        let proxy: OwnedAgentService = client.get(&format!("/v1/agent/service/{id}")).await?.json()?;
         return from_registration(proxy, None, base);
     }
     from_flags(args, base)
 }
 
 /// The one connect-proxy of the local agent whose destination is `id`.
-async fn find_sidecar(client: &Client, id: &str) -> anyhow::Result<Value> {
-    let services: serde_json::Map<String, Value> = client.get("/v1/agent/services").await?.json()?;
-    let mut sidecars: Vec<Value> = services
+async fn find_sidecar(client: &Client, id: &str) -> anyhow::Result<OwnedAgentService> {
+    let services: BTreeMap<String, OwnedAgentService> = client.get("/v1/agent/services").await?.json()?;
+    let mut sidecars: Vec<OwnedAgentService> = services
         .into_values()
-        .filter(|s| s["Kind"] == "connect-proxy" && s["Proxy"]["DestinationServiceID"] == id)
+        .filter(|s| {
+            s.kind.as_deref() == Some("connect-proxy")
+                && s.proxy.as_ref().is_some_and(|p| p.destination_service_id == id)
+        })
         .collect();
     match sidecars.len() {
         0 => bail!("No sidecar proxy registered for {id}"),
@@ -60,44 +66,48 @@ async fn find_sidecar(client: &Client, id: &str) -> anyhow::Result<Value> {
     }
 }
 
-fn millis(config: &Value, key: &str) -> Option<Duration> {
-    config[key].as_u64().map(Duration::from_millis)
+fn millis(config: &api::Config, key: &str) -> Option<Duration> {
+    config.get(key).and_then(Value::as_u64).map(Duration::from_millis)
 }
 
-fn from_registration(proxy: Value, sidecar_for: Option<String>, mut config: ProxyConfig) -> anyhow::Result<Layout> {
-    let settings = &proxy["Proxy"];
-    let service = settings["DestinationServiceName"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| anyhow!("the proxy registration has no Proxy.DestinationServiceName"))?
-        .to_string();
-    let proxy_id = proxy["ID"].as_str().unwrap_or_default().to_string();
-    if let Some(port) = proxy["Port"].as_u64().filter(|p| *p > 0) {
-        let address = proxy["Address"].as_str().filter(|a| !a.is_empty()).unwrap_or("0.0.0.0");
-        let local_address = settings["LocalServiceAddress"].as_str().filter(|a| !a.is_empty()).unwrap_or("127.0.0.1");
-        let local_port = settings["LocalServicePort"].as_u64().unwrap_or(0);
+fn from_registration(
+    proxy: OwnedAgentService,
+    sidecar_for: Option<String>,
+    mut config: ProxyConfig,
+) -> anyhow::Result<Layout> {
+    let settings = proxy
+        .proxy
+        .as_ref()
+        .filter(|p| !p.destination_service_name.is_empty())
+        .ok_or_else(|| anyhow!("the proxy registration has no Proxy.DestinationServiceName"))?;
+    let service = settings.destination_service_name.to_string();
+    let proxy_id = proxy.id.to_string();
+    if proxy.port > 0 {
+        let address = Some(&*proxy.address).filter(|a| !a.is_empty()).unwrap_or("0.0.0.0");
+        let local_address = Some(&*settings.local_service_address).filter(|a| !a.is_empty()).unwrap_or("127.0.0.1");
+        let local_port = settings.local_service_port;
         let mut listener = PublicListener::new(
-            socket_addr("Address:Port", &format!("{address}:{port}"))?,
+            socket_addr("Address:Port", &format!("{address}:{}", proxy.port))?,
             socket_addr("LocalServiceAddress:LocalServicePort", &format!("{local_address}:{local_port}"))?,
         );
-        let extra = &settings["Config"];
+        let extra = &settings.config;
         listener.local_connect_timeout =
             millis(extra, "local_connect_timeout_ms").unwrap_or(listener.local_connect_timeout);
         listener.handshake_timeout = millis(extra, "handshake_timeout_ms").unwrap_or(listener.handshake_timeout);
         config.public_listener = Some(listener);
     }
-    for upstream in settings["Upstreams"].as_array().into_iter().flatten() {
+    for upstream in &settings.upstreams {
         config.upstreams.push(upstream_from_registration(upstream)?);
     }
     Ok(Layout { service, mode: Mode::Agent { sidecar_for, proxy_id }, config })
 }
 
-fn upstream_from_registration(u: &Value) -> anyhow::Result<Upstream> {
-    let name = u["DestinationName"].as_str().ok_or_else(|| anyhow!("an upstream has no DestinationName"))?;
-    let port = u["LocalBindPort"].as_u64().ok_or_else(|| anyhow!("upstream {name}: no LocalBindPort"))?;
-    let address = u["LocalBindAddress"].as_str().filter(|a| !a.is_empty()).unwrap_or("127.0.0.1");
-    let mut upstream = Upstream::new(name, socket_addr("LocalBindAddress", &format!("{address}:{port}"))?);
-    if let Some(timeout) = millis(&u["Config"], "connect_timeout_ms") {
+fn upstream_from_registration(u: &api::Upstream<'_>) -> anyhow::Result<Upstream> {
+    let name = &*u.destination_name;
+    let address = Some(&*u.local_bind_address).filter(|a| !a.is_empty()).unwrap_or("127.0.0.1");
+    let bind = format!("{address}:{}", u.local_bind_port);
+    let mut upstream = Upstream::new(name, socket_addr("LocalBindAddress", &bind)?);
+    if let Some(timeout) = millis(&u.config, "connect_timeout_ms") {
         upstream.connect_timeout = timeout;
     }
     Ok(upstream)
