@@ -80,13 +80,22 @@ pub struct PublicListener {
     pub local_app: SocketAddr,
     /// How long to wait for the local application to accept (1 s by default).
     pub local_connect_timeout: Duration,
-    /// How long a peer may take to complete the TLS handshake (10 s by default).
+    /// How long a peer may take to complete the TLS handshake (10 s by
+    /// default, Consul's `handshake_timeout_ms`).
     pub handshake_timeout: Duration,
+    /// Connections accepted whose handshake has not finished, at most;
+    /// more are closed as they arrive.
+    pub max_pending_handshakes: usize,
 }
 
 impl PublicListener {
     pub const DEFAULT_LOCAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// With the 10 s timeout, a flood of silent connections holds at most
+    /// 256 descriptors and handshake states (a few KiB each), while honest
+    /// peers handshake in milliseconds: 256 in flight is thousands of new
+    /// connections a second. The same bound as the agent's TLS listeners.
+    pub const DEFAULT_MAX_PENDING_HANDSHAKES: usize = 256;
 
     /// A listener with the default timeouts.
     pub fn new(bind: SocketAddr, local_app: SocketAddr) -> Self {
@@ -95,6 +104,7 @@ impl PublicListener {
             local_app,
             local_connect_timeout: Self::DEFAULT_LOCAL_CONNECT_TIMEOUT,
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_pending_handshakes: Self::DEFAULT_MAX_PENDING_HANDSHAKES,
         }
     }
 }
@@ -133,10 +143,22 @@ pub struct ProxyConfig {
     pub close_denied: bool,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics_bind: Option<SocketAddr>,
+    /// Close a relayed connection (inbound or upstream) that carried no
+    /// byte either way for this long. None (the default): never, as
+    /// Consul's built-in proxy: pooled database connections and idle
+    /// websockets are legitimately silent for hours, and both ends of an
+    /// established relay are authenticated, so an operator opts in.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for ProxyConfig {
     fn default() -> Self {
-        ProxyConfig { public_listener: None, upstreams: Vec::new(), close_denied: true, metrics_bind: None }
+        ProxyConfig {
+            public_listener: None,
+            upstreams: Vec::new(),
+            close_denied: true,
+            metrics_bind: None,
+            idle_timeout: None,
+        }
     }
 }

@@ -1,16 +1,25 @@
 //! The public listener: mutual TLS in, intentions checked, plain TCP to the
 //! local application. One task per connection (handshake, then the relay
 //! in both directions); with close-denied on, each registers in the
-//! [`Registry`] so a later deny can cut it.
+//! [`Registry`] so a later deny can cut it. At most
+//! `max_pending_handshakes` connections wait for their handshake at once
+//! (each for at most `handshake_timeout`); one more is closed at accept, so
+//! a flood of silent clients cannot take the descriptors.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
 
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
+use tracing::warn;
 
 use crate::config::PublicListener;
 use crate::conns::Registry;
@@ -21,8 +30,17 @@ use crate::state::Snapshots;
 use crate::tls;
 use crate::verify::FailureReason;
 
+/// Refusals for a full handshake queue are logged at most this often.
+const REFUSED_LOG_EVERY: Duration = Duration::from_secs(10);
+
 pub struct Inbound {
     pub config: PublicListener,
+    /// One permit per connection waiting for its handshake.
+    pub pending: Arc<Semaphore>,
+    /// When a refusal was last logged, and how many since.
+    pub refused: Mutex<(Option<Instant>, u64)>,
+    /// The relay idle timeout (`ProxyConfig::idle_timeout`).
+    pub idle_timeout: Option<Duration>,
     pub snapshots: Arc<Snapshots>,
     pub metrics: Arc<Metrics>,
     /// Present when close-denied is on.
@@ -35,26 +53,48 @@ impl Inbound {
     /// Accepts until shutdown; each connection gets its own task.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         while let Some((tcp, peer)) = crate::accept(&listener, &self.shutdown).await {
+            let Ok(permit) = self.pending.clone().try_acquire_owned() else {
+                self.log_refused(peer);
+                continue;
+            };
             let this = self.clone();
-            self.tracker.spawn(async move { this.handle(tcp, peer).await });
+            self.tracker.spawn(async move { this.handle(tcp, peer, permit).await });
         }
     }
 
-    async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {
+    fn log_refused(&self, peer: SocketAddr) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.1 += 1;
+        if refused.0.is_some_and(|at| at.elapsed() < REFUSED_LOG_EVERY) {
+            return;
+        }
+        warn!(
+            %peer,
+            refused = refused.1,
+            max = self.config.max_pending_handshakes,
+            "inbound connection closed: too many waiting for their TLS handshake"
+        );
+        *refused = (Some(Instant::now()), 0);
+    }
+
+    async fn handle(&self, tcp: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit) {
         let _open = self.metrics.inbound.opened();
         // A child of shutdown: a policy close cancels only this connection.
         let cancel = self.shutdown.child_token();
         tokio::select! {
             _ = cancel.cancelled() => debug!(%peer, "inbound connection closed (policy or shutdown)"),
-            _ = self.proxy(tcp, peer, &cancel) => {}
+            _ = self.proxy(tcp, peer, permit, &cancel) => {}
         }
     }
 
-    async fn proxy(&self, tcp: TcpStream, peer: SocketAddr, cancel: &CancellationToken) {
+    async fn proxy(&self, tcp: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit, cancel: &CancellationToken) {
         let _ = tcp.set_nodelay(true);
         let current = self.snapshots.current();
         let transport = ReadAhead::new(tcp);
-        let (mut tls, identity) = match tls::accept(&current.tls, transport, self.config.handshake_timeout).await {
+        let accepted = tls::accept(&current.tls, transport, self.config.handshake_timeout).await;
+        // Handshake over, whichever way: the next connection may start its own.
+        drop(permit);
+        let (mut tls, identity) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 let reason = FailureReason::of(&err);
@@ -83,7 +123,7 @@ impl Inbound {
         };
         let _ = app.set_nodelay(true);
         let m = &self.metrics.inbound;
-        if let Err(err) = relay(&mut tls, &mut app, m.bytes_rx.inner(), m.bytes_tx.inner()).await {
+        if let Err(err) = relay(&mut tls, &mut app, m.bytes_rx.inner(), m.bytes_tx.inner(), self.idle_timeout).await {
             debug!(%peer, source = %identity, error = %err, "inbound relay ended with an error");
         }
     }

@@ -40,7 +40,6 @@ mod verify;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -149,6 +148,9 @@ impl Proxy {
         }
         if let (Some(listener), Some(config)) = (self.public, self.config.public_listener.clone()) {
             let inbound = inbound::Inbound {
+                pending: Arc::new(tokio::sync::Semaphore::new(config.max_pending_handshakes)),
+                refused: Default::default(),
+                idle_timeout: self.config.idle_timeout,
                 config,
                 snapshots: state.clone(),
                 metrics: self.metrics.clone(),
@@ -166,6 +168,7 @@ impl Proxy {
             let outbound = outbound::Outbound {
                 balancer: balancer::Balancer::new(rx),
                 config: upstream,
+                idle_timeout: self.config.idle_timeout,
                 snapshots: state.clone(),
                 metrics: self.metrics.clone(),
                 tracker: tracker.clone(),
@@ -219,18 +222,21 @@ async fn close_denied(
 
 /// The next accepted connection, or `None` at shutdown. Accept errors (out
 /// of file descriptors, mostly) are logged and retried after a pause
-/// rather than ending the listener.
+/// growing from 5 ms to 1 s (the agent's `accept::Backoff`) rather than
+/// ending the listener.
 async fn accept(listener: &TcpListener, shutdown: &CancellationToken) -> Option<(TcpStream, SocketAddr)> {
+    let mut backoff = tessera_proto::transport::accept::Backoff::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return None,
             accepted = listener.accept() => match accepted {
                 Ok(conn) => return Some(conn),
                 Err(err) => {
-                    warn!(error = %err, "accept failed");
+                    let pause = backoff.failed();
+                    warn!(error = %err, ?pause, "accept failed");
                     tokio::select! {
                         _ = shutdown.cancelled() => return None,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = tokio::time::sleep(pause) => {}
                     }
                 }
             },

@@ -28,6 +28,8 @@ use crate::verify::FailureReason;
 
 pub struct Outbound {
     pub config: Upstream,
+    /// The proxy's relay idle timeout (`ProxyConfig::idle_timeout`).
+    pub idle_timeout: Option<std::time::Duration>,
     pub balancer: Balancer,
     pub snapshots: Arc<Snapshots>,
     pub metrics: Arc<Metrics>,
@@ -60,7 +62,9 @@ impl Outbound {
             return;
         };
         let m = &self.metrics.outbound;
-        if let Err(err) = relay(&mut remote, &mut local, m.bytes_rx.inner(), m.bytes_tx.inner()).await {
+        if let Err(err) =
+            relay(&mut remote, &mut local, m.bytes_rx.inner(), m.bytes_tx.inner(), self.idle_timeout).await
+        {
             debug!(%peer, endpoint = %picked.endpoint().addr, error = %err, "outbound relay ended with an error");
         }
     }

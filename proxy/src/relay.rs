@@ -6,8 +6,12 @@
 //! Buffers start small and double (up to 64 KiB) only while reads keep
 //! filling them: a thousand idle or chatty connections cost a few KiB each,
 //! a bulk transfer quickly gets large reads and few syscalls.
+//!
+//! With an idle timeout, a relay that moves no byte either way for that long
+//! ends with a `TimedOut` error (both streams are then dropped: closed).
 
 use std::future::poll_fn;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
@@ -15,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::task::ready;
 use std::task::Context;
 use std::task::Poll;
+use std::time::Duration;
 
 use tokio::io::AsyncRead;
 use tokio::io::AsyncWrite;
@@ -23,23 +28,41 @@ use tokio::io::ReadBuf;
 const INITIAL_BUFFER: usize = 4 * 1024;
 const MAX_BUFFER: usize = 64 * 1024;
 
-/// Relays until both directions have ended (or one fails); `a_to_b` and
-/// `b_to_a` count the bytes written each way.
-pub async fn relay<A, B>(a: &mut A, b: &mut B, a_to_b: &AtomicU64, b_to_a: &AtomicU64) -> io::Result<()>
+/// Relays until both directions have ended (or one fails, or nothing moved
+/// for `idle` when given); `a_to_b` and `b_to_a` count the bytes written
+/// each way.
+pub async fn relay<A, B>(
+    a: &mut A,
+    b: &mut B,
+    a_to_b: &AtomicU64,
+    b_to_a: &AtomicU64,
+    idle: Option<Duration>,
+) -> io::Result<()>
 where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
     let mut forward = Pipe::new(a_to_b);
     let mut backward = Pipe::new(b_to_a);
+    let mut idle_timer = idle.map(|d| (d, Box::pin(tokio::time::sleep(d))));
+    let mut moved = 0u64;
     poll_fn(|cx| {
         let forward_done = forward.poll(cx, &mut *a, &mut *b)?.is_ready();
         let backward_done = backward.poll(cx, &mut *b, &mut *a)?.is_ready();
         if forward_done && backward_done {
-            Poll::Ready(Ok(()))
-        } else {
-            Poll::Pending
+            return Poll::Ready(Ok(()));
         }
+        if let Some((idle, timer)) = idle_timer.as_mut() {
+            let now_moved = forward.moved + backward.moved;
+            if now_moved != moved {
+                moved = now_moved;
+                timer.as_mut().reset(tokio::time::Instant::now() + *idle);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")));
+            }
+        }
+        Poll::Pending
     })
     .await
 }
@@ -58,6 +81,8 @@ struct Pipe<'c> {
     read_done: bool,
     done: bool,
     written: &'c AtomicU64,
+    /// Bytes written by this pipe (the idle timeout's measure of activity).
+    moved: u64,
 }
 
 impl<'c> Pipe<'c> {
@@ -71,6 +96,7 @@ impl<'c> Pipe<'c> {
             read_done: false,
             done: false,
             written,
+            moved: 0,
         }
     }
 
@@ -105,6 +131,7 @@ impl<'c> Pipe<'c> {
                 self.pos += n;
                 self.need_flush = true;
                 self.written.fetch_add(n as u64, Ordering::Relaxed);
+                self.moved += n as u64;
             }
             if self.read_done {
                 ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
@@ -149,7 +176,7 @@ mod tests {
         let (mut b, mut b_peer) = tokio::io::duplex(1024);
         let (ab, ba) = (AtomicU64::new(0), AtomicU64::new(0));
         let relay = tokio::spawn(async move {
-            let result = relay(&mut a, &mut b, &ab, &ba).await;
+            let result = relay(&mut a, &mut b, &ab, &ba, None).await;
             (result, ab.into_inner(), ba.into_inner())
         });
 
@@ -172,5 +199,21 @@ mod tests {
         let (result, ab, ba) = relay.await.unwrap();
         result.unwrap();
         assert_eq!((ab, ba), (200_000, 22));
+    }
+
+    #[tokio::test]
+    async fn an_idle_relay_ends_after_its_timeout() {
+        let (mut a, mut a_peer) = tokio::io::duplex(1024);
+        let (mut b, mut b_peer) = tokio::io::duplex(1024);
+        let idle = Duration::from_millis(200);
+        let relay = tokio::spawn(async move {
+            let (ab, ba) = (AtomicU64::new(0), AtomicU64::new(0));
+            relay(&mut a, &mut b, &ab, &ba, Some(idle)).await
+        });
+        a_peer.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        b_peer.read_exact(&mut buf).await.unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(5), relay).await.expect("the idle relay ends");
+        assert_eq!(ended.unwrap().expect_err("ended by the timeout").kind(), io::ErrorKind::TimedOut);
     }
 }

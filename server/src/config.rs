@@ -35,6 +35,65 @@ pub mod defaults {
     pub const RECONNECT_TIMEOUT_SECS: u64 = 72 * 3600;
     /// Consul's `dns_config.recursor_timeout`.
     pub const RECURSOR_TIMEOUT_MS: u64 = 2000;
+    /// Consul's `limits.http_max_conns_per_client` (raised from 100 to 200
+    /// in Consul 1.7.1 because Vault and busy local apps hit 100).
+    pub const HTTP_MAX_CONNS_PER_CLIENT: usize = 200;
+    /// Consul's `limits.rpc_max_conns_per_client`: agents multiplex their
+    /// calls over one connection per server, so 100 is ample, while more
+    /// than one is needed (Raft, snapshots, a restarting peer's old ones).
+    pub const RPC_MAX_CONNS_PER_CLIENT: usize = 100;
+    /// DNS over TCP. Consul sets none (miekg/dns has no per-client limit);
+    /// a resolver keeps one or a few connections open (RFC 7766), so 100
+    /// is far above honest use and keeps one address from taking the
+    /// descriptors.
+    pub const DNS_MAX_CONNS_PER_CLIENT: usize = 100;
+    /// Consul's `limits.rpc_handshake_timeout` and `https_handshake_timeout`.
+    pub const HANDSHAKE_TIMEOUT_MS: u64 = 5000;
+    /// Request headers must arrive within this (and a kept-alive HTTP/1.1
+    /// connection is closed after this long without a next request: hyper
+    /// arms the same timer between requests). Go's servers commonly use
+    /// 10 s for ReadHeaderTimeout; Consul's API clients send headers at once.
+    pub const HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
+    /// A DNS-over-TCP connection with no query this long is closed: miekg/dns
+    /// (Consul's DNS server) closes idle TCP connections after 8 s, within
+    /// RFC 7766's "in the order of seconds".
+    pub const DNS_TCP_IDLE_TIMEOUT_MS: u64 = 8000;
+}
+
+/// The bounds on the agent's listeners: Consul's `limits` keys, and the
+/// timeouts Consul leaves to its libraries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections per client address to the HTTP API, plain and
+    /// HTTPS counted together as in Consul (`limits.http_max_conns_per_client`; 0: no limit).
+    pub http_max_conns_per_client: usize,
+    /// Per client address to the server port, and to the agent's gRPC
+    /// ports (`limits.rpc_max_conns_per_client`; 0: no limit).
+    pub rpc_max_conns_per_client: usize,
+    /// Per client address to DNS over TCP (Tessera's; 0: no limit).
+    pub dns_max_conns_per_client: usize,
+    /// TLS handshakes on the server port and gRPC TLS (`limits.rpc_handshake_timeout`).
+    pub rpc_handshake_timeout: Duration,
+    /// TLS handshakes on the HTTPS port (`limits.https_handshake_timeout`).
+    pub https_handshake_timeout: Duration,
+    /// HTTP/1.1 request headers, and the wait for the next request.
+    pub http_header_timeout: Duration,
+    /// DNS over TCP: the wait for the next query.
+    pub dns_tcp_idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            http_max_conns_per_client: defaults::HTTP_MAX_CONNS_PER_CLIENT,
+            rpc_max_conns_per_client: defaults::RPC_MAX_CONNS_PER_CLIENT,
+            dns_max_conns_per_client: defaults::DNS_MAX_CONNS_PER_CLIENT,
+            rpc_handshake_timeout: Duration::from_millis(defaults::HANDSHAKE_TIMEOUT_MS),
+            https_handshake_timeout: Duration::from_millis(defaults::HANDSHAKE_TIMEOUT_MS),
+            http_header_timeout: Duration::from_millis(defaults::HTTP_HEADER_TIMEOUT_MS),
+            dns_tcp_idle_timeout: Duration::from_millis(defaults::DNS_TCP_IDLE_TIMEOUT_MS),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +142,8 @@ pub struct AgentConfig {
     /// catalog before the leader removes it.
     pub reconnect_timeout: Duration,
     pub dns: DnsConfig,
+    /// Connections per client address and the listeners' timeouts.
+    pub limits: Limits,
     /// TLS on the server port.
     pub rpc_tls: RpcTlsConfig,
     pub auto_encrypt: AutoEncrypt,
@@ -228,6 +289,7 @@ impl Default for AgentConfig {
             },
             reconnect_timeout: Duration::from_secs(defaults::RECONNECT_TIMEOUT_SECS),
             dns: DnsConfig::default(),
+            limits: Limits::default(),
             rpc_tls: RpcTlsConfig::Unset,
             auto_encrypt: AutoEncrypt::default(),
             config_dirs: Vec::new(),

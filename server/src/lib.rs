@@ -5,7 +5,8 @@
 //!   and listener), [`health`] (instances with their checks, from a store
 //!   view), [`tasks`] (the one tracker of long-lived tasks), [`metrics`] (the
 //!   agent's series, which every layer records into), [`monitor`] (log lines
-//!   for `/v1/agent/monitor`), [`version`];
+//!   for `/v1/agent/monitor`), [`version`], [`limits`] (the listeners'
+//!   per-address counters), [`fd_limit`];
 //! - [`consensus`]: the Raft node, write batching, forwarding to the leader;
 //! - [`cluster`]: bootstrap and joining, membership, the cluster id, liveness;
 //! - [`connect`]: the CA, roots, intentions, what WatchConnect sends;
@@ -29,9 +30,11 @@ pub mod connect;
 pub mod consensus;
 pub mod data_dir;
 pub mod dns;
+pub mod fd_limit;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod monitor;
 pub mod server_mode;

@@ -22,6 +22,7 @@ use tessera_server::config::defaults;
 use tessera_server::config::AgentConfig;
 use tessera_server::config::ConfigError;
 use tessera_server::config::DnsConfig;
+use tessera_server::config::Limits;
 use tessera_server::config::RaftTuning;
 use tokio_util::sync::CancellationToken;
 
@@ -382,6 +383,7 @@ impl AgentArgs {
         agent_config::validate_node_meta(&node_meta)?;
 
         let dns = dns_settings(&self.recursor, &file.recursors, &file.dns_config)?;
+        let limits = limits(&file.limits)?;
         let reconnect_timeout = match (&self.reconnect_timeout, file.reconnect_timeout) {
             (Some(flag), _) => flag_duration("-reconnect-timeout", flag)?,
             (None, Some(timeout)) if !timeout.is_zero() => timeout,
@@ -436,6 +438,7 @@ impl AgentArgs {
             raft,
             reconnect_timeout,
             dns,
+            limits,
             rpc_tls,
             auto_encrypt,
             script_checks,
@@ -454,6 +457,31 @@ impl AgentArgs {
             ignored,
         })
     }
+}
+
+/// The `limits` keys the files give, over the defaults. A connection
+/// count of 0 is no limit and a timeout of 0 none, as in Consul.
+fn limits(file: &agent_config::Limits) -> Result<Limits, String> {
+    let count = |key: &str, value: Option<i64>, default: usize| match value {
+        None => Ok(default),
+        Some(n) => usize::try_from(n).map_err(|_| format!("limits.{key} cannot be negative, got {n}")),
+    };
+    let defaults = Limits::default();
+    Ok(Limits {
+        http_max_conns_per_client: count(
+            "http_max_conns_per_client",
+            file.http_max_conns_per_client,
+            defaults.http_max_conns_per_client,
+        )?,
+        rpc_max_conns_per_client: count(
+            "rpc_max_conns_per_client",
+            file.rpc_max_conns_per_client,
+            defaults.rpc_max_conns_per_client,
+        )?,
+        rpc_handshake_timeout: file.rpc_handshake_timeout.unwrap_or(defaults.rpc_handshake_timeout),
+        https_handshake_timeout: file.https_handshake_timeout.unwrap_or(defaults.https_handshake_timeout),
+        ..defaults
+    })
 }
 
 /// DNS settings: `-recursor` flags first, then the files' `recursors`.

@@ -201,6 +201,7 @@ pub struct AgentSettings {
     pub pid_file: Option<String>,
     pub node_meta: BTreeMap<String, String>,
     pub performance: Performance,
+    pub limits: Limits,
     pub raft_snapshot_threshold: Option<i64>,
     pub raft_trailing_logs: Option<i64>,
     /// Script checks from any source / from config files only.
@@ -306,6 +307,18 @@ pub struct Performance {
     pub raft_multiplier: Option<i64>,
     #[serde(deserialize_with = "go_duration_opt")]
     pub rpc_hold_timeout: Option<Duration>,
+}
+
+/// `limits`: the keys the agent acts on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    pub http_max_conns_per_client: Option<i64>,
+    pub rpc_max_conns_per_client: Option<i64>,
+    #[serde(deserialize_with = "go_duration_opt")]
+    pub rpc_handshake_timeout: Option<Duration>,
+    #[serde(deserialize_with = "go_duration_opt")]
+    pub https_handshake_timeout: Option<Duration>,
 }
 
 fn go_duration_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, Duration>, D::Error> {

@@ -127,6 +127,7 @@ pub(crate) static TOP: &[Key] = &[
     acted("pid_file", Str),
     acted("node_meta", StrMap),
     acted("performance", Block(PERFORMANCE)),
+    acted("limits", Block(LIMITS)),
     acted("raft_snapshot_threshold", Int),
     acted("raft_trailing_logs", Int),
     acted("recursors", StrList),
@@ -175,7 +176,6 @@ pub(crate) static TOP: &[Key] = &[
     ignored("gossip_wan", Block(GOSSIP)),
     ignored("http_config", Block(HTTP_CONFIG)),
     ignored("leave_on_terminate", Bool),
-    ignored("limits", Block(LIMITS)),
     ignored("locality", Block(LOCALITY)),
     ignored("log_file", Str),
     ignored("log_rotate_bytes", Int),
@@ -403,13 +403,13 @@ static HTTP_CONFIG: &[Key] = &[
 ];
 
 static LIMITS: &[Key] = &[
-    ignored("http_max_conns_per_client", Int),
-    ignored("https_handshake_timeout", Duration),
+    acted("http_max_conns_per_client", Int),
+    acted("https_handshake_timeout", Duration),
     ignored("request_limits", Block(REQUEST_LIMITS)),
     ignored("rpc_client_timeout", Duration),
-    ignored("rpc_handshake_timeout", Duration),
+    acted("rpc_handshake_timeout", Duration),
     ignored("rpc_max_burst", Int),
-    ignored("rpc_max_conns_per_client", Int),
+    acted("rpc_max_conns_per_client", Int),
     ignored("rpc_rate", Float),
     ignored("kv_max_value_size", Int),
     ignored("txn_max_req_len", Int),

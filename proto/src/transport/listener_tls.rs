@@ -13,10 +13,10 @@ use std::sync::RwLock;
 use rustls::crypto::CryptoProvider;
 use rustls::server::ServerConfig;
 use tokio::net::TcpListener;
-use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use super::accept;
+use super::accept::Accepted;
 use super::tls::ClientAuth;
 use super::tls::MinVersion;
 use super::tls::TlsError;
@@ -103,21 +103,23 @@ fn build(
     super::tls::server_config(provider, settings.min_version, &identity, client_auth, alpn)
 }
 
-/// The TLS connections of `listener` as their handshakes finish (see
-/// [`accept::accepting`]); a refused handshake is logged and dropped.
+/// The TLS connections of `listener` as their handshakes finish, under
+/// `limits` (see [`accept::accepting`]); a refused handshake is logged and
+/// dropped.
 pub fn incoming(
     listener: TcpListener,
     tls: Arc<ListenerTls>,
-) -> impl futures::Stream<Item = (TlsStream<TcpStream>, SocketAddr)> + Send {
+    limits: accept::Limits,
+) -> impl futures::Stream<Item = (TlsStream<Accepted>, SocketAddr)> + Send {
     let what = tls.what;
-    accept::accepting(listener, what, move |stream, addr| Box::pin(handshake(tls.clone(), stream, addr)))
+    accept::accepting(listener, what, limits, move |stream, addr| Box::pin(handshake(tls.clone(), stream, addr)))
 }
 
 async fn handshake(
     tls: Arc<ListenerTls>,
-    stream: TcpStream,
+    stream: Accepted,
     addr: SocketAddr,
-) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
+) -> Option<(TlsStream<Accepted>, SocketAddr)> {
     match tokio_rustls::TlsAcceptor::from(tls.server_config()).accept(stream).await {
         Ok(stream) => Some((stream, addr)),
         Err(e) => {

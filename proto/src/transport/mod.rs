@@ -2,9 +2,11 @@
 //! agents, sidecars and Connect-native apps all use it): TLS on the server
 //! port ([`tls`]), on the listeners agents serve their clients on
 //! ([`listener_tls`]: HTTPS, gRPC TLS), who a caller is ([`peer`]), and the
-//! limits on accepting ([`accept`]).
+//! limits on accepting ([`accept`], [`conn_limit`]) and on what one HTTP/2
+//! connection may hold (below).
 
 pub mod accept;
+pub mod conn_limit;
 pub mod listener_tls;
 pub mod peer;
 pub mod tls;
@@ -24,9 +26,36 @@ use tonic::transport::Server;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// HTTP/2 flow-control windows. The 64 KiB default makes a busy Raft stream
-/// stop every 64 KiB until the peer's WINDOW_UPDATE arrives.
-const WINDOW: u32 = 1 << 30;
+/// HTTP/2 flow control: how much a peer may send on one stream before this
+/// end has consumed it. The 64 KiB default makes a busy Raft stream stop
+/// every 64 KiB until the peer's WINDOW_UPDATE arrives. 8 MiB is a whole
+/// openraft snapshot chunk (3 MiB, JSON-encoded) or a large batch of
+/// AppendEntries in one round trip, and covers the bandwidth-delay product
+/// of 1 Gbit/s at 64 ms (10 Gbit/s at 6 ms): more buys Raft nothing, while
+/// it is memory a peer can make this end hold per stream (it was 1 GiB).
+pub const STREAM_WINDOW: u32 = 8 << 20;
+/// The same for a whole connection: four streams at full window at once
+/// (Raft replication, a snapshot, forwarded writes), and the most one
+/// connection can make this end buffer, unread; with
+/// `rpc_max_conns_per_client` (100) that bounds one address on the server
+/// port to about 3 GiB in the worst case, against 100 GiB with 1 GiB windows.
+pub const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Concurrent streams one client may open on one connection to a gRPC
+/// listener of the agent. A client agent sends every forwarded request of
+/// its HTTP API (blocking queries included, each a stream held for up to
+/// its ?wait, 10 min at most) through one channel per server, so this must
+/// stay well above what one client agent has in flight: its own HTTP API
+/// admits 200 connections per client address (`http_max_conns_per_client`),
+/// i.e. 200 blocking queries from its local apps on loopback; 1024 leaves
+/// five times that. Raft uses a handful of streams per peer. Past the
+/// limit a client's new calls wait for a stream to end (they are not
+/// refused), and an unbounded number no longer costs this end memory.
+pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
+/// A peer that stops answering HTTP/2 PINGs is dropped after about
+/// interval + timeout (as the channels below do): a half-open connection
+/// does not keep its streams, slot and descriptor forever.
+const SERVER_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const SERVER_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One lazily connected HTTP/2 channel per peer address, shared by every
 /// RPC to that peer (tonic multiplexes them); over TLS when `tls` is set.
@@ -94,8 +123,8 @@ fn endpoint(addr: &str) -> Result<Endpoint, BadAddress> {
         .map_err(|e| BadAddress { addr: addr.to_string(), reason: e.to_string() })?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
-        .initial_connection_window_size(WINDOW)
-        .initial_stream_window_size(WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_stream_window_size(STREAM_WINDOW)
         // A peer cut off without a word (no RST, no FIN) is noticed in
         // about four seconds, and calls move on to another server.
         .http2_keep_alive_interval(Duration::from_secs(2))
@@ -144,17 +173,25 @@ type Response = tonic::codegen::http::Response<tonic::body::Body>;
 
 /// The gRPC server builder every listener of the agent starts from.
 pub fn server() -> Server {
-    Server::builder().tcp_nodelay(true).initial_connection_window_size(WINDOW).initial_stream_window_size(WINDOW)
+    Server::builder()
+        .tcp_nodelay(true)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .http2_keepalive_interval(Some(SERVER_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(SERVER_KEEPALIVE_TIMEOUT))
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled: TLS
 /// connections with `tls` (each request carries its [`peer::PeerInfo`]),
-/// plaintext without. `L` is the builder's layer (the agent's request
-/// metrics, or none): any that answers as tonic's own routes do.
+/// plaintext without, accepted under `limits`. `L` is the builder's layer
+/// (the agent's request metrics, or none): any that answers as tonic's own
+/// routes do.
 pub async fn serve<L>(
     router: tonic::transport::server::Router<L>,
     listener: TcpListener,
     tls: Option<Arc<tls::RpcTls>>,
+    limits: accept::Limits,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error>
 where
@@ -162,7 +199,7 @@ where
     L::Service: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone + Send + 'static,
     <L::Service as tower::Service<Request>>::Future: Send,
 {
-    router.serve_with_incoming_shutdown(incoming(listener, tls), shutdown.cancelled_owned()).await
+    router.serve_with_incoming_shutdown(incoming(listener, tls, limits), shutdown.cancelled_owned()).await
 }
 
 /// Serves `router` over TLS on a listener of the agent's own (`grpc_tls`)
@@ -171,6 +208,7 @@ pub async fn serve_listener_tls<L>(
     router: tonic::transport::server::Router<L>,
     listener: TcpListener,
     tls: Arc<listener_tls::ListenerTls>,
+    limits: accept::Limits,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error>
 where
@@ -179,7 +217,7 @@ where
     <L::Service as tower::Service<Request>>::Future: Send,
 {
     use futures::StreamExt;
-    let conns = listener_tls::incoming(listener, tls)
+    let conns = listener_tls::incoming(listener, tls, limits)
         .map(|(stream, addr)| Ok::<_, std::io::Error>(peer::Conn::agent_tls(stream, addr)));
     router.serve_with_incoming_shutdown(conns, shutdown.cancelled_owned()).await
 }
@@ -189,26 +227,33 @@ where
 fn incoming(
     listener: TcpListener,
     tls: Option<Arc<tls::RpcTls>>,
+    limits: accept::Limits,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<peer::Conn>> {
     use futures::StreamExt;
-    accept::accepting(listener, "server port", move |stream, addr| -> accept::Handshake<peer::Conn> {
+    let what = limits.per_address.what();
+    accept::accepting(listener, what, limits, move |stream, addr| -> accept::Handshake<peer::Conn> {
         match &tls {
             None => Box::pin(std::future::ready(Some(peer::Conn::plain(stream, addr)))),
-            Some(tls) => Box::pin(handshake(tls.clone(), stream, addr)),
+            Some(tls) => Box::pin(handshake(what, tls.clone(), stream, addr)),
         }
     })
     .map(Ok)
 }
 
-async fn handshake(tls: Arc<tls::RpcTls>, stream: tokio::net::TcpStream, addr: SocketAddr) -> Option<peer::Conn> {
+async fn handshake(
+    what: &'static str,
+    tls: Arc<tls::RpcTls>,
+    stream: accept::Accepted,
+    addr: SocketAddr,
+) -> Option<peer::Conn> {
     let Some(config) = tls.configs().server.clone() else {
-        tracing::warn!("server port: TLS without a server certificate; connection dropped");
+        tracing::warn!("{what}: TLS without a server certificate; connection dropped");
         return None;
     };
     match tokio_rustls::TlsAcceptor::from(config).accept(stream).await {
         Ok(stream) => Some(peer::Conn::tls(stream, addr, tls.names())),
         Err(e) => {
-            tracing::info!(peer = %addr, error = %e, "server port: TLS handshake refused");
+            tracing::info!(peer = %addr, error = %e, "{what}: TLS handshake refused");
             None
         }
     }

@@ -12,11 +12,11 @@ use rustls_pki_types::CertificateDer;
 use tokio::io::AsyncRead;
 use tokio::io::AsyncWrite;
 use tokio::io::ReadBuf;
-use tokio::net::TcpStream;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 use x509_parser::prelude::X509Certificate;
 
+use crate::transport::accept::Accepted;
 use crate::transport::tls::Names;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,16 +172,16 @@ pub struct Conn {
 }
 
 enum Io {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Plain(Accepted),
+    Tls(Box<tokio_rustls::server::TlsStream<Accepted>>),
 }
 
 impl Conn {
-    pub fn plain(stream: TcpStream, addr: SocketAddr) -> Conn {
+    pub fn plain(stream: Accepted, addr: SocketAddr) -> Conn {
         Conn { io: Io::Plain(stream), info: PeerInfo { addr: Some(addr), peer: Peer::Unverified } }
     }
 
-    pub fn tls(stream: tokio_rustls::server::TlsStream<TcpStream>, addr: SocketAddr, names: &Names) -> Conn {
+    pub fn tls(stream: tokio_rustls::server::TlsStream<Accepted>, addr: SocketAddr, names: &Names) -> Conn {
         let peer = classify(names, stream.get_ref().1.peer_certificates());
         Conn { io: Io::Tls(Box::new(stream)), info: PeerInfo { addr: Some(addr), peer } }
     }
@@ -189,7 +189,7 @@ impl Conn {
     /// A connection to an agent's own gRPC TLS port (`grpc_tls`). No call
     /// there depends on who the caller is (as on its plaintext gRPC port),
     /// so the certificate, if any, is not classified.
-    pub fn agent_tls(stream: tokio_rustls::server::TlsStream<TcpStream>, addr: SocketAddr) -> Conn {
+    pub fn agent_tls(stream: tokio_rustls::server::TlsStream<Accepted>, addr: SocketAddr) -> Conn {
         Conn { io: Io::Tls(Box::new(stream)), info: PeerInfo { addr: Some(addr), peer: Peer::Unverified } }
     }
 }

@@ -8,6 +8,7 @@ mod t10_echo;
 mod t20_intentions;
 mod t30_close_denied;
 mod t40_hostile_clients;
+mod t45_handshake_limits;
 mod t50_upstream_identity;
 mod t60_root_rotation;
 mod t70_balancing;

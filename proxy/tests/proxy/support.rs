@@ -208,6 +208,7 @@ impl TestProxy {
             upstreams: Vec::new(),
             close_denied,
             metrics_bind: Some("127.0.0.1:0".parse().unwrap()),
+            idle_timeout: None,
         };
         TestProxy::start(config, snapshot, HashMap::new()).await
     }
@@ -221,6 +222,7 @@ impl TestProxy {
             upstreams: vec![upstream],
             close_denied: true,
             metrics_bind: Some("127.0.0.1:0".parse().unwrap()),
+            idle_timeout: None,
         };
         TestProxy::start(config, snapshot, HashMap::from([(destination.to_string(), endpoints)])).await
     }

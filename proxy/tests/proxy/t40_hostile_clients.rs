@@ -63,7 +63,7 @@ impl ServerCertVerifier for AnyServer {
     }
 }
 
-fn client(leaf: Option<&Leaf>) -> TlsConnector {
+pub fn client(leaf: Option<&Leaf>) -> TlsConnector {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -83,7 +83,7 @@ fn client(leaf: Option<&Leaf>) -> TlsConnector {
 }
 
 /// Connects as `leaf` and returns whether the app's echo came back.
-async fn echoes(addr: std::net::SocketAddr, leaf: Option<&Leaf>) -> bool {
+pub async fn echoes(addr: std::net::SocketAddr, leaf: Option<&Leaf>) -> bool {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let Ok(mut tls) = within(client(leaf).connect(ServerName::try_from("socat").unwrap(), tcp)).await else {
         return false;

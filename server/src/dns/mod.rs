@@ -16,6 +16,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::tasks::Tasks;
+use crate::transport::accept;
 
 use crate::dns::answer::Zone;
 use tessera_store::Store;
@@ -23,6 +24,12 @@ use tessera_store::Store;
 /// A UDP answer larger than this is cut (answers dropped, TC bit set), as
 /// RFC 1035 asks of servers without EDNS.
 const UDP_LIMIT: usize = 512;
+/// The largest query taken over TCP; a longer length prefix closes the
+/// connection. A question with EDNS options and a TSIG fits in a few
+/// hundred bytes; 4 KiB is the UDP receive buffer's size below, so no query
+/// is refused over TCP that UDP would take, while a client can no longer
+/// make each connection hold 64 KiB.
+const TCP_MAX_QUERY: usize = 4096;
 
 /// Answers DNS messages: from the local catalog on servers, through a
 /// server on client agents.
@@ -84,34 +91,70 @@ pub async fn serve_udp<D: Answerer>(dns: Arc<D>, socket: UdpSocket, shutdown: Ca
     }
 }
 
-pub async fn serve_tcp<D: Answerer>(dns: Arc<D>, listener: TcpListener, tasks: Tasks) {
+/// DNS over TCP until shutdown: connections accepted under `limits` (per
+/// client address, with back-off when accept fails), each closed after
+/// `idle` without a complete query (zero: never).
+pub async fn serve_tcp<D: Answerer>(
+    dns: Arc<D>,
+    listener: TcpListener,
+    limits: accept::Limits,
+    idle: std::time::Duration,
+    tasks: Tasks,
+) {
+    use futures::StreamExt;
     let shutdown = tasks.shutdown().clone();
+    let conns =
+        accept::accepting(listener, "DNS (TCP)", limits, |stream, _| Box::pin(std::future::ready(Some(stream))));
+    let mut conns = std::pin::pin!(conns);
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
+            next = conns.next() => match next {
+                Some(stream) => stream,
+                None => return,
             },
         };
         let (dns, token) = (dns.clone(), shutdown.clone());
         tasks.spawn(async move {
             tokio::select! {
                 _ = token.cancelled() => {}
-                _ = serve_tcp_connection(dns.as_ref(), stream) => {}
+                _ = serve_tcp_connection(dns.as_ref(), stream, idle) => {}
             }
         });
     }
 }
 
-/// DNS over TCP: each message behind a two-byte length, several per connection.
-async fn serve_tcp_connection<D: Answerer>(dns: &D, mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+/// DNS over TCP: each message behind a two-byte length, several per
+/// connection; the next one (prefix and body) must arrive within `idle`.
+async fn serve_tcp_connection<D: Answerer>(
+    dns: &D,
+    mut stream: accept::Accepted,
+    idle: std::time::Duration,
+) -> std::io::Result<()> {
     loop {
-        let len = stream.read_u16().await? as usize;
-        let mut query = vec![0u8; len];
-        stream.read_exact(&mut query).await?;
+        let read = read_query(&mut stream);
+        let query = match idle.is_zero() {
+            true => read.await?,
+            false => match tokio::time::timeout(idle, read).await {
+                Ok(query) => query?,
+                Err(_) => return Ok(()),
+            },
+        };
+        let Some(query) = query else { return Ok(()) };
         let Some(reply) = dns.answer(query).await else { return Ok(()) };
         stream.write_u16(reply.len() as u16).await?;
         stream.write_all(&reply).await?;
     }
+}
+
+/// The next query, or None when its length is over [`TCP_MAX_QUERY`].
+async fn read_query(stream: &mut accept::Accepted) -> std::io::Result<Option<Vec<u8>>> {
+    let len = stream.read_u16().await? as usize;
+    if len > TCP_MAX_QUERY {
+        tracing::debug!(len, "dns: tcp query over the size bound; connection closed");
+        return Ok(None);
+    }
+    let mut query = vec![0u8; len];
+    stream.read_exact(&mut query).await?;
+    Ok(Some(query))
 }

@@ -1,20 +1,18 @@
 //! The HTTP API over TLS (`ports.https`): the router of the plain port,
 //! served on connections that finished their TLS handshake. Handshakes run
 //! beside each other, bounded in number and time, so a slow or silent
-//! client holds up no other (`transport::accept`).
+//! client holds up no other (`transport::accept`); connections count
+//! against their client address together with the plain port's.
 
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
-use futures::Stream;
 use futures::StreamExt;
 use tokio::net::TcpListener;
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::listen::Protocol;
+use crate::limits::ListenerLimits;
 use crate::transport::listener_tls;
 use crate::transport::listener_tls::ListenerTls;
 
@@ -23,36 +21,19 @@ pub async fn serve(
     listener: TcpListener,
     tls: Arc<ListenerTls>,
     router: Router,
+    limits: &ListenerLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let router = crate::http::browser::guarded(router, local);
-    let conns = Box::pin(listener_tls::incoming(listener, tls));
-    axum::serve(TlsListener { conns, local }, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
-}
-
-type Conns = Pin<Box<dyn Stream<Item = (TlsStream<TcpStream>, SocketAddr)> + Send>>;
-
-/// Handshaken connections, as axum takes a listener.
-struct TlsListener {
-    conns: Conns,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.conns.next().await {
-            Some(conn) => conn,
-            // The accept loop never ends by itself; graceful shutdown stops
-            // waiting on it.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
+    let conns = listener_tls::incoming(listener, tls, limits.https()).map(|(stream, addr)| {
+        // As ALPN chose: h2 when the client offered it (we offer both).
+        let protocol = match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Protocol::Http2,
+            _ => Protocol::Http1,
+        };
+        (stream, addr, protocol)
+    });
+    super::listen::serve(conns, router, limits.config.http_header_timeout, shutdown).await;
+    Ok(())
 }

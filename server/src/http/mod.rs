@@ -19,6 +19,7 @@ pub mod health;
 pub mod host;
 pub mod https;
 mod kv;
+mod listen;
 pub mod member;
 mod metrics;
 mod monitor;
@@ -47,6 +48,8 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::Agent;
 use crate::consensus::Server;
 use crate::consensus::ServerError;
+use crate::limits::ListenerLimits;
+use crate::transport;
 
 /// What the handlers share: the server (Raft, store) and this process's agent.
 #[derive(Clone)]
@@ -154,18 +157,30 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-pub async fn serve(listener: TcpListener, app: App, shutdown: CancellationToken) -> std::io::Result<()> {
-    serve_router(listener, router(app), shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    limits: &ListenerLimits,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_router(listener, router(app), limits, shutdown).await
 }
 
-pub async fn serve_router(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
+/// Serves `router` on the plain HTTP port until `shutdown` is cancelled:
+/// connections accepted under `limits.http()` (each counted against its
+/// client address; nodelay set), headers bounded by the header timeout.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    limits: &ListenerLimits,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let router = browser::guarded(router, listener.local_addr()?);
-    // No Nagle delay on small API answers (see transport::serve).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
+    let conns = transport::accept::accepting(listener, "HTTP API", limits.http(), |stream, addr| {
+        Box::pin(std::future::ready(Some((stream, addr, listen::Protocol::Http1))))
     });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    listen::serve(conns, router, limits.config.http_header_timeout, shutdown).await;
+    Ok(())
 }
 
 pub async fn not_found() -> Response {

@@ -20,6 +20,7 @@ use crate::dns;
 use crate::dns::remote::RemoteDns;
 use crate::http;
 use crate::http::client::ClientApp;
+use crate::limits::ListenerLimits;
 use crate::metrics::Metrics;
 use crate::start::spawn_agent_tasks;
 use crate::start::spawn_client_listeners;
@@ -41,6 +42,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         Arc::new(ServerPool::new(config.retry_join.clone(), crate::transport::ChannelPool::new(rpc_tls.clone())));
     let name = config.node_name.clone();
     let mut sup = Supervisor::new(shutdown);
+    let limits = ListenerLimits::new(&config.limits);
     let metrics = Arc::new(Metrics::client());
     let setup = AgentSetup::from_config(
         &config,
@@ -64,17 +66,18 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         shutdown: sup.shutdown().clone(),
     };
     let router = http::client::router(app);
-    let (plain_router, token) = (router.clone(), sup.shutdown().clone());
+    let (plain_router, token, http_limits) = (router.clone(), sup.shutdown().clone(), limits.clone());
     sup.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
-        http::serve_router(http_listener, plain_router, token).await.map_err(stopped)
+        http::serve_router(http_listener, plain_router, &http_limits, token).await.map_err(stopped)
     });
     if let Some(sockets) = dns_sockets {
         let remote = RemoteDns::new(servers.clone());
         let recursing = dns::recurse::Recursing::new(remote, &config.domain, &config.dns);
-        spawn_dns(&mut sup, Arc::new(recursing), sockets);
+        spawn_dns(&mut sup, Arc::new(recursing), sockets, &limits);
     }
-    spawn_client_listeners(&mut sup, &agent, router, ClientListeners { https, grpc, grpc_tls }, &client_tls);
+    let listeners = ClientListeners { https, grpc, grpc_tls };
+    spawn_client_listeners(&mut sup, &agent, router, listeners, &client_tls, &limits);
     spawn_background(&mut sup, &agent, &servers, &name);
     if let Some(tls) = rpc_tls.filter(|tls| config.auto_encrypt.tls && !tls.has_identity()) {
         let auto = AutoEncrypt {

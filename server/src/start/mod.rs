@@ -27,6 +27,7 @@ use crate::data_dir::DataDirError;
 use crate::dns;
 use crate::grpc;
 use crate::http;
+use crate::limits::ListenerLimits;
 use crate::metrics::RpcLayer;
 use crate::tasks::Tasks;
 use crate::transport;
@@ -72,6 +73,7 @@ pub async fn run_on(config: AgentConfig, listeners: Listeners, shutdown: Cancell
     config.validate()?;
     // Before the data dir is touched: what RocksDB creates takes its mode from it.
     crate::data_dir::restrict_umask();
+    crate::fd_limit::raise_and_log();
     match config.server {
         true => server::run(config, listeners, shutdown).await,
         false => client::run(config, listeners, shutdown).await,
@@ -180,15 +182,20 @@ impl Supervisor {
     }
 }
 
-pub fn spawn_dns<D: dns::Answerer>(sup: &mut Supervisor, dns: Arc<D>, (udp, tcp): (UdpSocket, TcpListener)) {
+pub fn spawn_dns<D: dns::Answerer>(
+    sup: &mut Supervisor,
+    dns: Arc<D>,
+    (udp, tcp): (UdpSocket, TcpListener),
+    limits: &ListenerLimits,
+) {
     let (udp_dns, token) = (dns.clone(), sup.shutdown().clone());
     sup.spawn(async move {
         dns::serve_udp(udp_dns, udp, token).await;
         Ok(())
     });
-    let tasks = sup.tasks().clone();
+    let (tasks, tcp_limits, idle) = (sup.tasks().clone(), limits.dns(), limits.config.dns_tcp_idle_timeout);
     sup.spawn(async move {
-        dns::serve_tcp(dns, tcp, tasks).await;
+        dns::serve_tcp(dns, tcp, tcp_limits, idle, tasks).await;
         Ok(())
     });
 }
@@ -200,7 +207,9 @@ pub fn spawn_agent_grpc(
     agent: &Arc<Agent>,
     listener: TcpListener,
     tls: Option<Arc<ListenerTls>>,
+    limits: &ListenerLimits,
 ) {
+    let limits = limits.agent_grpc();
     let router = transport::server()
         .layer(RpcLayer::new(agent.metrics().rpc.clone(), "agent"))
         .add_service(grpc::proxy_api::ProxyApiService::new(agent.connect().clone()));
@@ -209,19 +218,25 @@ pub fn spawn_agent_grpc(
     sup.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what, reason: e.to_string() };
         match tls {
-            None => transport::serve(router, listener, None, token).await.map_err(stopped),
-            Some(tls) => transport::serve_listener_tls(router, listener, tls, token).await.map_err(stopped),
+            None => transport::serve(router, listener, None, limits, token).await.map_err(stopped),
+            Some(tls) => transport::serve_listener_tls(router, listener, tls, limits, token).await.map_err(stopped),
         }
     });
 }
 
 /// The HTTP API over TLS on the https port: the same router (and so the
 /// same middleware) as the plain port.
-pub fn spawn_https(sup: &mut Supervisor, router: axum::Router, listener: TcpListener, tls: Arc<ListenerTls>) {
-    let token = sup.shutdown().clone();
+pub fn spawn_https(
+    sup: &mut Supervisor,
+    router: axum::Router,
+    listener: TcpListener,
+    tls: Arc<ListenerTls>,
+    limits: &ListenerLimits,
+) {
+    let (token, limits) = (sup.shutdown().clone(), limits.clone());
     sup.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTPS API", reason: e.to_string() };
-        http::https::serve(listener, tls, router, token).await.map_err(stopped)
+        http::https::serve(listener, tls, router, &limits, token).await.map_err(stopped)
     });
 }
 
@@ -257,15 +272,16 @@ pub fn spawn_client_listeners(
     router: axum::Router,
     listeners: ClientListeners,
     tls: &ClientListenerTls,
+    limits: &ListenerLimits,
 ) {
     if let (Some(listener), Some(tls)) = (listeners.https, &tls.https) {
-        spawn_https(sup, router, listener, tls.clone());
+        spawn_https(sup, router, listener, tls.clone(), limits);
     }
     if let Some(listener) = listeners.grpc {
-        spawn_agent_grpc(sup, agent, listener, None);
+        spawn_agent_grpc(sup, agent, listener, None, limits);
     }
     if let (Some(listener), Some(tls)) = (listeners.grpc_tls, &tls.grpc) {
-        spawn_agent_grpc(sup, agent, listener, Some(tls.clone()));
+        spawn_agent_grpc(sup, agent, listener, Some(tls.clone()), limits);
     }
 }
 

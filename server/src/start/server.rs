@@ -30,6 +30,7 @@ use crate::dns;
 use crate::grpc::agent_api::AgentApiService;
 use crate::grpc::cluster::ClusterService;
 use crate::http;
+use crate::limits::ListenerLimits;
 use crate::metrics::Metrics;
 use crate::metrics::RpcLayer;
 use crate::server_mode;
@@ -58,6 +59,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let me =
         ServerNode { node_id: data.node_id.clone(), name: config.node_name.clone(), rpc_addr: rpc_addr.to_string() };
     let mut sup = Supervisor::new(shutdown);
+    let limits = ListenerLimits::new(&config.limits);
     let metrics = Arc::new(Metrics::server(Arc::downgrade(&store)));
     let rpc_tls = super::tls::rpc_tls(&config)?;
     let client_tls = super::listener_tls(&config)?;
@@ -77,16 +79,17 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let dns = Arc::new(dns::Dns { zone, store: server.store.clone(), store_release: server.store.release() });
     let parts =
         Parts { server: server.clone(), agent: agent.clone(), dns: dns.clone(), signing, liveness: Default::default() };
-    spawn_services(&mut sup, &parts, rpc_listener, http_listener);
+    spawn_services(&mut sup, &parts, (rpc_listener, http_listener), &limits);
     drop(parts);
     if let Some(sockets) = dns_sockets {
         let recursing = dns::recurse::Recursing::new(dns.clone(), &server.config.domain, &server.config.dns);
-        spawn_dns(&mut sup, Arc::new(recursing), sockets);
+        spawn_dns(&mut sup, Arc::new(recursing), sockets, &limits);
     }
     // It reads the store: only the tasks may keep it, so the store can close.
     drop(dns);
     let router = http::router(http::App { server: server.clone(), agent: agent.clone() });
-    spawn_client_listeners(&mut sup, &agent, router, ClientListeners { https, grpc, grpc_tls }, &client_tls);
+    let listeners = ClientListeners { https, grpc, grpc_tls };
+    spawn_client_listeners(&mut sup, &agent, router, listeners, &client_tls, &limits);
     let (feed_connect, token) = (agent.connect().clone(), sup.shutdown().clone());
     let weak_server = Arc::downgrade(&server);
     sup.spawn(async move {
@@ -185,7 +188,12 @@ struct Parts {
     liveness: Arc<Liveness>,
 }
 
-fn spawn_services(sup: &mut Supervisor, parts: &Parts, rpc_listener: TcpListener, http_listener: TcpListener) {
+fn spawn_services(
+    sup: &mut Supervisor,
+    parts: &Parts,
+    (rpc_listener, http_listener): (TcpListener, TcpListener),
+    limits: &ListenerLimits,
+) {
     let Parts { server, agent, dns, signing, liveness } = parts;
     let app = http::App { server: server.clone(), agent: agent.clone() };
     let api = AgentApiService::new(server.clone(), http::router(app.clone()), dns.clone(), signing, liveness);
@@ -194,15 +202,15 @@ fn spawn_services(sup: &mut Supervisor, parts: &Parts, rpc_listener: TcpListener
         .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
         .add_service(ClusterService::new(server.clone(), signing.clone()))
         .add_service(api);
-    let (token, tls) = (sup.shutdown().clone(), server.pool.tls().cloned());
+    let (token, tls, rpc_limits) = (sup.shutdown().clone(), server.pool.tls().cloned(), limits.server_port());
     sup.spawn(async move {
         let stopped = |e: tonic::transport::Error| AgentError::Stopped { what: "server RPC", reason: e.to_string() };
-        transport::serve(router, rpc_listener, tls, token).await.map_err(stopped)
+        transport::serve(router, rpc_listener, tls, rpc_limits, token).await.map_err(stopped)
     });
-    let token = sup.shutdown().clone();
+    let (token, http_limits) = (sup.shutdown().clone(), limits.clone());
     sup.spawn(async move {
         let stopped = |e: std::io::Error| AgentError::Stopped { what: "HTTP API", reason: e.to_string() };
-        http::serve(http_listener, app, token).await.map_err(stopped)
+        http::serve(http_listener, app, &http_limits, token).await.map_err(stopped)
     });
     let (liveness_server, liveness, token) = (server.clone(), liveness.clone(), sup.shutdown().clone());
     sup.spawn(async move {

@@ -15,3 +15,4 @@ mod t75_browser;
 mod t80_metrics;
 mod t85_at_rest;
 mod t90_https;
+mod t92_limits;

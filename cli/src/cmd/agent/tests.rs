@@ -363,3 +363,32 @@ fn retry_join_without_a_port_uses_the_server_port() {
     assert_eq!(with_default_port("127.0.0.2:9000", 8300), "127.0.0.2:9000");
     assert_eq!(with_default_port("server-2", 8300), "server-2:8300");
 }
+
+#[test]
+fn limits_from_files_over_consul_defaults() {
+    let s = settings(&["-dev"], &[]).unwrap();
+    let l = &s.config.limits;
+    assert_eq!((l.http_max_conns_per_client, l.rpc_max_conns_per_client), (200, 100), "Consul's defaults");
+    assert_eq!((l.rpc_handshake_timeout, l.https_handshake_timeout), (Duration::from_secs(5), Duration::from_secs(5)));
+
+    let hcl = r#"
+limits {
+  http_max_conns_per_client = 50
+  rpc_max_conns_per_client = 0
+  rpc_handshake_timeout = "2s"
+  https_handshake_timeout = "750ms"
+}
+"#;
+    let s = settings(&["-dev"], &[(hcl, Format::Hcl)]).unwrap();
+    let l = &s.config.limits;
+    assert_eq!((l.http_max_conns_per_client, l.rpc_max_conns_per_client), (50, 0));
+    assert_eq!(
+        (l.rpc_handshake_timeout, l.https_handshake_timeout),
+        (Duration::from_secs(2), Duration::from_millis(750))
+    );
+    assert!(!s.ignored.iter().any(|k| k.starts_with("limits.http") || k.starts_with("limits.rpc_max_conns")));
+
+    let negative = "limits { http_max_conns_per_client = -1 }";
+    let err = settings(&["-dev"], &[(negative, Format::Hcl)]).err().unwrap();
+    assert!(err.contains("limits.http_max_conns_per_client cannot be negative"), "{err}");
+}

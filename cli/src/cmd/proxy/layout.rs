@@ -36,6 +36,7 @@ pub async fn resolve(args: &ProxyArgs, client: &Client) -> anyhow::Result<Layout
     let base = ProxyConfig {
         close_denied: args.close_denied,
         metrics_bind: args.metrics_addr.as_deref().map(|a| socket_addr("-metrics-addr", a)).transpose()?,
+        idle_timeout: idle_timeout(args.idle_timeout.as_deref())?,
         ..ProxyConfig::default()
     };
     if let Some(id) = &args.sidecar_for {
@@ -64,6 +65,13 @@ async fn find_sidecar(client: &Client, id: &str) -> anyhow::Result<OwnedAgentSer
         1 => Ok(sidecars.remove(0)),
         n => bail!("{n} sidecar proxies are registered for {id}; use -proxy-id to choose one"),
     }
+}
+
+/// `-idle-timeout`: a Go duration; absent or zero is off.
+fn idle_timeout(flag: Option<&str>) -> anyhow::Result<Option<Duration>> {
+    let Some(text) = flag else { return Ok(None) };
+    let timeout = tessera_mesh::catalog::duration::go::parse(text).map_err(|e| anyhow!("-idle-timeout: {e}"))?;
+    Ok((!timeout.is_zero()).then_some(timeout))
 }
 
 fn millis(config: &api::Config, key: &str) -> Option<Duration> {

@@ -59,6 +59,11 @@ pub struct ProxyArgs {
     /// Close open connections that an intention change denies (Consul keeps them: -close-denied=false).
     #[arg(long = "close-denied", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
     pub close_denied: bool,
+    /// Close a relayed connection that carried no byte either way for this
+    /// long (a Go duration: 30m, 1h). Off by default, as in Consul's proxy:
+    /// idle database pools and websockets are legitimate; 0 is off too.
+    #[arg(long = "idle-timeout", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
     /// HOST:PORT to serve Prometheus metrics on (/metrics); off if not given.
     #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
