@@ -14,6 +14,9 @@ use tessera_mesh::catalog::Service;
 use tessera_mesh::connect::ca::RootCa;
 use tessera_mesh::connect::Intention;
 
+use crate::acl::AclPolicy;
+use crate::acl::AclRole;
+use crate::acl::AclToken;
 use crate::autopilot::AutopilotConfig;
 use crate::ca::CaConfig;
 
@@ -95,6 +98,25 @@ pub enum Command {
         #[serde(default)]
         cas: Option<u64>,
     },
+    /// `PUT /v1/acl/bootstrap`: the management token, with the secret
+    /// hashing key it was hashed under (new, or the state's on a reset).
+    /// Refused once bootstrapped, unless `reset_index` is the last
+    /// bootstrap's index. Writes the built-ins if they are missing.
+    AclBootstrap {
+        hash_key: String,
+        token: AclToken,
+        #[serde(default)]
+        reset_index: Option<u64>,
+    },
+    /// Creates a token (`create`) or replaces an existing one's editable
+    /// fields. The secret is only ever carried hashed.
+    AclTokenSet { token: AclToken, create: bool },
+    /// Answers `Applied(false)` if there was no such token.
+    AclTokenDelete { accessor_id: String },
+    AclPolicySet { policy: AclPolicy, create: bool },
+    AclPolicyDelete { id: String },
+    AclRoleSet { role: AclRole, create: bool },
+    AclRoleDelete { id: String },
 }
 
 /// What applying a command answered. Business rejections (a failed CAS) are
@@ -107,6 +129,9 @@ pub enum CommandResponse {
     Applied(bool),
     /// One answer per command of a `Batch`, in order.
     Batch(Vec<CommandResponse>),
+    /// Not applied, and why (an ACL write whose checks failed at apply:
+    /// a link to a policy deleted meanwhile, a name taken meanwhile).
+    Refused(String),
 }
 
 impl Command {
