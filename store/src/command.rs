@@ -24,7 +24,9 @@ use crate::ca::CaConfig;
 #[serde(tag = "op")]
 pub enum Command {
     /// Records the cluster id. Proposed once, by the first leader.
-    InitCluster { cluster_id: String },
+    InitCluster {
+        cluster_id: String,
+    },
     /// Sets a KV entry. With `cas`, only if the entry's ModifyIndex equals it
     /// (0: only if the key does not exist).
     KvSet {
@@ -46,7 +48,9 @@ pub enum Command {
     },
     /// Several commands in one log entry, applied in order. Writers are
     /// batched this way so that one fsync serves many of them.
-    Batch { commands: Vec<Command> },
+    Batch {
+        commands: Vec<Command>,
+    },
     /// `/v1/catalog/register`: upserts a node, and optionally one service
     /// and some checks on it.
     CatalogRegister {
@@ -67,10 +71,17 @@ pub enum Command {
     },
     /// An agent's anti-entropy sync: the node's services and checks become
     /// exactly these.
-    CatalogSyncNode { node: Node, services: Vec<Service>, checks: Vec<HealthCheck> },
+    CatalogSyncNode {
+        node: Node,
+        services: Vec<Service>,
+        checks: Vec<HealthCheck>,
+    },
     /// The CA's first root and configuration; applied only if there is no
     /// root yet (answers `Applied(false)` otherwise).
-    CaInitialize { config: CaConfig, root: RootCa },
+    CaInitialize {
+        config: CaConfig,
+        root: RootCa,
+    },
     /// Root rotation: `new_root` (cross-signed by the old key) becomes
     /// active if `expect_active` is still the active root.
     CaRotate {
@@ -82,14 +93,24 @@ pub enum Command {
         rotated_at: u64,
     },
     /// A configuration change that keeps the root (e.g. the leaf TTL).
-    CaSetConfig { config: CaConfig },
+    CaSetConfig {
+        config: CaConfig,
+    },
     /// Removes inactive roots whose leaves have all expired.
-    CaPruneRoots { root_ids: Vec<String> },
+    CaPruneRoots {
+        root_ids: Vec<String>,
+    },
     /// Creates an intention; with `replace`, overwrites the pair's existing
     /// one. Answers `Applied(false)` if it exists and `replace` is off.
-    IntentionUpsert { intention: Intention, replace: bool },
+    IntentionUpsert {
+        intention: Intention,
+        replace: bool,
+    },
     /// Answers `Applied(false)` if the pair had no intention.
-    IntentionDelete { source: String, destination: String },
+    IntentionDelete {
+        source: String,
+        destination: String,
+    },
     /// `PUT /v1/operator/autopilot/configuration`: replaces autopilot's
     /// configuration; with `cas`, only if its modify index is still that
     /// (answers `Applied(false)` otherwise).
@@ -110,13 +131,28 @@ pub enum Command {
     },
     /// Creates a token (`create`) or replaces an existing one's editable
     /// fields. The secret is only ever carried hashed.
-    AclTokenSet { token: AclToken, create: bool },
+    AclTokenSet {
+        token: AclToken,
+        create: bool,
+    },
     /// Answers `Applied(false)` if there was no such token.
-    AclTokenDelete { accessor_id: String },
-    AclPolicySet { policy: AclPolicy, create: bool },
-    AclPolicyDelete { id: String },
-    AclRoleSet { role: AclRole, create: bool },
-    AclRoleDelete { id: String },
+    AclTokenDelete {
+        accessor_id: String,
+    },
+    AclPolicySet {
+        policy: AclPolicy,
+        create: bool,
+    },
+    AclPolicyDelete {
+        id: String,
+    },
+    AclRoleSet {
+        role: AclRole,
+        create: bool,
+    },
+    AclRoleDelete {
+        id: String,
+    },
 }
 
 /// What applying a command answered. Business rejections (a failed CAS) are

@@ -125,7 +125,9 @@ fn golden_command(command: &Command) -> &'static str {
             r#"true,"expiration_time":"2024-01-02T15:04:05Z","create_time":"2024-01-01T15:04:05.123456789Z","h"#,
             r#"ash":"UuiRkOQ=","create_index":59,"modify_index":60},"create":true}"#,
         ),
-        Command::AclTokenDelete { .. } => r#"{"op":"AclTokenDelete","accessor_id":"6a1253d2-1785-24fd-91c2-f8e78c745511"}"#,
+        Command::AclTokenDelete { .. } => {
+            r#"{"op":"AclTokenDelete","accessor_id":"6a1253d2-1785-24fd-91c2-f8e78c745511"}"#
+        }
         Command::AclPolicySet { .. } => concat!(
             r#"{"op":"AclPolicySet","policy":{"id":"165d4317-e379-f732-ce70-86278c4558f7","name":"web-policy","#,
             r#""description":"web","rules":"service \"web\" { policy = \"write\" }","datacenters":["dc1"],"has"#,

@@ -136,7 +136,9 @@ impl StateMachine {
                 Self::answer(acl::set_policy(txn, index, policy, *create)?.map(|()| true))
             }
             Command::AclPolicyDelete { id } => Self::answer(acl::delete_policy(txn, index, id)?),
-            Command::AclRoleSet { role, create } => Self::answer(acl::set_role(txn, index, role, *create)?.map(|()| true)),
+            Command::AclRoleSet { role, create } => {
+                Self::answer(acl::set_role(txn, index, role, *create)?.map(|()| true))
+            }
             Command::AclRoleDelete { id } => Self::answer(acl::delete_role(txn, index, id)?),
         })
     }

@@ -107,7 +107,8 @@ pub fn resolve(flags: &HttpFlags, env: &dyn Fn(&str) -> Option<String>) -> anyho
 /// `HTTP_TOKEN`. A file's text is trimmed; an unreadable one is an error.
 fn token(flags: &HttpFlags, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<String>> {
     let read = |path: &str| -> anyhow::Result<String> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("Error reading token file {path}: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("Error reading token file {path}: {e}"))?;
         Ok(text.trim().to_string())
     };
     let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());

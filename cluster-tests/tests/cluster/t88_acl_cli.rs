@@ -54,8 +54,17 @@ async fn t88_bootstrap_then_a_policy_from_a_file_and_a_service_identity_token() 
     let refused = cli(&[&create[..], &a].concat());
     assert_eq!(refused.status.code(), Some(1));
 
-    let token_args = ["acl", "token", "create", "-description", "web token", "-policy-name", "web-write",
-                      "-service-identity", "web:dc1"];
+    let token_args = [
+        "acl",
+        "token",
+        "create",
+        "-description",
+        "web token",
+        "-policy-name",
+        "web-write",
+        "-service-identity",
+        "web:dc1",
+    ];
     let token = stdout(&[&token_args[..], &a, &t].concat());
     let accessor = field(&token, "AccessorID");
     assert_ne!(field(&token, "SecretID"), "<hidden>");

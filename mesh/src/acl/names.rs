@@ -28,9 +28,7 @@ pub fn valid_identity_name(name: &str) -> bool {
     let inner = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_';
     let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            name.len() <= 256 && edge(first) && edge(last) && bytes.iter().all(inner)
-        }
+        (Some(first), Some(last)) => name.len() <= 256 && edge(first) && edge(last) && bytes.iter().all(inner),
         _ => false,
     }
 }

@@ -106,7 +106,8 @@ fn unknown_keys_inside_definitions_are_named_with_their_path() {
 
 #[test]
 fn later_work_is_refused_by_name() {
-    let errs = errors(hcl("auto_config {\n  enabled = true\n}\nverify_incoming = true\nui_config {\n  enabled = true\n}\n"));
+    let errs =
+        errors(hcl("auto_config {\n  enabled = true\n}\nverify_incoming = true\nui_config {\n  enabled = true\n}\n"));
     assert_eq!(
         errs,
         vec![
@@ -276,6 +277,9 @@ fn the_acl_block_maps_consuls_older_token_names() {
     assert_eq!(settings.acl.tokens.default.as_deref(), Some("d"));
     assert_eq!(
         errors(hcl("acl {\n  default_policy = \"maybe\"\n  down_policy = \"x\"\n}\n")),
-        vec!["acl.default_policy: Unsupported default ACL policy: maybe", "acl.down_policy: Unsupported down ACL policy: x"]
+        vec![
+            "acl.default_policy: Unsupported default ACL policy: maybe",
+            "acl.down_policy: Unsupported down ACL policy: x"
+        ]
     );
 }

@@ -229,10 +229,8 @@ pub fn service_identities(
                     }
                 }
             }
-            None => out.push(ServiceIdentityRow {
-                service_name: s.service_name.clone(),
-                datacenters: s.datacenters.clone(),
-            }),
+            None => out
+                .push(ServiceIdentityRow { service_name: s.service_name.clone(), datacenters: s.datacenters.clone() }),
         }
     }
     Ok(out)

@@ -1,12 +1,12 @@
 //! From a presented SecretID to its token, and what a token is.
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use tessera_mesh::acl::secret;
 use tessera_mesh::acl::GLOBAL_MANAGEMENT_POLICY_ID;
 use tessera_store::acl::AclToken;
 use tessera_store::StoreError;
 use tessera_store::View;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// Now, as tokens record times (RFC 3339, UTC).
 pub fn now_text() -> String {

@@ -85,9 +85,10 @@ fn take_reset_index(data_dir: Option<&Path>) -> Result<Option<u64>, ServerError>
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(path = %path.display(), error = %e, "could not remove the ACL bootstrap reset file");
     }
-    let index = text.trim().parse().map_err(|_| {
-        ServerError::Internal(format!("{}: {:?} is not a reset index", path.display(), text.trim()))
-    })?;
+    let index = text
+        .trim()
+        .parse()
+        .map_err(|_| ServerError::Internal(format!("{}: {:?} is not a reset index", path.display(), text.trim())))?;
     Ok(Some(index))
 }
 
@@ -293,7 +294,11 @@ pub async fn update_token(server: &Server, accessor: &str, body: TokenBody) -> R
 }
 
 /// `PUT /v1/acl/token/:accessor/clone`: the same links under new IDs.
-pub async fn clone_token(server: &Server, accessor: &str, description: Option<String>) -> Result<MadeToken, ServerError> {
+pub async fn clone_token(
+    server: &Server,
+    accessor: &str,
+    description: Option<String>,
+) -> Result<MadeToken, ServerError> {
     let key = hash_key(server)?;
     let old = server.store.view().acl_token(accessor)?.ok_or_else(|| bad(format!("Cannot find token {accessor:?}")))?;
     if resolve::expired(&old, OffsetDateTime::now_utc()) {
@@ -383,13 +388,8 @@ fn role_row(server: &Server, id: String, body: RoleBody) -> Result<AclRole, Serv
         node_identities: input::node_identities(&body.node_identities, "role")?,
         ..AclRole::default()
     };
-    role.hash = content_hash(&(
-        &role.name,
-        &role.description,
-        &role.policies,
-        &role.service_identities,
-        &role.node_identities,
-    ));
+    role.hash =
+        content_hash(&(&role.name, &role.description, &role.policies, &role.service_identities, &role.node_identities));
     Ok(role)
 }
 

@@ -80,7 +80,12 @@ fn a_bootstrap_under_another_key_is_refused() {
 fn token_links_are_checked_at_apply_and_a_refusal_changes_nothing() {
     let (_dir, engine, key) = open();
     commit(&engine, |t| bootstrap(t, 2, &key, &management(&key, "boot", SECRET), None).unwrap()).unwrap();
-    let web = AclPolicy { id: "p-web".into(), name: "web".into(), rules: r#"service "web" { policy = "write" }"#.into(), ..AclPolicy::default() };
+    let web = AclPolicy {
+        id: "p-web".into(),
+        name: "web".into(),
+        rules: r#"service "web" { policy = "write" }"#.into(),
+        ..AclPolicy::default()
+    };
     commit(&engine, |t| set_policy(t, 3, &web, true).unwrap()).unwrap();
 
     let mut token = AclToken {
@@ -126,7 +131,8 @@ fn policies_keep_names_unique_rules_valid_and_the_builtin_intact() {
     let clash = AclPolicy { id: "p2".into(), ..web.clone() };
     let refused = commit(&engine, |t| set_policy(t, 4, &clash, true).unwrap());
     assert_eq!(refused, Err(r#"Invalid Policy: A Policy with Name "web" already exists"#.into()));
-    let bad_rules = AclPolicy { id: "p3".into(), name: "bad".into(), rules: "service {".into(), ..AclPolicy::default() };
+    let bad_rules =
+        AclPolicy { id: "p3".into(), name: "bad".into(), rules: "service {".into(), ..AclPolicy::default() };
     assert!(commit(&engine, |t| set_policy(t, 4, &bad_rules, true).unwrap()).is_err());
 
     let renamed = AclPolicy { name: "web2".into(), ..web.clone() };

@@ -157,8 +157,8 @@ async fn create(args: LinkArgs) -> anyhow::Result<u8> {
     set("ExpirationTTL", args.expires_ttl.as_ref());
     body.insert("Local".into(), Value::Bool(args.local));
     let client = Client::new(&args.http)?;
-    let token = call(&client, Method::PUT, "/v1/acl/token", Some(&Value::Object(body)), "Failed to create new token")
-        .await?;
+    let token =
+        call(&client, Method::PUT, "/v1/acl/token", Some(&Value::Object(body)), "Failed to create new token").await?;
     format::print(&args.format, &token, format::token)
 }
 
@@ -201,7 +201,8 @@ async fn update(args: LinkArgs) -> anyhow::Result<u8> {
 async fn delete(args: IdArgs) -> anyhow::Result<u8> {
     let id = accessor(&args.accessor_id, "delete")?;
     let client = Client::new(&args.http)?;
-    call(&client, Method::DELETE, &format!("/v1/acl/token/{id}"), None, &format!("Error deleting token {id:?}")).await?;
+    call(&client, Method::DELETE, &format!("/v1/acl/token/{id}"), None, &format!("Error deleting token {id:?}"))
+        .await?;
     println!("Token {id:?} deleted successfully");
     Ok(0)
 }

@@ -27,8 +27,9 @@ use crate::http::ApiError;
 use crate::http::App;
 
 fn answer(server: &Server, found: Option<AclRole>) -> Result<Response, ApiError> {
-    let role = found
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Requested role does not exist: {ACL_NOT_FOUND}")))?;
+    let role = found.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("Requested role does not exist: {ACL_NOT_FOUND}"))
+    })?;
     let view = server.store.view();
     let index = view.index(Table::Acl)?;
     Ok((read_headers(server, index), json_body(&shapes::role(&view, &role)?)?).into_response())

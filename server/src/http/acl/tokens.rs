@@ -74,7 +74,8 @@ pub async fn read_self(State(app): State<App>, headers: HeaderMap, params: Query
     let server = &app.server;
     require_enabled(server)?;
     prepare(server, &params, Table::Acl).await?;
-    let token = caller(server, &headers, &params)?.ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, ACL_NOT_FOUND))?;
+    let token =
+        caller(server, &headers, &params)?.ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, ACL_NOT_FOUND))?;
     let view = server.store.view();
     let index = view.index(Table::Acl)?;
     Ok((read_headers(server, index), json_body(&shapes::token(&view, &token, None)?)?).into_response())
