@@ -76,7 +76,15 @@ impl Client {
         if endpoint.https() || endpoint.tls.configured() {
             builder = builder.use_preconfigured_tls(tls::client_config(&endpoint.tls)?);
         }
-        let http = builder.build()?;
+        // Every request, streams included, carries the token (Consul's api client does).
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &endpoint.token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(token).context("the ACL token is not a header value")?;
+            value.set_sensitive(true);
+            headers.insert("x-consul-token", value);
+        }
+        let http = builder.default_headers(headers).build()?;
         Ok(Client { base: endpoint.base.clone(), http, datacenter: flags.datacenter.clone(), stale: flags.stale })
     }
 

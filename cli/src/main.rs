@@ -50,6 +50,9 @@ enum Command {
     /// Manages intentions: which service may connect to which.
     #[command(subcommand)]
     Intention(cmd::intention::IntentionCommand),
+    /// Manages ACL tokens, policies and roles (state only: not enforced yet).
+    #[command(subcommand)]
+    Acl(cmd::acl::AclCommand),
     /// Creates a CA and certificates for agent TLS.
     #[command(subcommand)]
     Tls(cmd::tls::TlsCommand),
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
             Command::Leave(args) => cmd::catalog::leave(args).await,
             Command::Connect(command) => cmd::connect::run(command).await,
             Command::Intention(command) => cmd::intention::run(command).await,
+            Command::Acl(command) => cmd::acl::run(command).await,
             Command::Tls(command) => cmd::tls::run(command),
             Command::Validate(args) => cmd::validate::run(args),
             Command::Maint(args) => cmd::ops::maint(args).await,

@@ -153,6 +153,44 @@ pub struct AgentConfig {
     /// Which definitions may be script checks (`enable_script_checks`,
     /// `enable_local_script_checks`).
     pub script_checks: tessera_mesh::catalog::definition::ScriptChecks,
+    /// Consul's `acl { ... }` block.
+    pub acl: AclConfig,
+}
+
+/// Consul's `acl` block. With `enabled`, the ACL state and its API
+/// (`/v1/acl/*`) are on; no other endpoint checks tokens yet.
+#[derive(Debug, Clone, Default)]
+pub struct AclConfig {
+    pub enabled: bool,
+    pub default_policy: tessera_mesh::acl::DefaultPolicy,
+    /// `allow`, `deny`, `extend-cache` (Consul's default) or `async-cache`;
+    /// kept for the enforcement to come.
+    pub down_policy: String,
+    pub enable_token_persistence: bool,
+    pub token_ttl: Duration,
+    pub tokens: AclTokens,
+}
+
+/// The secrets the `acl.tokens` block gives. Debug shows only which are set.
+#[derive(Clone, Default)]
+pub struct AclTokens {
+    /// The leader creates a management token with this SecretID.
+    pub initial_management: Option<String>,
+    pub agent: Option<String>,
+    pub agent_recovery: Option<String>,
+    pub default: Option<String>,
+}
+
+impl std::fmt::Debug for AclTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| v.as_ref().map(|_| "<hidden>");
+        f.debug_struct("AclTokens")
+            .field("initial_management", &shown(&self.initial_management))
+            .field("agent", &shown(&self.agent))
+            .field("agent_recovery", &shown(&self.agent_recovery))
+            .field("default", &shown(&self.default))
+            .finish()
+    }
 }
 
 /// Where the server port's TLS comes from.
@@ -295,6 +333,11 @@ impl Default for AgentConfig {
             config_dirs: Vec::new(),
             config_files: Vec::new(),
             script_checks: Default::default(),
+            acl: AclConfig {
+                down_policy: "extend-cache".into(),
+                token_ttl: Duration::from_secs(30),
+                ..AclConfig::default()
+            },
         }
     }
 }

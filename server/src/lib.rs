@@ -22,6 +22,7 @@
 //! `tessera-mesh`, the wire `tessera-proto`.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod agent;
 pub mod client_agent;
 pub mod cluster;

@@ -14,6 +14,9 @@ use tessera_mesh::catalog::Service;
 use tessera_mesh::connect::ca::RootCa;
 use tessera_mesh::connect::Intention;
 
+use crate::acl::AclPolicy;
+use crate::acl::AclRole;
+use crate::acl::AclToken;
 use crate::autopilot::AutopilotConfig;
 use crate::ca::CaConfig;
 
@@ -21,7 +24,9 @@ use crate::ca::CaConfig;
 #[serde(tag = "op")]
 pub enum Command {
     /// Records the cluster id. Proposed once, by the first leader.
-    InitCluster { cluster_id: String },
+    InitCluster {
+        cluster_id: String,
+    },
     /// Sets a KV entry. With `cas`, only if the entry's ModifyIndex equals it
     /// (0: only if the key does not exist).
     KvSet {
@@ -43,7 +48,9 @@ pub enum Command {
     },
     /// Several commands in one log entry, applied in order. Writers are
     /// batched this way so that one fsync serves many of them.
-    Batch { commands: Vec<Command> },
+    Batch {
+        commands: Vec<Command>,
+    },
     /// `/v1/catalog/register`: upserts a node, and optionally one service
     /// and some checks on it.
     CatalogRegister {
@@ -64,10 +71,17 @@ pub enum Command {
     },
     /// An agent's anti-entropy sync: the node's services and checks become
     /// exactly these.
-    CatalogSyncNode { node: Node, services: Vec<Service>, checks: Vec<HealthCheck> },
+    CatalogSyncNode {
+        node: Node,
+        services: Vec<Service>,
+        checks: Vec<HealthCheck>,
+    },
     /// The CA's first root and configuration; applied only if there is no
     /// root yet (answers `Applied(false)` otherwise).
-    CaInitialize { config: CaConfig, root: RootCa },
+    CaInitialize {
+        config: CaConfig,
+        root: RootCa,
+    },
     /// Root rotation: `new_root` (cross-signed by the old key) becomes
     /// active if `expect_active` is still the active root.
     CaRotate {
@@ -79,14 +93,24 @@ pub enum Command {
         rotated_at: u64,
     },
     /// A configuration change that keeps the root (e.g. the leaf TTL).
-    CaSetConfig { config: CaConfig },
+    CaSetConfig {
+        config: CaConfig,
+    },
     /// Removes inactive roots whose leaves have all expired.
-    CaPruneRoots { root_ids: Vec<String> },
+    CaPruneRoots {
+        root_ids: Vec<String>,
+    },
     /// Creates an intention; with `replace`, overwrites the pair's existing
     /// one. Answers `Applied(false)` if it exists and `replace` is off.
-    IntentionUpsert { intention: Intention, replace: bool },
+    IntentionUpsert {
+        intention: Intention,
+        replace: bool,
+    },
     /// Answers `Applied(false)` if the pair had no intention.
-    IntentionDelete { source: String, destination: String },
+    IntentionDelete {
+        source: String,
+        destination: String,
+    },
     /// `PUT /v1/operator/autopilot/configuration`: replaces autopilot's
     /// configuration; with `cas`, only if its modify index is still that
     /// (answers `Applied(false)` otherwise).
@@ -94,6 +118,40 @@ pub enum Command {
         config: AutopilotConfig,
         #[serde(default)]
         cas: Option<u64>,
+    },
+    /// `PUT /v1/acl/bootstrap`: the management token, with the secret
+    /// hashing key it was hashed under (new, or the state's on a reset).
+    /// Refused once bootstrapped, unless `reset_index` is the last
+    /// bootstrap's index. Writes the built-ins if they are missing.
+    AclBootstrap {
+        hash_key: String,
+        token: AclToken,
+        #[serde(default)]
+        reset_index: Option<u64>,
+    },
+    /// Creates a token (`create`) or replaces an existing one's editable
+    /// fields. The secret is only ever carried hashed.
+    AclTokenSet {
+        token: AclToken,
+        create: bool,
+    },
+    /// Answers `Applied(false)` if there was no such token.
+    AclTokenDelete {
+        accessor_id: String,
+    },
+    AclPolicySet {
+        policy: AclPolicy,
+        create: bool,
+    },
+    AclPolicyDelete {
+        id: String,
+    },
+    AclRoleSet {
+        role: AclRole,
+        create: bool,
+    },
+    AclRoleDelete {
+        id: String,
     },
 }
 
@@ -107,6 +165,9 @@ pub enum CommandResponse {
     Applied(bool),
     /// One answer per command of a `Batch`, in order.
     Batch(Vec<CommandResponse>),
+    /// Not applied, and why (an ACL write whose checks failed at apply:
+    /// a link to a policy deleted meanwhile, a name taken meanwhile).
+    Refused(String),
 }
 
 impl Command {

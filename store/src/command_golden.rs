@@ -109,6 +109,38 @@ fn golden_command(command: &Command) -> &'static str {
             r#""server_stabilization_time_ns":20000000000,"redundancy_zone_tag":"zone","#,
             r#""disable_upgrade_migration":true,"upgrade_version_tag":"build"},"cas":21}"#,
         ),
+        Command::AclBootstrap { .. } => concat!(
+            r#"{"op":"AclBootstrap","hash_key":"0a1b2c","token":{"accessor_id":"6a1253d2-1785-24fd-91c2-f8e78c"#,
+            r#"745511","secret_hash":"5bdcc146bf60754e","description":"web token","policies":["165d4317-e379-f"#,
+            r#"732-ce70-86278c4558f7"],"roles":["2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"],"service_identities":["#,
+            r#"{"service_name":"web","datacenters":["dc1"]}],"node_identities":[{"node_name":"node-1","datacen"#,
+            r#"ter":"dc1"}],"local":true,"expiration_time":"2024-01-02T15:04:05Z","create_time":"2024-01-01T15"#,
+            r#":04:05.123456789Z","hash":"UuiRkOQ=","create_index":59,"modify_index":60},"reset_index":13}"#,
+        ),
+        Command::AclTokenSet { .. } => concat!(
+            r#"{"op":"AclTokenSet","token":{"accessor_id":"6a1253d2-1785-24fd-91c2-f8e78c745511","secret_hash""#,
+            r#":"5bdcc146bf60754e","description":"web token","policies":["165d4317-e379-f732-ce70-86278c4558f7"#,
+            r#""],"roles":["2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"],"service_identities":[{"service_name":"web""#,
+            r#","datacenters":["dc1"]}],"node_identities":[{"node_name":"node-1","datacenter":"dc1"}],"local":"#,
+            r#"true,"expiration_time":"2024-01-02T15:04:05Z","create_time":"2024-01-01T15:04:05.123456789Z","h"#,
+            r#"ash":"UuiRkOQ=","create_index":59,"modify_index":60},"create":true}"#,
+        ),
+        Command::AclTokenDelete { .. } => {
+            r#"{"op":"AclTokenDelete","accessor_id":"6a1253d2-1785-24fd-91c2-f8e78c745511"}"#
+        }
+        Command::AclPolicySet { .. } => concat!(
+            r#"{"op":"AclPolicySet","policy":{"id":"165d4317-e379-f732-ce70-86278c4558f7","name":"web-policy","#,
+            r#""description":"web","rules":"service \"web\" { policy = \"write\" }","datacenters":["dc1"],"has"#,
+            r#"h":"AbC=","create_index":5,"modify_index":6},"create":true}"#,
+        ),
+        Command::AclPolicyDelete { .. } => r#"{"op":"AclPolicyDelete","id":"165d4317-e379-f732-ce70-86278c4558f7"}"#,
+        Command::AclRoleSet { .. } => concat!(
+            r#"{"op":"AclRoleSet","role":{"id":"2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d","name":"db-reader","desc"#,
+            r#"ription":"reads db","policies":["165d4317-e379-f732-ce70-86278c4558f7"],"service_identities":[{"#,
+            r#""service_name":"db"}],"node_identities":[{"node_name":"node-2","datacenter":"dc2"}],"hash":"DeF"#,
+            r#"=","create_index":7,"modify_index":8},"create":true}"#,
+        ),
+        Command::AclRoleDelete { .. } => r#"{"op":"AclRoleDelete","id":"2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"}"#,
     }
 }
 
@@ -118,6 +150,7 @@ fn golden_response(response: &CommandResponse) -> &'static str {
         CommandResponse::Done => r#""Done""#,
         CommandResponse::Applied(_) => r#"{"Applied":true}"#,
         CommandResponse::Batch(_) => r#"{"Batch":["Done",{"Applied":false}]}"#,
+        CommandResponse::Refused(_) => r#"{"Refused":"No such ACL policy with ID \"p1\""}"#,
     }
 }
 
@@ -270,7 +303,62 @@ fn samples() -> Vec<Command> {
             },
             cas: Some(21),
         },
+        Command::AclBootstrap { hash_key: "0a1b2c".into(), token: acl_token(), reset_index: Some(13) },
+        Command::AclTokenSet { token: acl_token(), create: true },
+        Command::AclTokenDelete { accessor_id: "6a1253d2-1785-24fd-91c2-f8e78c745511".into() },
+        Command::AclPolicySet { policy: acl_policy(), create: true },
+        Command::AclPolicyDelete { id: "165d4317-e379-f732-ce70-86278c4558f7".into() },
+        Command::AclRoleSet { role: acl_role(), create: true },
+        Command::AclRoleDelete { id: "2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d".into() },
     ]
+}
+
+fn acl_token() -> crate::acl::AclToken {
+    crate::acl::AclToken {
+        accessor_id: "6a1253d2-1785-24fd-91c2-f8e78c745511".into(),
+        secret_hash: "5bdcc146bf60754e".into(),
+        description: "web token".into(),
+        policies: vec!["165d4317-e379-f732-ce70-86278c4558f7".into()],
+        roles: vec!["2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d".into()],
+        service_identities: vec![crate::acl::ServiceIdentityRow {
+            service_name: "web".into(),
+            datacenters: vec!["dc1".into()],
+        }],
+        node_identities: vec![crate::acl::NodeIdentityRow { node_name: "node-1".into(), datacenter: "dc1".into() }],
+        local: true,
+        expiration_time: Some("2024-01-02T15:04:05Z".into()),
+        create_time: "2024-01-01T15:04:05.123456789Z".into(),
+        hash: "UuiRkOQ=".into(),
+        create_index: 59,
+        modify_index: 60,
+    }
+}
+
+fn acl_policy() -> crate::acl::AclPolicy {
+    crate::acl::AclPolicy {
+        id: "165d4317-e379-f732-ce70-86278c4558f7".into(),
+        name: "web-policy".into(),
+        description: "web".into(),
+        rules: "service \"web\" { policy = \"write\" }".into(),
+        datacenters: vec!["dc1".into()],
+        hash: "AbC=".into(),
+        create_index: 5,
+        modify_index: 6,
+    }
+}
+
+fn acl_role() -> crate::acl::AclRole {
+    crate::acl::AclRole {
+        id: "2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d".into(),
+        name: "db-reader".into(),
+        description: "reads db".into(),
+        policies: vec!["165d4317-e379-f732-ce70-86278c4558f7".into()],
+        service_identities: vec![crate::acl::ServiceIdentityRow { service_name: "db".into(), datacenters: vec![] }],
+        node_identities: vec![crate::acl::NodeIdentityRow { node_name: "node-2".into(), datacenter: "dc2".into() }],
+        hash: "DeF=".into(),
+        create_index: 7,
+        modify_index: 8,
+    }
 }
 
 fn response_samples() -> Vec<CommandResponse> {
@@ -278,6 +366,7 @@ fn response_samples() -> Vec<CommandResponse> {
         CommandResponse::Done,
         CommandResponse::Applied(true),
         CommandResponse::Batch(vec![CommandResponse::Done, CommandResponse::Applied(false)]),
+        CommandResponse::Refused("No such ACL policy with ID \"p1\"".into()),
     ]
 }
 

@@ -24,17 +24,21 @@ pub enum Cf {
     /// Connect: CA roots and configuration, and intentions
     /// (see [`crate::tables::connect`]).
     Connect,
+    /// ACL tokens, policies and roles, and the ACL system's settings
+    /// (see [`crate::tables::acl`]).
+    Acl,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 7] = [Cf::RaftMeta, Cf::RaftLogs, Cf::SmMeta, Cf::Kv, Cf::Snapshot, Cf::Catalog, Cf::Connect];
+    pub const ALL: [Cf; 8] =
+        [Cf::RaftMeta, Cf::RaftLogs, Cf::SmMeta, Cf::Kv, Cf::Snapshot, Cf::Catalog, Cf::Connect, Cf::Acl];
 
     /// The column families a state machine snapshot carries.
-    pub const STATE: [Cf; 4] = [Cf::SmMeta, Cf::Kv, Cf::Catalog, Cf::Connect];
+    pub const STATE: [Cf; 5] = [Cf::SmMeta, Cf::Kv, Cf::Catalog, Cf::Connect, Cf::Acl];
 
     /// Whether this column family holds a replicated table (read by key).
     pub fn is_table(self) -> bool {
-        matches!(self, Cf::Kv | Cf::Catalog | Cf::Connect)
+        matches!(self, Cf::Kv | Cf::Catalog | Cf::Connect | Cf::Acl)
     }
 
     pub fn name(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Cf {
             Cf::Snapshot => "snapshot",
             Cf::Catalog => "catalog",
             Cf::Connect => "connect",
+            Cf::Acl => "acl",
         }
     }
 
@@ -59,6 +64,7 @@ impl Cf {
             Cf::Snapshot => 5,
             Cf::Catalog => 6,
             Cf::Connect => 7,
+            Cf::Acl => 8,
         }
     }
 

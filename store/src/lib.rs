@@ -14,7 +14,7 @@
 //! - [`state_machine`]: openraft's `RaftStateMachine`.
 //! - `tables` (private): typed tables, each with a modify index;
 //!   [`watch`] publishes those indexes.
-//! - [`command`], [`ca`], [`types`]: what the log and the tables hold.
+//! - [`command`], [`ca`], [`acl`], [`types`]: what the log and the tables hold.
 //! - `snapshot` (private): the snapshot format sent to lagging servers.
 //!
 //! Stored formats: [`command::Command`] and everything it carries, the
@@ -26,6 +26,7 @@
 // boxing it at this crate's edge would only move the size elsewhere.
 #![allow(clippy::result_large_err)]
 
+pub mod acl;
 pub mod autopilot;
 pub mod ca;
 pub mod command;
@@ -61,11 +62,16 @@ pub use crate::tables::catalog::Sizes as CatalogSizes;
 pub use crate::tables::kv::KvEntry;
 pub use crate::watch::Table;
 
+use crate::acl::AclMeta;
+use crate::acl::AclPolicy;
+use crate::acl::AclRole;
+use crate::acl::AclToken;
 use crate::ca::CaState;
 use crate::engine::Engine;
 use crate::engine::Reads;
 use crate::log_store::LogStore;
 use crate::state_machine::StateMachine;
+use crate::tables::acl as acl_table;
 use crate::tables::catalog;
 use crate::tables::connect;
 use crate::tables::kv;
@@ -293,6 +299,49 @@ impl View<'_> {
 
     pub fn intention(&self, source: &str, destination: &str) -> Result<Option<Intention>, StoreError> {
         connect::intention(&self.snapshot, source, destination)
+    }
+
+    /// The ACL system's key and bootstrap state (default: never bootstrapped).
+    pub fn acl_meta(&self) -> Result<AclMeta, StoreError> {
+        acl_table::acl_meta(&self.snapshot)
+    }
+
+    pub fn acl_token(&self, accessor_id: &str) -> Result<Option<AclToken>, StoreError> {
+        acl_table::token(&self.snapshot, accessor_id)
+    }
+
+    /// The token whose SecretID hashes to `secret_hash` under the state's key.
+    pub fn acl_token_by_secret_hash(&self, secret_hash: &str) -> Result<Option<AclToken>, StoreError> {
+        acl_table::token_by_secret_hash(&self.snapshot, secret_hash)
+    }
+
+    /// Every token, by AccessorID.
+    pub fn acl_tokens(&self) -> Result<Vec<AclToken>, StoreError> {
+        acl_table::tokens(&self.snapshot)
+    }
+
+    pub fn acl_policy(&self, id: &str) -> Result<Option<AclPolicy>, StoreError> {
+        acl_table::policy(&self.snapshot, id)
+    }
+
+    pub fn acl_policy_by_name(&self, name: &str) -> Result<Option<AclPolicy>, StoreError> {
+        acl_table::policy_by_name(&self.snapshot, name)
+    }
+
+    pub fn acl_policies(&self) -> Result<Vec<AclPolicy>, StoreError> {
+        acl_table::policies(&self.snapshot)
+    }
+
+    pub fn acl_role(&self, id: &str) -> Result<Option<AclRole>, StoreError> {
+        acl_table::role(&self.snapshot, id)
+    }
+
+    pub fn acl_role_by_name(&self, name: &str) -> Result<Option<AclRole>, StoreError> {
+        acl_table::role_by_name(&self.snapshot, name)
+    }
+
+    pub fn acl_roles(&self) -> Result<Vec<AclRole>, StoreError> {
+        acl_table::roles(&self.snapshot)
     }
 
     /// Autopilot's configuration in effect, with its indexes.

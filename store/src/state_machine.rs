@@ -26,6 +26,7 @@ use crate::engine::WriteOps;
 use crate::keys;
 use crate::keys::Cf;
 use crate::snapshot;
+use crate::tables::acl;
 use crate::tables::catalog;
 use crate::tables::connect;
 use crate::tables::kv;
@@ -124,7 +125,31 @@ impl StateMachine {
             Command::AutopilotSetConfig { config, cas } => {
                 CommandResponse::Applied(crate::tables::autopilot::set_config(txn, index, config, *cas)?)
             }
+            Command::AclBootstrap { hash_key, token, reset_index } => {
+                Self::answer(acl::bootstrap(txn, index, hash_key, token, *reset_index)?.map(|()| true))
+            }
+            Command::AclTokenSet { token, create } => {
+                Self::answer(acl::set_token(txn, index, token, *create)?.map(|()| true))
+            }
+            Command::AclTokenDelete { accessor_id } => Self::answer(acl::delete_token(txn, index, accessor_id)?),
+            Command::AclPolicySet { policy, create } => {
+                Self::answer(acl::set_policy(txn, index, policy, *create)?.map(|()| true))
+            }
+            Command::AclPolicyDelete { id } => Self::answer(acl::delete_policy(txn, index, id)?),
+            Command::AclRoleSet { role, create } => {
+                Self::answer(acl::set_role(txn, index, role, *create)?.map(|()| true))
+            }
+            Command::AclRoleDelete { id } => Self::answer(acl::delete_role(txn, index, id)?),
         })
+    }
+
+    /// An ACL write's answer: applied (or, for a delete, whether there was
+    /// something to delete), or refused with its reason.
+    fn answer(outcome: Result<bool, acl::Refusal>) -> CommandResponse {
+        match outcome {
+            Ok(applied) => CommandResponse::Applied(applied),
+            Err(refusal) => CommandResponse::Refused(refusal),
+        }
     }
 
     /// Tables whose modify index a command may move.
@@ -147,6 +172,15 @@ impl StateMachine {
             }
             Command::IntentionUpsert { .. } | Command::IntentionDelete { .. } => {
                 out.insert(Table::Intentions);
+            }
+            Command::AclBootstrap { .. }
+            | Command::AclTokenSet { .. }
+            | Command::AclTokenDelete { .. }
+            | Command::AclPolicySet { .. }
+            | Command::AclPolicyDelete { .. }
+            | Command::AclRoleSet { .. }
+            | Command::AclRoleDelete { .. } => {
+                out.insert(Table::Acl);
             }
         }
     }

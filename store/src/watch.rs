@@ -14,11 +14,13 @@ pub enum Table {
     /// CA roots and the CA configuration.
     Roots,
     Intentions,
+    /// ACL tokens, policies and roles.
+    Acl,
 }
 
 impl Table {
     /// In declaration order, so `table as usize` is a table's position here.
-    pub const ALL: [Table; 4] = [Table::Kv, Table::Catalog, Table::Roots, Table::Intentions];
+    pub const ALL: [Table; 5] = [Table::Kv, Table::Catalog, Table::Roots, Table::Intentions, Table::Acl];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -26,6 +28,7 @@ impl Table {
             Table::Catalog => "catalog",
             Table::Roots => "roots",
             Table::Intentions => "intentions",
+            Table::Acl => "acl",
         }
     }
 }

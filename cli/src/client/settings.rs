@@ -14,6 +14,8 @@ pub struct Endpoint {
     /// `http://host:port` or `https://host:port` (any path kept as a prefix).
     pub base: String,
     pub tls: TlsSettings,
+    /// The ACL token every request sends as `X-Consul-Token`.
+    pub token: Option<String>,
 }
 
 impl Endpoint {
@@ -97,7 +99,26 @@ pub fn resolve(flags: &HttpFlags, env: &dyn Fn(&str) -> Option<String>) -> anyho
         server_name: or_env(&flags.tls_server_name, "TLS_SERVER_NAME"),
         verify: bool_var(env, "HTTP_SSL_VERIFY").unwrap_or(true),
     };
-    Ok(Endpoint { base: base_url(&addr, ssl)?, tls })
+    let token = token(flags, env)?;
+    Ok(Endpoint { base: base_url(&addr, ssl)?, tls, token })
+}
+
+/// Consul's api client order: `-token-file`, `-token`, `HTTP_TOKEN_FILE`,
+/// `HTTP_TOKEN`. A file's text is trimmed; an unreadable one is an error.
+fn token(flags: &HttpFlags, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<String>> {
+    let read = |path: &str| -> anyhow::Result<String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("Error reading token file {path}: {e}"))?;
+        Ok(text.trim().to_string())
+    };
+    let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let token = match (given(&flags.token_file), given(&flags.token), var(env, "HTTP_TOKEN_FILE")) {
+        (Some(file), _, _) => Some(read(&file)?),
+        (None, Some(token), _) => Some(token),
+        (None, None, Some(file)) => Some(read(&file)?),
+        (None, None, None) => var(env, "HTTP_TOKEN"),
+    };
+    Ok(token.filter(|t| !t.is_empty()))
 }
 
 /// `host:port`, `http://...` or `https://...` to a base URL. `https://` or
@@ -201,6 +222,23 @@ mod tests {
         assert_eq!(endpoint.tls.ca_file.as_deref(), Some("flag.pem"));
         assert_eq!(endpoint.tls.server_name.as_deref(), Some("flag.name"));
         assert_eq!(endpoint.base, "https://h:1");
+    }
+
+    #[test]
+    fn the_token_comes_from_file_flag_then_flag_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "  from-file\n").unwrap();
+        let file = file.display().to_string();
+        let env_file = [("CONSUL_HTTP_TOKEN_FILE", file.as_str()), ("CONSUL_HTTP_TOKEN", "consul-env")];
+        assert_eq!(resolved(&HttpFlags::default(), &env_file).token.as_deref(), Some("from-file"));
+        let env = [("TESSERA_HTTP_TOKEN", "tessera-env"), ("CONSUL_HTTP_TOKEN", "consul-env")];
+        assert_eq!(resolved(&HttpFlags::default(), &env).token.as_deref(), Some("tessera-env"));
+        let flag = HttpFlags { token: Some("flag".into()), ..HttpFlags::default() };
+        assert_eq!(resolved(&flag, &env_file).token.as_deref(), Some("flag"));
+        let both = HttpFlags { token: Some("flag".into()), token_file: Some(file.clone()), ..HttpFlags::default() };
+        assert_eq!(resolved(&both, &env).token.as_deref(), Some("from-file"));
+        assert_eq!(resolved(&HttpFlags::default(), &[]).token, None);
     }
 
     #[test]

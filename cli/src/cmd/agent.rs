@@ -442,6 +442,7 @@ impl AgentArgs {
             rpc_tls,
             auto_encrypt,
             script_checks,
+            acl: acl_settings(&file.acl)?,
         };
         match (config.validate(), purpose) {
             (Ok(()), _) => {}
@@ -481,6 +482,30 @@ fn limits(file: &agent_config::Limits) -> Result<Limits, String> {
         rpc_handshake_timeout: file.rpc_handshake_timeout.unwrap_or(defaults.rpc_handshake_timeout),
         https_handshake_timeout: file.https_handshake_timeout.unwrap_or(defaults.https_handshake_timeout),
         ..defaults
+    })
+}
+
+/// The `acl` block; `-dev` changes nothing here (ACLs stay off unless a
+/// file turns them on), as in Consul.
+fn acl_settings(file: &agent_config::AclSettings) -> Result<tessera_server::config::AclConfig, String> {
+    let defaults = AgentConfig::default().acl;
+    let default_policy = match file.default_policy.as_deref() {
+        Some(policy) => tessera_mesh::acl::DefaultPolicy::from_config(policy)?,
+        None => defaults.default_policy,
+    };
+    let tokens = &file.tokens;
+    Ok(tessera_server::config::AclConfig {
+        enabled: file.enabled.unwrap_or(false),
+        default_policy,
+        down_policy: file.down_policy.clone().unwrap_or(defaults.down_policy),
+        enable_token_persistence: file.enable_token_persistence.unwrap_or(false),
+        token_ttl: file.token_ttl.unwrap_or(defaults.token_ttl),
+        tokens: tessera_server::config::AclTokens {
+            initial_management: tokens.initial_management.clone().filter(|t| !t.is_empty()),
+            agent: tokens.agent.clone().filter(|t| !t.is_empty()),
+            agent_recovery: tokens.agent_recovery.clone().filter(|t| !t.is_empty()),
+            default: tokens.default.clone().filter(|t| !t.is_empty()),
+        },
     })
 }
 

@@ -1,5 +1,6 @@
 //! One module per command noun.
 
+pub mod acl;
 pub mod agent;
 pub mod agent_ops;
 pub mod catalog;
@@ -45,6 +46,12 @@ pub struct HttpFlags {
     /// The name the agent's certificate must hold, instead of the address's host (also CONSUL_TLS_SERVER_NAME).
     #[arg(long = "tls-server-name", value_name = "NAME")]
     pub tls_server_name: Option<String>,
+    /// The ACL token (SecretID) to send as X-Consul-Token (also CONSUL_HTTP_TOKEN).
+    #[arg(long, value_name = "SECRET")]
+    pub token: Option<String>,
+    /// A file holding the ACL token; wins over -token (also CONSUL_HTTP_TOKEN_FILE).
+    #[arg(long = "token-file", value_name = "FILE")]
+    pub token_file: Option<String>,
 }
 
 /// Prints an error the way Consul's CLI does and returns exit code 1.

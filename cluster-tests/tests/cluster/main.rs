@@ -16,6 +16,7 @@ mod t80_errors;
 mod t85_config_files;
 mod t86_watch;
 mod t87_cli_ops;
+mod t88_acl_cli;
 mod t90_connect;
 mod t95_walkthrough;
 mod t96_mesh_hosts;

@@ -49,8 +49,10 @@
 mod authorizer;
 pub mod errors;
 pub mod identity;
+pub mod names;
 mod parse;
 mod rules;
+pub mod secret;
 mod table;
 
 pub use authorizer::Authorizer;

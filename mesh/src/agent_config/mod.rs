@@ -219,6 +219,31 @@ pub struct AgentSettings {
     #[serde(flatten)]
     pub top_level_tls: TlsFiles,
     pub auto_encrypt: AutoEncrypt,
+    pub acl: AclSettings,
+}
+
+/// `acl { ... }`: the keys acted on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AclSettings {
+    pub enabled: Option<bool>,
+    pub default_policy: Option<String>,
+    pub down_policy: Option<String>,
+    pub enable_token_persistence: Option<bool>,
+    #[serde(deserialize_with = "go_duration_opt")]
+    pub token_ttl: Option<Duration>,
+    pub tokens: AclTokenSettings,
+}
+
+/// `acl.tokens { ... }` (`master` and `agent_master` already mapped onto
+/// `initial_management` and `agent_recovery`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AclTokenSettings {
+    pub initial_management: Option<String>,
+    pub agent: Option<String>,
+    pub agent_recovery: Option<String>,
+    pub default: Option<String>,
 }
 
 /// `tls { defaults {...} internal_rpc {...} https {...} grpc {...} }`: the keys acted on.

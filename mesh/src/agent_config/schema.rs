@@ -257,8 +257,9 @@ pub(crate) static TOP: &[Key] = &[
     enterprise("reporting", Any),
     enterprise("segment", Str),
     enterprise("segments", AnyList),
+    // ACL state and its API (enforcement on the other endpoints is next).
+    acted("acl", Block(ACL)),
     // Later work: refused until it lands.
-    later("acl", ACLS),
     later("acl_agent_master_token", ACLS),
     later("acl_agent_token", ACLS),
     later("acl_datacenter", ACLS),
@@ -293,6 +294,37 @@ pub(crate) static TOP: &[Key] = &[
     later("ui", UI),
     later("ui_dir", UI),
     later("ui_content_path", UI),
+];
+
+static ACL: &[Key] = &[
+    acted("enabled", Bool),
+    checked(acted("default_policy", Str), acl_default_policy),
+    checked(acted("down_policy", Str), acl_down_policy),
+    acted("enable_token_persistence", Bool),
+    acted("token_ttl", Duration),
+    ignored("policy_ttl", Duration),
+    ignored("role_ttl", Duration),
+    ignored("enable_key_list_policy", Bool),
+    ignored("enable_token_replication", Bool),
+    ignored("msp_disable_bootstrap", Bool),
+    acted("tokens", Block(ACL_TOKENS)),
+    // Consul 1.4's names inside the block.
+    later("default_token", ACLS),
+    later("agent_token", ACLS),
+    later("agent_master_token", ACLS),
+    later("replication_token", ACLS),
+];
+
+static ACL_TOKENS: &[Key] = &[
+    // Consul maps the names before 1.11 onto these.
+    aliased(acted("initial_management", Str), "master"),
+    acted("agent", Str),
+    aliased(acted("agent_recovery", Str), "agent_master"),
+    acted("default", Str),
+    ignored("replication", Str),
+    ignored("config_file_service_registration", Str),
+    ignored("dns", Str),
+    enterprise("managed_service_provider", AnyList),
 ];
 
 static ADDRESSES: &[Key] =
@@ -483,6 +515,20 @@ static RAFT_LOGSTORE: &[Key] = &[
 static RAFT_VERIFICATION: &[Key] = &[ignored("enabled", Bool), ignored("interval", Duration)];
 static RAFT_BOLTDB: &[Key] = &[ignored("no_freelist_sync", Bool)];
 static RAFT_WAL: &[Key] = &[ignored("segment_size_mb", Int)];
+
+fn acl_default_policy(value: &Value) -> Result<(), String> {
+    match value.as_str() {
+        Some("allow" | "deny") => Ok(()),
+        other => Err(format!("Unsupported default ACL policy: {}", other.unwrap_or_default())),
+    }
+}
+
+fn acl_down_policy(value: &Value) -> Result<(), String> {
+    match value.as_str() {
+        Some("allow" | "deny" | "extend-cache" | "async-cache") => Ok(()),
+        other => Err(format!("Unsupported down ACL policy: {}", other.unwrap_or_default())),
+    }
+}
 
 fn raft_protocol(value: &Value) -> Result<(), String> {
     match value.as_i64() {

@@ -106,10 +106,14 @@ fn unknown_keys_inside_definitions_are_named_with_their_path() {
 
 #[test]
 fn later_work_is_refused_by_name() {
-    let errs = errors(hcl("acl {\n  enabled = true\n}\nverify_incoming = true\nui_config {\n  enabled = true\n}\n"));
+    let errs =
+        errors(hcl("auto_config {\n  enabled = true\n}\nverify_incoming = true\nui_config {\n  enabled = true\n}\n"));
     assert_eq!(
         errs,
-        vec!["acl: not supported yet (later work: ACLs)", "ui_config: not supported yet (later work: the web UI)"]
+        vec![
+            "auto_config: not supported yet (later work: auto_config (TLS and ACLs))",
+            "ui_config: not supported yet (later work: the web UI)"
+        ]
     );
     assert!(hcl("ports {\n  https = -1\n  grpc_tls = 0\n}\n").is_ok(), "off is the default");
 }
@@ -259,4 +263,23 @@ fn a_format_is_sniffed_when_not_given() {
     assert_eq!(Format::sniff(Path::new("a.hcl"), "{\"a\": 1}"), Format::Json);
     assert_eq!(Format::sniff(Path::new("a.conf"), "a = 1"), Format::Hcl);
     assert_eq!(Format::sniff(Path::new("a.json"), "[]"), Format::Json);
+}
+
+#[test]
+fn the_acl_block_maps_consuls_older_token_names() {
+    let text = "acl {\n  enabled = true\n  default_policy = \"deny\"\n  token_ttl = \"45s\"\n  tokens {\n    master = \"m\"\n    agent_master = \"r\"\n    default = \"d\"\n  }\n}\n";
+    let settings = hcl(text).unwrap().settings().unwrap();
+    assert_eq!(settings.acl.enabled, Some(true));
+    assert_eq!(settings.acl.default_policy.as_deref(), Some("deny"));
+    assert_eq!(settings.acl.token_ttl, Some(std::time::Duration::from_secs(45)));
+    assert_eq!(settings.acl.tokens.initial_management.as_deref(), Some("m"));
+    assert_eq!(settings.acl.tokens.agent_recovery.as_deref(), Some("r"));
+    assert_eq!(settings.acl.tokens.default.as_deref(), Some("d"));
+    assert_eq!(
+        errors(hcl("acl {\n  default_policy = \"maybe\"\n  down_policy = \"x\"\n}\n")),
+        vec![
+            "acl.default_policy: Unsupported default ACL policy: maybe",
+            "acl.down_policy: Unsupported down ACL policy: x"
+        ]
+    );
 }

@@ -1,5 +1,6 @@
 //! Work that follows Raft state: the first leader records the cluster id,
-//! and every server stamps its Raft traffic with it once known. (The CA's
+//! and every server stamps its Raft traffic with it once known; with ACLs
+//! on, the leader makes the `initial_management` token. (The CA's
 //! leader work is `connect::leader`.)
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ pub async fn run(server: Arc<Server>, shutdown: CancellationToken) {
     loop {
         refresh_stamp(&server);
         match server.is_leader() {
-            true if !set_up => set_up = set_up_cluster(&server).await,
+            true if !set_up => set_up = set_up_cluster(&server).await && set_up_acl(&server).await,
             true => {}
             false => set_up = false,
         }
@@ -42,6 +43,20 @@ async fn set_up_cluster(server: &Server) -> bool {
         }
         Err(e) => {
             tracing::warn!(error = %e, "could not record the cluster id yet");
+            false
+        }
+    }
+}
+
+/// Consul's `acl.tokens.initial_management`: the leader makes sure a
+/// management token with that secret exists; true once it does.
+async fn set_up_acl(server: &Server) -> bool {
+    let acl = &server.config.acl;
+    let Some(secret) = acl.tokens.initial_management.as_deref().filter(|_| acl.enabled) else { return true };
+    match crate::acl::writes::ensure_initial_management(server, secret).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not create the initial management token yet");
             false
         }
     }

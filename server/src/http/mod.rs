@@ -2,6 +2,7 @@
 //! shapes, headers and status codes. Handlers are thin: parse, call the
 //! [`Server`], shape the answer.
 
+mod acl;
 pub mod agent;
 mod agent_connect;
 pub mod agent_self;
@@ -149,6 +150,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/v1/connect/intentions/check", get(connect::check))
         .route("/v1/connect/intentions/match", get(connect::matches))
+        .merge(acl::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.server.config.datacenter.clone(), query::common_params))
         // Outermost: every request is timed and counted by its route

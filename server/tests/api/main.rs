@@ -9,6 +9,7 @@ mod t50_queries;
 mod t60_endpoints;
 mod t65_autopilot;
 mod t65_usage_and_near;
+mod t66_acl;
 mod t66_typed_answers;
 mod t70_dns;
 mod t75_browser;

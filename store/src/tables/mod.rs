@@ -2,6 +2,7 @@
 //! (taking the Raft index of the entry that makes them, and bumping the
 //! table's modify index when something changed) and its reads.
 
+pub mod acl;
 pub mod autopilot;
 pub mod catalog;
 pub mod connect;
