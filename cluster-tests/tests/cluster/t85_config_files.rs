@@ -158,18 +158,18 @@ async fn t85_an_unknown_key_fails_the_start_naming_file_and_key_and_validate_agr
     assert!(!tmp.path().join("data").exists(), "nothing was started");
 
     // Later work is refused by name, by the agent and by validate alike.
-    std::fs::write(&bad, "acl {\n  enabled = true\n  default_policy = \"deny\"\n}\n").unwrap();
-    std::fs::rename(&bad, config_dir.join("30-acl.hcl")).unwrap();
+    std::fs::write(&bad, "ui_config {\n  enabled = true\n}\n").unwrap();
+    std::fs::rename(&bad, config_dir.join("30-ui.hcl")).unwrap();
     let validate = cli(&["validate", &dir_arg]);
     assert_eq!(validate.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&validate.stderr);
     assert!(
-        stderr.contains("30-acl.hcl") && stderr.contains("* acl: not supported yet (later work: ACLs)"),
+        stderr.contains("30-ui.hcl") && stderr.contains("* ui_config: not supported yet (later work: the web UI)"),
         "{stderr}"
     );
 
     // A flag given wins over the files; validate takes single files too.
-    std::fs::remove_file(config_dir.join("30-acl.hcl")).unwrap();
+    std::fs::remove_file(config_dir.join("30-ui.hcl")).unwrap();
     // A server's file alone lacks its TLS (NoRpcTls); with the TLS file it is whole.
     let file = config_dir.join("00-consul.hcl").display().to_string();
     let alone = cli(&["validate", "-quiet", &file]);
