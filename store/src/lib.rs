@@ -30,6 +30,7 @@ pub mod acl;
 pub mod autopilot;
 pub mod ca;
 pub mod command;
+mod command_checks;
 mod engine;
 mod keys;
 pub mod log_store;

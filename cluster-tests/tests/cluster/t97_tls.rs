@@ -48,6 +48,15 @@ async fn t97_only_servers_of_the_cluster_may_make_server_calls() {
     let reply = ClusterClient::new(as_server).status(StatusRequest {}).await.expect("a server is answered");
     assert!(!reply.into_inner().cluster_id.is_empty());
 
+    // Even a server's command is held to the HTTP API's bounds.
+    let big = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![b'x'; 600 * 1024]);
+    let oversized = format!(r#"{{"op":"KvSet","key":"planted","value":"{big}"}}"#).into_bytes();
+    let as_server = rpc_channel(&rpc, "dc1", &ca, Some((&server_cert, &server_key)));
+    let refused = ClusterClient::new(as_server).apply(ApplyRequest { command: oversized }).await;
+    let status = refused.expect_err("a value over 512 KiB");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("over the 524288-byte limit"), "{}", status.message());
+
     // A client agent's certificate calling server-only RPCs: refused by name.
     let as_client = rpc_channel(&rpc, "dc1", &ca, Some((&client_cert, &client_key)));
     let command = br#"{"KvSet":{"key":"planted","value":[]}}"#.to_vec();

@@ -239,6 +239,7 @@ impl agent_api_server::AgentApi for AgentApiService {
         speaker.may_speak_for(&write.node)?;
         let command =
             Command::decode(&write.command).map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?;
+        command.check_limits().map_err(|e| Status::invalid_argument(format!("refused command: {e}")))?;
         if !own_node_command(&write.node, &command) {
             return Err(Status::permission_denied(format!(
                 "node {} may only write its own catalog entries",

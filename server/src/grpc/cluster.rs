@@ -70,6 +70,7 @@ impl cluster_server::Cluster for ClusterService {
         require_server(&request, "Cluster.Apply")?;
         let command = Command::decode(&request.into_inner().command)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
+        command.check_limits().map_err(|e| Status::invalid_argument(format!("refused command: {e}")))?;
         match self.server.propose_local(command).await {
             Ok(applied) => {
                 Ok(Response::new(ApplyResponse { response: applied.response.encode(), index: applied.index }))
