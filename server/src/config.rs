@@ -155,6 +155,38 @@ pub struct AgentConfig {
     pub script_checks: tessera_mesh::catalog::definition::ScriptChecks,
     /// Consul's `acl { ... }` block.
     pub acl: AclConfig,
+    /// How long the agent keeps leaf certificates nobody asks for, refusals,
+    /// and for how many services at most (not read from config files).
+    pub leaf_cache: LeafCacheLimits,
+}
+
+/// The agent's leaf managers (`agent/connect`): one per service name asked
+/// for at `/v1/agent/connect/ca/leaf/:service` or over `WatchProxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafCacheLimits {
+    /// A manager with no watcher and no request for this long is stopped
+    /// and forgotten (Consul's leaf cache `LastGetTTL`, 72 h).
+    pub idle: Duration,
+    /// How long the CA may keep refusing a service before the manager gives
+    /// up (a client agent's registration reaches the catalog a moment later).
+    pub refusal_grace: Duration,
+    /// How long a refusal is answered from memory, without asking the CA;
+    /// after it the next request tries afresh.
+    pub refusal_ttl: Duration,
+    /// Service names held at once (live managers and remembered refusals);
+    /// a new name over it is refused.
+    pub max_services: usize,
+}
+
+impl Default for LeafCacheLimits {
+    fn default() -> Self {
+        LeafCacheLimits {
+            idle: Duration::from_secs(72 * 3600),
+            refusal_grace: Duration::from_secs(10),
+            refusal_ttl: Duration::from_secs(30),
+            max_services: 10_000,
+        }
+    }
 }
 
 /// Consul's `acl` block. With `enabled`, the ACL state and its API
@@ -338,6 +370,7 @@ impl Default for AgentConfig {
                 token_ttl: Duration::from_secs(30),
                 ..AclConfig::default()
             },
+            leaf_cache: LeafCacheLimits::default(),
         }
     }
 }

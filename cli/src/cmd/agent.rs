@@ -443,6 +443,7 @@ impl AgentArgs {
             auto_encrypt,
             script_checks,
             acl: acl_settings(&file.acl)?,
+            leaf_cache: Default::default(),
         };
         match (config.validate(), purpose) {
             (Ok(()), _) => {}

@@ -18,6 +18,7 @@ use tonic::Status;
 use crate::agent::connect::leaf::LeafView;
 use crate::agent::connect::AgentConnect;
 use crate::agent::connect::IntentionSet;
+use crate::agent::connect::LeafError;
 use crate::transport::send_or_stop;
 
 pub struct ProxyApiService {
@@ -65,7 +66,10 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
             return Err(Status::invalid_argument("service must be given"));
         }
         let connect = self.connect.clone();
-        let mut leaf = connect.leaf(&service);
+        let mut leaf = connect.leaf(&service).map_err(|e| match e {
+            LeafError::Refused(reason) => Status::permission_denied(format!("no certificate for {service}: {reason}")),
+            full @ LeafError::Full(_) => Status::resource_exhausted(full.to_string()),
+        })?;
         let refused = |connect: &AgentConnect, service: &str| {
             let reason = connect.refusal(service).unwrap_or_else(|| "the agent is stopping".into());
             Err(Status::permission_denied(format!("no certificate for {service}: {reason}")))

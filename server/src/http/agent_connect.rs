@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tessera_mesh::api::agent::AgentAuthorize;
 use tokio::sync::watch;
 
+use crate::agent::connect::LeafError;
 use crate::agent::Agent;
 use crate::http::blocking::QueryOptions;
 use crate::http::connect_shapes as shapes;
@@ -58,7 +59,10 @@ pub async fn leaf(
     params: QueryParams,
 ) -> Result<Response, ApiError> {
     let options = QueryOptions::parse(&params)?;
-    let mut rx = agent.connect().leaf(&service);
+    let mut rx = agent.connect().leaf(&service).map_err(|e| match e {
+        LeafError::Refused(reason) => ApiError::new(StatusCode::FORBIDDEN, reason),
+        full @ LeafError::Full(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, full.to_string()),
+    })?;
     // The first fetch returns as soon as the leaf is signed.
     if !wait_until(&mut rx, FIRST_FETCH_TIMEOUT, |l| l.is_some()).await {
         if let Some(reason) = agent.connect().refusal(&service) {

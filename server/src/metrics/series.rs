@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::time::Instant;
 
@@ -36,20 +37,33 @@ impl CheckMetrics {
     }
 }
 
-/// Leaf certificates signed by this server's CA, and how long each took.
+/// Leaf certificates signed by this server's CA, and how long each took;
+/// the leaf managers this agent runs.
 #[derive(Debug)]
 pub struct LeafMetrics {
     signs: Family<Labels<1>, Counter>,
     sign_time: Family<Labels<1>, Histogram, fn() -> Histogram>,
+    managers: Gauge,
 }
 
 impl LeafMetrics {
     pub(crate) fn register(b: &mut Builder<'_>) -> LeafMetrics {
-        let m = LeafMetrics { signs: Family::default(), sign_time: Family::new_with_constructor(timer) };
+        let m = LeafMetrics {
+            signs: Family::default(),
+            sign_time: Family::new_with_constructor(timer),
+            managers: Gauge::default(),
+        };
         b.register("tessera.connect.leaf.sign", "Leaf certificate requests signed (or refused) here", m.signs.clone());
         let time_help = "Milliseconds to check a CSR and sign its leaf certificate";
         b.register("tessera.connect.leaf.sign_time", time_help, m.sign_time.clone());
+        let managers_help = "Services whose leaf certificate this agent keeps renewed";
+        b.register("tessera.agent.connect.leaf.managers", managers_help, m.managers.clone());
         m
+    }
+
+    /// The gauge the agent's leaf cache keeps at its number of managers.
+    pub fn managers(&self) -> Gauge {
+        self.managers.clone()
     }
 
     /// A CSR taken at `start` was signed (`errored` false) or refused.

@@ -15,5 +15,6 @@ mod t70_dns;
 mod t75_browser;
 mod t80_metrics;
 mod t85_at_rest;
+mod t88_leaves;
 mod t90_https;
 mod t92_limits;

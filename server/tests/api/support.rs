@@ -108,9 +108,19 @@ impl TestClient {
     /// Starts `name` on `data_dir`; returns once the server's catalog has
     /// its node.
     pub async fn start(name: &str, data_dir: &Path, server: &TestServer) -> TestClient {
+        TestClient::start_with(name, data_dir, server, |_| {}).await
+    }
+
+    /// As [`TestClient::start`], with `tweak` applied to the configuration.
+    pub async fn start_with(
+        name: &str,
+        data_dir: &Path,
+        server: &TestServer,
+        tweak: impl FnOnce(&mut AgentConfig),
+    ) -> TestClient {
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_addr = http.local_addr().unwrap();
-        let config = AgentConfig {
+        let mut config = AgentConfig {
             node_name: name.into(),
             data_dir: Some(data_dir.to_path_buf()),
             http_port: http_addr.port(),
@@ -120,6 +130,7 @@ impl TestClient {
             rpc_tls: server.tls.rpc_tls(false),
             ..AgentConfig::default()
         };
+        tweak(&mut config);
         let listeners = Listeners { rpc: None, http, https: None, dns: None, grpc: None, grpc_tls: None };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(tessera_server::start::run_on(config, listeners, shutdown.clone()));

@@ -61,6 +61,8 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 pub(super) struct Manager {
     pub connect: Arc<AgentConnect>,
     pub service: String,
+    /// Tells this manager's map entry from a later one's for the same name.
+    pub id: u64,
     pub out: watch::Sender<Option<Arc<LeafView>>>,
 }
 
@@ -77,15 +79,18 @@ enum Stop {
     Refused(String),
 }
 
-/// A client agent's new registration reaches the catalog a moment after it
-/// is made; a refusal ("not registered on this node") is final only once
-/// it has lasted this long.
-const REFUSAL_GRACE: Duration = Duration::from_secs(10);
-
 impl Manager {
+    /// Keeps the leaf current until shutdown, a refusal, or nobody has used
+    /// it for the idle period (then it is already out of the map).
     pub async fn run(self) {
-        let Manager { connect, service, out } = self;
-        let stop = Self::keep_current(&connect, &service, &out).await;
+        let Manager { connect, service, id, out } = self;
+        let stop = tokio::select! {
+            stop = Self::keep_current(&connect, &service, &out) => stop,
+            () = connect.until_idle(&service, id, &out) => {
+                tracing::debug!(service = %service, "leaf manager idle; stopped");
+                return;
+            }
+        };
         let refusal = match stop {
             Stop::Shutdown => None,
             Stop::Refused(reason) => {
@@ -95,9 +100,12 @@ impl Manager {
         };
         // The reason is recorded before the channel closes: a reader woken by
         // the close asks for it at once.
-        connect.record_refusal(&service, refusal);
+        let refused = refusal.is_some();
+        connect.manager_stopped(&service, id, refusal);
         drop(out);
-        connect.manager_stopped(&service);
+        if refused && sleep(&connect, connect.leaf_limits().refusal_ttl).await {
+            connect.forget_refusal(&service, id);
+        }
     }
 
     async fn keep_current(
@@ -133,7 +141,10 @@ impl Manager {
 }
 
 /// Makes a key and CSR and has them signed, retrying with backoff while
-/// the servers do not answer, or refuse for less than [`REFUSAL_GRACE`].
+/// the servers do not answer, or refuse for less than the refusal grace (a
+/// client agent's new registration reaches the catalog a moment after it is
+/// made; a refusal, "not registered on this node", is final only once it
+/// has lasted that long).
 async fn issue(connect: &AgentConnect, service: &str, roots: &CaRoots, create_index: u64) -> Result<LeafView, Stop> {
     let trust_domain =
         TrustDomain::parse(&roots.trust_domain).map_err(|e| Stop::Refused(format!("bad trust domain: {e}")))?;
@@ -148,7 +159,7 @@ async fn issue(connect: &AgentConnect, service: &str, roots: &CaRoots, create_in
             }
             Err(SignError::Refused(reason)) => {
                 let since = *refused_since.get_or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= REFUSAL_GRACE {
+                if since.elapsed() >= connect.leaf_limits().refusal_grace {
                     return Err(Stop::Refused(reason));
                 }
             }
