@@ -30,12 +30,6 @@ impl Command {
                 _ => name("key", key),
             },
             Command::Batch { commands } => batch(commands),
-            // The exactly-once envelope: what it carries is checked, and it
-            // carries one write.
-            Command::Once { command, .. } => match command.as_ref() {
-                Command::Once { .. } => Err("an exactly-once write may not hold another".into()),
-                inner => inner.check_limits(),
-            },
             Command::CatalogRegister { node, service, checks } => {
                 name("node", &node.name)?;
                 if let Some(service) = service {
