@@ -31,7 +31,6 @@ use crate::tables::catalog;
 use crate::tables::connect;
 use crate::tables::kv;
 use crate::tables::meta;
-use crate::tables::once;
 use crate::txn::Txn;
 use crate::types::Entry;
 use crate::types::LogId;
@@ -141,15 +140,6 @@ impl StateMachine {
                 Self::answer(acl::set_role(txn, index, role, *create)?.map(|()| true))
             }
             Command::AclRoleDelete { id } => Self::answer(acl::delete_role(txn, index, id)?),
-            Command::Once { client, seq, command } => match once::seen(txn, *client, *seq)? {
-                once::Seen::Answered(first) => first,
-                once::Seen::Forgotten => CommandResponse::Forgotten,
-                once::Seen::New => {
-                    let answer = Self::apply_command(txn, index, command)?;
-                    once::record(txn, index, *client, *seq, &answer)?;
-                    answer
-                }
-            },
         })
     }
 
@@ -171,7 +161,6 @@ impl StateMachine {
                 out.insert(Table::Kv);
             }
             Command::Batch { commands } => commands.iter().for_each(|c| Self::tables_touched(c, out)),
-            Command::Once { command, .. } => Self::tables_touched(command, out),
             Command::CatalogRegister { .. } | Command::CatalogDeregister { .. } | Command::CatalogSyncNode { .. } => {
                 out.insert(Table::Catalog);
             }
@@ -231,7 +220,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             let index = entry.log_id.index;
             meta::set_last_applied(&mut txn, &entry.log_id);
-            once::prune_idle(&mut txn, index).map_err(|e| sm_err(ErrorVerb::Write, e))?;
             let answer = match entry.payload {
                 EntryPayload::Blank => CommandResponse::Done,
                 EntryPayload::Normal(command) => {
@@ -346,7 +334,3 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
-
-#[cfg(test)]
-#[path = "state_machine_tests.rs"]
-mod tests;
