@@ -1,8 +1,11 @@
-//! The ACL system on a server: tokens, policies and roles as the HTTP API
-//! writes and reads them. Not enforcement: nothing outside `/v1/acl/*`
-//! checks a token yet (the next step builds a `tessera_mesh::acl::Authorizer`
-//! from [`resolve::token_for_secret`]'s token).
+//! The ACL system: tokens, policies and roles as the HTTP API writes and
+//! reads them, and the resolution every check starts from.
 //!
+//! - [`resolver`]: the [`resolver::TokenResolver`] every agent holds (a
+//!   request's secret, or the default token, or anonymous, to a
+//!   [`caller::Caller`]), and which rules a token carries; [`local`] is a
+//!   server's, over its store, cached until the ACL table changes.
+//! - [`caller`]: a resolved token, asked per resource by the APIs.
 //! - [`resolve`]: a presented secret to its token (hash under the state's
 //!   key, one index read), expiry, and whether a token manages everything.
 //! - [`input`]: what a write asks for (links by ID or name, identities,
@@ -13,8 +16,11 @@
 //! Secrets are generated and hashed here, on the server that proposes the
 //! write, so no Raft entry, snapshot or backup ever holds one.
 
+pub mod caller;
 pub mod input;
+pub mod local;
 pub mod resolve;
+pub mod resolver;
 pub mod writes;
 
 /// The file in the data dir that allows one more bootstrap (Consul's).

@@ -322,8 +322,9 @@ pub async fn clone_token(
 
 /// `DELETE /v1/acl/token/:accessor`; `caller` is the request's own token,
 /// which may not delete itself. True also when there was none (Consul).
-pub async fn delete_token(server: &Server, accessor: &str, caller: Option<&AclToken>) -> Result<(), ServerError> {
-    if caller.is_some_and(|c| c.accessor_id == accessor) {
+/// `caller` is the requesting token's AccessorID.
+pub async fn delete_token(server: &Server, accessor: &str, caller: &str) -> Result<(), ServerError> {
+    if caller == accessor {
         return Err(bad("Deletion of the request's authorization token is not permitted"));
     }
     propose(server, Command::AclTokenDelete { accessor_id: accessor.to_string() }).await.map(|_| ())

@@ -78,6 +78,9 @@ pub struct Agent {
     /// (`_node_maintenance`) or a service (`_service_maintenance:<id>`),
     /// by check id. Kept apart from the definitions: no runner, no file.
     maintenance: Mutex<BTreeMap<String, HealthCheck>>,
+    /// Resolves the tokens requests present (the server's store, or a
+    /// server asked by a client agent).
+    acl: Arc<dyn crate::acl::resolver::TokenResolver>,
     me: Weak<Agent>,
 }
 
@@ -95,6 +98,8 @@ pub struct AgentSetup {
     pub rpc_tls: Option<Arc<crate::transport::tls::RpcTls>>,
     /// The HTTPS and gRPC TLS listeners' TLS, re-read on reload too.
     pub listener_tls: Vec<Arc<crate::transport::listener_tls::ListenerTls>>,
+    /// Disabled or fail-closed from the config; each mode sets its own.
+    pub acl: Arc<dyn crate::acl::resolver::TokenResolver>,
 }
 
 impl AgentSetup {
@@ -138,6 +143,7 @@ impl AgentSetup {
             metrics: metrics.clone(),
             rpc_tls: None,
             listener_tls: Vec::new(),
+            acl: crate::acl::resolver::initial(&config.acl),
         }
     }
 }
@@ -162,6 +168,7 @@ impl Agent {
             rpc_tls: setup.rpc_tls,
             listener_tls: setup.listener_tls,
             maintenance: Mutex::new(BTreeMap::new()),
+            acl: setup.acl,
             me: me.clone(),
         });
         agent.restore_registrations();
@@ -189,6 +196,10 @@ impl Agent {
     /// Cancelled when the agent process stops.
     pub fn shutdown(&self) -> &tokio_util::sync::CancellationToken {
         self.tasks.shutdown()
+    }
+
+    pub fn acl(&self) -> &Arc<dyn crate::acl::resolver::TokenResolver> {
+        &self.acl
     }
 
     pub fn connect(&self) -> &Arc<connect::AgentConnect> {

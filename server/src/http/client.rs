@@ -58,6 +58,10 @@ pub fn router(app: ClientApp) -> axum::Router {
         .route("/v1/agent/join/{address}", put(join))
         .fallback(forward)
         .layer(axum::middleware::from_fn_with_state(datacenter, http::query::common_params))
+        .layer(axum::middleware::from_fn_with_state(
+            app.agent.acl().default_policy(),
+            http::authz::default_policy_header,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.agent.metrics().http.clone(), crate::metrics::record_http))
         .with_state(app)
 }

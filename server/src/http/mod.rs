@@ -2,12 +2,13 @@
 //! shapes, headers and status codes. Handlers are thin: parse, call the
 //! [`Server`], shape the answer.
 
-mod acl;
+pub mod acl;
 pub mod agent;
 mod agent_connect;
 pub mod agent_self;
 mod agent_services;
 mod api_rows;
+pub mod authz;
 mod autopilot;
 mod blocking;
 pub mod browser;
@@ -153,6 +154,7 @@ pub fn router(app: App) -> Router {
         .merge(acl::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.server.config.datacenter.clone(), query::common_params))
+        .layer(axum::middleware::from_fn_with_state(app.agent.acl().default_policy(), authz::default_policy_header))
         // Outermost: every request is timed and counted by its route
         // pattern, those the parameters check refuses included.
         .layer(axum::middleware::from_fn_with_state(app.agent.metrics().http.clone(), crate::metrics::record_http))

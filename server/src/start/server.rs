@@ -13,6 +13,8 @@ use tessera_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::acl::local::StoreResolver;
+use crate::acl::resolver::LocalTokens;
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
 use crate::cluster;
@@ -156,6 +158,8 @@ fn start_agent(
     setup.builtin_services = vec![Service { id: "consul".into(), name: "consul".into(), port, ..Service::default() }];
     setup.rpc_tls = rpc_tls;
     setup.listener_tls = listener_tls;
+    let tokens = LocalTokens::new(&server.config.acl, &server.config.datacenter, &server.me.name);
+    setup.acl = Arc::new(StoreResolver::new(server.store.clone(), tokens));
     Ok(Agent::start(setup)?)
 }
 

@@ -50,7 +50,9 @@ async fn t66_bootstrap_runs_once_and_again_with_the_reset_file() {
 
     // The token read without its secret, and by its secret.
     let accessor = boot["AccessorID"].as_str().unwrap();
-    let (status, read) = parse(http.get(&server.http, &format!("/v1/acl/token/{accessor}")).await);
+    let (status, text) = http.get(&server.http, &format!("/v1/acl/token/{accessor}")).await.unwrap();
+    assert_eq!((status, text.as_str()), (403, "Permission denied: anonymous token lacks permission 'acl:read'. The anonymous token is used implicitly when a request does not specify a token."));
+    let (status, read) = parse(http.get(&server.http, &format!("/v1/acl/token/{accessor}?token={secret}")).await);
     assert_eq!((status, read["SecretID"].as_str()), (200, Some("<hidden>")));
     let (status, me) = parse(http.get(&server.http, &format!("/v1/acl/token/self?token={secret}")).await);
     assert_eq!((status, me["AccessorID"].as_str()), (200, Some(accessor)));
@@ -64,7 +66,7 @@ async fn t66_bootstrap_runs_once_and_again_with_the_reset_file() {
     let (status, text) = http.get(&server.http, "/v1/acl/token/self?token=nope").await.unwrap();
     assert_eq!((status, text.as_str()), (403, "ACL not found"));
     // Anonymous and both management tokens.
-    let (_, tokens) = parse(http.get(&server.http, "/v1/acl/tokens").await);
+    let (_, tokens) = parse(http.get(&server.http, &format!("/v1/acl/tokens?token={secret}")).await);
     assert_eq!(tokens.as_array().unwrap().len(), 3, "{tokens}");
     assert!(tokens.as_array().unwrap().iter().all(|t| t["SecretID"] == "<hidden>"));
     server.stop().await;
@@ -83,18 +85,18 @@ async fn t66_tokens_policies_and_roles_are_written_and_read_back() {
     let policy = json!({"Name": "web-write", "Description": "web", "Rules": "service \"web\" { policy = \"write\" }"});
     let (status, _) = http.put(&server.http, "/v1/acl/policy", &policy.to_string()).await.unwrap();
     assert_eq!(status, 403);
-    let (status, _) = parse(http.get(&server.http, "/v1/acl/policy/name/web-write").await);
+    let (status, _) = parse(http.get(&server.http, &at("/v1/acl/policy/name/web-write")).await);
     assert_eq!(status, 404);
 
     let (status, created) = parse(http.put(&server.http, &at("/v1/acl/policy"), &policy.to_string()).await);
     assert_eq!(status, 200, "{created}");
     let policy_id = created["ID"].as_str().unwrap().to_string();
-    let (_, by_name) = parse(http.get(&server.http, "/v1/acl/policy/name/web-write").await);
+    let (_, by_name) = parse(http.get(&server.http, &at("/v1/acl/policy/name/web-write")).await);
     assert_eq!(by_name["Rules"], policy["Rules"]);
     let bad = json!({"Name": "bad", "Rules": "service {"});
     let (status, text) = http.put(&server.http, &at("/v1/acl/policy"), &bad.to_string()).await.unwrap();
     assert_eq!(status, 400, "{text}");
-    let (_, list) = parse(http.get(&server.http, "/v1/acl/policies").await);
+    let (_, list) = parse(http.get(&server.http, &at("/v1/acl/policies")).await);
     assert_eq!(list.as_array().unwrap().len(), 2, "global-management and web-write: {list}");
     assert!(list[0].get("Rules").is_none());
 
@@ -109,11 +111,11 @@ async fn t66_tokens_policies_and_roles_are_written_and_read_back() {
     assert_eq!(status, 200, "{made}");
     let (accessor, secret) = (made["AccessorID"].as_str().unwrap(), made["SecretID"].as_str().unwrap());
     assert_ne!(secret, "<hidden>");
-    let (_, read) = parse(http.get(&server.http, &format!("/v1/acl/token/{accessor}")).await);
+    let (_, read) = parse(http.get(&server.http, &at(&format!("/v1/acl/token/{accessor}"))).await);
     assert_eq!(read["SecretID"], "<hidden>", "the secret is shown once");
     assert_eq!(read["Policies"][0]["Name"], "web-write");
     assert_eq!(read["ServiceIdentities"], json!([{"ServiceName": "web", "Datacenters": ["dc1"]}]));
-    let (_, filtered) = parse(http.get(&server.http, &format!("/v1/acl/tokens?policy={policy_id}")).await);
+    let (_, filtered) = parse(http.get(&server.http, &format!("/v1/acl/tokens?policy={policy_id}&{}", &q[1..])).await);
     assert_eq!(filtered.as_array().unwrap().len(), 1);
 
     // A link to a missing policy is named; a token that is not management cannot write.
@@ -138,7 +140,7 @@ async fn t66_tokens_policies_and_roles_are_written_and_read_back() {
     assert_eq!(cloned["ServiceIdentities"], updated["ServiceIdentities"]);
     let (status, _) = http.delete(&server.http, &at(&format!("/v1/acl/token/{accessor}"))).await.unwrap();
     assert_eq!(status, 200);
-    let (status, _) = http.get(&server.http, &format!("/v1/acl/token/{accessor}")).await.unwrap();
+    let (status, _) = http.get(&server.http, &at(&format!("/v1/acl/token/{accessor}"))).await.unwrap();
     assert_eq!(status, 404);
     let (status, _) = http.get(&server.http, &format!("/v1/acl/token/self?token={secret}")).await.unwrap();
     assert_eq!(status, 403, "a deleted token's secret resolves to nothing");
@@ -153,7 +155,7 @@ async fn t66_tokens_policies_and_roles_are_written_and_read_back() {
     let role_id = role["ID"].as_str().unwrap();
     let (status, _) = http.delete(&server.http, &at(&format!("/v1/acl/role/{role_id}"))).await.unwrap();
     assert_eq!(status, 200);
-    let (_, roles) = parse(http.get(&server.http, "/v1/acl/roles").await);
+    let (_, roles) = parse(http.get(&server.http, &at("/v1/acl/roles")).await);
     assert_eq!(roles, json!([]));
     server.stop().await;
 }

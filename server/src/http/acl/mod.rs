@@ -2,19 +2,13 @@
 //! shapes and texts. With ACLs disabled every one answers 401 `ACL support
 //! disabled`.
 //!
-//! Not yet `acl:read`/`acl:write` enforcement (the next step): until it
-//! lands, every write but bootstrap requires a token holding the
-//! global-management policy ([`require_management`]), so ACL state can be
-//! changed only by whoever holds the bootstrap secret. Reads are open to
-//! anyone who can reach the API, as every other endpoint still is; they
-//! never show a SecretID (see `shapes`).
+//! Reads need `acl:read`, writes `acl:write` (bootstrap none); reads never
+//! show a SecretID (see `shapes`).
 
 mod policies;
 mod roles;
 mod shapes;
 mod tokens;
-
-use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
@@ -26,9 +20,13 @@ use tessera_store::acl::AclToken;
 
 use crate::acl::resolve;
 use crate::consensus::Server;
+use crate::http::authz::request_token;
+use crate::http::authz::Authz;
 use crate::http::query::QueryParams;
 use crate::http::ApiError;
 use crate::http::App;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -46,26 +44,6 @@ pub fn routes() -> Router<App> {
         .route("/v1/acl/role/name/{name}", get(roles::read_by_name))
         .route("/v1/acl/role/{id}", get(roles::read).put(roles::update).delete(roles::delete))
         .route("/v1/acl/roles", get(roles::list))
-}
-
-/// The SecretID a request presents, by Consul's precedence
-/// (`agent/http.go` `parseTokenInternal`): `?token=`, then
-/// `X-Consul-Token`, then `Authorization: Bearer <secret>` (scheme in any
-/// case; only the first word after it). None when none is given; the
-/// caller then falls back to `acl.tokens.default`, then anonymous.
-pub fn request_token(headers: &HeaderMap, params: &QueryParams) -> Option<String> {
-    if let Some(token) = params.get("token").filter(|t| !t.is_empty()) {
-        return Some(token.clone());
-    }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(token) = header("x-consul-token").filter(|t| !t.is_empty()) {
-        return Some(token.to_string());
-    }
-    let (scheme, rest) = header("authorization")?.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    rest.split_whitespace().next().map(str::to_string)
 }
 
 /// 401 unless `acl.enabled`.
@@ -87,46 +65,9 @@ fn caller(server: &Server, headers: &HeaderMap, params: &QueryParams) -> Result<
     }
 }
 
-/// The stand-in for `acl:write` until enforcement lands: the caller's
-/// token must hold global-management (itself or through a role).
-fn require_management(server: &Arc<Server>, headers: &HeaderMap, params: &QueryParams) -> Result<AclToken, ApiError> {
+/// `acl:read` or `acl:write`, with ACLs enabled.
+fn require_acl(server: &Server, authz: &Authz, access: Access) -> Result<(), ApiError> {
     require_enabled(server)?;
-    let denied = || {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Permission denied: ACL writes need a token with the global-management policy until ACL enforcement lands",
-        )
-    };
-    let token = caller(server, headers, params)?.ok_or_else(denied)?;
-    if !resolve::is_management(&server.store.view(), &token)? {
-        return Err(denied());
-    }
-    Ok(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::http::HeaderValue;
-
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
-
-    #[test]
-    fn the_request_token_follows_consuls_precedence() {
-        let all = headers(&[("x-consul-token", "header"), ("authorization", "Bearer bearer")]);
-        assert_eq!(request_token(&all, &QueryParams::parse("token=query")).as_deref(), Some("query"));
-        assert_eq!(request_token(&all, &QueryParams::parse("")).as_deref(), Some("header"));
-        let bearer = headers(&[("authorization", "bEaReR  first second")]);
-        assert_eq!(request_token(&bearer, &QueryParams::parse("")).as_deref(), Some("first"));
-        assert_eq!(request_token(&headers(&[("authorization", "Basic abc")]), &QueryParams::parse("")), None);
-        assert_eq!(request_token(&headers(&[("authorization", "Bearer")]), &QueryParams::parse("")), None);
-        assert_eq!(request_token(&HeaderMap::new(), &QueryParams::parse("token=")), None);
-    }
+    authz.require(Resource::Acl, "", access)?;
+    Ok(())
 }

@@ -14,11 +14,12 @@ use tessera_store::Table;
 use time::OffsetDateTime;
 
 use super::caller;
+use super::require_acl;
 use super::require_enabled;
-use super::require_management;
 use super::shapes;
 use crate::acl::resolve;
 use crate::acl::writes;
+use crate::http::authz::Authz;
 use crate::http::blocking::prepare_table as prepare;
 use crate::http::decode_body;
 use crate::http::json_body;
@@ -26,6 +27,7 @@ use crate::http::query::QueryParams;
 use crate::http::read_headers;
 use crate::http::ApiError;
 use crate::http::App;
+use tessera_mesh::acl::Access;
 
 fn body_or_default<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -48,20 +50,20 @@ pub async fn bootstrap(State(app): State<App>) -> Result<Response, ApiError> {
     json_body(&shapes::bootstrap_token(&server.store.view(), &made.token, &made.secret)?)
 }
 
-pub async fn create(
-    State(app): State<App>,
-    headers: HeaderMap,
-    params: QueryParams,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    require_management(&app.server, &headers, &params)?;
+pub async fn create(State(app): State<App>, authz: Authz, body: Bytes) -> Result<Response, ApiError> {
+    require_acl(&app.server, &authz, Access::Write)?;
     let made = writes::create_token(&app.server, body_or_default(&body)?).await?;
     json_body(&shapes::token(&app.server.store.view(), &made.token, Some(&made.secret))?)
 }
 
-pub async fn read(State(app): State<App>, Path(id): Path<String>, params: QueryParams) -> Result<Response, ApiError> {
+pub async fn read(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    params: QueryParams,
+    authz: Authz,
+) -> Result<Response, ApiError> {
     let server = &app.server;
-    require_enabled(server)?;
+    require_acl(server, &authz, Access::Read)?;
     prepare(server, &params, Table::Acl).await?;
     let view = server.store.view();
     let token = view.acl_token(&id)?.filter(|t| !resolve::expired(t, OffsetDateTime::now_utc()));
@@ -84,11 +86,10 @@ pub async fn read_self(State(app): State<App>, headers: HeaderMap, params: Query
 pub async fn update(
     State(app): State<App>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    params: QueryParams,
+    authz: Authz,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_management(&app.server, &headers, &params)?;
+    require_acl(&app.server, &authz, Access::Write)?;
     let token = writes::update_token(&app.server, &id, body_or_default(&body)?).await?;
     json_body(&shapes::token(&app.server.store.view(), &token, None)?)
 }
@@ -103,32 +104,26 @@ struct CloneBody {
 pub async fn clone(
     State(app): State<App>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    params: QueryParams,
+    authz: Authz,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_management(&app.server, &headers, &params)?;
+    require_acl(&app.server, &authz, Access::Write)?;
     let body: CloneBody = body_or_default(&body)?;
     let made = writes::clone_token(&app.server, &id, body.description).await?;
     json_body(&shapes::token(&app.server.store.view(), &made.token, Some(&made.secret))?)
 }
 
-pub async fn delete(
-    State(app): State<App>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    params: QueryParams,
-) -> Result<Response, ApiError> {
-    let me = require_management(&app.server, &headers, &params)?;
-    writes::delete_token(&app.server, &id, Some(&me)).await?;
+pub async fn delete(State(app): State<App>, Path(id): Path<String>, authz: Authz) -> Result<Response, ApiError> {
+    require_acl(&app.server, &authz, Access::Write)?;
+    writes::delete_token(&app.server, &id, authz.accessor_id()).await?;
     Ok(Json(true).into_response())
 }
 
 /// `?policy=`, `?role=` (IDs) and `?authmethod=` filter; expired tokens
 /// are left out. No auth methods exist yet, so `?authmethod=` matches none.
-pub async fn list(State(app): State<App>, params: QueryParams) -> Result<Response, ApiError> {
+pub async fn list(State(app): State<App>, params: QueryParams, authz: Authz) -> Result<Response, ApiError> {
     let server = &app.server;
-    require_enabled(server)?;
+    require_acl(server, &authz, Access::Read)?;
     prepare(server, &params, Table::Acl).await?;
     let view = server.store.view();
     let now = OffsetDateTime::now_utc();

@@ -1,0 +1,185 @@
+//! From a request's secret to its [`Caller`]: the trait both kinds of
+//! agent implement (a server reads its own store, [`super::local`]; a
+//! client agent asks a server and caches, `client_agent::acl`), and what
+//! they share: which rules a token carries, compiled into one authorizer.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tessera_mesh::acl::identity::valid_in;
+use tessera_mesh::acl::Authorizer;
+use tessera_mesh::acl::DefaultPolicy;
+use tessera_mesh::acl::NodeIdentity;
+use tessera_mesh::acl::ServiceIdentity;
+use tessera_mesh::acl::ANONYMOUS_TOKEN_ID;
+use tessera_store::acl::AclToken;
+use tessera_store::acl::NodeIdentityRow;
+use tessera_store::acl::ServiceIdentityRow;
+use tessera_store::StoreError;
+use tessera_store::View;
+
+use crate::acl::caller::AclError;
+use crate::acl::caller::Caller;
+use crate::acl::resolve;
+use crate::config::AclConfig;
+
+/// The secret of the built-in anonymous token.
+pub const ANONYMOUS_SECRET: &str = tessera_store::acl::ANONYMOUS_SECRET;
+
+pub trait TokenResolver: Send + Sync + 'static {
+    /// The caller presenting `secret`; `None` when the request carried
+    /// none (the agent's default token, then anonymous, stand in).
+    fn resolve<'a>(&'a self, secret: Option<&'a str>) -> BoxFuture<'a, Result<Arc<Caller>, AclError>>;
+
+    /// `acl.default_policy`, for `X-Consul-Default-ACL-Policy`.
+    fn default_policy(&self) -> DefaultPolicy;
+}
+
+/// What stands in for a missing secret, and the local-only tokens: shared
+/// by both resolvers so they choose alike.
+#[derive(Debug, Clone)]
+pub struct LocalTokens {
+    pub enabled: bool,
+    pub default_policy: DefaultPolicy,
+    pub datacenter: String,
+    /// `acl.tokens.default`.
+    default: Option<String>,
+    /// `acl.tokens.agent_recovery`, resolved here without any server.
+    agent_recovery: Option<String>,
+    node_name: String,
+}
+
+/// The accessor a recovery-token caller is named by in denials.
+pub const AGENT_RECOVERY_ACCESSOR: &str = "agent-recovery";
+
+impl LocalTokens {
+    pub fn new(acl: &AclConfig, datacenter: &str, node_name: &str) -> LocalTokens {
+        LocalTokens {
+            enabled: acl.enabled,
+            default_policy: acl.default_policy,
+            datacenter: datacenter.to_string(),
+            default: acl.tokens.default.clone().filter(|t| !t.is_empty()),
+            agent_recovery: acl.tokens.agent_recovery.clone().filter(|t| !t.is_empty()),
+            node_name: node_name.to_string(),
+        }
+    }
+
+    /// The secret to resolve and whether the caller chose it.
+    pub fn effective<'a>(&'a self, secret: Option<&'a str>) -> (&'a str, bool) {
+        match secret.filter(|s| !s.is_empty()) {
+            Some(secret) => (secret, false),
+            None => (self.default.as_deref().unwrap_or(ANONYMOUS_SECRET), true),
+        }
+    }
+
+    /// Consul's agent recovery token: write on this agent, read on every
+    /// node, checked before any server is asked.
+    pub fn recovery(&self, secret: &str) -> Option<Caller> {
+        if self.agent_recovery.as_deref() != Some(secret) {
+            return None;
+        }
+        let text = format!(
+            "agent \"{}\" {{ policy = \"write\" }}\nnode_prefix \"\" {{ policy = \"read\" }}\n",
+            self.node_name
+        );
+        let rules = tessera_mesh::acl::parse(&text).ok()?;
+        Some(Caller::new(AGENT_RECOVERY_ACCESSOR, Authorizer::new([&rules], self.default_policy), None))
+    }
+
+    /// The anonymous caller before bootstrap (no token exists yet): the
+    /// default policy alone decides.
+    pub fn unbootstrapped_anonymous(&self) -> Caller {
+        Caller::new(ANONYMOUS_TOKEN_ID, Authorizer::default_only(self.default_policy), None).implicit()
+    }
+}
+
+/// The rules a token carries in `datacenter`, as texts: its policies and
+/// its roles' policies valid there, and its and its roles' identities'
+/// synthetic policies. A link to a deleted policy or role gives nothing,
+/// as in Consul.
+pub fn token_rules(view: &View<'_>, token: &AclToken, datacenter: &str) -> Result<Vec<String>, StoreError> {
+    let mut texts = Vec::new();
+    let mut policies = token.policies.clone();
+    let mut services: Vec<&ServiceIdentityRow> = token.service_identities.iter().collect();
+    let mut nodes: Vec<&NodeIdentityRow> = token.node_identities.iter().collect();
+    let roles: Vec<_> = token.roles.iter().filter_map(|id| view.acl_role(id).transpose()).collect::<Result<_, _>>()?;
+    for role in &roles {
+        policies.extend(role.policies.iter().cloned());
+        services.extend(role.service_identities.iter());
+        nodes.extend(role.node_identities.iter());
+    }
+    policies.sort();
+    policies.dedup();
+    for id in &policies {
+        if let Some(policy) = view.acl_policy(id)? {
+            if valid_in(&policy.datacenters, datacenter) {
+                texts.push(policy.rules);
+            }
+        }
+    }
+    for row in services {
+        let identity = ServiceIdentity { service_name: row.service_name.clone(), datacenters: row.datacenters.clone() };
+        if identity.valid_in(datacenter) {
+            texts.push(identity.rules_text());
+        }
+    }
+    for row in nodes {
+        let identity = NodeIdentity::new(row.node_name.clone(), row.datacenter.clone());
+        if identity.valid_in(datacenter) {
+            texts.push(identity.rules_text());
+        }
+    }
+    Ok(texts)
+}
+
+/// One authorizer from rules texts. A text that does not parse fails the
+/// whole resolution: skipping it could drop a deny.
+pub fn compile(texts: &[String], default: DefaultPolicy) -> Result<Authorizer, AclError> {
+    let rules = texts
+        .iter()
+        .map(|text| tessera_mesh::acl::parse(text).map_err(|e| AclError::Failed(format!("a stored policy: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Authorizer::new(rules.iter(), default))
+}
+
+/// A stored token's caller, read from one view.
+pub fn caller_of(view: &View<'_>, token: &AclToken, tokens: &LocalTokens) -> Result<Caller, AclError> {
+    let texts = token_rules(view, token, &tokens.datacenter).map_err(|e| AclError::Failed(e.to_string()))?;
+    let authorizer = compile(&texts, tokens.default_policy)?;
+    let expires_at = token.expiration_time.as_deref().and_then(resolve::parse_time);
+    Ok(Caller::new(token.accessor_id.clone(), authorizer, expires_at))
+}
+
+/// ACLs disabled: every caller may do everything.
+pub struct Disabled(pub DefaultPolicy);
+
+impl TokenResolver for Disabled {
+    fn resolve<'a>(&'a self, _secret: Option<&'a str>) -> BoxFuture<'a, Result<Arc<Caller>, AclError>> {
+        Box::pin(std::future::ready(Ok(Caller::manage_all())))
+    }
+
+    fn default_policy(&self) -> DefaultPolicy {
+        self.0
+    }
+}
+
+/// ACLs enabled but no resolver given to the agent: fails closed.
+pub struct Unconfigured(pub DefaultPolicy);
+
+impl TokenResolver for Unconfigured {
+    fn resolve<'a>(&'a self, _secret: Option<&'a str>) -> BoxFuture<'a, Result<Arc<Caller>, AclError>> {
+        Box::pin(std::future::ready(Err(AclError::Failed("this agent has no token resolver".into()))))
+    }
+
+    fn default_policy(&self) -> DefaultPolicy {
+        self.0
+    }
+}
+
+/// What an agent resolves with until its mode gives it a real resolver.
+pub fn initial(acl: &AclConfig) -> Arc<dyn TokenResolver> {
+    match acl.enabled {
+        false => Arc::new(Disabled(acl.default_policy)),
+        true => Arc::new(Unconfigured(acl.default_policy)),
+    }
+}
