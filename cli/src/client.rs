@@ -22,6 +22,8 @@ pub struct Client {
     datacenter: Option<String>,
     /// `?stale` on reads (`-stale`).
     stale: bool,
+    /// The ACL token (also sent by `http` on every request).
+    token: Option<String>,
 }
 
 /// A response the agent gave, whatever its status.
@@ -85,7 +87,19 @@ impl Client {
             headers.insert("x-consul-token", value);
         }
         let http = builder.default_headers(headers).build()?;
-        Ok(Client { base: endpoint.base.clone(), http, datacenter: flags.datacenter.clone(), stale: flags.stale })
+        Ok(Client {
+            base: endpoint.base.clone(),
+            http,
+            datacenter: flags.datacenter.clone(),
+            stale: flags.stale,
+            token: endpoint.token.clone(),
+        })
+    }
+
+    /// The ACL token this client presents, for calls it does not make
+    /// itself (the sidecar's gRPC stream).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// `http://host:port` or `https://host:port`: the agent this client calls.

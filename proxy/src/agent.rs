@@ -88,6 +88,9 @@ fn log_changes(previous: Option<&ProxySnapshot>, next: &ProxySnapshot) {
 pub struct AgentGrpc {
     pub addr: String,
     pub tls: Option<(Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>)>,
+    /// The ACL token the stream presents: it needs service:write on the
+    /// proxy's service before the agent hands out its leaf.
+    pub token: Option<String>,
 }
 
 impl AgentGrpc {
@@ -110,6 +113,7 @@ pub async fn snapshots(
     let (channel, grpc_addr) = (agent.channel()?, &agent.addr);
     let client = ProxyApiClient::new(channel).max_decoding_message_size(64 << 20);
     let request = WatchProxyRequest { service: service.to_string() };
+    let request = Watch { message: request, token: agent.token.clone() };
     let first =
         tokio::time::timeout(FIRST_SNAPSHOT_TIMEOUT, first_snapshot(client.clone(), request.clone()))
             .await
@@ -123,12 +127,25 @@ pub async fn snapshots(
 
 type UpdateStream = tonic::Streaming<ProxyUpdate>;
 
+/// The stream's request with the token it presents, to open it again.
+#[derive(Clone)]
+struct Watch {
+    message: WatchProxyRequest,
+    token: Option<String>,
+}
+
+impl Watch {
+    fn request(&self) -> tonic::Request<WatchProxyRequest> {
+        tessera_proto::transport::with_token(tonic::Request::new(self.message.clone()), self.token.as_deref())
+    }
+}
+
 async fn first_snapshot(
     mut client: ProxyApiClient<tonic::transport::Channel>,
-    request: WatchProxyRequest,
+    request: Watch,
 ) -> anyhow::Result<(ProxySnapshot, UpdateStream)> {
     let mut stream = client
-        .watch_proxy(request)
+        .watch_proxy(request.request())
         .await
         .map_err(|s| anyhow!("cannot reach the agent's gRPC port: {}", s.message()))?
         .into_inner();
@@ -138,7 +155,7 @@ async fn first_snapshot(
 
 async fn follow(
     mut client: ProxyApiClient<tonic::transport::Channel>,
-    request: WatchProxyRequest,
+    request: Watch,
     mut stream: UpdateStream,
     tx: watch::Sender<ProxySnapshot>,
     shutdown: CancellationToken,
@@ -169,7 +186,7 @@ async fn follow(
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(RECONNECT) => {}
             }
-            match client.watch_proxy(request.clone()).await {
+            match client.watch_proxy(request.request()).await {
                 Ok(response) => {
                     stream = response.into_inner();
                     break;

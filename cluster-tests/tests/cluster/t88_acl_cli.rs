@@ -84,7 +84,10 @@ async fn t88_bootstrap_then_a_policy_from_a_file_and_a_service_identity_token() 
     assert!(read.contains(" - web-write") && read.contains("web (Datacenters: dc1)"), "{read}");
     let me = stdout(&[&["acl", "token", "read", "-self"][..], &a, &t].concat());
     assert_eq!(field(&me, "AccessorID"), field(&boot, "AccessorID"));
-    let list = stdout(&[&["acl", "policy", "list"][..], &a].concat());
+    let anonymous = cli(&[&["acl", "policy", "list"][..], &a].concat());
+    assert_eq!(anonymous.status.code(), Some(1), "reading ACLs needs acl:read");
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("lacks permission 'acl:read'"));
+    let list = stdout(&[&["acl", "policy", "list"][..], &a, &t].concat());
     assert!(list.contains("global-management") && list.contains("web-write"), "{list}");
     agent.stop();
 }

@@ -51,6 +51,19 @@ pub const CONNECTION_WINDOW: u32 = 32 << 20;
 /// limit a client's new calls wait for a stream to end (they are not
 /// refused), and an unbounded number no longer costs this end memory.
 pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
+
+/// The gRPC metadata key a call's ACL token travels in (Consul's, as its
+/// Envoy integration sends it).
+pub const TOKEN_METADATA: &str = "x-consul-token";
+
+/// Puts `token` on a call (nothing when none or not a valid header value:
+/// the callee then sees no token and falls back to anonymous).
+pub fn with_token<T>(mut request: tonic::Request<T>, token: Option<&str>) -> tonic::Request<T> {
+    if let Some(value) = token.filter(|t| !t.is_empty()).and_then(|t| t.parse().ok()) {
+        request.metadata_mut().insert(TOKEN_METADATA, value);
+    }
+    request
+}
 /// A peer that stops answering HTTP/2 PINGs is dropped after about
 /// interval + timeout (as the channels below do): a half-open connection
 /// does not keep its streams, slot and descriptor forever.

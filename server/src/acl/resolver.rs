@@ -183,3 +183,24 @@ pub fn initial(acl: &AclConfig) -> Arc<dyn TokenResolver> {
         true => Arc::new(Unconfigured(acl.default_policy)),
     }
 }
+
+/// What a server tells a client agent about a secret (`AgentApi.ResolveToken`):
+/// the token and its rules texts; `None` when the secret resolves to
+/// nothing. Anonymous before bootstrap has no rules.
+pub fn rules_for_secret(
+    view: &View<'_>,
+    secret: &str,
+    datacenter: &str,
+) -> Result<Option<(AclToken, Vec<String>)>, StoreError> {
+    match resolve::token_for_secret(view, secret)? {
+        Some(token) => {
+            let rules = token_rules(view, &token, datacenter)?;
+            Ok(Some((token, rules)))
+        }
+        None if secret == ANONYMOUS_SECRET && view.acl_meta()?.hash_key.is_empty() => {
+            let anonymous = AclToken { accessor_id: ANONYMOUS_TOKEN_ID.to_string(), ..AclToken::default() };
+            Ok(Some((anonymous, Vec::new())))
+        }
+        None => Ok(None),
+    }
+}

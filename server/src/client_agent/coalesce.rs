@@ -17,8 +17,12 @@ type Answer = Result<Arc<HttpResponse>, String>;
 
 #[derive(Default)]
 pub struct Coalescer {
-    in_flight: Mutex<HashMap<String, Shared<BoxFuture<'static, Answer>>>>,
+    /// By token and path: an answer is filtered by its token's ACLs, so
+    /// only calls with the same token share one.
+    in_flight: Mutex<HashMap<(String, String), InFlight>>,
 }
+
+type InFlight = Shared<BoxFuture<'static, Answer>>;
 
 /// Only blocking reads are shared: they are the ones many callers repeat.
 pub fn shareable(method: &str, path_and_query: &str) -> bool {
@@ -26,16 +30,17 @@ pub fn shareable(method: &str, path_and_query: &str) -> bool {
 }
 
 impl Coalescer {
-    pub async fn get(&self, servers: Arc<ServerPool>, path_and_query: String) -> Answer {
+    pub async fn get(&self, servers: Arc<ServerPool>, path_and_query: String, token: Option<String>) -> Answer {
+        let key = (token.clone().unwrap_or_default(), path_and_query);
         let shared = {
             let mut in_flight = self.in_flight.lock().expect("coalescer lock");
             in_flight
-                .entry(path_and_query.clone())
+                .entry(key.clone())
                 .or_insert_with(|| {
-                    let path = path_and_query.clone();
+                    let path = key.1.clone();
                     async move {
                         servers
-                            .forward("GET", &path, Vec::new())
+                            .forward("GET", &path, Vec::new(), token.as_deref())
                             .await
                             .map(Arc::new)
                             .map_err(|s| s.message().to_string())
@@ -49,8 +54,8 @@ impl Coalescer {
         // Only this call's entry: a newer one for the same path may be in
         // flight already, and others should still join it.
         let mut in_flight = self.in_flight.lock().expect("coalescer lock");
-        if in_flight.get(&path_and_query).is_some_and(|f| f.ptr_eq(&shared)) {
-            in_flight.remove(&path_and_query);
+        if in_flight.get(&key).is_some_and(|f| f.ptr_eq(&shared)) {
+            in_flight.remove(&key);
         }
         answer
     }

@@ -10,17 +10,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::connect::feed::apply;
 use crate::agent::connect::AgentConnect;
+use crate::client_agent::acl::RemoteResolver;
 use crate::client_agent::pool::ServerPool;
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 /// Client mode: one stream at a time, to whichever server answers.
-pub async fn from_servers(servers: Arc<ServerPool>, connect: Arc<AgentConnect>, shutdown: CancellationToken) {
+/// ACL changes ride the same stream: `acl` drops its resolved tokens.
+pub async fn from_servers(
+    servers: Arc<ServerPool>,
+    (connect, acl): (Arc<AgentConnect>, Arc<RemoteResolver>),
+    shutdown: CancellationToken,
+) {
     let mut backoff = RECONNECT_MIN;
     loop {
         let (roots_index, intentions_index, trust_domain) = connect.held_indexes();
-        let request = WatchConnectRequest { roots_index, intentions_index, trust_domain };
+        let acl_index = acl.acl_index();
+        let request = WatchConnectRequest { roots_index, intentions_index, trust_domain, acl_index };
         match servers.watch_connect(request).await {
             Ok(mut stream) => loop {
                 tokio::select! {
@@ -36,6 +43,9 @@ pub async fn from_servers(servers: Arc<ServerPool>, connect: Arc<AgentConnect>, 
                                 break;
                             }
                             backoff = RECONNECT_MIN;
+                            if update.acl_index != 0 {
+                                acl.acl_changed(update.acl_index);
+                            }
                             apply(&connect, update);
                         }
                         Ok(None) => break,

@@ -6,6 +6,7 @@
 //! queries share one call ([`coalesce`]). Its HTTP API is `http::client`,
 //! its DNS `dns::remote`; `start::client` wires them.
 
+pub mod acl;
 pub mod auto_encrypt;
 pub mod coalesce;
 pub mod feed;
@@ -78,7 +79,7 @@ pub async fn learn_peers(servers: Arc<ServerPool>, shutdown: CancellationToken) 
     let mut learned = false;
     loop {
         let pause = if learned { LEARN_PEERS_EVERY } else { Duration::from_secs(1) };
-        if let Ok(answer) = servers.forward("GET", "/v1/status/peers?stale", Vec::new()).await {
+        if let Ok(answer) = servers.forward("GET", "/v1/status/peers?stale", Vec::new(), None).await {
             if let Ok(peers) = serde_json::from_slice::<Vec<String>>(&answer.body) {
                 learned = !peers.is_empty();
                 servers.learn(peers);

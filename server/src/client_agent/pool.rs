@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use tessera_proto::v1::agent_api_client::AgentApiClient;
@@ -14,6 +15,8 @@ use tessera_proto::v1::DnsMessage;
 use tessera_proto::v1::HeartbeatRequest;
 use tessera_proto::v1::HttpRequest;
 use tessera_proto::v1::HttpResponse;
+use tessera_proto::v1::ResolveTokenRequest;
+use tessera_proto::v1::ResolveTokenResponse;
 use tessera_proto::v1::SignLeafRequest;
 use tessera_proto::v1::SignLeafResponse;
 use tessera_proto::v1::WatchConnectRequest;
@@ -32,6 +35,9 @@ pub struct ServerPool {
     servers: Mutex<Vec<String>>,
     /// The server that answered last; tried first next time.
     preferred: AtomicUsize,
+    /// `acl.tokens.agent` (else `default`): presented on this agent's own
+    /// calls (sync, leaves, auto_encrypt); `/v1/agent/token/agent` sets it.
+    agent_token: RwLock<Option<String>>,
 }
 
 fn retriable(status: &Status) -> bool {
@@ -47,7 +53,21 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
 impl ServerPool {
     /// The servers at `servers`, reached over `channels` (TLS or the opt-out).
     pub fn new(servers: Vec<String>, channels: ChannelPool) -> ServerPool {
-        ServerPool { channels, servers: Mutex::new(servers), preferred: AtomicUsize::new(0) }
+        ServerPool {
+            channels,
+            servers: Mutex::new(servers),
+            preferred: AtomicUsize::new(0),
+            agent_token: RwLock::new(None),
+        }
+    }
+
+    pub fn set_agent_token(&self, token: Option<String>) {
+        *self.agent_token.write().expect("agent token lock") = token.filter(|t| !t.is_empty());
+    }
+
+    fn agent_call<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {
+        let token = self.agent_token.read().expect("agent token lock").clone();
+        crate::transport::with_token(request(message, timeout), token.as_deref())
     }
 
     /// The server addresses known now.
@@ -115,23 +135,32 @@ impl ServerPool {
         Err(last)
     }
 
-    pub async fn forward(&self, method: &str, path_and_query: &str, body: Vec<u8>) -> Result<HttpResponse, Status> {
+    /// One HTTP API call on a server, as the caller presenting `token`.
+    pub async fn forward(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> Result<HttpResponse, Status> {
         self.with_server(|mut client| {
             let message = HttpRequest {
                 method: method.to_string(),
                 path_and_query: path_and_query.to_string(),
                 body: body.clone(),
+                token: token.unwrap_or_default().to_string(),
             };
             async move { Ok(client.forward(request(message, FORWARD_TIMEOUT)).await?.into_inner()) }
         })
         .await
     }
 
-    pub async fn dns(&self, data: Vec<u8>) -> Option<Vec<u8>> {
+    pub async fn dns(&self, data: Vec<u8>, token: Option<&str>) -> Option<Vec<u8>> {
         let answer = self
             .with_server(|mut client| {
                 let message = DnsMessage { data: data.clone() };
-                async move { Ok(client.dns(request(message, SHORT_TIMEOUT)).await?.into_inner().data) }
+                let call = crate::transport::with_token(request(message, SHORT_TIMEOUT), token);
+                async move { Ok(client.dns(call).await?.into_inner().data) }
             })
             .await;
         answer.ok()
@@ -148,7 +177,8 @@ impl ServerPool {
     pub async fn sync(&self, node: &str, command: Vec<u8>) -> Result<(), Status> {
         self.with_server(|mut client| {
             let message = AgentWrite { node: node.to_string(), command: command.clone() };
-            async move { client.sync(request(message, FORWARD_TIMEOUT)).await.map(|_| ()) }
+            let call = self.agent_call(message, FORWARD_TIMEOUT);
+            async move { client.sync(call).await.map(|_| ()) }
         })
         .await
     }
@@ -156,7 +186,8 @@ impl ServerPool {
     pub async fn sign_leaf(&self, node: &str, csr_pem: String) -> Result<SignLeafResponse, Status> {
         self.with_server(|mut client| {
             let message = SignLeafRequest { csr_pem: csr_pem.clone(), caller_node: node.to_string() };
-            async move { Ok(client.sign_leaf(request(message, SHORT_TIMEOUT * 2)).await?.into_inner()) }
+            let call = self.agent_call(message, SHORT_TIMEOUT * 2);
+            async move { Ok(client.sign_leaf(call).await?.into_inner()) }
         })
         .await
     }
@@ -174,7 +205,17 @@ impl ServerPool {
                 datacenter: datacenter.to_string(),
                 csr_pem: csr_pem.clone(),
             };
-            async move { Ok(client.auto_encrypt(request(message, SHORT_TIMEOUT * 2)).await?.into_inner()) }
+            let call = self.agent_call(message, SHORT_TIMEOUT * 2);
+            async move { Ok(client.auto_encrypt(call).await?.into_inner()) }
+        })
+        .await
+    }
+
+    /// A token's rules, as a server resolves them.
+    pub async fn resolve_token(&self, secret: &str) -> Result<ResolveTokenResponse, Status> {
+        self.with_server(|mut client| {
+            let message = ResolveTokenRequest { secret: secret.to_string() };
+            async move { Ok(client.resolve_token(request(message, SHORT_TIMEOUT)).await?.into_inner()) }
         })
         .await
     }

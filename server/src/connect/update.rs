@@ -35,5 +35,11 @@ pub fn connect_update(server: &Server, held: &mut WatchConnectRequest) -> Result
         update.intentions =
             Some(Intentions { index: read.index, intentions: read.value.iter().map(IntentionRecord::from).collect() });
     }
+    // Only the index: the agent drops its resolved tokens and asks again.
+    let acl_index = server.store.table_index(Table::Acl);
+    if acl_index != held.acl_index {
+        held.acl_index = acl_index;
+        update.acl_index = acl_index.max(1);
+    }
     Ok(update)
 }

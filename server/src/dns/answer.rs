@@ -5,6 +5,7 @@
 //! when there is one). DNS reads the local state machine (stale reads, as
 //! Consul's DNS does by default).
 
+use crate::acl::caller::Caller;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -102,7 +103,10 @@ fn address_record(name: Name, ttl: u32, ip: IpAddr) -> Record {
 }
 
 impl Zone {
-    pub fn answer(&self, view: &View<'_>, request: &Message) -> Message {
+    /// Records `caller` may not read (service:read on the service, node:read
+    /// on each node) are left out, as Consul's DNS does: a name the token
+    /// sees nothing of is NXDOMAIN.
+    pub fn answer(&self, view: &View<'_>, request: &Message, caller: &Caller) -> Message {
         let mut response = Message::response(request.metadata.id, OpCode::Query);
         response.metadata.authoritative = true;
         response.metadata.recursion_desired = request.metadata.recursion_desired;
@@ -118,7 +122,7 @@ impl Zone {
             return response;
         }
         let lookup = lookup::parse(&name.to_ascii(), &self.domain, &self.datacenter);
-        let targets = lookup.as_ref().map(|l| (self.ttls.of(l), self.targets(view, l)));
+        let targets = lookup.as_ref().map(|l| (self.ttls.of(l), self.targets(view, l, caller)));
         match targets {
             Some((ttl, Ok(targets))) if !targets.is_empty() => {
                 self.add_records(&mut response, &name, query.query_type(), ttl, targets)
@@ -135,8 +139,14 @@ impl Zone {
         response
     }
 
-    fn targets(&self, view: &View<'_>, lookup: &Lookup) -> Result<Vec<Target>, tessera_store::StoreError> {
+    fn targets(
+        &self,
+        view: &View<'_>,
+        lookup: &Lookup,
+        caller: &Caller,
+    ) -> Result<Vec<Target>, tessera_store::StoreError> {
         let instances = match lookup {
+            Lookup::Service { name, .. } | Lookup::Connect { name } if !caller.service_read(name) => return Ok(vec![]),
             Lookup::Service { name, tag } => {
                 let mut found = health::instances(view, name, false)?;
                 if let Some(tag) = tag {
@@ -145,6 +155,7 @@ impl Zone {
                 found
             }
             Lookup::Connect { name } => health::instances(view, name, true)?,
+            Lookup::Node { name } if !caller.node_read(name) => return Ok(vec![]),
             Lookup::Node { name } => {
                 let node = view.node(name)?;
                 return Ok(node.and_then(|n| self.node_target(&n.value)).into_iter().collect());
@@ -157,13 +168,14 @@ impl Zone {
                 let nodes = view.nodes()?;
                 return Ok(nodes
                     .iter()
-                    .filter(|n| n.value.address.parse() == Ok(*ip))
+                    .filter(|n| n.value.address.parse() == Ok(*ip) && caller.node_read(&n.value.name))
                     .filter_map(|n| self.node_target(&n.value))
                     .collect());
             }
         };
         let mut targets: Vec<Target> = instances
             .iter()
+            .filter(|i| caller.node_read(&i.node.value.name))
             .filter(|i| match i.status() {
                 CheckStatus::Critical => false,
                 CheckStatus::Warning => !self.only_passing,

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
+use crate::acl::local::StoreResolver;
 use crate::tasks::Tasks;
 use crate::transport::accept;
 
@@ -47,20 +48,34 @@ impl<D: Answerer> Answerer for Arc<D> {
 pub struct Dns {
     pub zone: Zone,
     pub store: Arc<Store>,
+    /// Lookups run as the agent's default token (Consul's DNS token).
+    pub acl: Arc<StoreResolver>,
     /// After `store`: tells a closing store when this answerer lets go of it.
     pub store_release: tessera_store::Release,
 }
 
 impl Dns {
-    pub fn respond(&self, query: &[u8]) -> Option<Vec<u8>> {
+    /// The answer as the holder of `token` may see it (none: this agent's
+    /// default token, else anonymous). A token that resolves to nothing
+    /// gets a refusal.
+    pub fn respond(&self, query: &[u8], token: Option<&str>) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
-        self.zone.answer(&self.store.view(), &request).to_vec().ok()
+        let answer = match self.acl.resolve_now(token) {
+            Ok(caller) => self.zone.answer(&self.store.view(), &request, &caller),
+            Err(e) => {
+                tracing::debug!(error = %e, "dns: the token does not resolve; refused");
+                let mut refused = Message::response(request.metadata.id, hickory_proto::op::OpCode::Query);
+                refused.metadata.response_code = hickory_proto::op::ResponseCode::Refused;
+                refused
+            }
+        };
+        answer.to_vec().ok()
     }
 }
 
 impl Answerer for Dns {
     fn answer(&self, query: Vec<u8>) -> futures::future::BoxFuture<'_, Option<Vec<u8>>> {
-        Box::pin(async move { self.respond(&query) })
+        Box::pin(async move { self.respond(&query, None) })
     }
 }
 

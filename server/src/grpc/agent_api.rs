@@ -23,6 +23,9 @@ use tonic::Response;
 use tonic::Status;
 use tower::ServiceExt;
 
+use crate::acl::caller::AclError;
+use crate::acl::resolver::rules_for_secret;
+use crate::acl::resolver::TokenResolver;
 use crate::cluster::liveness::Liveness;
 use crate::connect::ca::SigningState;
 use crate::consensus::forward;
@@ -30,6 +33,11 @@ use crate::consensus::Server;
 use crate::dns::Dns;
 use crate::transport::peer::require_agent;
 use crate::transport::send_or_stop;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
+use tessera_mesh::acl::ACL_NOT_FOUND;
+use tessera_proto::v1::ResolveTokenRequest;
+use tessera_proto::v1::ResolveTokenResponse;
 use tessera_store::command::Command;
 use tessera_store::Table;
 
@@ -38,6 +46,8 @@ const MAX_BODY: usize = 64 << 20;
 
 pub struct AgentApiService {
     server: Arc<Server>,
+    /// The server's own resolver: client agents' tokens are checked with it.
+    acl: Arc<dyn TokenResolver>,
     router: axum::Router,
     dns: Arc<Dns>,
     signing: Arc<SigningState>,
@@ -46,15 +56,39 @@ pub struct AgentApiService {
 
 impl AgentApiService {
     pub fn new(
-        server: Arc<Server>,
+        (server, acl): (Arc<Server>, Arc<dyn TokenResolver>),
         router: axum::Router,
         dns: Arc<Dns>,
         signing: &Arc<SigningState>,
         liveness: &Arc<Liveness>,
     ) -> agent_api_server::AgentApiServer<Self> {
         let (signing, liveness) = (signing.clone(), liveness.clone());
-        agent_api_server::AgentApiServer::new(AgentApiService { server, router, dns, signing, liveness })
+        agent_api_server::AgentApiServer::new(AgentApiService { server, acl, router, dns, signing, liveness })
             .max_decoding_message_size(MAX_BODY)
+    }
+}
+
+/// The token a call carries in its `x-consul-token` metadata.
+pub fn metadata_token<T>(request: &Request<T>) -> Option<String> {
+    let value = request.metadata().get(crate::transport::TOKEN_METADATA)?;
+    value.to_str().ok().map(str::to_string).filter(|t| !t.is_empty())
+}
+
+/// An ACL refusal as a gRPC status, with Consul's text.
+pub fn acl_status(e: AclError) -> Status {
+    match e {
+        AclError::NotFound | AclError::Denied(_) => Status::permission_denied(e.to_string()),
+        AclError::Failed(_) => Status::internal(e.to_string()),
+    }
+}
+
+impl AgentApiService {
+    /// A client agent's own calls need its agent token to hold node:write
+    /// on the node it speaks for (Consul's agent token).
+    async fn require_node_write<T>(&self, request: &Request<T>, node: &str) -> Result<(), Status> {
+        let token = metadata_token(request);
+        let caller = self.acl.resolve(token.as_deref()).await.map_err(acl_status)?;
+        caller.require(Resource::Node, node, Access::Write).map_err(acl_status)
     }
 }
 
@@ -93,11 +127,13 @@ async fn push_connect_updates(
 ) {
     let mut roots_changes = server.store.subscribe(Table::Roots);
     let mut intention_changes = server.store.subscribe(Table::Intentions);
+    let mut acl_changes = server.store.subscribe(Table::Acl);
     let mut leader_check = tokio::time::interval(LEADERLESS_CHECK);
     let mut leaderless_ticks = 0;
     loop {
         roots_changes.borrow_and_update();
         intention_changes.borrow_and_update();
+        acl_changes.borrow_and_update();
         let update = match crate::connect::update::connect_update(&server, &mut held) {
             Ok(update) => update,
             Err(e) => {
@@ -105,7 +141,7 @@ async fn push_connect_updates(
                 return;
             }
         };
-        let changed = update.roots.is_some() || update.intentions.is_some();
+        let changed = update.roots.is_some() || update.intentions.is_some() || update.acl_index != 0;
         if changed && !send_or_stop(&tx, Ok(update), server.tasks.shutdown()).await {
             return;
         }
@@ -115,6 +151,7 @@ async fn push_connect_updates(
                 _ = tx.closed() => return,
                 changed = roots_changes.changed() => if changed.is_err() { return } else { break },
                 changed = intention_changes.changed() => if changed.is_err() { return } else { break },
+                changed = acl_changes.changed() => if changed.is_err() { return } else { break },
                 _ = leader_check.tick() => {}
             }
             // A server cut off from its quorum would keep serving a frozen
@@ -147,11 +184,12 @@ impl agent_api_server::AgentApi for AgentApiService {
     /// Any server takes the CSR; the caller's node must have the service.
     async fn sign_leaf(&self, request: Request<SignLeafRequest>) -> Result<Response<SignLeafResponse>, Status> {
         let speaker = require_agent(&request, "AgentApi.SignLeaf")?;
-        let request = request.into_inner();
-        if request.caller_node.is_empty() {
+        if request.get_ref().caller_node.is_empty() {
             return Err(Status::invalid_argument("caller_node must name the client agent's node"));
         }
-        speaker.may_speak_for(&request.caller_node)?;
+        speaker.may_speak_for(&request.get_ref().caller_node)?;
+        self.require_node_write(&request, &request.get_ref().caller_node).await?;
+        let request = request.into_inner();
         crate::connect::ca::sign(&self.server, &self.signing, &request.csr_pem, Some(&request.caller_node))
             .await
             .map(Response::new)
@@ -161,14 +199,19 @@ impl agent_api_server::AgentApi for AgentApiService {
     async fn forward(&self, request: Request<HttpRequest>) -> Result<Response<HttpResponse>, Status> {
         require_agent(&request, "AgentApi.Forward")?;
         let call = request.into_inner();
+        let token = (!call.token.is_empty()).then(|| axum::http::HeaderValue::from_str(&call.token)).transpose();
+        let token = token.map_err(|_| Status::invalid_argument("the token is not a header value"))?;
         let Some(uri) = forwardable(&call.path_and_query) else {
             return Err(Status::permission_denied(format!("{} is answered by the local agent", call.path_and_query)));
         };
-        let http = axum::http::Request::builder()
+        let mut http = axum::http::Request::builder()
             .method(call.method.as_str())
             .uri(uri)
             .body(Body::from(call.body))
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(token) = token {
+            http.headers_mut().insert("x-consul-token", token);
+        }
         let answer = self.router.clone().oneshot(http).await.map_err(|e| Status::internal(e.to_string()))?;
         let status = answer.status().as_u16() as u32;
         let headers: HashMap<String, String> = answer
@@ -183,9 +226,11 @@ impl agent_api_server::AgentApi for AgentApiService {
 
     async fn dns(&self, request: Request<DnsMessage>) -> Result<Response<DnsMessage>, Status> {
         require_agent(&request, "AgentApi.Dns")?;
+        // The client agent's default token, if it has one.
+        let token = metadata_token(&request);
         let data = self
             .dns
-            .respond(&request.into_inner().data)
+            .respond(&request.into_inner().data, token.as_deref())
             .ok_or_else(|| Status::invalid_argument("not a DNS message"))?;
         Ok(Response::new(DnsMessage { data }))
     }
@@ -222,6 +267,8 @@ impl agent_api_server::AgentApi for AgentApiService {
         &self,
         request: Request<tessera_proto::v1::AutoEncryptRequest>,
     ) -> Result<Response<tessera_proto::v1::AutoEncryptResponse>, Status> {
+        // Consul's auto_encrypt: the agent token must hold node:write on the node.
+        self.require_node_write(&request, &request.get_ref().node).await?;
         let ask = request.into_inner();
         let signed = crate::connect::agent_certs::sign_agent(
             &self.server,
@@ -235,8 +282,10 @@ impl agent_api_server::AgentApi for AgentApiService {
 
     async fn sync(&self, request: Request<AgentWrite>) -> Result<Response<AgentWriteResponse>, Status> {
         let speaker = require_agent(&request, "AgentApi.Sync")?;
-        let write = request.into_inner();
+        let write = request.get_ref();
         speaker.may_speak_for(&write.node)?;
+        self.require_node_write(&request, &write.node).await?;
+        let write = request.into_inner();
         let command =
             Command::decode(&write.command).map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?;
         command.check_limits().map_err(|e| Status::invalid_argument(format!("refused command: {e}")))?;
@@ -248,6 +297,20 @@ impl agent_api_server::AgentApi for AgentApiService {
         }
         self.server.write(command).await.map_err(Status::from)?;
         Ok(Response::new(AgentWriteResponse {}))
+    }
+
+    async fn resolve_token(
+        &self,
+        request: Request<ResolveTokenRequest>,
+    ) -> Result<Response<ResolveTokenResponse>, Status> {
+        require_agent(&request, "AgentApi.ResolveToken")?;
+        let secret = request.into_inner().secret;
+        let view = self.server.store.view();
+        let found = rules_for_secret(&view, &secret, &self.server.config.datacenter)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let (token, rules) = found.ok_or_else(|| Status::not_found(ACL_NOT_FOUND))?;
+        let expiration_time = token.expiration_time.unwrap_or_default();
+        Ok(Response::new(ResolveTokenResponse { accessor_id: token.accessor_id, rules, expiration_time }))
     }
 }
 

@@ -15,19 +15,32 @@ use tonic::Request;
 use tonic::Response;
 use tonic::Status;
 
+use crate::acl::resolver::TokenResolver;
 use crate::agent::connect::leaf::LeafView;
 use crate::agent::connect::AgentConnect;
 use crate::agent::connect::IntentionSet;
 use crate::agent::connect::LeafError;
+use crate::grpc::agent_api::acl_status;
 use crate::transport::send_or_stop;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 
 pub struct ProxyApiService {
     connect: Arc<AgentConnect>,
+    acl: Arc<dyn TokenResolver>,
 }
 
 impl ProxyApiService {
-    pub fn new(connect: Arc<AgentConnect>) -> proxy_api_server::ProxyApiServer<Self> {
-        proxy_api_server::ProxyApiServer::new(ProxyApiService { connect })
+    pub fn new(connect: Arc<AgentConnect>, acl: Arc<dyn TokenResolver>) -> proxy_api_server::ProxyApiServer<Self> {
+        proxy_api_server::ProxyApiServer::new(ProxyApiService { connect, acl })
+    }
+
+    /// A proxy takes its service's identity only with service:write on it,
+    /// checked before a leaf is asked for (Consul's leaf endpoint rule).
+    async fn require_identity(&self, request: &Request<WatchProxyRequest>) -> Result<(), Status> {
+        let token = crate::grpc::agent_api::metadata_token(request);
+        let caller = self.acl.resolve(token.as_deref()).await.map_err(acl_status)?;
+        caller.require(Resource::Service, &request.get_ref().service, Access::Write).map_err(acl_status)
     }
 }
 
@@ -61,10 +74,11 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
     type WatchProxyStream = UpdateStream;
 
     async fn watch_proxy(&self, request: Request<WatchProxyRequest>) -> Result<Response<UpdateStream>, Status> {
-        let service = request.into_inner().service;
-        if service.is_empty() {
+        if request.get_ref().service.is_empty() {
             return Err(Status::invalid_argument("service must be given"));
         }
+        self.require_identity(&request).await?;
+        let service = request.into_inner().service;
         let connect = self.connect.clone();
         let mut leaf = connect.leaf(&service).map_err(|e| match e {
             LeafError::Refused(reason) => Status::permission_denied(format!("no certificate for {service}: {reason}")),

@@ -1,8 +1,13 @@
 //! `/v1/agent/members`, `self`, `leave`, `force-leave` and `version`.
 
+use crate::http::authz::Authz;
+use axum::response::IntoResponse;
+use axum::response::Response;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 
 use axum::extract::State;
 use axum::Json;
@@ -43,7 +48,7 @@ fn member(server: &Server, node: &ServerNode, status: u8) -> Member {
 }
 
 /// Every server of the Raft configuration, probed now: alive if it answers.
-pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
+pub async fn members(State(server): State<Arc<Server>>, authz: Authz) -> Response {
     let nodes: Vec<ServerNode> = {
         let metrics = server.raft.metrics();
         let metrics = metrics.borrow();
@@ -65,7 +70,8 @@ pub async fn members(State(server): State<Arc<Server>>) -> Json<Vec<Member>> {
     let mut members = join_all(probes).await;
     members.extend(client_members(&server, &nodes));
     members.sort_by(|a, b| a.name.cmp(&b.name));
-    Json(members)
+    let hidden = crate::http::authz::retain_allowed(&mut members, |m| authz.node_read(&m.name));
+    crate::http::authz::filtered_response(Json(members).into_response(), &authz, hidden)
 }
 
 /// Catalog nodes that are not servers: client agents, alive while their
@@ -93,7 +99,8 @@ fn client_members(server: &Server, servers: &[ServerNode]) -> Vec<Member> {
 
 /// `PUT /v1/agent/leave` on a server: a leader first hands leadership to
 /// another voter; then it leaves the Raft configuration and stops. The only voter just stops: there is no one to leave.
-pub async fn leave(State(server): State<Arc<Server>>) -> Result<(), ApiError> {
+pub async fn leave(State(server): State<Arc<Server>>, authz: Authz) -> Result<(), ApiError> {
+    authz.require(Resource::Agent, &server.me.name, Access::Write)?;
     let voters = server.raft.metrics().borrow().membership_config.membership().voter_ids().count();
     if voters > 1 {
         // Hand leadership on first, so the cluster never waits out an
@@ -116,7 +123,9 @@ pub async fn leave(State(server): State<Arc<Server>>) -> Result<(), ApiError> {
 pub async fn force_leave(
     State(server): State<Arc<Server>>,
     axum::extract::Path(node): axum::extract::Path<String>,
+    authz: Authz,
 ) -> Result<(), ApiError> {
+    authz.require(Resource::Operator, "", Access::Write)?;
     let server_id = {
         let metrics = server.raft.metrics().borrow().clone();
         let found = metrics
@@ -153,7 +162,12 @@ pub async fn version() -> Json<AgentVersion> {
     })
 }
 
-pub async fn agent_self(State(server): State<Arc<Server>>, State(agent): State<Arc<Agent>>) -> Json<AgentSelf> {
+pub async fn agent_self(
+    State(server): State<Arc<Server>>,
+    State(agent): State<Arc<Agent>>,
+    authz: Authz,
+) -> Result<Json<AgentSelf>, ApiError> {
+    authz.require(Resource::Agent, &server.me.name, Access::Read)?;
     let leader = server.leader().map(|(_, node)| node.rpc_addr).unwrap_or_default();
     let consul = BTreeMap::from([
         ("server", "true".to_string()),
@@ -161,7 +175,7 @@ pub async fn agent_self(State(server): State<Arc<Server>>, State(agent): State<A
         ("leader_addr", leader),
         ("bootstrap", (server.config.bootstrap_expect == 1).to_string()),
         ("known_datacenters", "1".to_string()),
-        ("acl", "disabled".to_string()),
+        ("acl", agent_self::acl_stat(&server.config).to_string()),
     ]);
     let mode = agent_self::Mode {
         member: member(&server, &server.me, ALIVE),
@@ -169,12 +183,16 @@ pub async fn agent_self(State(server): State<Arc<Server>>, State(agent): State<A
         raft: Some(agent_self::raft_stats(&server)),
         tasks: server.tasks.tracker().len(),
     };
-    Json(agent_self::build(&server.config, &agent, mode))
+    Ok(Json(agent_self::build(&server.config, &agent, mode)))
 }
 
 /// `/v1/agent/host`.
-pub async fn host(State(server): State<Arc<Server>>) -> Json<crate::http::host::HostInfo> {
-    crate::http::host::answer(server.config.data_dir.clone()).await
+pub async fn host(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+) -> Result<Json<crate::http::host::HostInfo>, ApiError> {
+    authz.require(Resource::Operator, "", Access::Read)?;
+    Ok(crate::http::host::answer(server.config.data_dir.clone()).await)
 }
 
 /// `PUT /v1/agent/join/:address` (`?wan` is refused: one datacenter).
@@ -182,7 +200,9 @@ pub async fn join(
     State(server): State<Arc<Server>>,
     axum::extract::Path(address): axum::extract::Path<String>,
     params: crate::http::query::QueryParams,
+    authz: Authz,
 ) -> Result<(), ApiError> {
+    authz.require(Resource::Agent, &server.me.name, Access::Write)?;
     let addr = join_address(&address, &params, server.config.server_port)?;
     crate::cluster::bootstrap::join_via(&server, &addr).await.map_err(ApiError::internal)
 }

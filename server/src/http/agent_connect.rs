@@ -20,11 +20,14 @@ use tokio::sync::watch;
 
 use crate::agent::connect::LeafError;
 use crate::agent::Agent;
+use crate::http::authz::Authz;
 use crate::http::blocking::QueryOptions;
 use crate::http::connect_shapes as shapes;
 use crate::http::decode_body;
 use crate::http::query::QueryParams;
 use crate::http::ApiError;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 
 /// How long a first leaf or roots fetch may wait for the servers.
 const FIRST_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,7 +60,10 @@ pub async fn leaf(
     State(agent): State<Arc<Agent>>,
     Path(service): Path<String>,
     params: QueryParams,
+    authz: Authz,
 ) -> Result<Response, ApiError> {
+    // Before anything is started or signed for the name.
+    authz.require(Resource::Service, &service, Access::Write)?;
     let options = QueryOptions::parse(&params)?;
     let mut rx = agent.connect().leaf(&service).map_err(|e| match e {
         LeafError::Refused(reason) => ApiError::new(StatusCode::FORBIDDEN, reason),
@@ -90,8 +96,9 @@ struct AuthorizeBody {
     _client_cert_serial: String,
 }
 
-pub async fn authorize(State(agent): State<Arc<Agent>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn authorize(State(agent): State<Arc<Agent>>, authz: Authz, body: Bytes) -> Result<Response, ApiError> {
     let body: AuthorizeBody = decode_body(&body)?;
+    authz.require(Resource::Service, &body.target, Access::Write)?;
     let decision = agent
         .connect()
         .authorize(&body.target, &body.client_cert_uri)

@@ -32,6 +32,15 @@ pub struct Mode {
     pub tasks: usize,
 }
 
+/// Consul's `Stats.consul.acl`.
+pub fn acl_stat(config: &AgentConfig) -> &'static str {
+    if config.acl.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    }
+}
+
 pub fn build(config: &AgentConfig, agent: &Agent, mode: Mode) -> AgentSelf {
     let node = agent.node();
     let mut stats = BTreeMap::new();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::FromRef;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::HeaderName;
 use axum::http::HeaderValue;
 use axum::http::Method;
@@ -28,10 +29,13 @@ use crate::config::AgentConfig;
 use crate::http;
 use crate::http::agent_self;
 use crate::http::agent_self::AgentSelf;
+use crate::http::authz::Authz;
 use crate::http::member;
 use crate::http::member::MemberFacts;
 use crate::http::member::Role;
 use crate::tasks::Tasks;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 
 #[derive(Clone)]
 pub struct ClientApp {
@@ -66,8 +70,9 @@ pub fn router(app: ClientApp) -> axum::Router {
         .with_state(app)
 }
 
-async fn agent_self(State(app): State<ClientApp>) -> Json<AgentSelf> {
+async fn agent_self(State(app): State<ClientApp>, authz: Authz) -> Result<Json<AgentSelf>, http::ApiError> {
     let node = app.agent.node();
+    authz.require(Resource::Agent, &node.name, Access::Read)?;
     let member = member::member(MemberFacts {
         name: &node.name,
         node_id: &node.id,
@@ -80,28 +85,34 @@ async fn agent_self(State(app): State<ClientApp>) -> Json<AgentSelf> {
         ("server", "false".to_string()),
         ("known_servers", app.servers.known().len().to_string()),
         ("known_datacenters", "1".to_string()),
-        ("acl", "disabled".to_string()),
+        ("acl", agent_self::acl_stat(&app.config).to_string()),
     ]);
     let mode = agent_self::Mode { member, consul, raft: None, tasks: app.tasks.tracker().len() };
-    Json(agent_self::build(&app.config, &app.agent, mode))
+    Ok(Json(agent_self::build(&app.config, &app.agent, mode)))
 }
 
-async fn host(State(app): State<ClientApp>) -> Json<http::host::HostInfo> {
-    http::host::answer(app.config.data_dir.clone()).await
+async fn host(State(app): State<ClientApp>, authz: Authz) -> Result<Json<http::host::HostInfo>, http::ApiError> {
+    authz.require(Resource::Operator, "", Access::Read)?;
+    Ok(http::host::answer(app.config.data_dir.clone()).await)
 }
 
 async fn join(
     State(app): State<ClientApp>,
     axum::extract::Path(address): axum::extract::Path<String>,
     params: http::query::QueryParams,
+    authz: Authz,
 ) -> Result<(), http::ApiError> {
+    authz.require(Resource::Agent, &app.agent.node().name, Access::Write)?;
     let addr = http::agent::join_address(&address, &params, app.config.server_port)?;
     app.servers.join(&addr, &app.config.datacenter).await.map_err(http::ApiError::internal)
 }
 
 /// Graceful leave: the node leaves the catalog, then the agent stops.
-async fn leave(State(app): State<ClientApp>) -> Response {
+async fn leave(State(app): State<ClientApp>, authz: Authz) -> Response {
     let node = app.agent.node().name.clone();
+    if let Err(denied) = authz.require(Resource::Agent, &node, Access::Write) {
+        return http::ApiError::from(denied).into_response();
+    }
     let command = Command::CatalogDeregister { node: node.clone(), service_id: None, check_id: None };
     match app.servers.sync(&node, command.encode()).await {
         Ok(()) => {
@@ -116,16 +127,20 @@ async fn leave(State(app): State<ClientApp>) -> Response {
 }
 
 /// Everything not about this agent runs on a server.
-async fn forward(State(app): State<ClientApp>, method: Method, uri: Uri, body: Bytes) -> Response {
+/// The caller's token travels with the call (or this agent's default
+/// token when it has none): the server checks it.
+async fn forward(State(app): State<ClientApp>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
     if !path.starts_with("/v1/") {
         return http::not_found().await;
     }
+    let params = http::query::QueryParams::parse(uri.query().unwrap_or(""));
+    let token = http::authz::request_token(&headers, &params).or_else(|| app.config.acl.tokens.default.clone());
     let answer = match coalesce::shareable(method.as_str(), &path) {
-        true => app.blocking.get(app.servers.clone(), path).await,
+        true => app.blocking.get(app.servers.clone(), path, token).await,
         false => app
             .servers
-            .forward(method.as_str(), &path, body.to_vec())
+            .forward(method.as_str(), &path, body.to_vec(), token.as_deref())
             .await
             .map(Arc::new)
             .map_err(|s| s.message().to_string()),

@@ -15,9 +15,20 @@ use axum::response::Response;
 use axum::Json;
 
 use crate::agent::Agent;
+use crate::http::authz::Authz;
 use crate::metrics::PROMETHEUS_CONTENT_TYPE;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 
-pub async fn agent_metrics(State(agent): State<Arc<Agent>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn agent_metrics(
+    State(agent): State<Arc<Agent>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    authz: Authz,
+) -> Response {
+    if let Err(denied) = authz.require(Resource::Agent, &agent.node().name, Access::Read) {
+        return crate::http::ApiError::from(denied).into_response();
+    }
     let metrics = agent.metrics();
     if wants_prometheus(query.as_deref(), &headers) {
         return ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], metrics.prometheus()).into_response();

@@ -15,12 +15,16 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
+use crate::http::authz::Authz;
 use crate::http::query::QueryParams;
 use crate::http::ApiError;
 use crate::monitor;
 use crate::monitor::Subscription;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 
-pub async fn monitor(State(agent): State<Arc<Agent>>, params: QueryParams) -> Result<Response, ApiError> {
+pub async fn monitor(State(agent): State<Arc<Agent>>, params: QueryParams, authz: Authz) -> Result<Response, ApiError> {
+    authz.require(Resource::Agent, &agent.node().name, Access::Read)?;
     let name = params.get("loglevel").map_or("INFO", String::as_str);
     let level =
         monitor::parse_level(name).ok_or_else(|| ApiError::bad_request(format!("Unknown log level: {name}")))?;

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::acl::resolver::LocalTokens;
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
+use crate::client_agent::acl::DownPolicy;
+use crate::client_agent::acl::RemoteResolver;
 use crate::client_agent::auto_encrypt::AutoEncrypt;
 use crate::client_agent::feed::from_servers;
 use crate::client_agent::heartbeats;
@@ -41,6 +44,13 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let servers =
         Arc::new(ServerPool::new(config.retry_join.clone(), crate::transport::ChannelPool::new(rpc_tls.clone())));
     let name = config.node_name.clone();
+    servers.set_agent_token(config.acl.tokens.agent.clone().or_else(|| config.acl.tokens.default.clone()));
+    let acl = Arc::new(RemoteResolver::new(
+        servers.clone(),
+        LocalTokens::new(&config.acl, &config.datacenter, &name),
+        config.acl.token_ttl,
+        DownPolicy::from_config(&config.acl.down_policy),
+    ));
     let mut sup = Supervisor::new(shutdown);
     let limits = ListenerLimits::new(&config.limits);
     let metrics = Arc::new(Metrics::client());
@@ -53,7 +63,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         sup.tasks(),
         &metrics,
     );
-    let setup = AgentSetup { rpc_tls: rpc_tls.clone(), listener_tls: client_tls.all(), ..setup };
+    let setup = AgentSetup { rpc_tls: rpc_tls.clone(), listener_tls: client_tls.all(), acl: acl.clone(), ..setup };
     let agent = Agent::start(setup)?;
     announce(&config, &data.node_id, &dir);
 
@@ -72,13 +82,13 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         http::serve_router(http_listener, plain_router, &http_limits, token).await.map_err(stopped)
     });
     if let Some(sockets) = dns_sockets {
-        let remote = RemoteDns::new(servers.clone());
+        let remote = RemoteDns::new(servers.clone(), config.acl.tokens.default.clone());
         let recursing = dns::recurse::Recursing::new(remote, &config.domain, &config.dns);
         spawn_dns(&mut sup, Arc::new(recursing), sockets, &limits);
     }
     let listeners = ClientListeners { https, grpc, grpc_tls };
     spawn_client_listeners(&mut sup, &agent, router, listeners, &client_tls, &limits);
-    spawn_background(&mut sup, &agent, &servers, &name);
+    spawn_background(&mut sup, (&agent, &acl), &servers, &name);
     if let Some(tls) = rpc_tls.filter(|tls| config.auto_encrypt.tls && !tls.has_identity()) {
         let auto = AutoEncrypt {
             servers: servers.clone(),
@@ -100,7 +110,12 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     outcome
 }
 
-fn spawn_background(sup: &mut Supervisor, agent: &Arc<Agent>, servers: &Arc<ServerPool>, node: &str) {
+fn spawn_background(
+    sup: &mut Supervisor,
+    (agent, acl): (&Arc<Agent>, &Arc<RemoteResolver>),
+    servers: &Arc<ServerPool>,
+    node: &str,
+) {
     spawn_agent_tasks(sup, agent);
     let (pool, name, token) = (servers.clone(), node.to_string(), sup.shutdown().clone());
     sup.spawn(async move {
@@ -113,8 +128,9 @@ fn spawn_background(sup: &mut Supervisor, agent: &Arc<Agent>, servers: &Arc<Serv
         Ok(())
     });
     let (pool, connect, token) = (servers.clone(), agent.connect().clone(), sup.shutdown().clone());
+    let acl = acl.clone();
     sup.spawn(async move {
-        from_servers(pool, connect, token).await;
+        from_servers(pool, (connect, acl), token).await;
         Ok(())
     });
 }

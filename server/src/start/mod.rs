@@ -212,7 +212,7 @@ pub fn spawn_agent_grpc(
     let limits = limits.agent_grpc();
     let router = transport::server()
         .layer(RpcLayer::new(agent.metrics().rpc.clone(), "agent"))
-        .add_service(grpc::proxy_api::ProxyApiService::new(agent.connect().clone()));
+        .add_service(grpc::proxy_api::ProxyApiService::new(agent.connect().clone(), agent.acl().clone()));
     let token = sup.shutdown().clone();
     let what = if tls.is_some() { "agent gRPC TLS" } else { "agent gRPC" };
     sup.spawn(async move {

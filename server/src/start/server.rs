@@ -68,7 +68,9 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let pool = transport::ChannelPool::new(rpc_tls.clone());
     let server = start_raft(config, me, store, ServerParts::new(pool, sup.tasks(), metrics)).await?;
     let signing = Arc::new(SigningState::default());
-    let agent = start_agent(&server, &signing, &dir, sup.tasks(), (rpc_tls.clone(), client_tls.all()))?;
+    let tokens = LocalTokens::new(&server.config.acl, &server.config.datacenter, &server.me.name);
+    let acl = Arc::new(StoreResolver::new(server.store.clone(), tokens));
+    let agent = start_agent((&server, &acl), &signing, &dir, sup.tasks(), (rpc_tls.clone(), client_tls.all()))?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
     let dns_config = &server.config.dns;
@@ -78,7 +80,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         ttls: dns::answer::Ttls::new(dns_config.node_ttl, &dns_config.service_ttl),
         only_passing: dns_config.only_passing,
     };
-    let dns = Arc::new(dns::Dns { zone, store: server.store.clone(), store_release: server.store.release() });
+    let dns = Arc::new(dns::Dns { zone, store: server.store.clone(), acl, store_release: server.store.release() });
     let parts =
         Parts { server: server.clone(), agent: agent.clone(), dns: dns.clone(), signing, liveness: Default::default() };
     spawn_services(&mut sup, &parts, (rpc_listener, http_listener), &limits);
@@ -138,7 +140,7 @@ fn data_dir_for(config: &AgentConfig) -> Result<(PathBuf, Option<tempfile_dir::T
 }
 
 fn start_agent(
-    server: &Arc<Server>,
+    (server, acl): (&Arc<Server>, &Arc<StoreResolver>),
     signing: &Arc<SigningState>,
     data_dir: &std::path::Path,
     tasks: &Tasks,
@@ -158,8 +160,7 @@ fn start_agent(
     setup.builtin_services = vec![Service { id: "consul".into(), name: "consul".into(), port, ..Service::default() }];
     setup.rpc_tls = rpc_tls;
     setup.listener_tls = listener_tls;
-    let tokens = LocalTokens::new(&server.config.acl, &server.config.datacenter, &server.me.name);
-    setup.acl = Arc::new(StoreResolver::new(server.store.clone(), tokens));
+    setup.acl = acl.clone();
     Ok(Agent::start(setup)?)
 }
 
@@ -200,7 +201,13 @@ fn spawn_services(
 ) {
     let Parts { server, agent, dns, signing, liveness } = parts;
     let app = http::App { server: server.clone(), agent: agent.clone() };
-    let api = AgentApiService::new(server.clone(), http::router(app.clone()), dns.clone(), signing, liveness);
+    let api = AgentApiService::new(
+        (server.clone(), agent.acl().clone()),
+        http::router(app.clone()),
+        dns.clone(),
+        signing,
+        liveness,
+    );
     let router = transport::server()
         .layer(RpcLayer::new(server.metrics.rpc.clone(), "server"))
         .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))

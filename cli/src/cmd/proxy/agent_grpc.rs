@@ -15,10 +15,12 @@ use tessera_proxy::agent::AgentGrpc;
 
 use super::ProxyArgs;
 
-pub fn target(args: &ProxyArgs) -> anyhow::Result<AgentGrpc> {
+/// `token`: the one every HTTP call of the proxy presents (`-token`, ...).
+pub fn target(args: &ProxyArgs, token: Option<&str>) -> anyhow::Result<AgentGrpc> {
     let (tls, addr) = split_scheme(&args.grpc_addr)?;
+    let token = token.map(str::to_string);
     if !tls {
-        return Ok(AgentGrpc { addr, tls: None });
+        return Ok(AgentGrpc { addr, tls: None, token });
     }
     let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
     let ca = (given(&args.grpc_ca_file), given(&args.grpc_ca_path));
@@ -27,7 +29,7 @@ pub fn target(args: &ProxyArgs) -> anyhow::Result<AgentGrpc> {
     let name = name.rsplit_once(':').filter(|(_, port)| port.parse::<u16>().is_ok()).map_or(name.as_str(), |(h, _)| h);
     let server_name = ServerName::try_from(name.to_string())
         .with_context(|| format!("-grpc-addr: {name:?} is not a name a certificate can be checked for"))?;
-    Ok(AgentGrpc { addr, tls: Some((Arc::new(config), server_name)) })
+    Ok(AgentGrpc { addr, tls: Some((Arc::new(config), server_name)), token })
 }
 
 /// Whether the address asks for TLS, and its `host:port`.

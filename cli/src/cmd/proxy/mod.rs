@@ -100,7 +100,7 @@ async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
         true => Some(layout::register(&layout, &args, &client).await?),
         false => None,
     };
-    let agent = agent_grpc::target(&args)?;
+    let agent = agent_grpc::target(&args, client.token())?;
     let snapshots = tessera_proxy::agent::snapshots(&agent, &layout.service, shutdown.clone()).await?;
     let mut endpoints = HashMap::new();
     for upstream in &layout.config.upstreams {

@@ -1,0 +1,193 @@
+//! A client agent's resolver: tokens resolved by a server
+//! (`AgentApi.ResolveToken`), compiled here and kept for `acl.token_ttl`.
+//! Servers push every ACL change on the WatchConnect stream and the cache
+//! is dropped at once ([`RemoteResolver::acl_changed`]), so a deleted
+//! token stops working within the push, not the TTL. When no server
+//! answers, `acl.down_policy` decides.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use tessera_mesh::acl::Authorizer;
+use tessera_mesh::acl::DefaultPolicy;
+use tessera_proto::v1::ResolveTokenResponse;
+use time::OffsetDateTime;
+
+use crate::acl::caller::AclError;
+use crate::acl::caller::Caller;
+use crate::acl::resolve;
+use crate::acl::resolver::compile;
+use crate::acl::resolver::LocalTokens;
+use crate::acl::resolver::TokenResolver;
+use crate::client_agent::pool::ServerPool;
+
+/// As the server's cache: unknown secrets are cached too, so bound it.
+const MAX_CACHED: usize = 4096;
+
+/// Consul's `acl.down_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownPolicy {
+    Allow,
+    Deny,
+    /// Keep serving what was resolved, past its TTL; deny the rest.
+    ExtendCache,
+    /// The same, but a stale entry is served at once and refreshed behind.
+    AsyncCache,
+}
+
+impl DownPolicy {
+    /// The config was validated: anything unknown is the default.
+    pub fn from_config(text: &str) -> DownPolicy {
+        match text {
+            "allow" => DownPolicy::Allow,
+            "deny" => DownPolicy::Deny,
+            "async-cache" => DownPolicy::AsyncCache,
+            _ => DownPolicy::ExtendCache,
+        }
+    }
+}
+
+type Resolved = Result<Arc<Caller>, AclError>;
+
+struct Entry {
+    resolved: Resolved,
+    fetched: Instant,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// The ACL index the servers last pushed.
+    acl_index: u64,
+    by_secret: HashMap<String, Entry>,
+}
+
+pub struct RemoteResolver {
+    servers: Arc<ServerPool>,
+    tokens: LocalTokens,
+    ttl: Duration,
+    down: DownPolicy,
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl RemoteResolver {
+    pub fn new(servers: Arc<ServerPool>, tokens: LocalTokens, ttl: Duration, down: DownPolicy) -> RemoteResolver {
+        RemoteResolver { servers, tokens, ttl, down, cache: Arc::default() }
+    }
+
+    /// The ACL index the cache follows, for the WatchConnect request.
+    pub fn acl_index(&self) -> u64 {
+        self.cache.lock().expect("acl cache lock").acl_index
+    }
+
+    /// The servers pushed a change: everything resolved before goes.
+    pub fn acl_changed(&self, acl_index: u64) {
+        let mut cache = self.cache.lock().expect("acl cache lock");
+        if cache.acl_index != acl_index {
+            cache.acl_index = acl_index;
+            cache.by_secret.clear();
+        }
+    }
+
+    /// A cached answer and whether it is still within the TTL.
+    fn cached(&self, secret: &str) -> Option<(Resolved, bool)> {
+        let cache = self.cache.lock().expect("acl cache lock");
+        let entry = cache.by_secret.get(secret)?;
+        if matches!(&entry.resolved, Ok(caller) if caller.expired(OffsetDateTime::now_utc())) {
+            return None;
+        }
+        Some((entry.resolved.clone(), entry.fetched.elapsed() < self.ttl))
+    }
+
+    async fn resolve_effective(&self, secret: &str, implicit: bool) -> Resolved {
+        if let Some(recovery) = self.tokens.recovery(secret) {
+            return Ok(Arc::new(recovery));
+        }
+        let cached = self.cached(secret);
+        if let Some((resolved, true)) = &cached {
+            return resolved.clone();
+        }
+        if let (Some((stale, false)), DownPolicy::AsyncCache) = (&cached, self.down) {
+            self.refresh_behind(secret, implicit);
+            return stale.clone();
+        }
+        match fetch(&self.servers, &self.cache, secret, implicit, &self.tokens).await {
+            Some(resolved) => resolved,
+            None => self.servers_down(cached.map(|(resolved, _)| resolved)),
+        }
+    }
+
+    fn refresh_behind(&self, secret: &str, implicit: bool) {
+        let (servers, cache, tokens, secret) =
+            (self.servers.clone(), self.cache.clone(), self.tokens.clone(), secret.to_string());
+        tokio::spawn(async move { fetch(&servers, &cache, &secret, implicit, &tokens).await });
+    }
+
+    /// No server answered: `down_policy`.
+    fn servers_down(&self, stale: Option<Resolved>) -> Resolved {
+        tracing::warn!(policy = ?self.down, "no server answered a token resolution; following acl.down_policy");
+        let all = |policy| Ok(Arc::new(Caller::new("", Authorizer::default_only(policy), None)));
+        match (self.down, stale) {
+            (DownPolicy::Allow, _) => all(DefaultPolicy::Allow),
+            (DownPolicy::Deny, _) => all(DefaultPolicy::Deny),
+            (_, Some(stale)) => stale,
+            (_, None) => {
+                tracing::debug!(cached = false, "an uncached token is denied while servers are away");
+                all(DefaultPolicy::Deny)
+            }
+        }
+    }
+}
+
+/// Asks a server; caches and returns the answer, or None when no server
+/// answered (the caller applies `down_policy`).
+async fn fetch(
+    servers: &ServerPool,
+    cache: &Mutex<Cache>,
+    secret: &str,
+    implicit: bool,
+    tokens: &LocalTokens,
+) -> Option<Resolved> {
+    let index_before = cache.lock().expect("acl cache lock").acl_index;
+    let resolved = match servers.resolve_token(secret).await {
+        Ok(answer) => caller_of(answer, tokens, implicit),
+        Err(status) if status.code() == tonic::Code::NotFound => Err(AclError::NotFound),
+        Err(status) if crate::consensus::error::is_transient(status.code()) => return None,
+        Err(status) => Err(AclError::Failed(status.message().to_string())),
+    };
+    let mut cache = cache.lock().expect("acl cache lock");
+    // A change pushed while asking may have made this answer old.
+    if cache.acl_index == index_before && !matches!(resolved, Err(AclError::Failed(_))) {
+        if cache.by_secret.len() >= MAX_CACHED {
+            cache.by_secret.clear();
+        }
+        cache.by_secret.insert(secret.to_string(), Entry { resolved: resolved.clone(), fetched: Instant::now() });
+    }
+    Some(resolved)
+}
+
+fn caller_of(answer: ResolveTokenResponse, tokens: &LocalTokens, implicit: bool) -> Resolved {
+    let authorizer = compile(&answer.rules, tokens.default_policy)?;
+    let expires_at = Some(answer.expiration_time).filter(|t| !t.is_empty()).as_deref().and_then(resolve::parse_time);
+    let caller = Caller::new(answer.accessor_id, authorizer, expires_at);
+    Ok(Arc::new(if implicit { caller.implicit() } else { caller }))
+}
+
+impl TokenResolver for RemoteResolver {
+    fn resolve<'a>(&'a self, secret: Option<&'a str>) -> BoxFuture<'a, Resolved> {
+        Box::pin(async move {
+            if !self.tokens.enabled {
+                return Ok(Caller::manage_all());
+            }
+            let (secret, implicit) = self.tokens.effective(secret);
+            self.resolve_effective(secret, implicit).await
+        })
+    }
+
+    fn default_policy(&self) -> DefaultPolicy {
+        self.tokens.default_policy
+    }
+}
