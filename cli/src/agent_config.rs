@@ -55,6 +55,22 @@ pub fn load(paths: &[PathBuf], forced: Option<Format>) -> Result<Loaded, String>
     Ok(loaded)
 }
 
+/// Consul's `-hcl`: fragments of agent config merged after every file, in
+/// order (`-dev -hcl 'acl { enabled = true }'`). Services and checks
+/// belong in files, where the agent's service loader reads them.
+pub fn merge_fragments(loaded: &mut Loaded, fragments: &[String]) -> Result<(), String> {
+    for fragment in fragments {
+        let parsed = agent_config::parse(fragment, Format::Hcl).map_err(|e| format!("failed to parse -hcl: {e}"))?;
+        if !(parsed.services.is_empty() && parsed.checks.is_empty()) {
+            return Err("-hcl: services and checks go in a config file (-config-file or -config-dir)".into());
+        }
+        loaded.warnings.extend(parsed.warnings.iter().cloned());
+        loaded.config.merge(parsed);
+    }
+    loaded.config.warnings.clear();
+    Ok(())
+}
+
 /// The files `path` stands for, each with the format to read it in.
 fn files_of(path: &Path, forced: Option<Format>, warnings: &mut Vec<String>) -> Result<Vec<(PathBuf, Format)>, String> {
     let unreadable = |e: std::io::Error| format!("Error reading {}: {e}", path.display());

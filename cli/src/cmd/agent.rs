@@ -103,6 +103,10 @@ pub struct AgentArgs {
     /// Read every config file as hcl or json, whatever its extension.
     #[arg(long = "config-format", value_name = "hcl|json")]
     config_format: Option<String>,
+    /// Agent config in HCL, merged after the files (repeatable):
+    /// `-dev -hcl 'acl { enabled = true default_policy = "deny" }'`.
+    #[arg(long = "hcl", value_name = "HCL")]
+    hcl: Vec<String>,
     /// trace, debug, info, warn or err.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -577,6 +581,7 @@ pub async fn run(args: AgentArgs, matches: Option<&ArgMatches>) -> u8 {
     let loaded = args
         .config_format()
         .and_then(|format| crate::agent_config::load(&args.config_paths(given), format))
+        .and_then(|mut loaded| crate::agent_config::merge_fragments(&mut loaded, &args.hcl).map(|()| loaded))
         .and_then(|loaded| Ok((args.settings(given, &loaded.config, Purpose::Run)?, loaded.warnings)));
     let (settings, load_warnings) = match loaded {
         Ok(loaded) => loaded,

@@ -86,11 +86,16 @@ impl StoreResolver {
         Ok(Arc::new(if implicit { caller.implicit() } else { caller }))
     }
 
+    pub fn local_tokens(&self) -> &LocalTokens {
+        &self.tokens
+    }
+
     pub fn resolve_now(&self, secret: Option<&str>) -> Result<Arc<Caller>, AclError> {
         if !self.tokens.enabled {
             return Ok(Caller::manage_all());
         }
         let (secret, implicit) = self.tokens.effective(secret);
+        let secret = secret.as_str();
         if let Some(recovery) = self.tokens.recovery(secret) {
             return Ok(Arc::new(recovery));
         }
@@ -113,5 +118,9 @@ impl TokenResolver for StoreResolver {
 
     fn default_policy(&self) -> DefaultPolicy {
         self.tokens.default_policy
+    }
+
+    fn tokens(&self) -> Option<&LocalTokens> {
+        self.tokens.enabled.then_some(&self.tokens)
     }
 }

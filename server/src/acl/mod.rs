@@ -21,6 +21,7 @@ pub mod input;
 pub mod local;
 pub mod resolve;
 pub mod resolver;
+pub mod tokens;
 pub mod writes;
 
 /// The file in the data dir that allows one more bootstrap (Consul's).

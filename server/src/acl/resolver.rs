@@ -23,8 +23,8 @@ use crate::acl::caller::Caller;
 use crate::acl::resolve;
 use crate::config::AclConfig;
 
-/// The secret of the built-in anonymous token.
-pub const ANONYMOUS_SECRET: &str = tessera_store::acl::ANONYMOUS_SECRET;
+pub use crate::acl::tokens::LocalTokens;
+pub use crate::acl::tokens::ANONYMOUS_SECRET;
 
 pub trait TokenResolver: Send + Sync + 'static {
     /// The caller presenting `secret`; `None` when the request carried
@@ -33,63 +33,10 @@ pub trait TokenResolver: Send + Sync + 'static {
 
     /// `acl.default_policy`, for `X-Consul-Default-ACL-Policy`.
     fn default_policy(&self) -> DefaultPolicy;
-}
 
-/// What stands in for a missing secret, and the local-only tokens: shared
-/// by both resolvers so they choose alike.
-#[derive(Debug, Clone)]
-pub struct LocalTokens {
-    pub enabled: bool,
-    pub default_policy: DefaultPolicy,
-    pub datacenter: String,
-    /// `acl.tokens.default`.
-    default: Option<String>,
-    /// `acl.tokens.agent_recovery`, resolved here without any server.
-    agent_recovery: Option<String>,
-    node_name: String,
-}
-
-/// The accessor a recovery-token caller is named by in denials.
-pub const AGENT_RECOVERY_ACCESSOR: &str = "agent-recovery";
-
-impl LocalTokens {
-    pub fn new(acl: &AclConfig, datacenter: &str, node_name: &str) -> LocalTokens {
-        LocalTokens {
-            enabled: acl.enabled,
-            default_policy: acl.default_policy,
-            datacenter: datacenter.to_string(),
-            default: acl.tokens.default.clone().filter(|t| !t.is_empty()),
-            agent_recovery: acl.tokens.agent_recovery.clone().filter(|t| !t.is_empty()),
-            node_name: node_name.to_string(),
-        }
-    }
-
-    /// The secret to resolve and whether the caller chose it.
-    pub fn effective<'a>(&'a self, secret: Option<&'a str>) -> (&'a str, bool) {
-        match secret.filter(|s| !s.is_empty()) {
-            Some(secret) => (secret, false),
-            None => (self.default.as_deref().unwrap_or(ANONYMOUS_SECRET), true),
-        }
-    }
-
-    /// Consul's agent recovery token: write on this agent, read on every
-    /// node, checked before any server is asked.
-    pub fn recovery(&self, secret: &str) -> Option<Caller> {
-        if self.agent_recovery.as_deref() != Some(secret) {
-            return None;
-        }
-        let text = format!(
-            "agent \"{}\" {{ policy = \"write\" }}\nnode_prefix \"\" {{ policy = \"read\" }}\n",
-            self.node_name
-        );
-        let rules = tessera_mesh::acl::parse(&text).ok()?;
-        Some(Caller::new(AGENT_RECOVERY_ACCESSOR, Authorizer::new([&rules], self.default_policy), None))
-    }
-
-    /// The anonymous caller before bootstrap (no token exists yet): the
-    /// default policy alone decides.
-    pub fn unbootstrapped_anonymous(&self) -> Caller {
-        Caller::new(ANONYMOUS_TOKEN_ID, Authorizer::default_only(self.default_policy), None).implicit()
+    /// The agent's own tokens; None with ACLs disabled.
+    fn tokens(&self) -> Option<&LocalTokens> {
+        None
     }
 }
 

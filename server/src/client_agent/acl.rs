@@ -183,11 +183,15 @@ impl TokenResolver for RemoteResolver {
                 return Ok(Caller::manage_all());
             }
             let (secret, implicit) = self.tokens.effective(secret);
-            self.resolve_effective(secret, implicit).await
+            self.resolve_effective(&secret, implicit).await
         })
     }
 
     fn default_policy(&self) -> DefaultPolicy {
         self.tokens.default_policy
+    }
+
+    fn tokens(&self) -> Option<&LocalTokens> {
+        self.tokens.enabled.then_some(&self.tokens)
     }
 }

@@ -24,6 +24,7 @@ use tonic::transport::Channel;
 use tonic::Status;
 use tonic::Streaming;
 
+use crate::acl::tokens::LocalTokens;
 use crate::transport::ChannelPool;
 
 /// Longer than the longest blocking query (10 minutes plus jitter).
@@ -35,9 +36,9 @@ pub struct ServerPool {
     servers: Mutex<Vec<String>>,
     /// The server that answered last; tried first next time.
     preferred: AtomicUsize,
-    /// `acl.tokens.agent` (else `default`): presented on this agent's own
-    /// calls (sync, leaves, auto_encrypt); `/v1/agent/token/agent` sets it.
-    agent_token: RwLock<Option<String>>,
+    /// The agent's tokens: `agent` (else `default`) is presented on its
+    /// own calls (sync, leaves, auto_encrypt).
+    tokens: RwLock<Option<LocalTokens>>,
 }
 
 fn retriable(status: &Status) -> bool {
@@ -53,20 +54,15 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
 impl ServerPool {
     /// The servers at `servers`, reached over `channels` (TLS or the opt-out).
     pub fn new(servers: Vec<String>, channels: ChannelPool) -> ServerPool {
-        ServerPool {
-            channels,
-            servers: Mutex::new(servers),
-            preferred: AtomicUsize::new(0),
-            agent_token: RwLock::new(None),
-        }
+        ServerPool { channels, servers: Mutex::new(servers), preferred: AtomicUsize::new(0), tokens: RwLock::new(None) }
     }
 
-    pub fn set_agent_token(&self, token: Option<String>) {
-        *self.agent_token.write().expect("agent token lock") = token.filter(|t| !t.is_empty());
+    pub fn set_tokens(&self, tokens: LocalTokens) {
+        *self.tokens.write().expect("agent tokens lock") = Some(tokens);
     }
 
     fn agent_call<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {
-        let token = self.agent_token.read().expect("agent token lock").clone();
+        let token = self.tokens.read().expect("agent tokens lock").as_ref().and_then(LocalTokens::agent_token);
         crate::transport::with_token(request(message, timeout), token.as_deref())
     }
 

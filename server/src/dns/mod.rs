@@ -60,7 +60,8 @@ impl Dns {
     /// gets a refusal.
     pub fn respond(&self, query: &[u8], token: Option<&str>) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
-        let answer = match self.acl.resolve_now(token) {
+        let dns_token = self.acl.local_tokens().dns_token();
+        let answer = match self.acl.resolve_now(token.or(dns_token.as_deref())) {
             Ok(caller) => self.zone.answer(&self.store.view(), &request, &caller),
             Err(e) => {
                 tracing::debug!(error = %e, "dns: the token does not resolve; refused");

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::acl::tokens::LocalTokens;
 use crate::client_agent::pool::ServerPool;
 use crate::dns::Answerer;
 
@@ -11,8 +12,8 @@ use crate::dns::Answerer;
 /// same names should not cost one server round trip per query.
 pub struct RemoteDns {
     servers: Arc<ServerPool>,
-    /// `acl.tokens.default`: the server answers as its holder.
-    token: Option<String>,
+    /// Its `dns` (else `default`) token: the server answers as its holder.
+    tokens: LocalTokens,
     /// Query bytes to when the answer came and the answer.
     cache: std::sync::Mutex<std::collections::HashMap<Vec<u8>, CachedAnswer>>,
 }
@@ -23,8 +24,8 @@ const DNS_CACHE_FOR: Duration = Duration::from_millis(250);
 const DNS_CACHE_ENTRIES: usize = 10_000;
 
 impl RemoteDns {
-    pub fn new(servers: Arc<ServerPool>, token: Option<String>) -> Self {
-        RemoteDns { servers, token, cache: Default::default() }
+    pub fn new(servers: Arc<ServerPool>, tokens: LocalTokens) -> Self {
+        RemoteDns { servers, tokens, cache: Default::default() }
     }
 
     /// The question part of a query: everything but its 2-byte id.
@@ -42,7 +43,7 @@ impl Answerer for RemoteDns {
                 answer[..2].copy_from_slice(&query[..2]);
                 return Some(answer);
             }
-            let answer = self.servers.dns(query, self.token.as_deref()).await?;
+            let answer = self.servers.dns(query, self.tokens.dns_token().as_deref()).await?;
             let mut cache = self.cache.lock().expect("dns cache lock");
             if cache.len() >= DNS_CACHE_ENTRIES {
                 cache.clear();

@@ -7,6 +7,7 @@ pub mod agent;
 mod agent_connect;
 pub mod agent_self;
 mod agent_services;
+mod agent_token;
 mod api_rows;
 pub mod authz;
 mod autopilot;
@@ -94,6 +95,7 @@ where
         .route("/v1/agent/maintenance", put(agent_services::node_maintenance))
         .route("/v1/agent/service/maintenance/{id}", put(agent_services::service_maintenance))
         .route("/v1/agent/reload", put(agent_services::reload))
+        .route("/v1/agent/token/{kind}", put(agent_token::set))
         .route("/v1/agent/health/service/name/{name}", get(agent_services::health_by_name))
         .route("/v1/agent/health/service/id/{id}", get(agent_services::health_by_id))
         .route("/v1/agent/version", get(agent::version))

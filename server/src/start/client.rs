@@ -44,10 +44,11 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let servers =
         Arc::new(ServerPool::new(config.retry_join.clone(), crate::transport::ChannelPool::new(rpc_tls.clone())));
     let name = config.node_name.clone();
-    servers.set_agent_token(config.acl.tokens.agent.clone().or_else(|| config.acl.tokens.default.clone()));
+    let tokens = local_tokens(&config, &name, &dir);
+    servers.set_tokens(tokens.clone());
     let acl = Arc::new(RemoteResolver::new(
         servers.clone(),
-        LocalTokens::new(&config.acl, &config.datacenter, &name),
+        tokens.clone(),
         config.acl.token_ttl,
         DownPolicy::from_config(&config.acl.down_policy),
     ));
@@ -82,7 +83,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
         http::serve_router(http_listener, plain_router, &http_limits, token).await.map_err(stopped)
     });
     if let Some(sockets) = dns_sockets {
-        let remote = RemoteDns::new(servers.clone(), config.acl.tokens.default.clone());
+        let remote = RemoteDns::new(servers.clone(), tokens.clone());
         let recursing = dns::recurse::Recursing::new(remote, &config.domain, &config.dns);
         spawn_dns(&mut sup, Arc::new(recursing), sockets, &limits);
     }
@@ -148,4 +149,13 @@ fn announce(config: &AgentConfig, node_id: &str, dir: &std::path::Path) {
     println!();
     println!("==> Log data will now stream in as it occurs:");
     println!();
+}
+
+/// The agent's tokens, kept in the data dir with `enable_token_persistence`.
+pub fn local_tokens(config: &AgentConfig, node_name: &str, data_dir: &std::path::Path) -> LocalTokens {
+    let tokens = LocalTokens::new(&config.acl, &config.datacenter, node_name);
+    match config.acl.enable_token_persistence {
+        true => tokens.persisted_in(data_dir),
+        false => tokens,
+    }
 }

@@ -14,7 +14,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::acl::local::StoreResolver;
-use crate::acl::resolver::LocalTokens;
 use crate::agent::Agent;
 use crate::agent::AgentSetup;
 use crate::cluster;
@@ -68,7 +67,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let pool = transport::ChannelPool::new(rpc_tls.clone());
     let server = start_raft(config, me, store, ServerParts::new(pool, sup.tasks(), metrics)).await?;
     let signing = Arc::new(SigningState::default());
-    let tokens = LocalTokens::new(&server.config.acl, &server.config.datacenter, &server.me.name);
+    let tokens = super::client::local_tokens(&server.config, &server.me.name, &dir);
     let acl = Arc::new(StoreResolver::new(server.store.clone(), tokens));
     let agent = start_agent((&server, &acl), &signing, &dir, sup.tasks(), (rpc_tls.clone(), client_tls.all()))?;
     announce(&server, &dir, http_listener.local_addr().ok());

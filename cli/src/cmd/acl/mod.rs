@@ -59,12 +59,7 @@ pub async fn run(command: AclCommand) -> u8 {
         AclCommand::Token(command) => token::run(command).await,
         AclCommand::Policy(command) => policy::run(command).await,
         AclCommand::Role(command) => role::run(command).await,
-        // The agent holds no tokens of its own until enforcement lands
-        // (`PUT /v1/agent/token/:type` does not exist yet).
-        AclCommand::SetAgentToken(_) => Err(anyhow::anyhow!(
-            "acl set-agent-token is not supported yet: agents do not use ACL tokens until ACL enforcement lands; \
-             set acl.tokens in the agent's configuration instead"
-        )),
+        AclCommand::SetAgentToken(args) => set_agent_token(args).await,
     };
     match outcome {
         Ok(code) => code,
@@ -80,6 +75,27 @@ async fn bootstrap(args: BootstrapArgs) -> anyhow::Result<u8> {
         Err(e) => return Ok(fail(format!("Failed ACL bootstrapping: {e}"))),
     };
     format::print(&args.format, &token, format::token)
+}
+
+/// `acl set-agent-token TYPE TOKEN`: `PUT /v1/agent/token/<type>`.
+async fn set_agent_token(args: SetAgentTokenArgs) -> anyhow::Result<u8> {
+    let (Some(kind), Some(token)) = (args.kind, args.token) else {
+        return Ok(fail("Missing TYPE and TOKEN arguments"));
+    };
+    let path = match kind.as_str() {
+        "default" | "agent" | "replication" | "config_file_service_registration" | "dns" => kind.clone(),
+        "recovery" | "agent_recovery" | "master" | "agent_master" => "agent_recovery".to_string(),
+        other => return Ok(fail(format!("Unknown token type {other:?}"))),
+    };
+    let client = Client::new(&args.http)?;
+    let body = serde_json::json!({ "Token": token }).to_string().into_bytes();
+    let reply = client.call(Method::PUT, &format!("/v1/agent/token/{path}"), Some(body)).await?;
+    if !reply.status.is_success() {
+        let text = reply.text();
+        return Ok(fail(format!("Failed setting token: Unexpected response code: {} ({text})", reply.status.as_u16())));
+    }
+    println!("ACL token {kind:?} set successfully");
+    Ok(0)
 }
 
 /// The answer's JSON, or the error Consul's CLI prints (`what` says what failed).
