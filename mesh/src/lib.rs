@@ -24,3 +24,4 @@ pub mod catalog;
 pub mod connect;
 pub mod decode;
 pub mod filter;
+pub mod hcl1;

@@ -77,6 +77,7 @@ pub struct AgentArgs {
     #[arg(long = "grpc-tls-port", default_value_t = -1, allow_negative_numbers = true)]
     grpc_tls_port: i32,
     /// What decides a connection no intention matches: allow or deny.
+    /// Unset with ACLs enabled: `acl.default_policy`, as Consul.
     #[arg(long = "default-intention-policy", default_value = "allow")]
     default_intention_policy: String,
     /// The DNS domain served.
@@ -254,6 +255,24 @@ impl AgentArgs {
         indexed.into_iter().map(|(_, path)| path).collect()
     }
 
+    /// Consul decides connections no intention matches by the ACL default
+    /// policy when ACLs are on; the flag, when given, wins.
+    fn intention_default(
+        &self,
+        given: Given,
+        acl: &tessera_server::config::AclConfig,
+    ) -> Result<tessera_mesh::connect::DefaultPolicy, String> {
+        if acl.enabled && !given.given("default_intention_policy") {
+            return Ok(match acl.default_policy {
+                tessera_mesh::acl::DefaultPolicy::Allow => tessera_mesh::connect::DefaultPolicy::Allow,
+                tessera_mesh::acl::DefaultPolicy::Deny => tessera_mesh::connect::DefaultPolicy::Deny,
+            });
+        }
+        self.default_intention_policy.parse().map_err(|_| {
+            format!("-default-intention-policy: {:?} must be allow or deny", self.default_intention_policy)
+        })
+    }
+
     pub(crate) fn config_format(&self) -> Result<Option<agent_config::Format>, String> {
         format_flag(self.config_format.as_deref())
     }
@@ -403,6 +422,7 @@ impl AgentArgs {
             ),
         };
 
+        let acl = acl_settings(&file.acl)?;
         let (mut config_dirs, mut config_files) = (Vec::new(), Vec::new());
         for path in self.config_paths(given) {
             match path.is_dir() {
@@ -429,9 +449,7 @@ impl AgentArgs {
             https_tls,
             grpc_tls_port,
             grpc_tls,
-            default_intention_policy: self.default_intention_policy.parse().map_err(|_| {
-                format!("-default-intention-policy: {:?} must be allow or deny", self.default_intention_policy)
-            })?,
+            default_intention_policy: self.intention_default(given, &acl)?,
             domain: if domain.ends_with('.') { domain } else { format!("{domain}.") },
             retry_join,
             retry_interval,
@@ -446,7 +464,7 @@ impl AgentArgs {
             rpc_tls,
             auto_encrypt,
             script_checks,
-            acl: acl_settings(&file.acl)?,
+            acl,
             leaf_cache: Default::default(),
         };
         match (config.validate(), purpose) {

@@ -22,3 +22,4 @@ mod t95_walkthrough;
 mod t96_mesh_hosts;
 mod t97_https;
 mod t97_tls;
+mod t98_acl_walkthrough;

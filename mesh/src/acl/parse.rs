@@ -58,7 +58,7 @@ pub fn parse(text: &str) -> Result<Rules, RulesError> {
     let root: Value = if trimmed.starts_with('{') {
         serde_json::from_str(text).map_err(|e| RulesError::Syntax(e.to_string()))?
     } else {
-        hcl::from_str(&split_one_line_attributes(text)).map_err(hcl_error)?
+        hcl::from_str(&crate::hcl1::split_one_line_attributes(text)).map_err(hcl_error)?
     };
     let raw = RawRules::read(root)?;
     raw.validate()
@@ -73,93 +73,6 @@ fn hcl_error(e: hcl::Error) -> RulesError {
         }
         other => RulesError::Syntax(other.to_string().trim().to_string()),
     }
-}
-
-/// Consul's HCL (v1) accepts several attributes on one line,
-/// `service "web" { policy = "write" intentions = "read" }`; HCL 2 wants
-/// each on its own line, and the braces of such a block on lines of their
-/// own. This breaks the line after a string literal followed, on the same
-/// line, by `identifier =`, and then after that line's `{` and before its
-/// `}`. Nothing else changes: strings and comments are skipped, and in
-/// valid HCL 2 a string is never followed by an assignment on the same
-/// line, so valid text reads the same.
-fn split_one_line_attributes(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len() + 16);
-    // Where, in `out`, this line's `{` ends; whether its `}` needs a break.
-    let mut open_brace: Option<usize> = None;
-    let mut split = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let next = match bytes[i] {
-            b'"' => {
-                let end = string_end(bytes, i);
-                out.push_str(&text[i..end]);
-                if assignment_follows(&bytes[end..]) {
-                    if let Some(at) = open_brace.take() {
-                        out.insert(at, '\n');
-                    }
-                    out.push('\n');
-                    split = true;
-                }
-                i = end;
-                continue;
-            }
-            b'#' => line_end(bytes, i),
-            b'/' if bytes.get(i + 1) == Some(&b'/') => line_end(bytes, i),
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                text[i + 2..].find("*/").map_or(bytes.len(), |at| i + 2 + at + 2)
-            }
-            b'{' => {
-                open_brace = Some(out.len() + 1);
-                i + 1
-            }
-            b'}' if split => {
-                out.push('\n');
-                split = false;
-                i + 1
-            }
-            b'\n' => {
-                open_brace = None;
-                split = false;
-                i + 1
-            }
-            // Whole characters, so slices stay on UTF-8 boundaries.
-            _ => i + text[i..].chars().next().map_or(1, char::len_utf8),
-        };
-        out.push_str(&text[i..next]);
-        i = next;
-    }
-    out
-}
-
-/// The index just past the string literal opening at `open`.
-fn string_end(bytes: &[u8], open: usize) -> usize {
-    let mut i = open + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            b'\n' => return i,
-            _ => i += 1,
-        }
-    }
-    bytes.len()
-}
-
-fn line_end(bytes: &[u8], from: usize) -> usize {
-    bytes[from..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |at| from + at)
-}
-
-/// Whether `rest` starts (after spaces) with `identifier =` (not `==`).
-fn assignment_follows(rest: &[u8]) -> bool {
-    let mut i = rest.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-    if i == 0 || !rest.get(i).is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') {
-        return false;
-    }
-    i += rest[i..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')).count();
-    i += rest[i..].iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-    rest.get(i) == Some(&b'=') && rest.get(i + 1) != Some(&b'=')
 }
 
 /// A rule as written, before its levels are checked.
