@@ -42,7 +42,10 @@ impl Answer {
 }
 
 fn denied(token: &Token, permission: &str, name: &str) -> String {
-    format!("Permission denied: token with AccessorID '{}' lacks permission '{permission}' on \"{name}\"", token.accessor)
+    format!(
+        "Permission denied: token with AccessorID '{}' lacks permission '{permission}' on \"{name}\"",
+        token.accessor
+    )
 }
 
 fn anonymous_denied(permission: &str, name: &str) -> String {
@@ -101,7 +104,8 @@ impl Acl {
 
     /// A policy with `rules` and a token holding it.
     async fn token(&self, name: &str, rules: &str) -> Token {
-        let policy = self.admin(Method::PUT, "/v1/acl/policy", &json!({"Name": name, "Rules": rules}).to_string()).await;
+        let policy =
+            self.admin(Method::PUT, "/v1/acl/policy", &json!({"Name": name, "Rules": rules}).to_string()).await;
         let token = json!({"Description": name, "Policies": [{"ID": policy["ID"]}]});
         let made = self.admin(Method::PUT, "/v1/acl/token", &token.to_string()).await;
         Token {
@@ -143,9 +147,13 @@ async fn t67_kv_reads_writes_and_recursive_deletes_follow_key_rules() {
         assert_eq!(acl.admin(Method::PUT, &format!("/v1/kv/{key}"), value).await, json!(true));
     }
     let reader = acl.token("app-read", r#"key_prefix "app/" { policy = "read" }"#).await;
-    let writer =
-        acl.token("app-write", r#"key_prefix "app/" { policy = "write" }
-key "app/keep" { policy = "deny" }"#).await;
+    let writer = acl
+        .token(
+            "app-write",
+            r#"key_prefix "app/" { policy = "write" }
+key "app/keep" { policy = "deny" }"#,
+        )
+        .await;
     let r = Some(reader.secret.as_str());
     let w = Some(writer.secret.as_str());
 
@@ -226,10 +234,20 @@ async fn t67_catalog_and_health_reads_are_filtered_by_node_and_service_read() {
     let acl = Acl::start(dir.path()).await;
     register(&acl, "n1", "web").await;
     register(&acl, "n2", "db").await;
-    let n1 = acl.token("n1", r#"node "n1" { policy = "read" }
-service_prefix "" { policy = "read" }"#).await;
-    let web = acl.token("web", r#"node_prefix "" { policy = "read" }
-service "web" { policy = "read" }"#).await;
+    let n1 = acl
+        .token(
+            "n1",
+            r#"node "n1" { policy = "read" }
+service_prefix "" { policy = "read" }"#,
+        )
+        .await;
+    let web = acl
+        .token(
+            "web",
+            r#"node_prefix "" { policy = "read" }
+service "web" { policy = "read" }"#,
+        )
+        .await;
     let (t, w) = (Some(n1.secret.as_str()), Some(web.secret.as_str()));
 
     // Service names need service:read only.
@@ -287,8 +305,11 @@ service "web" { policy = "read" }"#).await;
     // Anonymous: the same filtering, never marked.
     let answer = acl.get("/v1/catalog/nodes", None).await;
     assert_eq!((answer.json(), answer.filtered), (json!([]), false), "default deny: no node");
-    acl.anonymous_may(r#"node "n1" { policy = "read" }
-service_prefix "" { policy = "read" }"#).await;
+    acl.anonymous_may(
+        r#"node "n1" { policy = "read" }
+service_prefix "" { policy = "read" }"#,
+    )
+    .await;
     let answer = acl.get("/v1/catalog/nodes", None).await;
     assert_eq!((keys(&answer, "Node"), answer.filtered), (vec!["n1".to_string()], false));
     let answer = acl.get("/v1/health/service/db", None).await;
