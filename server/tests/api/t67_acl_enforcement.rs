@@ -234,6 +234,13 @@ async fn t67_catalog_and_health_reads_are_filtered_by_node_and_service_read() {
     let acl = Acl::start(dir.path()).await;
     register(&acl, "n1", "web").await;
     register(&acl, "n2", "db").await;
+    let proxy = json!({"Node": "n1", "Address": "10.0.0.1",
+                       "Service": {"ID": "db-sidecar-proxy", "Service": "db-sidecar-proxy", "Kind": "connect-proxy",
+                                   "Port": 21000, "Proxy": {"DestinationServiceName": "db"}}});
+    assert_eq!(acl.admin(Method::PUT, "/v1/catalog/register", &proxy.to_string()).await, json!(true));
+    let proxy_only = "node_prefix \"\" { policy = \"read\" }\nservice \"db-sidecar-proxy\" { policy = \"read\" }";
+    let proxy_only = acl.token("proxy-only", proxy_only).await;
+    let p = Some(proxy_only.secret.as_str());
     let n1 = acl
         .token(
             "n1",
@@ -277,6 +284,16 @@ service "web" { policy = "read" }"#,
     assert_eq!((answer.json()["Services"].clone(), answer.filtered), (json!({}), true));
     let answer = acl.get("/v1/catalog/node-services/n2", w).await;
     assert_eq!((answer.json()["Services"].clone(), answer.filtered), (json!([]), true));
+
+    // Connect answers need service:read on the service proxied for too.
+    let answer = acl.get("/v1/catalog/connect/db", t).await;
+    assert_eq!((keys(&answer, "ServiceID"), answer.filtered), (vec!["db-sidecar-proxy".to_string()], false));
+    let answer = acl.get("/v1/catalog/connect/db", p).await;
+    assert_eq!((answer.json(), answer.filtered), (json!([]), true));
+    let answer = acl.get("/v1/health/connect/db", t).await;
+    assert_eq!((answer.json().as_array().unwrap().len(), answer.filtered), (1, false));
+    let answer = acl.get("/v1/health/connect/db", p).await;
+    assert_eq!((answer.json(), answer.filtered), (json!([]), true));
 
     // Health answers the same way.
     let answer = acl.get("/v1/health/service/db", t).await;
@@ -348,6 +365,10 @@ async fn t67_catalog_writes_are_vetted_before_anything_changes() {
     let answer = acl.put("/v1/catalog/register", w, &with("n1", "10.9.9.9", web.clone())).await;
     assert_eq!((answer.status, answer.body), (403, denied(&writer, "node:write", "n1")));
     assert_eq!(node_json(&acl, "n1").await["Node"]["Address"], "10.0.0.1");
+    let meta = json!({"Node": "n1", "Address": "10.0.0.1", "NodeMeta": {"rack": "r2"}, "Service": web.clone()});
+    let answer = acl.put("/v1/catalog/register", w, &meta.to_string()).await;
+    assert_eq!((answer.status, answer.body), (403, denied(&writer, "node:write", "n1")));
+    assert_eq!(node_json(&acl, "n1").await["Node"]["Meta"], json!({}));
 
     // Another service, a proxy for one, a node check, a service taken over by ID.
     let db = json!({"ID": "db", "Service": "db"});
@@ -391,6 +412,12 @@ async fn t67_catalog_writes_are_vetted_before_anything_changes() {
     let answer = acl.put("/v1/catalog/deregister", w, r#"{"Node": "n1", "ServiceID": "web"}"#).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(node_json(&acl, "n1").await["Services"].get("web").is_none());
+    // node:write on the node may remove any of its services (Consul's rule).
+    let node_writer = acl.token("n1-writer", r#"node "n1" { policy = "write" }"#).await;
+    let answer =
+        acl.put("/v1/catalog/deregister", Some(&node_writer.secret), r#"{"Node": "n1", "ServiceID": "api"}"#).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(node_json(&acl, "n1").await["Services"], json!({}));
     acl.stop().await;
 }
 
