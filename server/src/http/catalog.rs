@@ -487,12 +487,15 @@ fn vet_register(
             authz.require(Resource::Service, destination, Access::Write)?;
         }
     }
-    let stored = view.node(&node.name)?;
-    if stored.as_ref().is_none_or(|stored| stored.value != *node) {
-        authz.require(Resource::Node, &node.name, Access::Write)?;
+    // The stored node is read only when node:write could be missing.
+    if !authz.allowed(Resource::Node, &node.name, Access::Write) {
+        let stored = view.node(&node.name)?;
+        if stored.is_none_or(|stored| stored.value != *node) {
+            authz.require(Resource::Node, &node.name, Access::Write)?;
+        }
     }
     let needs_services = service.is_some() || checks.iter().any(|c| !c.service_id.is_empty());
-    let stored_services = match stored.is_some() && needs_services {
+    let stored_services = match needs_services {
         true => view.node_services(&node.name)?,
         false => Vec::new(),
     };

@@ -418,6 +418,19 @@ async fn t67_catalog_writes_are_vetted_before_anything_changes() {
         acl.put("/v1/catalog/deregister", Some(&node_writer.secret), r#"{"Node": "n1", "ServiceID": "api"}"#).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(node_json(&acl, "n1").await["Services"], json!({}));
+
+    // A check added later to a stored service carries that service's name,
+    // so reads filter it by that service.
+    register(&acl, "n4", "cache").await;
+    let later = json!({"Node": "n4", "Address": "10.0.0.1",
+                       "Check": {"CheckID": "cache-2", "Name": "c", "ServiceID": "cache", "Status": "passing"}});
+    assert_eq!(acl.admin(Method::PUT, "/v1/catalog/register", &later.to_string()).await, json!(true));
+    let checks = acl.admin(Method::GET, "/v1/health/node/n4", "").await;
+    let added = checks.as_array().unwrap().iter().find(|c| c["CheckID"] == "cache-2").expect("registered");
+    assert_eq!(added["ServiceName"], "cache");
+    let nodes = acl.token("nodes", r#"node_prefix "" { policy = "read" }"#).await;
+    let answer = acl.get("/v1/health/node/n4", Some(&nodes.secret)).await;
+    assert_eq!((keys(&answer, "CheckID"), answer.filtered), (vec!["n4-serf".to_string()], true));
     acl.stop().await;
 }
 
