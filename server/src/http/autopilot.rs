@@ -17,6 +17,8 @@ use axum::Json;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::Value;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 use tessera_mesh::api::operator::AutopilotConfiguration;
 use tessera_mesh::api::operator::AutopilotServer;
 use tessera_mesh::api::operator::AutopilotState;
@@ -34,6 +36,7 @@ use tessera_store::types::ServerNode;
 use crate::consensus::forward;
 use crate::consensus::Consistency;
 use crate::consensus::Server;
+use crate::http::authz::Authz;
 use crate::http::json_body;
 use crate::http::query::QueryParams;
 use crate::http::ApiError;
@@ -68,8 +71,14 @@ fn stored_config(server: &Server) -> Result<AutopilotRow, ApiError> {
     Ok(server.store.view().autopilot_config()?)
 }
 
-/// `GET /v1/operator/autopilot/configuration`, linearizable unless `?stale`.
-pub async fn configuration(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// `GET /v1/operator/autopilot/configuration`, linearizable unless
+/// `?stale`; operator:read.
+pub async fn configuration(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    authz.require(Resource::Operator, "", Access::Read)?;
     let consistency = if params.contains_key("stale") { Consistency::Stale } else { Consistency::Linearizable };
     server.read_barrier(consistency).await?;
     json_body(&configuration_answer(stored_config(&server)?))
@@ -80,6 +89,7 @@ pub async fn configuration(State(server): State<Arc<Server>>, params: QueryParam
 /// as in Consul); answers `true`, or with `?cas` whether it was applied.
 pub async fn set_configuration(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     params: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -93,6 +103,7 @@ pub async fn set_configuration(
             ApiError::bad_request(format!("Error parsing cas value: strconv.ParseUint: parsing {raw:?}: {e}"))
         })?),
     };
+    authz.require(Resource::Operator, "", Access::Write)?;
     let applied = server.write(Command::AutopilotSetConfig { config, cas }).await?;
     let done = matches!(applied.response, CommandResponse::Applied(true) | CommandResponse::Done);
     json_body(&done)
@@ -251,8 +262,9 @@ fn last_contact(p: &Probed) -> String {
     }
 }
 
-/// `/v1/operator/autopilot/health`, Consul's `OperatorHealthReply`.
-pub async fn health(State(server): State<Arc<Server>>) -> Result<Json<OperatorHealthReply>, ApiError> {
+/// `/v1/operator/autopilot/health`, Consul's `OperatorHealthReply`; operator:read.
+pub async fn health(State(server): State<Arc<Server>>, authz: Authz) -> Result<Json<OperatorHealthReply>, ApiError> {
+    authz.require(Resource::Operator, "", Access::Read)?;
     let report = report(&server).await?;
     let servers = report
         .servers
@@ -287,8 +299,9 @@ fn alive_or_failed(p: &Probed) -> &'static str {
     }
 }
 
-/// `/v1/operator/autopilot/state`: the same, keyed by server id.
-pub async fn state(State(server): State<Arc<Server>>) -> Result<Json<AutopilotState>, ApiError> {
+/// `/v1/operator/autopilot/state`: the same, keyed by server id; operator:read.
+pub async fn state(State(server): State<Arc<Server>>, authz: Authz) -> Result<Json<AutopilotState>, ApiError> {
+    authz.require(Resource::Operator, "", Access::Read)?;
     let report = report(&server).await?;
     let mut servers = BTreeMap::new();
     for (p, healthy) in &report.servers {

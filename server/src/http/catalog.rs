@@ -12,14 +12,19 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 use tessera_mesh::catalog::definition::only_default;
 use tessera_mesh::catalog::CheckStatus;
 use tessera_mesh::catalog::HealthCheck;
 use tessera_mesh::catalog::Node;
 use tessera_mesh::catalog::ServiceDefinition;
 
+use crate::acl::caller::Caller;
 use crate::consensus::Server;
 use crate::http::api_rows;
+use crate::http::authz::mark_filtered;
+use crate::http::authz::Authz;
 use crate::http::decode_body;
 use crate::http::filter;
 use crate::http::json_body;
@@ -53,17 +58,34 @@ pub async fn prepare(server: &Server, params: &QueryParams) -> Result<(), ApiErr
     crate::http::blocking::prepare_table(server, params, Table::Catalog).await
 }
 
-pub async fn services(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// Services the token may read (service:read on the name; Consul's
+/// `filterServices` does not look at nodes here).
+pub async fn services(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
     let filter = filter::requested(&params, filter::CATALOG_SERVICE)?;
     prepare(&server, &params).await?;
+    let mut removed = false;
     let read = match &filter {
-        None => server.store.read(Table::Catalog, |view| view.service_names())?,
+        None => {
+            let mut read = server.store.read(Table::Catalog, |view| view.service_names())?;
+            let before = read.value.len();
+            read.value.retain(|name, _| authz.service_read(name));
+            removed = read.value.len() != before;
+            read
+        }
         // A filter is over instances: list them, then fold names as the
         // summaries would.
         Some(filter) => {
             let read = server.store.read(Table::Catalog, all_instances)?;
             let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (n, s) in &read.value {
+                if !authz.service_read(&s.value.name) {
+                    removed = true;
+                    continue;
+                }
                 if filter.matches_item(&api_rows::catalog_service(n, s)).map_err(filter::refused)? {
                     names.entry(s.value.name.clone()).or_default().extend(s.value.tags.iter().cloned());
                 }
@@ -71,73 +93,117 @@ pub async fn services(State(server): State<Arc<Server>>, params: QueryParams) ->
             tessera_store::Read { value: names, index: read.index }
         }
     };
-    Ok((read_headers(&server, read.index), Json(read.value)).into_response())
+    let mut headers = read_headers(&server, read.index);
+    mark_filtered(&mut headers, &authz, removed);
+    Ok((headers, Json(read.value)).into_response())
 }
 
 pub async fn service(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     Path(name): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    catalog_instances(&server, &params, |view| view.instances(&name)).await
+    catalog_instances(&server, &authz, &params, true, |view| view.instances(&name)).await
 }
 
 /// `/v1/catalog/connect/:service`: what Connect clients dial for it (its
 /// proxies and native instances), in the catalog's shape.
 pub async fn connect(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     Path(name): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    catalog_instances(&server, &params, |view| {
+    // Consul also needs service:read on the service proxied for.
+    let target_readable = authz.service_read(&name);
+    catalog_instances(&server, &authz, &params, target_readable, |view| {
         let instances = crate::health::instances(view, &name, true)?;
         Ok(instances.into_iter().map(|i| (i.node, i.service)).collect())
     })
     .await
 }
 
-/// Instances in the catalog's shape, after `?tag`, `?node-meta` and
-/// `?filter`: what `/v1/catalog/service/:s` and `/connect/:s` answer.
+/// May the token see this instance: node:read on its node and
+/// service:read on its service (Consul's `filterServiceNodes`).
+pub fn instance_readable(authz: &Caller, node: &Node, service: &tessera_mesh::catalog::Service) -> bool {
+    authz.node_read(&node.name) && authz.service_read(&service.name)
+}
+
+/// Instances in the catalog's shape, after `?tag` and `?node-meta`, the
+/// ACL filter, and `?filter`: what `/v1/catalog/service/:s` and
+/// `/connect/:s` answer. With `target_readable` false every entry is
+/// filtered.
 async fn catalog_instances(
     server: &Server,
+    authz: &Caller,
     params: &QueryParams,
+    target_readable: bool,
     read: impl FnOnce(&View<'_>) -> Result<Vec<NodeService>, StoreError>,
 ) -> Result<Response, ApiError> {
     let filter = filter::requested(params, filter::CATALOG_SERVICE)?;
     prepare(server, params).await?;
     let wanted = Wanted::from(params);
     let read = server.store.read(Table::Catalog, read)?;
+    let mut removed = false;
     let rows: Vec<tessera_mesh::api::entries::CatalogService<'_>> = read
         .value
         .iter()
         .filter(|(n, s)| wanted.instance(&n.value, &s.value))
+        .filter(|(n, s)| {
+            let readable = target_readable && instance_readable(authz, &n.value, &s.value);
+            removed |= !readable;
+            readable
+        })
         .map(|(n, s)| api_rows::catalog_service(n, s))
         .collect();
     let rows = filter::retain_typed(rows, filter.as_ref())?;
-    Ok((read_headers(server, read.index), json_body(&rows)?).into_response())
+    let mut headers = read_headers(server, read.index);
+    mark_filtered(&mut headers, authz, removed);
+    Ok((headers, json_body(&rows)?).into_response())
 }
 
 /// `/v1/catalog/node-services/:node`: the node and its services as a list
 /// (Consul's newer form of `/v1/catalog/node/:node`).
 pub async fn node_services(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     Path(name): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
     let filter = filter::requested(&params, filter::AGENT_SERVICE)?;
     prepare(&server, &params).await?;
     let read = server.store.read(Table::Catalog, |view| node_with_services(view, &name))?;
-    let Some((node, services)) = read.value else {
-        return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
+    let mut headers = read_headers(&server, read.index);
+    let Some((node, services, removed)) = readable_node(&authz, read.value, &mut headers) else {
+        return Ok((headers, Json(Value::Null)).into_response());
     };
     let dc = &node.value.datacenter;
     let services: Vec<AgentService<'_>> = services.iter().map(|row| api_rows::service(row, dc)).collect();
     let services = filter::retain_typed(services, filter.as_ref())?;
     let body = NodeServiceList { node: api_rows::node(&node), services };
-    Ok((read_headers(&server, read.index), json_body(&body)?).into_response())
+    mark_filtered(&mut headers, &authz, removed);
+    Ok((headers, json_body(&body)?).into_response())
 }
 
-pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// A node as the token may see it (Consul's `filterNodeServices`): none
+/// without node:read on it (answered as a missing node, marked filtered),
+/// else its services the token may read, and whether some were dropped.
+fn readable_node(
+    authz: &Caller,
+    found: NodeServices,
+    headers: &mut axum::http::HeaderMap,
+) -> Option<(Row<Node>, Vec<Row<tessera_mesh::catalog::Service>>, bool)> {
+    let (node, mut services) = found?;
+    if !authz.node_read(&node.value.name) {
+        mark_filtered(headers, authz, true);
+        return None;
+    }
+    let removed = crate::http::authz::retain_allowed(&mut services, |s| authz.service_read(&s.value.name));
+    Some((node, services, removed))
+}
+
+pub async fn nodes(State(server): State<Arc<Server>>, authz: Authz, params: QueryParams) -> Result<Response, ApiError> {
     let filter = filter::requested(&params, filter::NODE)?;
     prepare(&server, &params).await?;
     let read = server.store.read(Table::Catalog, |view| {
@@ -150,24 +216,35 @@ pub async fn nodes(State(server): State<Arc<Server>>, params: QueryParams) -> Re
         rows.retain(|n| wanted.node(&n.value));
         Ok(rows)
     })?;
-    let nodes = filter::retain_typed(read.value.iter().map(api_rows::node).collect(), filter.as_ref())?;
-    Ok((read_headers(&server, read.index), json_body(&nodes)?).into_response())
+    let mut removed = false;
+    let readable = read.value.iter().filter(|n| {
+        let readable = authz.node_read(&n.value.name);
+        removed |= !readable;
+        readable
+    });
+    let nodes = filter::retain_typed(readable.map(api_rows::node).collect(), filter.as_ref())?;
+    let mut headers = read_headers(&server, read.index);
+    mark_filtered(&mut headers, &authz, removed);
+    Ok((headers, json_body(&nodes)?).into_response())
 }
 
 pub async fn node(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     Path(name): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
     prepare(&server, &params).await?;
     let read = server.store.read(Table::Catalog, |view| node_with_services(view, &name))?;
-    let Some((node, services)) = read.value else {
-        return Ok((read_headers(&server, read.index), Json(Value::Null)).into_response());
+    let mut headers = read_headers(&server, read.index);
+    let Some((node, services, removed)) = readable_node(&authz, read.value, &mut headers) else {
+        return Ok((headers, Json(Value::Null)).into_response());
     };
     let dc = &node.value.datacenter;
     let services = services.iter().map(|row| (row.value.id.as_str().into(), api_rows::service(row, dc))).collect();
     let body = CatalogNode { node: api_rows::node(&node), services };
-    Ok((read_headers(&server, read.index), json_body(&body)?).into_response())
+    mark_filtered(&mut headers, &authz, removed);
+    Ok((headers, json_body(&body)?).into_response())
 }
 
 /// A node and its services, from one view; None if there is no such node.
@@ -354,7 +431,7 @@ struct RegisterCheck {
     modify_index: u64,
 }
 
-pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
+pub async fn register(State(server): State<Arc<Server>>, authz: Authz, body: Bytes) -> Result<Json<bool>, ApiError> {
     let body: RegisterBody = decode_body(&body)?;
     if body.node.is_empty() || body.address.is_empty() {
         return Err(ApiError::bad_request("Must provide node and address"));
@@ -371,14 +448,117 @@ pub async fn register(State(server): State<Arc<Server>>, body: Bytes) -> Result<
         }
         None => None,
     };
-    let checks = body
+    let mut checks = body
         .check
         .into_iter()
         .chain(body.checks)
         .map(|c| to_health_check(c, &body.node, service.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
+    vet_register(&authz, &server.store.view(), &node, service.as_ref(), &mut checks)?;
     server.write(Command::CatalogRegister { node, service, checks }).await?;
     Ok(Json(true))
+}
+
+/// What a catalog registration needs, in Consul's order
+/// (`servicePreApply`, then `vetRegisterWithACL`), checked against the
+/// stored node before anything is proposed:
+/// - service:write on the service, and on its destination for a
+///   `connect-proxy`;
+/// - node:write on the node when the registration changes its record (a
+///   new node, or another ID, address, datacenter or meta; Consul also
+///   compares tagged addresses, which Tessera does not store);
+/// - service:write on a stored service the registration replaces by ID;
+/// - node:write for a node check, service:write on the service of a
+///   check on another stored service of the node (whose name and tags the
+///   check then carries, as Consul's state store fills them). A check on
+///   a service ID the node does not have needs node:write (Consul refuses
+///   it as `Unknown service ID`).
+fn vet_register(
+    authz: &Caller,
+    view: &View<'_>,
+    node: &Node,
+    service: Option<&tessera_mesh::catalog::Service>,
+    checks: &mut [HealthCheck],
+) -> Result<(), ApiError> {
+    if let Some(service) = service {
+        authz.require(Resource::Service, &service.name, Access::Write)?;
+        if service.kind == tessera_mesh::catalog::ServiceKind::ConnectProxy {
+            let destination = service.proxy.as_ref().map_or("", |p| p.destination_service_name.as_str());
+            authz.require(Resource::Service, destination, Access::Write)?;
+        }
+    }
+    // The stored node is read only when node:write could be missing.
+    if !authz.allowed(Resource::Node, &node.name, Access::Write) {
+        let stored = view.node(&node.name)?;
+        if stored.is_none_or(|stored| stored.value != *node) {
+            authz.require(Resource::Node, &node.name, Access::Write)?;
+        }
+    }
+    let needs_services = service.is_some() || checks.iter().any(|c| !c.service_id.is_empty());
+    let stored_services = match needs_services {
+        true => view.node_services(&node.name)?,
+        false => Vec::new(),
+    };
+    let stored_service = |id: &str| stored_services.iter().map(|row| &row.value).find(|s| s.id == id);
+    if let Some(service) = service {
+        if let Some(replaced) = stored_service(&service.id).filter(|old| old.name != service.name) {
+            authz.require(Resource::Service, &replaced.name, Access::Write)?;
+        }
+    }
+    for check in checks {
+        if check.service_id.is_empty() {
+            authz.require(Resource::Node, &node.name, Access::Write)?;
+            continue;
+        }
+        if service.is_some_and(|s| s.id == check.service_id) {
+            continue;
+        }
+        match stored_service(&check.service_id) {
+            Some(other) => {
+                authz.require(Resource::Service, &other.name, Access::Write)?;
+                check.service_name = other.name.clone();
+                check.service_tags = other.tags.clone();
+            }
+            None => authz.require(Resource::Node, &node.name, Access::Write)?,
+        }
+    }
+    Ok(())
+}
+
+/// What a catalog deregistration needs (Consul's `vetDeregisterWithACL`):
+/// node:write on the node allows all of it; without it, a service needs
+/// service:write on the stored service (found by ID), a service's check
+/// service:write on that service, and a node check or the whole node is
+/// refused as node:write. An ID the node does not have is refused as
+/// node:write too (Consul: `Unknown service ID`).
+fn vet_deregister(
+    authz: &Caller,
+    view: &View<'_>,
+    node: &str,
+    service_id: Option<&str>,
+    check_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let Err(node_write) = authz.require(Resource::Node, node, Access::Write) else {
+        return Ok(());
+    };
+    let service_name = |id: &str| -> Result<Option<String>, StoreError> {
+        Ok(view.node_services(node)?.into_iter().find(|s| s.value.id == id).map(|s| s.value.name))
+    };
+    let owner = match (service_id, check_id) {
+        (Some(id), _) => service_name(id)?,
+        (None, Some(id)) => match view.check(node, id)? {
+            Some(check) if !check.value.service_id.is_empty() => match check.value.service_name.is_empty() {
+                true => service_name(&check.value.service_id)?,
+                false => Some(check.value.service_name),
+            },
+            _ => None,
+        },
+        (None, None) => None,
+    };
+    match owner {
+        Some(name) => Ok(authz.require(Resource::Service, &name, Access::Write)?),
+        None => Err(node_write.into()),
+    }
 }
 
 fn to_health_check(
@@ -434,7 +614,7 @@ struct DeregisterBody {
     datacenter: String,
 }
 
-pub async fn deregister(State(server): State<Arc<Server>>, body: Bytes) -> Result<Json<bool>, ApiError> {
+pub async fn deregister(State(server): State<Arc<Server>>, authz: Authz, body: Bytes) -> Result<Json<bool>, ApiError> {
     let body: DeregisterBody = decode_body(&body)?;
     if body.node.is_empty() {
         return Err(ApiError::bad_request("Must provide node"));
@@ -442,11 +622,9 @@ pub async fn deregister(State(server): State<Arc<Server>>, body: Bytes) -> Resul
     only_default("Namespace", &body.namespace).map_err(|e| ApiError::bad_request(e.to_string()))?;
     only_default("Partition", &body.partition).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let given = |id: String| Some(id).filter(|id| !id.is_empty());
-    let command = Command::CatalogDeregister {
-        node: body.node,
-        service_id: given(body.service_id),
-        check_id: given(body.check_id),
-    };
+    let (service_id, check_id) = (given(body.service_id), given(body.check_id));
+    vet_deregister(&authz, &server.store.view(), &body.node, service_id.as_deref(), check_id.as_deref())?;
+    let command = Command::CatalogDeregister { node: body.node, service_id, check_id };
     server.write(command).await?;
     Ok(Json(true))
 }

@@ -12,6 +12,8 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 use tessera_mesh::api::connect::IntentionCheckResult;
 use tessera_mesh::api::connect::IntentionCreated;
 use tessera_mesh::connect::intention;
@@ -20,6 +22,8 @@ use tessera_mesh::connect::Intention;
 
 use crate::connect::ca::ConfigChange;
 use crate::consensus::Server;
+use crate::http::authz::mark_filtered;
+use crate::http::authz::Authz;
 use crate::http::blocking::prepare_table as prepare;
 use crate::http::connect_shapes as shapes;
 use crate::http::decode_body;
@@ -41,7 +45,14 @@ pub async fn roots(State(server): State<Arc<Server>>, params: QueryParams) -> Re
     Ok((read_headers(&server, roots.index), Json(shapes::roots(&roots))).into_response())
 }
 
-pub async fn get_ca_config(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// operator:write, as Consul's current code asks (its docs say
+/// operator:read): the configuration is the CA's.
+pub async fn get_ca_config(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    authz.require(Resource::Operator, "", Access::Write)?;
     prepare(&server, &params, Table::Roots).await?;
     let read = server.store.read(Table::Roots, |view| view.ca_state())?;
     let (config, create, modify) = read.value.config.unwrap_or_else(|| (CaConfig::default(), 0, 0));
@@ -111,12 +122,14 @@ fn merge_config(current: CaConfig, fields: ConfigFields) -> Result<ConfigChange,
     Ok(ConfigChange { config, private_key: fields.private_key })
 }
 
-pub async fn put_ca_config(State(server): State<Arc<Server>>, body: Bytes) -> Result<Response, ApiError> {
+/// operator:write.
+pub async fn put_ca_config(State(server): State<Arc<Server>>, authz: Authz, body: Bytes) -> Result<Response, ApiError> {
     let body: ConfigBody = decode_body(&body).map_err(|e| ApiError::bad_request(without_values(e.message())))?;
     if let Some(provider) = body.provider.as_deref().filter(|p| !p.is_empty() && *p != "consul") {
         return Err(ApiError::bad_request(format!("Provider: {provider:?} is not supported (only \"consul\")")));
     }
     let _ = (body.force_without_cross_signing, body.state, body.create_index, body.modify_index);
+    authz.require(Resource::Operator, "", Access::Write)?;
     let current = server.store.view().ca_state()?.config();
     let change = merge_config(current, body.config.unwrap_or_default())?;
     let rotated = crate::connect::ca::set_config(&server, change).await?;
@@ -226,21 +239,37 @@ fn pair(params: &QueryParams) -> Result<(String, String), ApiError> {
     Ok((get("source")?, get("destination")?))
 }
 
-pub async fn list(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// May the token read this intention: intention:read on its destination.
+fn intention_readable(authz: &Authz, i: &Intention) -> bool {
+    authz.allowed(Resource::Intention, &i.destination, Access::Read)
+}
+
+/// The intentions the token may read.
+pub async fn list(State(server): State<Arc<Server>>, authz: Authz, params: QueryParams) -> Result<Response, ApiError> {
     prepare(&server, &params, Table::Intentions).await?;
     let read = server.store.read(Table::Intentions, |view| view.intentions())?;
     let mut all = read.value;
+    let removed = crate::http::authz::retain_allowed(&mut all, |i| intention_readable(&authz, i));
     all.sort_by(intention::evaluation_order);
     let body: Vec<_> = all.iter().map(shapes::intention).collect();
-    Ok((read_headers(&server, read.index), Json(body)).into_response())
+    let mut headers = read_headers(&server, read.index);
+    mark_filtered(&mut headers, &authz, removed);
+    Ok((headers, Json(body)).into_response())
+}
+
+/// Writing an intention needs intention:write on its destination (on
+/// every intentions rule for `*`).
+fn require_intention_write(authz: &Authz, destination: &str) -> Result<(), ApiError> {
+    Ok(authz.require(Resource::Intention, destination, Access::Write)?)
 }
 
 /// Legacy create: an error if the pair exists.
-pub async fn create(State(server): State<Arc<Server>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(server): State<Arc<Server>>, authz: Authz, body: Bytes) -> Result<Response, ApiError> {
     let mut body = parse_body(&body)?;
     let source = body.source_name.take().unwrap_or_default();
     let destination = body.destination_name.take().unwrap_or_default();
     let intention = to_intention(body, source.clone(), destination.clone())?;
+    require_intention_write(&authz, &destination)?;
     match crate::connect::intentions::upsert(&server, intention, false).await? {
         Some(id) => Ok(Json(IntentionCreated { id }).into_response()),
         None => Err(ApiError::new(
@@ -250,8 +279,15 @@ pub async fn create(State(server): State<Arc<Server>>, body: Bytes) -> Result<Re
     }
 }
 
-pub async fn get_exact(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// intention:read on the destination, checked before the lookup (so a
+/// refusal tells nothing of whether the intention exists).
+pub async fn get_exact(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
+    authz.require(Resource::Intention, &destination, Access::Read)?;
     prepare(&server, &params, Table::Intentions).await?;
     let read = server.store.read(Table::Intentions, |view| view.intention(&source, &destination))?;
     match read.value {
@@ -263,24 +299,34 @@ pub async fn get_exact(State(server): State<Arc<Server>>, params: QueryParams) -
 /// Upsert of the pair named in the query.
 pub async fn put_exact(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     params: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
     let intention = to_intention(parse_body(&body)?, source, destination)?;
+    require_intention_write(&authz, &intention.destination)?;
     crate::connect::intentions::upsert(&server, intention, true).await?;
     Ok(Json(true).into_response())
 }
 
-pub async fn delete_exact(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+pub async fn delete_exact(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
+    require_intention_write(&authz, &destination)?;
     crate::connect::intentions::delete(&server, &source, &destination).await?;
     Ok(Json(true).into_response())
 }
 
-/// `{"Allowed": bool}` under this agent's default policy.
-pub async fn check(State(app): State<App>, params: QueryParams) -> Result<Response, ApiError> {
+/// `{"Allowed": bool}` under this agent's default policy. Needs
+/// service:read on the destination only, as Consul (the answer tells
+/// nothing of the intentions themselves).
+pub async fn check(State(app): State<App>, authz: Authz, params: QueryParams) -> Result<Response, ApiError> {
     let (source, destination) = pair(&params)?;
+    authz.require(Resource::Service, &destination, Access::Read)?;
     prepare(&app.server, &params, Table::Intentions).await?;
     let read = app.server.store.read(Table::Intentions, |view| view.intentions())?;
     let decision = intention::evaluate(&read.value, &source, &destination, app.agent.connect().default_policy());
@@ -288,18 +334,29 @@ pub async fn check(State(app): State<App>, params: QueryParams) -> Result<Respon
         .into_response())
 }
 
-/// `?by=source|destination&name=X`: the matching intentions in evaluation order.
-pub async fn matches(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// `?by=source|destination&name=X`: the matching intentions in evaluation
+/// order. Each name needs intention:read, as Consul's `Intention.Match`
+/// asks (denied as a whole, not filtered); a matched intention the token
+/// may not read (a wildcard destination) is left out.
+pub async fn matches(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
     let by = params.get("by").map(String::as_str);
     let names: Vec<&str> = params.all("name").collect();
     if names.is_empty() {
         return Err(ApiError::bad_request("required query parameter 'name' not set"));
+    }
+    for name in &names {
+        authz.require(Resource::Intention, name, Access::Read)?;
     }
     prepare(&server, &params, Table::Intentions).await?;
     let read = server.store.read(Table::Intentions, |view| view.intentions())?;
     let (all, index) = (read.value, read.index);
     // `?name=` values to the intentions that match each.
     let mut out = BTreeMap::new();
+    let mut removed = false;
     for name in names {
         let matched = match by {
             Some("source") => intention::matching_source(&all, name),
@@ -308,7 +365,11 @@ pub async fn matches(State(server): State<Arc<Server>>, params: QueryParams) -> 
                 return Err(ApiError::bad_request(format!("by: must be source or destination, got {other:?}")));
             }
         };
+        let mut matched = matched;
+        removed |= crate::http::authz::retain_allowed(&mut matched, |i| intention_readable(&authz, i));
         out.insert(name.to_string(), matched.into_iter().map(shapes::intention).collect::<Vec<_>>());
     }
-    Ok((read_headers(&server, index), Json(out)).into_response())
+    let mut headers = read_headers(&server, index);
+    mark_filtered(&mut headers, &authz, removed);
+    Ok((headers, Json(out)).into_response())
 }

@@ -12,11 +12,17 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::acl::caller::Caller;
 use crate::consensus::Server;
+use crate::http::authz::mark_filtered;
+use crate::http::authz::retain_allowed;
+use crate::http::authz::Authz;
 use crate::http::blocking::QueryOptions;
 use crate::http::query::QueryParams;
 use crate::http::read_headers;
 use crate::http::ApiError;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 use tessera_mesh::api::kv::KvPair;
 use tessera_store::command::Command;
 use tessera_store::command::CommandResponse;
@@ -40,32 +46,47 @@ fn pair(e: KvEntry) -> KvPair {
 
 pub async fn get(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     Path(key): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    read(&server, &key, &params).await
+    read(&server, &authz, &key, &params).await
 }
 
-pub async fn get_root(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
-    read(&server, "", &params).await
+pub async fn get_root(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    read(&server, &authz, "", &params).await
 }
 
-async fn read(server: &Server, key: &str, params: &QueryParams) -> Result<Response, ApiError> {
+/// One key needs key:read on it (denied before any wait); `?keys` and
+/// `?recurse` answer only what the token may read, as Consul filters them.
+async fn read(server: &Server, authz: &Caller, key: &str, params: &QueryParams) -> Result<Response, ApiError> {
     let options = QueryOptions::parse(params)?;
-    options.prepare(server, Table::Kv).await?;
     let listing = params.contains_key("keys") || params.contains_key("recurse");
+    if !listing {
+        authz.require(Resource::Key, key, Access::Read)?;
+    }
+    options.prepare(server, Table::Kv).await?;
     let read = server.store.read(Table::Kv, |view| match listing {
         true => view.kv_list(key),
         false => Ok(view.kv_get(key)?.into_iter().collect()),
     })?;
-    let headers = read_headers(server, read.index);
+    let mut headers = read_headers(server, read.index);
+    let readable = |key: &String| authz.allowed(Resource::Key, key, Access::Read);
     if params.contains_key("keys") {
         let separator = params.get("separator").map(String::as_str).unwrap_or("");
-        let keys = list_keys(read.value, key, separator);
+        // Consul filters the folded keys (a folder by its own name).
+        let mut keys = list_keys(read.value, key, separator);
+        mark_filtered(&mut headers, authz, retain_allowed(&mut keys, readable));
         return Ok(found_or_404(headers, !keys.is_empty(), Json(keys)));
     }
     if params.contains_key("recurse") {
-        let entries: Vec<KvPair> = read.value.into_iter().map(pair).collect();
+        let mut entries = read.value;
+        mark_filtered(&mut headers, authz, retain_allowed(&mut entries, |e| readable(&e.key)));
+        let entries: Vec<KvPair> = entries.into_iter().map(pair).collect();
         return Ok(found_or_404(headers, !entries.is_empty(), Json(entries)));
     }
     let Some(entry) = read.value.into_iter().next() else {
@@ -106,22 +127,31 @@ fn list_keys(entries: Vec<KvEntry>, prefix: &str, separator: &str) -> Vec<String
 
 pub async fn put(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     Path(key): Path<String>,
     params: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    write_key(&server, key, &params, body).await
+    write_key(&server, &authz, key, &params, body).await
 }
 
 pub async fn put_root(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     params: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    write_key(&server, String::new(), &params, body).await
+    write_key(&server, &authz, String::new(), &params, body).await
 }
 
-async fn write_key(server: &Server, key: String, params: &QueryParams, body: Bytes) -> Result<Response, ApiError> {
+/// A set (`?cas` too) needs key:write on the key.
+async fn write_key(
+    server: &Server,
+    authz: &Caller,
+    key: String,
+    params: &QueryParams,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if key.is_empty() {
         return Err(ApiError::bad_request("Missing key name"));
     }
@@ -134,28 +164,40 @@ async fn write_key(server: &Server, key: String, params: &QueryParams, body: Byt
     }
     let flags = parse_number(params, "flags", "Invalid flags")?.unwrap_or(0);
     let cas = parse_number(params, "cas", "Invalid CAS index")?;
+    authz.require(Resource::Key, &key, Access::Write)?;
     let command = Command::KvSet { key, value: body.to_vec(), flags, cas };
     Ok(Json(applied(server.write(command).await?.response)).into_response())
 }
 
 pub async fn delete(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     Path(key): Path<String>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    delete_key(&server, key, &params).await
+    delete_key(&server, &authz, key, &params).await
 }
 
-pub async fn delete_root(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
-    delete_key(&server, String::new(), &params).await
+pub async fn delete_root(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    delete_key(&server, &authz, String::new(), &params).await
 }
 
-async fn delete_key(server: &Server, key: String, params: &QueryParams) -> Result<Response, ApiError> {
+/// One key needs key:write on it; `?recurse` needs write on everything
+/// under the prefix (Consul's KeyWritePrefix).
+async fn delete_key(server: &Server, authz: &Caller, key: String, params: &QueryParams) -> Result<Response, ApiError> {
     let recurse = params.contains_key("recurse");
     if key.is_empty() && !recurse {
         return Err(ApiError::bad_request("Missing key name"));
     }
     let cas = parse_number(params, "cas", "Invalid CAS index")?;
+    match recurse {
+        true => authz.require_key_write_prefix(&key)?,
+        false => authz.require(Resource::Key, &key, Access::Write)?,
+    }
     let command = Command::KvDelete { key, recurse, cas };
     Ok(Json(applied(server.write(command).await?.response)).into_response())
 }

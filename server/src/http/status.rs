@@ -1,16 +1,20 @@
 //! `/v1/status/*` and `/v1/operator/raft/*`: who leads, who votes, and
-//! removing a server.
+//! removing a server. `/v1/status/*` needs no token (as Consul); the raft
+//! configuration needs operator:read, changing it operator:write.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 use tessera_mesh::api::operator::RaftConfiguration;
 use tessera_mesh::api::operator::RaftServer;
 use tessera_mesh::api::operator::TransferLeaderResponse;
 
 use crate::cluster::membership::PeerRef;
 use crate::consensus::Server;
+use crate::http::authz::Authz;
 use crate::http::query::QueryParams;
 use crate::http::ApiError;
 
@@ -26,7 +30,11 @@ pub async fn peers(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
     Json(voters)
 }
 
-pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftConfiguration> {
+pub async fn raft_configuration(
+    State(server): State<Arc<Server>>,
+    authz: Authz,
+) -> Result<Json<RaftConfiguration>, ApiError> {
+    authz.require(Resource::Operator, "", Access::Read)?;
     let metrics = server.raft.metrics().borrow().clone();
     let leader = metrics.current_leader;
     let config = &metrics.membership_config;
@@ -42,10 +50,10 @@ pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftC
             protocol_version: "3".to_string(),
         })
         .collect();
-    Json(RaftConfiguration { servers, index: config.log_id().map_or(0, |l| l.index) })
+    Ok(Json(RaftConfiguration { servers, index: config.log_id().map_or(0, |l| l.index) }))
 }
 
-pub async fn remove_peer(State(server): State<Arc<Server>>, params: QueryParams) -> Result<(), ApiError> {
+pub async fn remove_peer(State(server): State<Arc<Server>>, authz: Authz, params: QueryParams) -> Result<(), ApiError> {
     let peer = match (params.get("id"), params.get("address")) {
         (Some(id), None) if !id.is_empty() => PeerRef::NodeId(id.clone()),
         (None, Some(addr)) if !addr.is_empty() => PeerRef::Address(addr.clone()),
@@ -55,6 +63,7 @@ pub async fn remove_peer(State(server): State<Arc<Server>>, params: QueryParams)
             ))
         }
     };
+    authz.require(Resource::Operator, "", Access::Write)?;
     server.remove_voter(peer).await?;
     Ok(())
 }
@@ -63,8 +72,10 @@ pub async fn remove_peer(State(server): State<Arc<Server>>, params: QueryParams)
 /// that voter, or to the most caught-up other one.
 pub async fn transfer_leader(
     State(server): State<Arc<Server>>,
+    authz: Authz,
     params: QueryParams,
 ) -> Result<Json<TransferLeaderResponse>, ApiError> {
+    authz.require(Resource::Operator, "", Access::Write)?;
     let id = params.get("id").filter(|id| !id.is_empty()).cloned();
     server.transfer_leader(id).await?;
     Ok(Json(TransferLeaderResponse { success: true }))

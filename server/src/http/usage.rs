@@ -9,6 +9,8 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Json;
+use tessera_mesh::acl::Access;
+use tessera_mesh::acl::Resource;
 use tessera_mesh::api::operator::ServiceUsage;
 use tessera_mesh::api::operator::Usage;
 use tessera_store::CatalogSizes;
@@ -16,6 +18,7 @@ use tessera_store::KindCounts;
 use tessera_store::Table;
 
 use crate::consensus::Server;
+use crate::http::authz::Authz;
 use crate::http::blocking::prepare_table;
 use crate::http::query::QueryParams;
 use crate::http::read_headers;
@@ -23,7 +26,9 @@ use crate::http::ApiError;
 
 /// A blocking query on the catalog, as Consul's `Operator.Usage` is. With
 /// one datacenter, `?global` (every known datacenter) answers the same.
-pub async fn usage(State(server): State<Arc<Server>>, params: QueryParams) -> Result<Response, ApiError> {
+/// Needs operator:read.
+pub async fn usage(State(server): State<Arc<Server>>, authz: Authz, params: QueryParams) -> Result<Response, ApiError> {
+    authz.require(Resource::Operator, "", Access::Read)?;
     prepare_table(&server, &params, Table::Catalog).await?;
     let read = server.store.read(Table::Catalog, |view| Ok((view.catalog_sizes()?, view.kind_counts()?)))?;
     let (sizes, kinds) = read.value;
