@@ -123,7 +123,8 @@ pub fn parse(text: &str, format: Format) -> Result<FileConfig, ParseError> {
     }
     let root: Value = match format {
         Format::Json => serde_json::from_str(text).map_err(|e| ParseError::Syntax(e.to_string()))?,
-        Format::Hcl => hcl::from_str(&crate::hcl1::split_one_line_attributes(text)).map_err(|e| ParseError::Syntax(e.to_string().trim().to_string()))?,
+        Format::Hcl => hcl::from_str(&crate::hcl1::split_one_line_attributes(text))
+            .map_err(|e| ParseError::Syntax(e.to_string().trim().to_string()))?,
     };
     let Value::Object(object) = root else {
         return Err(ParseError::Syntax(format!(
