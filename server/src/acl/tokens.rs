@@ -207,7 +207,7 @@ mod tests {
     use super::*;
 
     fn tokens(dir: &std::path::Path) -> LocalTokens {
-        let mut acl = AclConfig { enabled: true, ..AclConfig::default() };
+        let mut acl = AclConfig { enabled: true, default_policy: DefaultPolicy::Deny, ..AclConfig::default() };
         acl.tokens.default = Some("from-config".into());
         LocalTokens::new(&acl, "dc1", "n1").persisted_in(dir)
     }
