@@ -9,6 +9,7 @@ mod t10_bootstrap;
 mod t30_catalog;
 mod t40_clients;
 mod t45_hosts;
+mod t47_acl_hosts;
 mod t50_failover;
 mod t60_membership;
 mod t70_restart;

@@ -155,8 +155,12 @@ async fn fetch(
     let resolved = match servers.resolve_token(secret).await {
         Ok(answer) => caller_of(answer, tokens, implicit),
         Err(status) if status.code() == tonic::Code::NotFound => Err(AclError::NotFound),
-        Err(status) if crate::consensus::error::is_transient(status.code()) => return None,
-        Err(status) => Err(AclError::Failed(status.message().to_string())),
+        // Unreachable, timed out or failing: Consul's down_policy covers
+        // every failed resolution, not only refused connections.
+        Err(status) => {
+            tracing::debug!(code = ?status.code(), error = %status.message(), "token resolution failed");
+            return None;
+        }
     };
     let mut cache = cache.lock().expect("acl cache lock");
     // A change pushed while asking may have made this answer old.

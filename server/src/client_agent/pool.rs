@@ -30,6 +30,9 @@ use crate::transport::ChannelPool;
 /// Longer than the longest blocking query (10 minutes plus jitter).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(11 * 60);
 const SHORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request waits on its token: with servers away, down_policy should
+/// decide after a few seconds, not after 5 s per known server.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct ServerPool {
     channels: ChannelPool,
@@ -211,7 +214,7 @@ impl ServerPool {
     pub async fn resolve_token(&self, secret: &str) -> Result<ResolveTokenResponse, Status> {
         self.with_server(|mut client| {
             let message = ResolveTokenRequest { secret: secret.to_string() };
-            async move { Ok(client.resolve_token(request(message, SHORT_TIMEOUT)).await?.into_inner()) }
+            async move { Ok(client.resolve_token(request(message, RESOLVE_TIMEOUT)).await?.into_inner()) }
         })
         .await
     }
