@@ -12,6 +12,7 @@ mod t65_usage_and_near;
 mod t66_acl;
 mod t66_typed_answers;
 mod t67_acl_enforcement;
+mod t68_acl_agent;
 mod t70_dns;
 mod t75_browser;
 mod t80_metrics;
