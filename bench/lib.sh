@@ -4,6 +4,7 @@
 
 TMP=$(mktemp -d)
 PIDS=()
+SERVER_EXTRA=()
 
 # Kills everything the script started (after the script's own
 # stop_extra, if it defines one); keeps $TMP with KEEP_TMP=1.
@@ -28,7 +29,8 @@ make_tls() {
 }
 
 # start_servers IP...: one server per address, each joining the others,
-# bootstrapping when all are up; logs in $TMP/s<i>.log.
+# bootstrapping when all are up, with SERVER_EXTRA's flags (an array, may
+# be unset); logs in $TMP/s<i>.log.
 start_servers() {
     local ips=("$@") i j peers
     [ -n "${TLS_SERVER+x}" ] || make_tls
@@ -36,7 +38,8 @@ start_servers() {
         peers=()
         for j in "${!ips[@]}"; do [ "$i" = "$j" ] || peers+=(-retry-join "${ips[$j]}"); done
         "$BIN" agent -server -bootstrap-expect "${#ips[@]}" -node "s$i" -bind "${ips[$i]}" -client "${ips[$i]}" \
-            -data-dir "$TMP/s$i" -log-level warn "${peers[@]}" "${TLS_SERVER[@]}" >"$TMP/s$i.log" 2>&1 &
+            -data-dir "$TMP/s$i" -log-level warn "${peers[@]}" "${TLS_SERVER[@]}" "${SERVER_EXTRA[@]}" \
+            >"$TMP/s$i.log" 2>&1 &
         PIDS+=($!)
     done
 }

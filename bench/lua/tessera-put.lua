@@ -1,6 +1,6 @@
 -- wrk script: Tessera KV writes (PUT /v1/kv/<key>, raw value as body).
 -- Each request puts a 256-byte value under a fresh random key "bench/<16 hex>".
--- Usage: wrk ... -s bench/lua/tessera-put.lua http://IP:8500 -- <seed>
+-- Usage: wrk ... -s bench/lua/tessera-put.lua http://IP:8500 -- <seed> [<acl token>]
 -- done() prints one machine-readable "WRK_RESULT ..." line parsed by bench/raft-writes.sh.
 
 local VALUE_BYTES = 256
@@ -17,6 +17,9 @@ local headers = { ["Content-Type"] = "application/octet-stream" }
 
 function init(args)
   local seed = tonumber(args[1] or "") or os.time()
+  if args[2] and args[2] ~= "" then
+    headers["X-Consul-Token"] = args[2]
+  end
   math.randomseed(seed * 7919 + (tid or 0))
   local chars = {}
   for i = 1, VALUE_BYTES do

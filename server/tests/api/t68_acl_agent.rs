@@ -130,7 +130,7 @@ async fn t68_dns_answers_as_the_default_token_set_through_the_agent_token_api() 
     let (code, answers) = ask().await.unwrap();
     assert_eq!((code.as_str(), answers), ("No Error", vec!["A 127.0.0.1".to_string()]));
     // The default token now also answers HTTP calls without a token.
-    assert_eq!(call("GET", &http, "/v1/catalog/service/web", None, "").await.1.contains("\"web\""), true);
+    assert!(call("GET", &http, "/v1/catalog/service/web", None, "").await.1.contains("\"web\""));
     acl.server.stop().await;
 }
 
