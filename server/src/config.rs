@@ -190,13 +190,13 @@ impl Default for LeafCacheLimits {
 }
 
 /// Consul's `acl` block. With `enabled`, the ACL state and its API
-/// (`/v1/acl/*`) are on; no other endpoint checks tokens yet.
+/// (`/v1/acl/*`) are on and every API checks the caller's token.
 #[derive(Debug, Clone, Default)]
 pub struct AclConfig {
     pub enabled: bool,
     pub default_policy: tessera_mesh::acl::DefaultPolicy,
-    /// `allow`, `deny`, `extend-cache` (Consul's default) or `async-cache`;
-    /// kept for the enforcement to come.
+    /// `allow`, `deny`, `extend-cache` (Consul's default) or `async-cache`:
+    /// what a client agent does when no server answers a token resolution.
     pub down_policy: String,
     pub enable_token_persistence: bool,
     pub token_ttl: Duration,
