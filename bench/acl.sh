@@ -14,7 +14,7 @@ CONNS=${CONNS:-16}
 INSTANCES=${INSTANCES:-100}
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 cargo build --release -q -p tessera
-BIN=target/release/tessera
+BIN=$PWD/target/release/tessera
 source bench/lib.sh
 ulimit -n "$(ulimit -Hn)"
 
@@ -86,7 +86,7 @@ for mode in off on; do
         wait_for 30 curl -sf -H "X-Consul-Token: $MGMT" "http://$L:8500/v1/acl/token/self" -o /dev/null
         token=$(app_token "$L")
     fi
-    register_instances "$L" "${token:-$MGMT}"
+    register_instances "$L" "$MGMT"
     READS[$mode]=$(wrk_rate "http://$L:8500/v1/health/service/web" "$token")
     WRITES[$mode]=$(wrk_writes "$L" "$token")
     echo "ACLs $mode: catalog reads ${READS[$mode]}/s, KV writes ${WRITES[$mode]}/s"

@@ -21,7 +21,7 @@ for tool in dnsperf curl; do
     command -v "$tool" >/dev/null || { apt-get install -y -qq dnsperf curl >/dev/null; break; }
 done
 cargo build --release -q -p tessera -p tessera-bench
-BIN=target/release/tessera
+BIN=$PWD/target/release/tessera
 LOAD=target/release/tessera-bench
 source bench/lib.sh
 ulimit -n "$(ulimit -Hn)"

@@ -123,4 +123,9 @@ impl TokenResolver for StoreResolver {
     fn tokens(&self) -> Option<&LocalTokens> {
         self.tokens.enabled.then_some(&self.tokens)
     }
+
+    /// With ACLs disabled it answers manage-all anyway.
+    fn enforcing(&self) -> bool {
+        self.tokens.enabled
+    }
 }

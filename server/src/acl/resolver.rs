@@ -38,6 +38,12 @@ pub trait TokenResolver: Send + Sync + 'static {
     fn tokens(&self) -> Option<&LocalTokens> {
         None
     }
+
+    /// False only for [`Disabled`]: every caller may do everything, and
+    /// the edge may skip resolving. Anything else resolves (fails closed).
+    fn enforcing(&self) -> bool {
+        true
+    }
 }
 
 /// The rules a token carries in `datacenter`, as texts: its policies and
@@ -103,6 +109,10 @@ pub struct Disabled(pub DefaultPolicy);
 impl TokenResolver for Disabled {
     fn resolve<'a>(&'a self, _secret: Option<&'a str>) -> BoxFuture<'a, Result<Arc<Caller>, AclError>> {
         Box::pin(std::future::ready(Ok(Caller::manage_all())))
+    }
+
+    fn enforcing(&self) -> bool {
+        false
     }
 
     fn default_policy(&self) -> DefaultPolicy {

@@ -162,6 +162,12 @@ impl LocalTokens {
         set.agent.clone().or_else(|| set.default.clone())
     }
 
+    /// The token a client agent sends with a call it forwards for a
+    /// caller who gave none: its own default, else anonymous by name.
+    pub fn forwarded(&self, secret: Option<String>) -> String {
+        secret.or_else(|| self.default_token()).unwrap_or_else(|| ANONYMOUS_SECRET.to_string())
+    }
+
     /// `dns`, else `default`: what DNS lookups run as.
     pub fn dns_token(&self) -> Option<String> {
         let set = self.set.read().expect("agent tokens lock");
@@ -172,9 +178,13 @@ impl LocalTokens {
         self.set.read().expect("agent tokens lock").default.clone()
     }
 
-    /// The secret to resolve and whether the caller chose it.
+    /// The secret to resolve and whether the caller chose it (`anonymous`
+    /// given by name is the same as none: a client agent forwarding a
+    /// call without a token names it, so the server's default token does
+    /// not stand in for the client's).
     pub fn effective(&self, secret: Option<&str>) -> (String, bool) {
         match secret.filter(|s| !s.is_empty()) {
+            Some(ANONYMOUS_SECRET) => (ANONYMOUS_SECRET.to_string(), true),
             Some(secret) => (secret.to_string(), false),
             None => (self.default_token().unwrap_or_else(|| ANONYMOUS_SECRET.to_string()), true),
         }

@@ -198,4 +198,9 @@ impl TokenResolver for RemoteResolver {
     fn tokens(&self) -> Option<&LocalTokens> {
         self.tokens.enabled.then_some(&self.tokens)
     }
+
+    /// With ACLs disabled it answers manage-all anyway.
+    fn enforcing(&self) -> bool {
+        self.tokens.enabled
+    }
 }

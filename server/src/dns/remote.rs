@@ -43,7 +43,7 @@ impl Answerer for RemoteDns {
                 answer[..2].copy_from_slice(&query[..2]);
                 return Some(answer);
             }
-            let answer = self.servers.dns(query, self.tokens.dns_token().as_deref()).await?;
+            let answer = self.servers.dns(query, Some(&self.tokens.forwarded(self.tokens.dns_token()))).await?;
             let mut cache = self.cache.lock().expect("dns cache lock");
             if cache.len() >= DNS_CACHE_ENTRIES {
                 cache.clear();

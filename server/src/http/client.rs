@@ -135,8 +135,11 @@ async fn forward(State(app): State<ClientApp>, method: Method, uri: Uri, headers
         return http::not_found().await;
     }
     let params = http::query::QueryParams::parse(uri.query().unwrap_or(""));
-    let default = || app.agent.acl().tokens().and_then(|t| t.default_token());
-    let token = http::authz::request_token(&headers, &params).or_else(default);
+    let token = http::authz::request_token(&headers, &params);
+    let token = match app.agent.acl().tokens() {
+        Some(tokens) => Some(tokens.forwarded(token)),
+        None => token,
+    };
     let answer = match coalesce::shareable(method.as_str(), &path) {
         true => app.blocking.get(app.servers.clone(), path, token).await,
         false => app
