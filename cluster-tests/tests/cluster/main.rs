@@ -18,6 +18,7 @@ mod t85_config_files;
 mod t86_watch;
 mod t87_cli_ops;
 mod t88_acl_cli;
+mod t89_acl_auto_encrypt;
 mod t90_connect;
 mod t95_walkthrough;
 mod t96_mesh_hosts;
