@@ -270,7 +270,14 @@ where
     let attempt = async {
         let tcp = TcpStream::connect(addr).await.map_err(|e| DialError::Connect(addr, e))?;
         let _ = tcp.set_nodelay(true);
-        connector.connect(session_name(addr), wrap(tcp)).await.map_err(|e| DialError::Handshake(addr, e))
+        let stream =
+            connector.connect(session_name(addr), wrap(tcp)).await.map_err(|e| DialError::Handshake(addr, e))?;
+        let conn = stream.get_ref().1;
+        if resumed(conn) {
+            recheck_resumed_server(tls, service, conn.peer_certificates())
+                .map_err(|e| DialError::Handshake(addr, e))?;
+        }
+        Ok(stream)
     };
     match tokio::time::timeout(limit, attempt).await {
         Ok(result) => result,
@@ -315,6 +322,27 @@ fn recheck_resumed_peer(tls: &TlsConfigs, chain: Option<&[CertificateDer<'static
     let invalid = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
     let chain = chain.filter(|c| !c.is_empty()).ok_or_else(|| invalid(rustls::Error::NoCertificatesPresented))?;
     tls.trust.verify(&chain[0], &chain[1..], UnixTime::now(), webpki::KeyUsage::client_auth()).map_err(invalid)
+}
+
+/// The same for the server a resumed outbound session reaches: rustls
+/// checked its chain when the ticket was issued, not now. Its leaf must
+/// still chain to the current roots at the time of now and name `service`.
+fn recheck_resumed_server(
+    tls: &TlsConfigs,
+    service: &str,
+    chain: Option<&[CertificateDer<'static>]>,
+) -> io::Result<()> {
+    let invalid = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+    let chain = chain.filter(|c| !c.is_empty()).ok_or_else(|| invalid(rustls::Error::NoCertificatesPresented))?;
+    let identity =
+        tls.trust.verify(&chain[0], &chain[1..], UnixTime::now(), webpki::KeyUsage::server_auth()).map_err(invalid)?;
+    match identity.service == service {
+        true => Ok(()),
+        false => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            IdentityError::WrongService { expected: service.to_string(), presented: identity.uri() },
+        )),
+    }
 }
 
 /// The identity in a verified (or resumed, hence once verified) peer chain.
