@@ -5,8 +5,9 @@
 #   - an HAProxy mTLS pair (../shared/tools/haproxy-mtls-pair.sh),
 # and are also measured directly. Prints, for each path: 64-byte round trip
 # p50/p99 (tcpbench rr), new connections/s (tcpbench conn), one-way
-# throughput (iperf3), and the Tessera sidecars' RSS idle and with 1,000
-# open connections; then the ratios Tessera/HAProxy.
+# throughput (iperf3), and memory idle and with 1,000 open connections
+# (RSS, PSS and USS, for the Tessera sidecars and HAProxy's pair); then the
+# ratios Tessera/HAProxy.
 # Each path is measured ROUNDS times, the two pairs alternating which goes
 # first (this machine's numbers drift by 20 % between runs); medians are
 # compared.
@@ -63,11 +64,16 @@ until [ "$(echo hi | timeout 2 nc -q1 127.0.0.1 19191 2>/dev/null)" = hi ]; do s
 "$SHARED/haproxy-mtls-pair.sh" start $IPERF 19402 "$TMP/haproxy-iperf" >/dev/null
 until [ "$(echo hi | timeout 2 nc -q1 127.0.0.1 19292 2>/dev/null)" = hi ]; do sleep 0.3; done
 
-# VmRSS, and in brackets the private (anonymous) part: the rest is the
-# binary's file-backed pages, shared and reclaimable.
-rss_kb() { awk '/VmRSS/ {rss=$2} /RssAnon/ {anon=$2} END {print rss " (" anon " private)"}' "/proc/$1/status"; }
+# A process's memory from smaps_rollup: RSS, PSS (shared pages divided
+# among the processes that map them) and USS (private pages only). N
+# sidecars share one binary's pages, so USS is what each one costs.
+uss_kb() { awk '/^Private_(Clean|Dirty):/ {u += $2} END {print u}' "/proc/$1/smaps_rollup"; }
+mem_kb() {
+    awk '/^Rss:/ {r = $2} /^Pss:/ {p = $2} /^Private_(Clean|Dirty):/ {u += $2}
+        END {printf "RSS %d kB, PSS %d kB, USS %d kB", r, p, u}' "/proc/$1/smaps_rollup"
+}
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
-IDLE="echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB"
+IDLE="echo sidecar: $(mem_kb $ECHO_PROXY); web sidecar: $(mem_kb $WEB_PROXY)"
 declare -A RESULTS
 # One measurement of a path, appended to RESULTS[<path> <metric>].
 measure() {
@@ -96,14 +102,20 @@ for name in direct haproxy tessera; do
         "$name" "${MED[$name p50]}" "${MED[$name p99]}" "${MED[$name cps]}" "${MED[$name gbps]}" "${RESULTS[$name gbps]}"
 done
 
-echo "== Tessera sidecar memory"
-echo "idle at start: $IDLE (target <= 15360 kB)"
-echo "HAProxy idle for comparison: server $(rss_kb "$(cat "$TMP/haproxy-echo/server.pid")") kB, client $(rss_kb "$(cat "$TMP/haproxy-echo/client.pid")") kB"
-echo "idle after the runs: echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB"
+echo "== memory (USS targets per Tessera sidecar: <= 2048 kB idle, <= 40960 kB with 1000 connections)"
+HAP_SERVER=$(cat "$TMP/haproxy-echo/server.pid"); HAP_CLIENT=$(cat "$TMP/haproxy-echo/client.pid")
+echo "idle at start: $IDLE"
+echo "idle after the runs: echo sidecar: $(mem_kb $ECHO_PROXY); web sidecar: $(mem_kb $WEB_PROXY)"
+echo "HAProxy idle: server: $(mem_kb "$HAP_SERVER"); client: $(mem_kb "$HAP_CLIENT")"
+IDLE_USS=$(uss_kb $ECHO_PROXY)
 "$LOAD" hold --addr 127.0.0.1:19191 --count 1000 --seconds 6 & HOLD=$!
+"$LOAD" hold --addr 127.0.0.1:19292 --count 1000 --seconds 6 & HOLD_HAP=$!
 sleep 4
-echo "with 1000 open connections: echo sidecar $(rss_kb $ECHO_PROXY) kB, web sidecar $(rss_kb $WEB_PROXY) kB (target <= 65536 kB)"
-wait $HOLD || true
+echo "with 1000 open connections: echo sidecar: $(mem_kb $ECHO_PROXY); web sidecar: $(mem_kb $WEB_PROXY)"
+echo "with 1000 open connections: HAProxy server: $(mem_kb "$HAP_SERVER"); client: $(mem_kb "$HAP_CLIENT")"
+LOADED_USS=$(( $(uss_kb $ECHO_PROXY) > $(uss_kb $WEB_PROXY) ? $(uss_kb $ECHO_PROXY) : $(uss_kb $WEB_PROXY) ))
+wait $HOLD $HOLD_HAP || true
+echo "Tessera sidecar USS: idle $IDLE_USS kB (target <= 2048), 1000 connections $LOADED_USS kB (target <= 40960)"
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "== Tessera / HAProxy (medians)"
