@@ -4,7 +4,7 @@
 //! started with their service-identity tokens carry traffic; without a
 //! token, or with another service's, a sidecar gets no certificate. Then
 //! the attacks of the issue, refused with no state change, and a deleted
-//! token refused at once.
+//! token refused at once, its sidecar's stream ended.
 
 use std::path::Path;
 use std::time::Duration;
@@ -114,6 +114,9 @@ async fn t98_the_walkthrough_with_default_deny() {
 
     attacks_are_refused(&ns, &web_token);
     deleted_token_stops_working(&ns, cwd, &management, (&web_accessor, &web_token));
+    // The sidecar holding it loses its stream: no renewed leaf for a deleted token.
+    web_sidecar.wait_log("ACL not found", SETTLE).await;
+    assert!(web_sidecar.log().contains("lost the agent's stream"), "{}", web_sidecar.log());
 }
 
 /// The issue's list, each refused with Consul's text and changing nothing.

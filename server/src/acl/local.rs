@@ -128,4 +128,8 @@ impl TokenResolver for StoreResolver {
     fn enforcing(&self) -> bool {
         self.tokens.enabled
     }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.tokens.enabled.then(|| self.store.subscribe(Table::Acl))
+    }
 }

@@ -39,6 +39,13 @@ pub trait TokenResolver: Send + Sync + 'static {
         None
     }
 
+    /// Changes with every change of tokens, policies or roles this agent
+    /// learns of (None: never, ACLs off): long-lived callers (a proxy's
+    /// stream) check their token again on it.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// False only for [`Disabled`]: every caller may do everything, and
     /// the edge may skip resolving. Anything else resolves (fails closed).
     fn enforcing(&self) -> bool {

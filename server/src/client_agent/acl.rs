@@ -71,11 +71,20 @@ pub struct RemoteResolver {
     ttl: Duration,
     down: DownPolicy,
     cache: Arc<Mutex<Cache>>,
+    /// Bumped with every pushed change, for [`TokenResolver::changes`].
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl RemoteResolver {
     pub fn new(servers: Arc<ServerPool>, tokens: LocalTokens, ttl: Duration, down: DownPolicy) -> RemoteResolver {
-        RemoteResolver { servers, tokens, ttl, down, cache: Arc::default() }
+        RemoteResolver {
+            servers,
+            tokens,
+            ttl,
+            down,
+            cache: Arc::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
     }
 
     /// The ACL index the cache follows, for the WatchConnect request.
@@ -89,6 +98,8 @@ impl RemoteResolver {
         if cache.acl_index != acl_index {
             cache.acl_index = acl_index;
             cache.by_secret.clear();
+            drop(cache);
+            self.changed.send_replace(acl_index);
         }
     }
 
@@ -202,5 +213,9 @@ impl TokenResolver for RemoteResolver {
     /// With ACLs disabled it answers manage-all anyway.
     fn enforcing(&self) -> bool {
         self.tokens.enabled
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.tokens.enabled.then(|| self.changed.subscribe())
     }
 }

@@ -39,8 +39,21 @@ impl ProxyApiService {
     /// checked before a leaf is asked for (Consul's leaf endpoint rule).
     async fn require_identity(&self, request: &Request<WatchProxyRequest>) -> Result<(), Status> {
         let token = crate::grpc::agent_api::metadata_token(request);
-        let caller = self.acl.resolve(token.as_deref()).await.map_err(acl_status)?;
-        caller.require(Resource::Service, &request.get_ref().service, Access::Write).map_err(acl_status)
+        may_take(&*self.acl, token.as_deref(), &request.get_ref().service).await
+    }
+}
+
+/// Whether the holder of `token` may take `service`'s identity.
+async fn may_take(acl: &dyn TokenResolver, token: Option<&str>, service: &str) -> Result<(), Status> {
+    let caller = acl.resolve(token).await.map_err(acl_status)?;
+    caller.require(Resource::Service, service, Access::Write).map_err(acl_status)
+}
+
+/// The next ACL change, or never when there are none to follow.
+async fn acl_changed(changes: &mut Option<tokio::sync::watch::Receiver<u64>>) -> bool {
+    match changes {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 
@@ -78,6 +91,10 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
             return Err(Status::invalid_argument("service must be given"));
         }
         self.require_identity(&request).await?;
+        // Kept to check again on every ACL change: a deleted or changed
+        // token ends the stream, so the proxy gets no renewed leaf.
+        let (acl, token) = (self.acl.clone(), crate::grpc::agent_api::metadata_token(&request));
+        let mut acl_changes = acl.changes();
         let service = request.into_inner().service;
         let connect = self.connect.clone();
         let mut leaf = connect.leaf(&service).map_err(|e| match e {
@@ -118,6 +135,15 @@ impl proxy_api_server::ProxyApi for ProxyApiService {
                     },
                     changed = roots.changed() => if changed.is_err() { return },
                     changed = intentions.changed() => if changed.is_err() { return },
+                    alive = acl_changed(&mut acl_changes) => {
+                        if !alive {
+                            return;
+                        }
+                        if let Err(denied) = may_take(&*acl, token.as_deref(), &service).await {
+                            send_or_stop(&tx, Err(denied), &shutdown).await;
+                            return;
+                        }
+                    },
                 }
             }
         });
