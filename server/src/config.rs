@@ -25,6 +25,8 @@ pub mod defaults {
     /// wait that long, and a probe costs one small RPC.
     pub const RETRY_INTERVAL_MS: u64 = 1000;
     pub const RPC_HOLD_TIMEOUT_MS: u64 = 7000;
+    /// A forwarded write's first attempt (`AgentConfig::forward_timeout`).
+    pub const FORWARD_TIMEOUT_MS: u64 = 5000;
     /// A client agent silent this long has its node marked critical.
     pub const NODE_TTL_MS: u64 = 10_000;
     pub const RAFT_MULTIPLIER: u64 = 1;
@@ -135,6 +137,11 @@ pub struct AgentConfig {
     pub retry_interval: Duration,
     /// How long a request waits for a leader before failing with "No cluster leader".
     pub rpc_hold_timeout: Duration,
+    /// How long the first attempt of a write forwarded to the leader may
+    /// take; each retry of the same write waits twice as long as the one
+    /// before (all within `rpc_hold_timeout`). Not in the configuration
+    /// file: tests shorten it to lose a first answer on purpose.
+    pub forward_timeout: Duration,
     /// How long a client agent may miss heartbeats before its node is critical.
     pub node_ttl: Duration,
     pub raft: RaftTuning,
@@ -351,6 +358,7 @@ impl Default for AgentConfig {
             retry_join: Vec::new(),
             retry_interval: Duration::from_millis(defaults::RETRY_INTERVAL_MS),
             rpc_hold_timeout: Duration::from_millis(defaults::RPC_HOLD_TIMEOUT_MS),
+            forward_timeout: Duration::from_millis(defaults::FORWARD_TIMEOUT_MS),
             node_ttl: Duration::from_millis(defaults::NODE_TTL_MS),
             raft: RaftTuning {
                 multiplier: defaults::RAFT_MULTIPLIER,

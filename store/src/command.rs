@@ -153,6 +153,18 @@ pub enum Command {
     AclRoleDelete {
         id: String,
     },
+    /// `command` as written by one proposer: `client` is a random id of the
+    /// proposing server process, `seq` its writes' number, from 1 up. The
+    /// state machine remembers the answers of each client's last
+    /// [`crate::tables::once::WINDOW`] writes, so a retry of the same
+    /// (client, seq) after an ambiguous failure is answered what the first
+    /// attempt was, and not applied again. Entries without it apply as
+    /// they always did.
+    Once {
+        client: u64,
+        seq: u64,
+        command: Box<Command>,
+    },
 }
 
 /// What applying a command answered. Business rejections (a failed CAS) are
@@ -168,6 +180,10 @@ pub enum CommandResponse {
     /// Not applied, and why (an ACL write whose checks failed at apply:
     /// a link to a policy deleted meanwhile, a name taken meanwhile).
     Refused(String),
+    /// Not applied: a `Once` write older than its client's window of
+    /// remembered answers, so whether an earlier attempt applied is no
+    /// longer known (the write's outcome is unknown, not a rejection).
+    Forgotten,
 }
 
 impl Command {

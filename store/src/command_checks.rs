@@ -30,6 +30,11 @@ impl Command {
                 _ => name("key", key),
             },
             Command::Batch { commands } => batch(commands),
+            // The envelope holds one plain command: no batch, no envelope.
+            Command::Once { command, .. } => match **command {
+                Command::Batch { .. } | Command::Once { .. } => Err("an exactly-once write holds one command".into()),
+                ref inner => inner.check_limits(),
+            },
             Command::CatalogRegister { node, service, checks } => {
                 name("node", &node.name)?;
                 if let Some(service) = service {
@@ -77,6 +82,8 @@ fn batch(commands: &[Command]) -> Result<(), String> {
         if matches!(command, Command::Batch { .. }) {
             return Err("a batch may not hold a batch".into());
         }
+        // Each write of a batch is an envelope or a plain command; the
+        // envelope's own check looks inside it.
         command.check_limits()?;
     }
     Ok(())

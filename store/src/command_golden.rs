@@ -141,6 +141,10 @@ fn golden_command(command: &Command) -> &'static str {
             r#"=","create_index":7,"modify_index":8},"create":true}"#,
         ),
         Command::AclRoleDelete { .. } => r#"{"op":"AclRoleDelete","id":"2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"}"#,
+        Command::Once { .. } => concat!(
+            r#"{"op":"Once","client":18364758544493064720,"seq":42,"#,
+            r#""command":{"op":"KvSet","key":"a","value":"eA==","flags":1,"cas":0}}"#,
+        ),
     }
 }
 
@@ -151,6 +155,7 @@ fn golden_response(response: &CommandResponse) -> &'static str {
         CommandResponse::Applied(_) => r#"{"Applied":true}"#,
         CommandResponse::Batch(_) => r#"{"Batch":["Done",{"Applied":false}]}"#,
         CommandResponse::Refused(_) => r#"{"Refused":"No such ACL policy with ID \"p1\""}"#,
+        CommandResponse::Forgotten => r#""Forgotten""#,
     }
 }
 
@@ -310,6 +315,12 @@ fn samples() -> Vec<Command> {
         Command::AclPolicyDelete { id: "165d4317-e379-f732-ce70-86278c4558f7".into() },
         Command::AclRoleSet { role: acl_role(), create: true },
         Command::AclRoleDelete { id: "2b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d".into() },
+        // A client id above 2^63, so the full u64 range is pinned.
+        Command::Once {
+            client: 0xfedc_ba98_7654_3210,
+            seq: 42,
+            command: Box::new(Command::KvSet { key: "a".into(), value: b"x".to_vec(), flags: 1, cas: Some(0) }),
+        },
     ]
 }
 
@@ -367,6 +378,7 @@ fn response_samples() -> Vec<CommandResponse> {
         CommandResponse::Applied(true),
         CommandResponse::Batch(vec![CommandResponse::Done, CommandResponse::Applied(false)]),
         CommandResponse::Refused("No such ACL policy with ID \"p1\"".into()),
+        CommandResponse::Forgotten,
     ]
 }
 

@@ -92,6 +92,12 @@ pub mod sm_meta {
     /// primary ones) the tables hold, and as of which applied index; see
     /// `tables::ensure_derived`.
     pub const DERIVED_VERSION: &[u8] = b"derived_version";
+    /// Prefix of `once/client/<client u64 BE>`: a `Once` client's newest
+    /// sequence number and last write's index (`tables::once`).
+    pub const ONCE_CLIENT_PREFIX: &[u8] = b"once/client/";
+    /// Prefix of `once/answer/<client u64 BE><seq u64 BE>`: what applying
+    /// that write answered.
+    pub const ONCE_ANSWER_PREFIX: &[u8] = b"once/answer/";
 }
 
 /// Keys in [`Cf::Snapshot`].
@@ -107,6 +113,27 @@ pub fn log_key(index: u64) -> [u8; 8] {
 pub fn log_index(key: &[u8]) -> u64 {
     let mut buf = [0u8; 8];
     buf.copy_from_slice(&key[..8]);
+    u64::from_be_bytes(buf)
+}
+
+pub fn once_client_key(client: u64) -> Vec<u8> {
+    [sm_meta::ONCE_CLIENT_PREFIX, &client.to_be_bytes()].concat()
+}
+
+/// The answers of one client, all under this prefix.
+#[cfg(test)]
+pub fn once_answer_prefix(client: u64) -> Vec<u8> {
+    [sm_meta::ONCE_ANSWER_PREFIX, &client.to_be_bytes()].concat()
+}
+
+pub fn once_answer_key(client: u64, seq: u64) -> Vec<u8> {
+    [sm_meta::ONCE_ANSWER_PREFIX, &client.to_be_bytes(), &seq.to_be_bytes()].concat()
+}
+
+/// The sequence number at the end of an answer key.
+pub fn once_answer_seq(key: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf.copy_from_slice(&key[key.len() - 8..]);
     u64::from_be_bytes(buf)
 }
 

@@ -85,6 +85,9 @@ pub struct Store {
     watches: TableWatches,
     /// Notified when a holder handed to openraft lets go (see [`Store::close`]).
     released: Arc<Notify>,
+    /// The exactly-once table in memory, for whichever state machine
+    /// applies (one per store: every handle must see the same copy).
+    once: std::sync::Mutex<tables::once::OnceIndex>,
 }
 
 /// Held by whatever keeps an `Arc<Store>` (the log store, state machine and
@@ -117,7 +120,12 @@ impl Store {
             indexes.push((table, meta::table_index(&engine, table)?));
         }
         let watches = TableWatches::new(|t| indexes.iter().find(|(x, _)| *x == t).map_or(0, |(_, i)| *i));
-        Ok(Arc::new(Store { engine, watches, released: Arc::new(Notify::new()) }))
+        Ok(Arc::new(Store { engine, watches, released: Arc::new(Notify::new()), once: Default::default() }))
+    }
+
+    /// The exactly-once table in memory; only the state machine uses it.
+    pub(crate) fn once_index(&self) -> std::sync::MutexGuard<'_, tables::once::OnceIndex> {
+        self.once.lock().expect("once index lock")
     }
 
     pub fn log_store(self: &Arc<Self>) -> LogStore {

@@ -31,6 +31,7 @@ use crate::tables::catalog;
 use crate::tables::connect;
 use crate::tables::kv;
 use crate::tables::meta;
+use crate::tables::once;
 use crate::txn::Txn;
 use crate::types::Entry;
 use crate::types::LogId;
@@ -65,7 +66,12 @@ impl StateMachine {
         StateMachine { store, _release: release }
     }
 
-    fn apply_command(txn: &mut Txn<'_>, index: u64, command: &Command) -> Result<CommandResponse, StoreError> {
+    fn apply_command(
+        txn: &mut Txn<'_>,
+        once: &mut once::OnceIndex,
+        index: u64,
+        command: &Command,
+    ) -> Result<CommandResponse, StoreError> {
         Ok(match command {
             Command::InitCluster { cluster_id } => {
                 meta::init_cluster_id(txn, cluster_id)?;
@@ -78,7 +84,8 @@ impl StateMachine {
                 CommandResponse::Applied(kv::delete(txn, index, key, *recurse, *cas)?)
             }
             Command::Batch { commands } => {
-                let answers = commands.iter().map(|c| Self::apply_command(txn, index, c)).collect::<Result<_, _>>()?;
+                let answers =
+                    commands.iter().map(|c| Self::apply_command(txn, once, index, c)).collect::<Result<_, _>>()?;
                 CommandResponse::Batch(answers)
             }
             Command::CatalogRegister { node, service, checks } => {
@@ -140,6 +147,15 @@ impl StateMachine {
                 Self::answer(acl::set_role(txn, index, role, *create)?.map(|()| true))
             }
             Command::AclRoleDelete { id } => Self::answer(acl::delete_role(txn, index, id)?),
+            Command::Once { client, seq, command } => match once.seen(txn, *client, *seq)? {
+                once::Seen::Answered(first) => first,
+                once::Seen::Forgotten => CommandResponse::Forgotten,
+                once::Seen::New => {
+                    let answer = Self::apply_command(txn, once, index, command)?;
+                    once.record(txn, index, *client, *seq, &answer);
+                    answer
+                }
+            },
         })
     }
 
@@ -161,6 +177,7 @@ impl StateMachine {
                 out.insert(Table::Kv);
             }
             Command::Batch { commands } => commands.iter().for_each(|c| Self::tables_touched(c, out)),
+            Command::Once { command, .. } => Self::tables_touched(command, out),
             Command::CatalogRegister { .. } | Command::CatalogDeregister { .. } | Command::CatalogSyncNode { .. } => {
                 out.insert(Table::Catalog);
             }
@@ -215,16 +232,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + openraft::OptionalSend,
     {
         let mut txn = Txn::new(self.store.engine());
+        // Held for the whole batch: one state machine applies at a time anyway.
+        let mut once = self.store.once_index();
         let mut answers = Vec::new();
         let mut touched = HashSet::new();
         for entry in entries {
             let index = entry.log_id.index;
             meta::set_last_applied(&mut txn, &entry.log_id);
+            once.prune_idle(&mut txn, index).map_err(|e| sm_err(ErrorVerb::Write, e))?;
             let answer = match entry.payload {
                 EntryPayload::Blank => CommandResponse::Done,
                 EntryPayload::Normal(command) => {
                     Self::tables_touched(&command, &mut touched);
-                    Self::apply_command(&mut txn, index, &command).map_err(|e| sm_err(ErrorVerb::Write, e))?
+                    Self::apply_command(&mut txn, &mut once, index, &command)
+                        .map_err(|e| sm_err(ErrorVerb::Write, e))?
                 }
                 EntryPayload::Membership(membership) => {
                     meta::set_membership(&mut txn, &StoredMembership::new(Some(entry.log_id), membership));
@@ -233,6 +254,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             answers.push(answer);
         }
+        once.flush(&mut txn);
         if let Some(applied) = meta::last_applied_in(&txn).map_err(|e| sm_err(ErrorVerb::Read, e))? {
             crate::tables::mark_derived(&mut txn, applied.index);
         }
@@ -271,6 +293,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         crate::tables::ensure_derived_in(&mut txn).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
         txn.put(Cf::Snapshot, keys::snapshot::CURRENT, snapshot::encode_stored(meta, &data));
         engine.write(txn.into_ops(), Durability::Synced).map_err(|e| snapshot_err(Some(meta), ErrorVerb::Write, e))?;
+        self.store.once_index().reset();
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "installed snapshot");
         self.publish_indexes(Table::ALL).map_err(|e| sm_err(ErrorVerb::Read, e))
     }
@@ -334,3 +357,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
+
+#[cfg(test)]
+#[path = "state_machine_tests.rs"]
+mod tests;

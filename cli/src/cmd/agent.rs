@@ -454,6 +454,7 @@ impl AgentArgs {
             retry_join,
             retry_interval,
             rpc_hold_timeout,
+            forward_timeout: Duration::from_millis(defaults::FORWARD_TIMEOUT_MS),
             node_ttl,
             config_dirs,
             config_files,

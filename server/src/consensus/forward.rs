@@ -25,7 +25,8 @@ use tessera_store::command::CommandResponse;
 use tessera_store::types::ServerNode;
 
 /// Forwarded work is bounded so a leader that vanished mid-call is given up
-/// on and found again.
+/// on and found again. (A forwarded write's bound is the configuration's
+/// `forward_timeout`, the same by default.)
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn client(pool: &ChannelPool, addr: &str) -> Result<ClusterClient<Channel>, Status> {
@@ -39,10 +40,18 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     request
 }
 
-pub async fn apply(pool: &ChannelPool, leader: &ServerNode, command: &Command) -> Result<Applied, Attempt> {
+/// Forwards a write, waiting at most `timeout` for the leader's answer. A
+/// timeout is ambiguous (the write may have applied): the caller retries the
+/// same `Command::Once`, which the leader does not apply twice.
+pub async fn apply(
+    pool: &ChannelPool,
+    leader: &ServerNode,
+    command: &Command,
+    timeout: Duration,
+) -> Result<Applied, Attempt> {
     let mut client = client(pool, &leader.rpc_addr).map_err(classify)?;
     let message = ApplyRequest { command: command.encode() };
-    let reply = client.apply(request(message, FORWARD_TIMEOUT)).await.map_err(classify)?.into_inner();
+    let reply = client.apply(request(message, timeout)).await.map_err(classify)?.into_inner();
     let response = CommandResponse::decode(&reply.response)
         .map_err(|e| Attempt::Fail(ServerError::Internal(format!("leader sent a bad response: {e}"))))?;
     Ok(Applied { response, index: reply.index })

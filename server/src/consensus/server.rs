@@ -4,6 +4,8 @@
 //! holds the request while an election is under way.
 
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 use crate::transport::ChannelPool;
 use tessera_store::command::Command;
+use tessera_store::command::CommandResponse;
 use tessera_store::types::NodeId;
 use tessera_store::types::Raft;
 use tessera_store::types::ServerNode;
@@ -72,6 +75,11 @@ pub struct Server {
     /// This agent's series, recorded into by every layer that holds the server.
     pub metrics: Arc<Metrics>,
     proposer: Proposer,
+    /// This process's id as the client of its `Command::Once` writes:
+    /// random, so a restarted server never reuses a (client, seq).
+    once_client: u64,
+    /// The last sequence number given to a write.
+    once_seq: AtomicU64,
 }
 
 impl Server {
@@ -83,7 +91,22 @@ impl Server {
         tasks.spawn(observe::follow(raft.clone(), metrics.clone(), tasks.shutdown().clone()));
         let discovery = Discovery::new(me.clone());
         let _store_release = store.release();
-        Server { config, me, raft_id, raft, store, _store_release, pool, stamp, discovery, tasks, metrics, proposer }
+        Server {
+            config,
+            me,
+            raft_id,
+            raft,
+            store,
+            _store_release,
+            pool,
+            stamp,
+            discovery,
+            tasks,
+            metrics,
+            proposer,
+            once_client: rand::random(),
+            once_seq: AtomicU64::new(0),
+        }
     }
 
     /// The leader as this server currently knows it.
@@ -160,7 +183,27 @@ impl Server {
     }
 
     /// Commits `command` through Raft and returns what applying it answered.
+    ///
+    /// Exactly once: the command goes in a `Command::Once` with this
+    /// server's client id and the next sequence number, the same on every
+    /// retry of it, so a retry after an ambiguous failure (a forward that
+    /// timed out after the leader applied it, a leader that lost its
+    /// leadership after committing) is answered what the first attempt was.
     pub async fn write(&self, command: Command) -> Result<Applied, ServerError> {
+        let seq = self.once_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let command = Command::Once { client: self.once_client, seq, command: Box::new(command) };
+        let applied = self.write_as_is(command).await?;
+        if applied.response == CommandResponse::Forgotten {
+            return Err(ServerError::Unavailable(format!(
+                "write {seq} of this server was retried too late to know whether it applied"
+            )));
+        }
+        Ok(applied)
+    }
+
+    async fn write_as_is(&self, command: Command) -> Result<Applied, ServerError> {
+        // Forwards so far: each retry waits twice as long for the answer.
+        let forwarded = std::sync::atomic::AtomicU32::new(0);
         self.on_leader(
             "write",
             || async {
@@ -172,7 +215,9 @@ impl Server {
             },
             |leader| {
                 let command = command.clone();
-                async move { forward::apply(&self.pool, &leader, &command).await }
+                let tries = forwarded.fetch_add(1, Ordering::Relaxed).min(16);
+                let timeout = self.config.forward_timeout.saturating_mul(1 << tries);
+                async move { forward::apply(&self.pool, &leader, &command, timeout).await }
             },
         )
         .await

@@ -6,6 +6,7 @@ mod t30_agent;
 mod t31_checks;
 mod t40_decoding;
 mod t50_queries;
+mod t55_once;
 mod t60_endpoints;
 mod t65_autopilot;
 mod t65_usage_and_near;

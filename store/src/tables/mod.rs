@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod connect;
 pub mod kv;
 pub mod meta;
+pub mod once;
 
 use crate::engine::Durability;
 use crate::engine::Engine;
