@@ -21,6 +21,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 pub mod checker;
+pub mod faults;
 pub mod netns;
 
 /// How often [`wait_until`] checks its condition.
