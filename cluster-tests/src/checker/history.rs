@@ -43,6 +43,11 @@ pub struct Op {
     /// any time after its call (porcupine's return time of infinity).
     pub ret: Option<Duration>,
     pub outcome: Outcome,
+    /// The agent it was sent to (for reading a failing history).
+    pub target: String,
+    /// The ModifyIndex a read saw (for reading a failing history; the
+    /// model compares values, which the workload keeps unique).
+    pub index: Option<u64>,
 }
 
 impl Op {
@@ -72,7 +77,7 @@ fn secs(d: Duration) -> String {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ret = self.ret.map_or("inf".to_string(), secs);
-        write!(f, "c{} [{} .. {}] {} ", self.client, secs(self.call), ret, self.key)?;
+        write!(f, "c{} [{} .. {}] via {} {} ", self.client, secs(self.call), ret, self.target, self.key)?;
         match &self.kind {
             OpKind::Put { value } => write!(f, "put {value:?}")?,
             OpKind::Get { stale: false } => write!(f, "get")?,
@@ -82,7 +87,10 @@ impl fmt::Display for Op {
         }
         match &self.outcome {
             Outcome::Written(ok) => write!(f, " -> {ok}"),
-            Outcome::Read(value) => write!(f, " -> {value:?}"),
+            Outcome::Read(value) => match self.index {
+                Some(index) => write!(f, " -> {value:?} at index {index}"),
+                None => write!(f, " -> {value:?}"),
+            },
             Outcome::Unknown => write!(f, " -> unknown"),
         }
     }

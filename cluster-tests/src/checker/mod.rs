@@ -39,6 +39,13 @@ pub struct KeyVerdict {
     pub window: Vec<Op>,
     /// `?stale` reads no write explains.
     pub stale_violations: Vec<Op>,
+    /// On a violation: whether the history passes both models once every
+    /// CAS answered `false` is taken as maybe applied. That is what a write
+    /// retried after an ambiguous failure looks like (the first attempt
+    /// applied, the retry found the index moved and answered false): the
+    /// known duplicate-apply of tessera's forwarding retries, which are not
+    /// exactly-once.
+    pub explained_by_cas_retries: bool,
 }
 
 #[derive(Debug)]
@@ -57,7 +64,18 @@ impl Verdict {
     }
 
     pub fn failing(&self) -> impl Iterator<Item = &KeyVerdict> {
-        self.keys.iter().filter(|k| k.search != Search::Linearizable || !k.stale_violations.is_empty())
+        self.keys.iter().filter(|k| k.failed())
+    }
+
+    /// Fails, and only because of CASes that may have been applied twice.
+    pub fn only_cas_retries(&self) -> bool {
+        self.failing().count() > 0 && self.failing().all(|k| k.explained_by_cas_retries)
+    }
+}
+
+impl KeyVerdict {
+    pub fn failed(&self) -> bool {
+        self.search != Search::Linearizable || !self.stale_violations.is_empty()
     }
 }
 
@@ -77,8 +95,27 @@ fn check_key(key: &str, ops: &[&Op], max_steps: u64) -> KeyVerdict {
         Search::Violation => smallest_failing_prefix(ops, max_steps),
         _ => Vec::new(),
     };
-    let stale_violations = stale::unexplained(ops).into_iter().cloned().collect();
-    KeyVerdict { key: key.to_string(), search, window, stale_violations }
+    let stale_violations: Vec<Op> = stale::unexplained(ops).into_iter().cloned().collect();
+    let mut verdict =
+        KeyVerdict { key: key.to_string(), search, window, stale_violations, explained_by_cas_retries: false };
+    if search == Search::Violation || !verdict.stale_violations.is_empty() {
+        verdict.explained_by_cas_retries = passes_with_failed_cas_ambiguous(ops, max_steps);
+    }
+    verdict
+}
+
+fn passes_with_failed_cas_ambiguous(ops: &[&Op], max_steps: u64) -> bool {
+    let relaxed: Vec<Op> = ops
+        .iter()
+        .map(|op| match (&op.kind, &op.outcome) {
+            // Unknown, but answered: the effect, if any, was before `ret`.
+            (OpKind::Cas { .. }, Outcome::Written(false)) => Op { outcome: Outcome::Unknown, ..(*op).clone() },
+            _ => (*op).clone(),
+        })
+        .collect();
+    let refs: Vec<&Op> = relaxed.iter().collect();
+    let search = wing_gong::search(&kv_model::KvModel, &kv_model::steps(&refs), max_steps);
+    search == Search::Linearizable && stale::unexplained(&refs).is_empty()
 }
 
 /// The history as it stood at `t`: operations called by then, those not
@@ -128,6 +165,9 @@ pub fn report(title: &str, history: &[Op], verdict: &Verdict) -> String {
     let mut text = format!("# {title}\n");
     for key in verdict.failing() {
         let _ = writeln!(text, "\n## key {}: {:?}", key.key, key.search);
+        if key.explained_by_cas_retries {
+            let _ = writeln!(text, "passes if CASes answered false may have applied: a retried CAS applied twice");
+        }
         if !key.window.is_empty() {
             let _ = writeln!(text, "smallest failing prefix ({} operations):", key.window.len());
             for op in &key.window {

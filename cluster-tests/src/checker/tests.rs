@@ -7,7 +7,7 @@ use super::*;
 
 fn op(client: usize, kind: OpKind, call: u64, ret: u64, outcome: Outcome) -> Op {
     let ms = Duration::from_millis;
-    Op { client, key: "k".into(), kind, call: ms(call), ret: Some(ms(ret)), outcome }
+    Op { client, key: "k".into(), kind, call: ms(call), ret: Some(ms(ret)), outcome, target: "a".into(), index: None }
 }
 
 fn put(client: usize, value: &str, call: u64, ret: u64) -> Op {
@@ -59,6 +59,7 @@ fn a_stale_read_at_default_consistency_is_rejected() {
 fn a_lost_acknowledged_write_is_rejected() {
     let history = [put(1, "a", 0, 10), get(2, None, 20, 30)];
     assert!(!linearizable(&history));
+    assert!(!check(&history, MAX_STEPS).only_cas_retries());
     // Also when the loss shows only after other reads saw the write.
     let history = [put(1, "a", 0, 10), get(2, Some("a"), 20, 30), get(3, None, 40, 50)];
     assert!(!linearizable(&history));
@@ -78,9 +79,12 @@ fn a_cas_that_succeeded_twice_is_rejected() {
     // false, yet its value is there.
     let history = [put(1, "a", 0, 10), cas(2, Some("a"), "b", 20, 40, false), get(1, Some("b"), 50, 60)];
     assert!(!linearizable(&history));
+    // ...which the checker can tell from other violations.
+    assert!(check(&history, MAX_STEPS).only_cas_retries());
     // Create-if-absent won by two clients.
     let history = [cas(1, None, "a", 0, 20, true), cas(2, None, "b", 5, 25, true)];
     assert!(!linearizable(&history));
+    assert!(!check(&history, MAX_STEPS).only_cas_retries(), "two winners are not a retry");
 }
 
 #[test]

@@ -80,7 +80,8 @@ pub struct Timing {
 
 const SERVERS: [usize; 3] = [1, 2, 3];
 const CLIENT_HOSTS: [usize; 2] = [4, 5];
-const CLIENTS: usize = 4;
+/// One per agent (see `workload`), and one more on the first server.
+const CLIENTS: usize = 6;
 const KEYS: usize = 4;
 /// The final reads' client number in the history.
 const FINAL_READER: usize = 99;

@@ -26,6 +26,9 @@ pub struct Row {
     pub undecided: bool,
     /// Every `?stale` read returns a state the key had.
     pub stale_ok: bool,
+    /// Not linearizable, but only because CASes answered false may have
+    /// applied: the known duplicate apply of a retried write.
+    pub cas_retries_only: bool,
     /// The longest time between two acknowledged writes.
     pub write_gap: Duration,
     /// Where the failing history was written.
@@ -43,6 +46,7 @@ impl Row {
             linearizable: verdict.linearizable(),
             undecided: verdict.keys.iter().any(|k| k.search == Search::Undecided),
             stale_ok: verdict.stale_ok(),
+            cas_retries_only: verdict.only_cas_retries(),
             write_gap: longest_gap(&recorded.ack_times),
             report: None,
         }
@@ -50,6 +54,11 @@ impl Row {
 
     pub fn passed(&self) -> bool {
         self.lost == 0 && self.linearizable && self.stale_ok
+    }
+
+    /// Failed only through the known duplicate apply of a retried CAS.
+    pub fn known_failure(&self) -> bool {
+        !self.passed() && self.lost == 0 && self.cas_retries_only
     }
 }
 
@@ -63,7 +72,12 @@ pub const HEADER: &str = "fault              ops  acked  unknown  lost  lineariz
 
 pub fn line(row: &Row) -> String {
     let yes = |b: bool| if b { "yes" } else { "NO" };
-    let linearizable = if row.undecided { "undecided" } else { yes(row.linearizable) };
+    let linearizable = match (row.undecided, row.linearizable, row.cas_retries_only) {
+        (true, _, _) => "undecided",
+        (_, true, _) => "yes",
+        (_, false, true) => "NO (dup CAS)",
+        _ => "NO",
+    };
     let mut line = format!(
         "{:<17} {:>5}  {:>5}  {:>7}  {:>4}  {:>12}  {:>8}  {:>14.2}s",
         row.fault.name(),

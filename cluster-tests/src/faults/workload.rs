@@ -1,8 +1,8 @@
 //! Concurrent clients doing KV operations against the agents' HTTP API and
 //! recording each one (call and return time, answer) for the checker.
 //!
-//! Each client runs one operation at a time, on a random key of a few and a
-//! random agent of all (servers and client agents): puts, default and
+//! Each client runs one operation at a time, on a random key of a few,
+//! through an agent of its own (servers and client agents in turn): puts, default and
 //! `?stale` gets, a CAS on the ModifyIndex it has just read (or `?cas=0`
 //! when the key is absent), deletes, and puts to keys of its own under
 //! `<prefix>/log/` that are never overwritten, so an acknowledged one that
@@ -23,6 +23,8 @@ use crate::checker::Outcome;
 
 /// Every client's loop ends after this many operations even if never stopped.
 const MAX_OPS_PER_CLIENT: usize = 200_000;
+/// A client's pause after a request that got no answer.
+const BACKOFF: Duration = Duration::from_millis(100);
 
 pub struct Config {
     pub clients: usize,
@@ -43,6 +45,8 @@ pub struct Recorded {
     pub acked_log: Vec<String>,
     /// When each acknowledged write (register or log key) was answered.
     pub ack_times: Vec<Duration>,
+    /// Requests refused or unanswered (the refused are not in `history`).
+    pub failed_requests: usize,
 }
 
 /// A running workload.
@@ -82,6 +86,7 @@ impl Workload {
             all.history.extend(recorded.history);
             all.acked_log.extend(recorded.acked_log);
             all.ack_times.extend(recorded.ack_times);
+            all.failed_requests += recorded.failed_requests;
         }
         all
     }
@@ -142,7 +147,10 @@ impl Client {
 
     async fn one_op(&mut self) {
         let key = self.config.keys[self.rng.below(self.config.keys.len())].clone();
-        let target = self.config.targets[self.rng.below(self.config.targets.len())].clone();
+        // Each client keeps to one agent, so a client stuck on a faulty one
+        // (until its request times out) leaves the others going: the gaps
+        // between acknowledgments are then the cluster's, not the workload's.
+        let target = self.config.targets[self.id % self.config.targets.len()].clone();
         match self.rng.below(20) {
             0..=4 => {
                 let value = self.unique_value();
@@ -185,15 +193,26 @@ impl Client {
         let answer = send(request).await;
         let ret = self.now();
         let outcome = match answer {
-            Some((200, body)) if body.trim() == "true" => Outcome::Written(true),
-            Some((200, body)) if body.trim() == "false" => Outcome::Written(false),
+            Answer::Refused => return self.failed().await,
+            Answer::Reply(200, body) if body.trim() == "true" => Outcome::Written(true),
+            Answer::Reply(200, body) if body.trim() == "false" => Outcome::Written(false),
             _ => Outcome::Unknown,
         };
         if outcome == Outcome::Written(true) {
             self.acknowledged(ret);
         }
         let ret = (outcome != Outcome::Unknown).then_some(ret);
-        self.recorded.history.push(Op { client: self.id, key: key.to_string(), kind, call, ret, outcome });
+        self.record(Op {
+            client: self.id,
+            key: key.into(),
+            kind,
+            call,
+            ret,
+            outcome,
+            target: target.into(),
+            index: None,
+        })
+        .await;
     }
 
     /// A register read, recorded; returns its answer when there was one.
@@ -203,26 +222,52 @@ impl Client {
         let answer = send(self.http.get(format!("http://{target}/v1/kv/{key}{query}"))).await;
         let ret = self.now();
         let parsed = match answer {
-            Some((404, _)) => Some(None),
-            Some((200, body)) => parse_entry(&body).map(Some),
+            Answer::Refused => {
+                self.failed().await;
+                return None;
+            }
+            Answer::Reply(404, _) => Some(None),
+            Answer::Reply(200, body) => parse_entry(&body).map(Some),
             _ => None,
         };
         let (ret, outcome) = match &parsed {
             Some(seen) => (Some(ret), Outcome::Read(seen.as_ref().map(|(value, _)| value.clone()))),
             None => (None, Outcome::Unknown),
         };
-        let kind = OpKind::Get { stale };
-        self.recorded.history.push(Op { client: self.id, key: key.to_string(), kind, call, ret, outcome });
+        let (kind, index) = (OpKind::Get { stale }, parsed.as_ref().and_then(|seen| seen.as_ref().map(|(_, i)| *i)));
+        self.record(Op { client: self.id, key: key.into(), kind, call, ret, outcome, target: target.into(), index })
+            .await;
         parsed
+    }
+
+    /// Keeps `op`; one without an answer is followed by a pause.
+    async fn record(&mut self, op: Op) {
+        let unanswered = op.outcome == Outcome::Unknown;
+        self.recorded.history.push(op);
+        if unanswered {
+            self.failed().await;
+        }
+    }
+
+    /// A client that got no answer backs off before its next request, as
+    /// real clients do: without it a dead agent, which refuses at once,
+    /// would fill the history with thousands of ambiguous writes (each
+    /// doubling what the checker must consider). This is pacing, not a
+    /// wait for a condition.
+    async fn failed(&mut self) {
+        self.recorded.failed_requests += 1;
+        tokio::time::sleep(BACKOFF).await;
     }
 
     async fn log_put(&mut self, target: &str) {
         let name = self.unique_value();
         let key = format!("{}/{name}", self.config.log_prefix);
-        let answer = send(self.http.put(format!("http://{target}/v1/kv/{key}")).body("x")).await;
-        if matches!(answer, Some((200, body)) if body.trim() == "true") {
-            self.acknowledged(self.now());
-            self.recorded.acked_log.push(key);
+        match send(self.http.put(format!("http://{target}/v1/kv/{key}")).body("x")).await {
+            Answer::Reply(200, body) if body.trim() == "true" => {
+                self.acknowledged(self.now());
+                self.recorded.acked_log.push(key);
+            }
+            _ => self.failed().await,
         }
     }
 
@@ -232,10 +277,24 @@ impl Client {
     }
 }
 
-async fn send(request: reqwest::RequestBuilder) -> Option<(u16, String)> {
-    let response = request.send().await.ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.text().await.ok()?))
+/// What became of a request.
+enum Answer {
+    /// The connection was never made: the request cannot have been seen.
+    Refused,
+    /// Sent, but no complete answer came back (a timeout, a reset).
+    Lost,
+    Reply(u16, String),
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    match request.send().await {
+        Err(e) if e.is_connect() => Answer::Refused,
+        Err(_) => Answer::Lost,
+        Ok(response) => {
+            let status = response.status().as_u16();
+            response.text().await.map_or(Answer::Lost, |body| Answer::Reply(status, body))
+        }
+    }
 }
 
 /// `[{"Value": base64, "ModifyIndex": n, ...}]` -> (value, index).
@@ -271,10 +330,9 @@ pub async fn final_reads(keys: &[String], targets: &[String], client: usize, epo
 /// `target` lists them (None if it did not answer).
 pub async fn log_keys(target: &str, prefix: &str) -> Option<Vec<String>> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().ok()?;
-    let (status, body) = send(http.get(format!("http://{target}/v1/kv/{prefix}/?keys"))).await?;
-    match status {
-        404 => Some(Vec::new()),
-        200 => serde_json::from_str(&body).ok(),
+    match send(http.get(format!("http://{target}/v1/kv/{prefix}/?keys"))).await {
+        Answer::Reply(404, _) => Some(Vec::new()),
+        Answer::Reply(200, body) => serde_json::from_str(&body).ok(),
         _ => None,
     }
 }
