@@ -17,6 +17,7 @@ use crate::consensus::proposer::Applied;
 use crate::consensus::proposer::ProposeError;
 use crate::consensus::proposer::Proposer;
 use crate::consensus::raft::ClusterStamp;
+use crate::consensus::read_rounds::ReadRounds;
 use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 use crate::transport::ChannelPool;
@@ -72,6 +73,7 @@ pub struct Server {
     /// This agent's series, recorded into by every layer that holds the server.
     pub metrics: Arc<Metrics>,
     proposer: Proposer,
+    read_rounds: ReadRounds,
 }
 
 impl Server {
@@ -83,7 +85,22 @@ impl Server {
         tasks.spawn(observe::follow(raft.clone(), metrics.clone(), tasks.shutdown().clone()));
         let discovery = Discovery::new(me.clone());
         let _store_release = store.release();
-        Server { config, me, raft_id, raft, store, _store_release, pool, stamp, discovery, tasks, metrics, proposer }
+        let read_rounds = ReadRounds::default();
+        Server {
+            config,
+            me,
+            raft_id,
+            raft,
+            store,
+            _store_release,
+            pool,
+            stamp,
+            discovery,
+            tasks,
+            metrics,
+            proposer,
+            read_rounds,
+        }
     }
 
     /// The leader as this server currently knows it.
@@ -184,11 +201,16 @@ impl Server {
     }
 
     /// Returns once this server's state machine reflects every write
-    /// acknowledged before the call (read-index through the leader).
+    /// acknowledged before the call (read-index through the leader), in a
+    /// round shared with the reads waiting beside it.
     pub async fn read_barrier(&self, consistency: Consistency) -> Result<(), ServerError> {
         if consistency == Consistency::Stale {
             return Ok(());
         }
+        self.read_rounds.barrier(|| self.read_round()).await
+    }
+
+    async fn read_round(&self) -> Result<(), ServerError> {
         self.on_leader(
             "read",
             || async {
