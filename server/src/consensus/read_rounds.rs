@@ -19,8 +19,8 @@ pub struct ReadRounds {
     running: tokio::sync::Mutex<()>,
     /// Rounds started; a round's number is given as it starts.
     started: AtomicU64,
-    /// The last round finished, and whether it succeeded.
-    finished: watch::Sender<(u64, bool)>,
+    /// The last round finished, and what it answered.
+    finished: watch::Sender<(u64, Result<(), ServerError>)>,
 }
 
 impl Default for ReadRounds {
@@ -28,15 +28,15 @@ impl Default for ReadRounds {
         ReadRounds {
             running: tokio::sync::Mutex::new(()),
             started: AtomicU64::new(0),
-            finished: watch::channel((0, false)).0,
+            finished: watch::channel((0, Ok(()))).0,
         }
     }
 }
 
 impl ReadRounds {
-    /// Returns once a round that started after this call has succeeded:
-    /// the caller's own `round`, or another caller's. A caller that sees a
-    /// shared round fail runs its own, so each gets its own error.
+    /// Answers what a round that started after this call answered: the
+    /// caller's own `round`, or another caller's. (A round's failure is
+    /// every sharer's: it is what each would have met running it alone.)
     pub async fn barrier<F, Fut>(&self, round: F) -> Result<(), ServerError>
     where
         F: Fn() -> Fut,
@@ -46,22 +46,23 @@ impl ReadRounds {
         let ticket = self.started.load(Ordering::SeqCst) + 1;
         let mut finished = self.finished.subscribe();
         loop {
-            // Copied out first: the watch's guard must not be held across an await.
-            let last = *finished.borrow_and_update();
-            if let Some(ok) = Self::served(last, ticket) {
-                return if ok { Ok(()) } else { round().await };
+            // Cloned out first: the watch's guard must not be held across an await.
+            let last = finished.borrow_and_update().clone();
+            if let Some(answer) = Self::served(last, ticket) {
+                return answer;
             }
             tokio::select! {
                 guard = self.running.lock() => {
-                    let last = *self.finished.borrow();
-                    if let Some(ok) = Self::served(last, ticket) {
+                    let last = self.finished.borrow().clone();
+                    if let Some(answer) = Self::served(last, ticket) {
                         drop(guard);
-                        return if ok { Ok(()) } else { round().await };
+                        return answer;
                     }
                     let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-                    let result = round().await;
-                    self.finished.send_replace((number, result.is_ok()));
-                    return result;
+                    let answer = round().await;
+                    // The previous round's answer, replaced: nobody needs it any more.
+                    let _previous = self.finished.send_replace((number, answer.clone()));
+                    return answer;
                 }
                 // Someone else's round ended: maybe one that serves this call.
                 _ = finished.changed() => {}
@@ -69,10 +70,10 @@ impl ReadRounds {
         }
     }
 
-    /// Whether the last finished round started after the call with `ticket`,
-    /// and if so whether it succeeded.
-    fn served((last, ok): (u64, bool), ticket: u64) -> Option<bool> {
-        (last >= ticket).then_some(ok)
+    /// The last finished round's answer, if it started after the call
+    /// with `ticket`.
+    fn served((last, answer): (u64, Result<(), ServerError>), ticket: u64) -> Option<Result<(), ServerError>> {
+        (last >= ticket).then_some(answer)
     }
 }
 
@@ -111,25 +112,38 @@ mod tests {
         }
     }
 
+    /// A reader on its own task, counted in `arrived` once its barrier has
+    /// been polled (so has taken its ticket: a task only spawned might run
+    /// after the round it is meant to wait behind has begun).
+    fn reader(
+        shared: &Arc<ReadRounds>,
+        round: impl Fn() -> BoxedRound + Send + 'static,
+        arrived: &Arc<AtomicUsize>,
+    ) -> tokio::task::JoinHandle<Result<(), ServerError>> {
+        let (shared, arrived) = (shared.clone(), arrived.clone());
+        tokio::spawn(async move {
+            let barrier = shared.barrier(round);
+            tokio::pin!(barrier);
+            tokio::select! {
+                biased;
+                done = &mut barrier => return done,
+                _ = std::future::ready(()) => {}
+            }
+            arrived.fetch_add(1, Ordering::SeqCst);
+            barrier.await
+        })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_that_arrive_during_a_round_share_the_next_one_and_not_the_running_one() {
         let shared = Arc::new(ReadRounds::default());
         let (rounds, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
-        let first = {
-            let (shared, round) = (shared.clone(), gated(&rounds, &gate, false));
-            tokio::spawn(async move { shared.barrier(round).await })
-        };
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let first = reader(&shared, gated(&rounds, &gate, false), &arrived);
         until("the first round runs", || rounds.load(Ordering::SeqCst) == 1).await;
-        let waiting: Vec<_> = (0..100)
-            .map(|_| {
-                let (shared, round) = (shared.clone(), gated(&rounds, &gate, false));
-                tokio::spawn(async move { shared.barrier(round).await })
-            })
-            .collect();
-        // Let them all reach their wait, then end the first round only.
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        let waiting: Vec<_> = (0..100).map(|_| reader(&shared, gated(&rounds, &gate, false), &arrived)).collect();
+        // Once they all wait, end the first round only.
+        until("every reader waits", || arrived.load(Ordering::SeqCst) == 101).await;
         gate.add_permits(1);
         first.await.unwrap().unwrap();
         until("a second round runs", || rounds.load(Ordering::SeqCst) == 2).await;
@@ -142,19 +156,23 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_shared_round_makes_each_reader_try_its_own() {
+    async fn readers_sharing_a_failed_round_get_its_error_and_a_later_reader_tries_afresh() {
         let shared = Arc::new(ReadRounds::default());
         let (rounds, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
-        let failing = {
-            let (shared, round) = (shared.clone(), gated(&rounds, &gate, true));
-            tokio::spawn(async move { shared.barrier(round).await })
-        };
-        until("the failing round runs", || rounds.load(Ordering::SeqCst) == 1).await;
-        gate.add_permits(1);
-        assert!(failing.await.unwrap().is_err());
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let first = reader(&shared, gated(&rounds, &gate, false), &arrived);
+        until("the first round runs", || rounds.load(Ordering::SeqCst) == 1).await;
+        let sharers: Vec<_> = (0..10).map(|_| reader(&shared, gated(&rounds, &gate, true), &arrived)).collect();
+        until("every reader waits", || arrived.load(Ordering::SeqCst) == 11).await;
+        gate.add_permits(2);
+        first.await.unwrap().unwrap();
+        for sharer in sharers {
+            assert!(matches!(sharer.await.unwrap(), Err(ServerError::NoLeader)));
+        }
+        assert_eq!(rounds.load(Ordering::SeqCst), 2, "the ten shared one failed round");
         // A later read is not told of the earlier failure: it runs a round.
         gate.add_permits(1);
         shared.barrier(gated(&rounds, &gate, false)).await.unwrap();
-        assert_eq!(rounds.load(Ordering::SeqCst), 2);
+        assert_eq!(rounds.load(Ordering::SeqCst), 3);
     }
 }
