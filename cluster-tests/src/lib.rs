@@ -6,6 +6,9 @@
 //! with the default ports. Waiting is always on a condition with a deadline
 //! ([`wait_until`]); agents are killed when dropped, and a failing test
 //! prints their logs.
+//!
+//! [`checker`] decides whether a recorded KV history is linearizable;
+//! [`faults`] runs the fault suite that records them (test t55).
 
 use std::future::Future;
 use std::path::Path;
@@ -20,6 +23,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+pub mod checker;
+pub mod faults;
 pub mod netns;
 
 /// How often [`wait_until`] checks its condition.

@@ -11,6 +11,7 @@ mod t40_clients;
 mod t45_hosts;
 mod t47_acl_hosts;
 mod t50_failover;
+mod t55_faults;
 mod t60_membership;
 mod t70_restart;
 mod t80_errors;

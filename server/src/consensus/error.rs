@@ -9,8 +9,9 @@ use tessera_store::StoreError;
 use tonic::Code;
 use tonic::Status;
 
-/// Errors an API caller can act on.
-#[derive(Debug, thiserror::Error)]
+/// Errors an API caller can act on (Clone: a read round's error is every
+/// sharing reader's answer).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ServerError {
     /// No leader emerged within the hold timeout (Consul's exact text).
     #[error("No cluster leader")]

@@ -3,7 +3,7 @@
 //! [`proposer`] batches writes into log entries, [`forward`] calls the
 //! leader from a follower, [`observe`] follows Raft's state into the
 //! metrics, [`discovery`] holds the servers this one knows
-//! of, [`server`] is the running node every layer above reaches the
+//! of, [`read_rounds`] lets concurrent read barriers share a round, [`server`] is the running node every layer above reaches the
 //! replicated state through, and [`error`] maps its errors to gRPC and HTTP.
 
 pub mod discovery;
@@ -12,6 +12,7 @@ pub mod forward;
 pub mod observe;
 pub mod proposer;
 pub mod raft;
+mod read_rounds;
 pub mod server;
 
 pub use error::Attempt;

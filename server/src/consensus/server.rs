@@ -19,6 +19,7 @@ use crate::consensus::proposer::Applied;
 use crate::consensus::proposer::ProposeError;
 use crate::consensus::proposer::Proposer;
 use crate::consensus::raft::ClusterStamp;
+use crate::consensus::read_rounds::ReadRounds;
 use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 use crate::transport::ChannelPool;
@@ -80,6 +81,7 @@ pub struct Server {
     once_client: u64,
     /// The last sequence number given to a write.
     once_seq: AtomicU64,
+    read_rounds: ReadRounds,
 }
 
 impl Server {
@@ -91,6 +93,7 @@ impl Server {
         tasks.spawn(observe::follow(raft.clone(), metrics.clone(), tasks.shutdown().clone()));
         let discovery = Discovery::new(me.clone());
         let _store_release = store.release();
+        let read_rounds = ReadRounds::default();
         Server {
             config,
             me,
@@ -106,6 +109,7 @@ impl Server {
             proposer,
             once_client: rand::random(),
             once_seq: AtomicU64::new(0),
+            read_rounds,
         }
     }
 
@@ -229,11 +233,16 @@ impl Server {
     }
 
     /// Returns once this server's state machine reflects every write
-    /// acknowledged before the call (read-index through the leader).
+    /// acknowledged before the call (read-index through the leader), in a
+    /// round shared with the reads waiting beside it.
     pub async fn read_barrier(&self, consistency: Consistency) -> Result<(), ServerError> {
         if consistency == Consistency::Stale {
             return Ok(());
         }
+        self.read_rounds.barrier(|| self.read_round()).await
+    }
+
+    async fn read_round(&self) -> Result<(), ServerError> {
         self.on_leader(
             "read",
             || async {

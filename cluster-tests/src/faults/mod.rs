@@ -1,0 +1,275 @@
+//! The fault suite's machinery: three servers and two client agents on
+//! hosts in network namespaces of their own, faults injected and undone
+//! while a recording workload runs, and one table row per fault from the
+//! checker's verdict. Every fault is bounded in time and undone before the
+//! next; every wait is a condition with a deadline.
+
+pub mod partition;
+pub mod table;
+pub mod workload;
+
+use std::path::Path;
+use std::time::Duration;
+use std::time::Instant;
+
+use crate::checker;
+use crate::netns::TestNet;
+use crate::wait_until;
+use crate::Agent;
+use crate::Http;
+use partition::Partition;
+use partition::Paused;
+use table::Row;
+use workload::Workload;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    LeaderKill,
+    FollowerKill,
+    LeaderPause,
+    LeaderCutOff,
+    FollowerCutOff,
+    /// The leader and one client agent against the other two servers and
+    /// the other client agent.
+    MinorityLeaderSplit,
+    /// The leader's link down and up a few times.
+    FlappingLink,
+    ClusterRestart,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 8] = [
+        Fault::LeaderKill,
+        Fault::FollowerKill,
+        Fault::LeaderPause,
+        Fault::LeaderCutOff,
+        Fault::FollowerCutOff,
+        Fault::MinorityLeaderSplit,
+        Fault::FlappingLink,
+        Fault::ClusterRestart,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::LeaderKill => "leader-sigkill",
+            Fault::FollowerKill => "follower-sigkill",
+            Fault::LeaderPause => "leader-sigstop",
+            Fault::LeaderCutOff => "leader-cut-off",
+            Fault::FollowerCutOff => "follower-cut-off",
+            Fault::MinorityLeaderSplit => "minority-split",
+            Fault::FlappingLink => "flapping-link",
+            Fault::ClusterRestart => "cluster-restart",
+        }
+    }
+}
+
+/// How long faults last and how much the workload must do around them.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a fault is held before it is undone.
+    pub hold: Duration,
+    /// Link flaps of the flapping-link fault (each down, then up, for `flap`).
+    pub flaps: usize,
+    pub flap: Duration,
+    /// Acknowledged writes the workload must make before the fault and
+    /// again after the cluster has recovered.
+    pub writes_around: usize,
+    /// Deadline of every wait (formation, recovery, writes resuming).
+    pub settle: Duration,
+}
+
+const SERVERS: [usize; 3] = [1, 2, 3];
+const CLIENT_HOSTS: [usize; 2] = [4, 5];
+/// One per agent (see `workload`), and one more on the first server.
+const CLIENTS: usize = 6;
+const KEYS: usize = 4;
+/// The final reads' client number in the history.
+const FINAL_READER: usize = 99;
+
+/// The hosts and their agents. Agents are declared before the net, so they
+/// are killed before their namespaces go.
+pub struct Hosts {
+    pub servers: Vec<Agent>,
+    pub clients: Vec<Agent>,
+    pub net: TestNet,
+    pub dir: tempfile::TempDir,
+    http: Http,
+}
+
+impl Hosts {
+    /// Three servers on hosts 1-3 and client agents on hosts 4 and 5 of
+    /// `10.231.<subnet>.0/24`, started; returns once every agent writes.
+    pub async fn start(subnet: u8, settle: Duration) -> Hosts {
+        let net = TestNet::create(subnet, 5);
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A short hold keeps a write to a cut-off server from outliving the
+        // workload's request timeout by much (it answers "No cluster leader").
+        let servers = net.servers(SERVERS.len(), None, dir.path(), &["-rpc-hold-timeout", "2s"]);
+        let clients = CLIENT_HOSTS
+            .iter()
+            .enumerate()
+            .map(|(i, &host)| {
+                let joins = SERVERS.iter().flat_map(|s| ["-retry-join".to_string(), net.host_ip(*s)]).collect();
+                net.agent(host, &format!("c{}", i + 1), None, dir.path(), joins)
+            })
+            .collect();
+        let mut hosts = Hosts { servers, clients, net, dir, http: Http::new() };
+        hosts.servers.iter_mut().chain(hosts.clients.iter_mut()).for_each(Agent::start);
+        hosts.recovered(settle).await;
+        hosts
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.servers.iter().chain(&self.clients).map(Agent::http_addr).collect()
+    }
+
+    fn server_addrs(&self) -> Vec<String> {
+        self.servers.iter().map(Agent::http_addr).collect()
+    }
+
+    /// Waits until every server names the same leader and every agent
+    /// (servers and clients) acknowledges a write and a default read.
+    pub async fn recovered(&self, settle: Duration) {
+        let http = &self.http;
+        let servers = self.server_addrs();
+        wait_until("every server names the same leader", settle, || {
+            let servers = &servers;
+            async move {
+                let mut named = Vec::new();
+                for addr in servers {
+                    let (status, body) = http.get(addr, "/v1/status/leader").await?;
+                    let leader: String = serde_json::from_str(&body).ok()?;
+                    (status == 200 && !leader.is_empty()).then_some(())?;
+                    named.push(leader);
+                }
+                named.windows(2).all(|w| w[0] == w[1]).then_some(())
+            }
+        })
+        .await;
+        for addr in self.targets() {
+            wait_until(&format!("{addr} writes and reads"), settle, || {
+                let addr = &addr;
+                async move {
+                    http.kv_put(addr, "probe", "1").await.then_some(())?;
+                    http.kv_value(addr, "probe", "").await
+                }
+            })
+            .await;
+        }
+    }
+
+    /// The host (1-3) of the current leader, and the two followers.
+    async fn roles(&self, settle: Duration) -> (usize, [usize; 2]) {
+        let leader = self.net.leader_host(&self.http, &self.servers[0].http_addr(), settle).await;
+        let mut followers = SERVERS.iter().copied().filter(|h| *h != leader);
+        (leader, [followers.next().unwrap(), followers.next().unwrap()])
+    }
+
+    fn server(&mut self, host: usize) -> &mut Agent {
+        &mut self.servers[host - 1]
+    }
+
+    /// Injects `fault`, holds it, and undoes it. The sleeps here are the
+    /// fault's bounded duration, not waits for a condition.
+    pub async fn inject(&mut self, fault: Fault, timing: &Timing) {
+        let (leader, followers) = self.roles(timing.settle).await;
+        let everyone_but = |host: usize| -> Vec<usize> { (1..=5).filter(|h| *h != host).collect() };
+        match fault {
+            Fault::LeaderKill | Fault::FollowerKill => {
+                let victim = if fault == Fault::LeaderKill { leader } else { followers[0] };
+                self.server(victim).kill9();
+                tokio::time::sleep(timing.hold).await;
+                self.server(victim).start();
+            }
+            Fault::LeaderPause => {
+                let paused = Paused::stop(self.server(leader).pid().expect("leader running"));
+                tokio::time::sleep(timing.hold).await;
+                paused.resume();
+            }
+            Fault::LeaderCutOff | Fault::FollowerCutOff => {
+                let victim = if fault == Fault::LeaderCutOff { leader } else { followers[0] };
+                let cut = Partition::split(&self.net, &[victim], &everyone_but(victim));
+                tokio::time::sleep(timing.hold).await;
+                cut.heal();
+            }
+            Fault::MinorityLeaderSplit => {
+                let minority = [leader, CLIENT_HOSTS[0]];
+                let majority = [followers[0], followers[1], CLIENT_HOSTS[1]];
+                let split = Partition::split(&self.net, &minority, &majority);
+                tokio::time::sleep(timing.hold).await;
+                split.heal();
+            }
+            Fault::FlappingLink => {
+                for _ in 0..timing.flaps {
+                    self.net.cut(leader);
+                    tokio::time::sleep(timing.flap).await;
+                    self.net.restore(leader);
+                    tokio::time::sleep(timing.flap).await;
+                }
+            }
+            Fault::ClusterRestart => {
+                self.servers.iter_mut().for_each(Agent::kill9);
+                tokio::time::sleep(timing.hold / 4).await;
+                self.servers.iter_mut().for_each(Agent::start);
+            }
+        }
+    }
+
+    /// Runs the workload on fresh keys through one fault: some acknowledged
+    /// writes, the fault, recovery, some more; then final reads from every
+    /// server, the checker, and the lost-write count. A failing history is
+    /// written to `report_dir`.
+    pub async fn run_phase(&mut self, fault: Fault, round: usize, timing: &Timing, report_dir: &Path) -> Row {
+        let prefix = format!("f/{round}-{}", fault.name());
+        let keys: Vec<String> = (0..KEYS).map(|i| format!("{prefix}/k{i}")).collect();
+        let log_prefix = format!("{prefix}/log");
+        let epoch = Instant::now();
+        let config = workload::Config {
+            clients: CLIENTS,
+            keys: keys.clone(),
+            log_prefix: log_prefix.clone(),
+            targets: self.targets(),
+            timeout: Duration::from_secs(4),
+        };
+        let load = Workload::start(config, epoch);
+        self.wait_acked(&load, timing.writes_around, timing.settle).await;
+        self.inject(fault, timing).await;
+        self.recovered(timing.settle).await;
+        let after = load.acked_writes() + timing.writes_around;
+        self.wait_acked(&load, after, timing.settle).await;
+        let mut recorded = load.finish().await;
+        recorded.history.extend(workload::final_reads(&keys, &self.server_addrs(), FINAL_READER, epoch).await);
+        let verdict = checker::check(&recorded.history, checker::MAX_STEPS);
+        let lost = self.lost_writes(&log_prefix, &recorded.acked_log).await;
+        let mut row = Row::new(fault, &recorded, &verdict, lost);
+        if !row.passed() {
+            let path = report_dir.join(format!("{prefix}.txt").replace('/', "_"));
+            let title = format!("fault {} (round {round}): {row:?}", fault.name());
+            checker::write_report(&path, &title, &recorded.history, &verdict).expect("write the failing history");
+            row.report = Some(path);
+        }
+        row
+    }
+
+    async fn wait_acked(&self, load: &Workload, count: usize, settle: Duration) {
+        wait_until(&format!("{count} acknowledged writes"), settle, || {
+            let n = load.acked_writes();
+            async move { (n >= count).then_some(()) }
+        })
+        .await;
+    }
+
+    /// Acknowledged log keys that some server's default-consistency listing lacks.
+    async fn lost_writes(&self, prefix: &str, acked: &[String]) -> usize {
+        let mut lost = std::collections::BTreeSet::new();
+        for addr in self.server_addrs() {
+            let listed = wait_until(&format!("{addr} lists {prefix}"), Duration::from_secs(30), || {
+                workload::log_keys(&addr, prefix)
+            })
+            .await;
+            let listed: std::collections::HashSet<String> = listed.into_iter().collect();
+            lost.extend(acked.iter().filter(|key| !listed.contains(*key)));
+        }
+        lost.len()
+    }
+}
