@@ -95,8 +95,8 @@ pub mod sm_meta {
     /// Prefix of `once/client/<client u64 BE>`: a `Once` client's newest
     /// sequence number and last write's index (`tables::once`).
     pub const ONCE_CLIENT_PREFIX: &[u8] = b"once/client/";
-    /// Prefix of `once/answer/<client u64 BE><seq u64 BE>`: what applying
-    /// that write answered.
+    /// Prefix of `once/answer/<client u64 BE><first seq u64 BE>`: the
+    /// answers of one applied batch of that client's writes, from that seq on.
     pub const ONCE_ANSWER_PREFIX: &[u8] = b"once/answer/";
 }
 
@@ -126,6 +126,7 @@ pub fn once_answer_prefix(client: u64) -> Vec<u8> {
     [sm_meta::ONCE_ANSWER_PREFIX, &client.to_be_bytes()].concat()
 }
 
+/// The row of the batch whose first write was `seq`.
 pub fn once_answer_key(client: u64, seq: u64) -> Vec<u8> {
     [sm_meta::ONCE_ANSWER_PREFIX, &client.to_be_bytes(), &seq.to_be_bytes()].concat()
 }

@@ -152,7 +152,7 @@ impl StateMachine {
                 once::Seen::Forgotten => CommandResponse::Forgotten,
                 once::Seen::New => {
                     let answer = Self::apply_command(txn, once, index, command)?;
-                    once.record(txn, index, *client, *seq, &answer);
+                    once.record(index, *client, *seq, &answer);
                     answer
                 }
             },

@@ -147,6 +147,8 @@ fn a_client_keeps_its_last_window_of_answers() {
         for seq in 1..=total {
             node.apply(once(seq, kv_create(&format!("k/{seq}"), "v"))).await;
         }
+        // One row per applied batch (one write each here), those wholly
+        // out of the window deleted.
         let prefix = keys::once_answer_prefix(CLIENT);
         let rows = node.store.engine().scan_prefix(Cf::SmMeta, &prefix).unwrap();
         assert_eq!(rows.len() as u64, once::WINDOW);
@@ -178,5 +180,23 @@ fn idle_clients_are_pruned_at_the_same_index_everywhere() {
         assert_eq!(once::client(&txn, CLIENT).unwrap(), None);
         assert!(node.store.engine().scan_prefix(Cf::SmMeta, &keys::once_answer_prefix(CLIENT)).unwrap().is_empty());
         assert_eq!(once::client(&txn, 9).unwrap().map(|r| r.max_seq), Some(2), "a recent client stays");
+    });
+}
+
+#[test]
+fn a_batch_of_writes_is_remembered_in_one_row() {
+    run(async {
+        let mut node = Node::open();
+        let writes = (1..=3).map(|seq| once(seq, kv_create(&format!("b/{seq}"), "v"))).collect();
+        node.apply(Command::Batch { commands: writes }).await;
+        let rows = node.store.engine().scan_prefix(Cf::SmMeta, &keys::once_answer_prefix(CLIENT)).unwrap();
+        assert_eq!(rows.len(), 1, "one row for the batch, not one per write");
+        for seq in 1..=3 {
+            assert_eq!(
+                node.seen(CLIENT, seq),
+                Seen::Answered(CommandResponse::Applied(true)),
+                "read back from the row"
+            );
+        }
     });
 }

@@ -12,9 +12,11 @@
 //!
 //! Writes are the hot path, so the state machine decides from
 //! [`OnceIndex`], a copy of the rows in memory (read once at the first
-//! apply and again after a snapshot is installed): a write costs one answer
-//! row put and at most one old row deleted, and each client's row is
-//! written once per applied batch of entries, never read.
+//! apply and again after a snapshot is installed), and writes per applied
+//! batch of entries, not per write: each client that wrote gets one row
+//! holding that batch's answers (`once/answer/<client><first seq>`) and its
+//! client row, and rows wholly out of its window are deleted. Nothing is
+//! read on the write path.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -67,23 +69,31 @@ pub fn client(txn: &Txn<'_>, client: u64) -> Result<Option<ClientRow>, StoreErro
     txn.get(Cf::SmMeta, &keys::once_client_key(client))?.map(|b| decode(&b, "once client")).transpose()
 }
 
-/// What the stored rows say of a (client, seq).
+/// What the stored rows say of a (client, seq) (tests: a fresh index
+/// loaded from the rows, as after a restart).
 #[cfg(test)]
 pub fn seen(txn: &Txn<'_>, id: u64, seq: u64) -> Result<Seen, StoreError> {
-    if let Some(bytes) = txn.get(Cf::SmMeta, &keys::once_answer_key(id, seq))? {
-        return Ok(Seen::Answered(decode(&bytes, "once answer")?));
-    }
-    match client(txn, id)? {
-        Some(row) if seq.saturating_add(WINDOW) <= row.max_seq => Ok(Seen::Forgotten),
-        _ => Ok(Seen::New),
-    }
+    OnceIndex::default().seen(txn, id, seq)
 }
+
+/// The answers of one batch of a client's writes, as stored.
+type Answers = Vec<(u64, CommandResponse)>;
 
 /// One client's remembered writes, in memory.
 #[derive(Debug, Default)]
 struct Window {
     row: ClientRow,
     answers: BTreeMap<u64, CommandResponse>,
+    /// Its stored answer rows: first seq to last seq.
+    rows: BTreeMap<u64, u64>,
+    /// Answers of the batch being applied, not stored yet.
+    pending: Answers,
+}
+
+impl Window {
+    fn floor(&self) -> u64 {
+        self.row.max_seq.saturating_sub(WINDOW)
+    }
 }
 
 /// The rows of this table in memory, as of the last applied entry.
@@ -91,7 +101,7 @@ struct Window {
 pub struct OnceIndex {
     loaded: bool,
     clients: HashMap<u64, Window>,
-    /// Clients whose row changed in the batch being applied.
+    /// Clients that wrote in the batch being applied.
     dirty: HashSet<u64>,
 }
 
@@ -112,9 +122,12 @@ impl OnceIndex {
                 .insert(client_of(&key, sm_meta::ONCE_CLIENT_PREFIX.len()), Window { row, ..Window::default() });
         }
         for (key, value) in txn.scan_prefix(Cf::SmMeta, sm_meta::ONCE_ANSWER_PREFIX)? {
-            let id = client_of(&key, sm_meta::ONCE_ANSWER_PREFIX.len());
-            let answer = decode(&value, "once answer")?;
-            self.clients.entry(id).or_default().answers.insert(keys::once_answer_seq(&key), answer);
+            let window = self.clients.entry(client_of(&key, sm_meta::ONCE_ANSWER_PREFIX.len())).or_default();
+            let answers: Answers = decode(&value, "once answers")?;
+            let last = answers.iter().map(|(seq, _)| *seq).max().unwrap_or_default();
+            window.rows.insert(keys::once_answer_seq(&key), last);
+            let floor = window.floor();
+            window.answers.extend(answers.into_iter().filter(|(seq, _)| *seq > floor));
         }
         self.loaded = true;
         Ok(())
@@ -126,27 +139,23 @@ impl OnceIndex {
         if let Some(answer) = window.answers.get(&seq) {
             return Ok(Seen::Answered(answer.clone()));
         }
-        match seq.saturating_add(WINDOW) <= window.row.max_seq {
+        match seq <= window.floor() {
             true => Ok(Seen::Forgotten),
             false => Ok(Seen::New),
         }
     }
 
-    /// Records that (client, seq) applied at `index` and answered `answer`,
-    /// dropping the answers that fall out of the client's window.
-    pub fn record(&mut self, txn: &mut Txn<'_>, index: u64, id: u64, seq: u64, answer: &CommandResponse) {
+    /// Records that (client, seq) applied at `index` and answered
+    /// `answer`; stored by [`OnceIndex::flush`] with the batch.
+    pub fn record(&mut self, index: u64, id: u64, seq: u64, answer: &CommandResponse) {
         let window = self.clients.entry(id).or_default();
-        txn.put(Cf::SmMeta, keys::once_answer_key(id, seq), answer.encode());
         window.answers.insert(seq, answer.clone());
+        window.pending.push((seq, answer.clone()));
         window.row.max_seq = window.row.max_seq.max(seq);
         window.row.last_index = index;
-        let floor = window.row.max_seq.saturating_sub(WINDOW);
-        while let Some((&oldest, _)) = window.answers.first_key_value() {
-            if oldest > floor {
-                break;
-            }
-            window.answers.remove(&oldest);
-            txn.delete(Cf::SmMeta, keys::once_answer_key(id, oldest));
+        let floor = window.floor();
+        while window.answers.first_key_value().is_some_and(|(&oldest, _)| oldest <= floor) {
+            window.answers.pop_first();
         }
         self.dirty.insert(id);
     }
@@ -163,8 +172,8 @@ impl OnceIndex {
             self.clients.iter().filter(|(_, w)| w.row.last_index + IDLE_ENTRIES <= index).map(|(id, _)| *id).collect();
         for id in idle {
             let window = self.clients.remove(&id).unwrap_or_default();
-            for seq in window.answers.keys() {
-                txn.delete(Cf::SmMeta, keys::once_answer_key(id, *seq));
+            for first in window.rows.keys() {
+                txn.delete(Cf::SmMeta, keys::once_answer_key(id, *first));
             }
             txn.delete(Cf::SmMeta, keys::once_client_key(id));
             self.dirty.remove(&id);
@@ -172,11 +181,23 @@ impl OnceIndex {
         Ok(())
     }
 
-    /// Writes the row of every client the batch changed: once per batch.
+    /// Stores what the batch changed: per client that wrote, one row of
+    /// its answers and its client row; rows wholly out of its window go.
     pub fn flush(&mut self, txn: &mut Txn<'_>) {
         for id in self.dirty.drain() {
-            if let Some(window) = self.clients.get(&id) {
-                txn.put(Cf::SmMeta, keys::once_client_key(id), encode(&window.row));
+            let Some(window) = self.clients.get_mut(&id) else { continue };
+            let pending = std::mem::take(&mut window.pending);
+            if let (Some(first), Some(last)) = (pending.iter().map(|p| p.0).min(), pending.iter().map(|p| p.0).max()) {
+                txn.put(Cf::SmMeta, keys::once_answer_key(id, first), encode(&pending));
+                window.rows.insert(first, last);
+            }
+            txn.put(Cf::SmMeta, keys::once_client_key(id), encode(&window.row));
+            let floor = window.floor();
+            let gone: Vec<u64> =
+                window.rows.iter().filter(|(_, last)| **last <= floor).map(|(first, _)| *first).collect();
+            for first in gone {
+                window.rows.remove(&first);
+                txn.delete(Cf::SmMeta, keys::once_answer_key(id, first));
             }
         }
     }
