@@ -13,7 +13,7 @@
 #   TESSERA_FAULT_HOLD_MS=$HOLD_MS     how long each fault is held (default 4000)
 #   TESSERA_FAULTS=$FAULTS             only these (comma-separated names; default all)
 # A failing history (with its smallest failing prefix) is written to
-# target/tmp/faults/; in the long run a retried CAS applied twice fails too.
+# target/tmp/faults/; a retried CAS applied twice fails the run like any violation.
 # The whole run is also bounded by `timeout` (LIMIT plus 10 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."

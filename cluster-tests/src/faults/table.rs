@@ -55,11 +55,6 @@ impl Row {
     pub fn passed(&self) -> bool {
         self.lost == 0 && self.linearizable && self.stale_ok
     }
-
-    /// Failed only through the known duplicate apply of a retried CAS.
-    pub fn known_failure(&self) -> bool {
-        !self.passed() && self.lost == 0 && self.cas_retries_only
-    }
 }
 
 fn longest_gap(times: &[Duration]) -> Duration {

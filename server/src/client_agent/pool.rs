@@ -42,6 +42,11 @@ pub struct ServerPool {
     /// The agent's tokens: `agent` (else `default`) is presented on its
     /// own calls (sync, leaves, auto_encrypt).
     tokens: RwLock<Option<LocalTokens>>,
+    /// This agent as the client of exactly-once writes, and its last call
+    /// number: a write forwarded again to another server after no answer
+    /// is the same call, applied once.
+    once_client: u64,
+    once_seq: std::sync::atomic::AtomicU64,
 }
 
 fn retriable(status: &Status) -> bool {
@@ -57,7 +62,14 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
 impl ServerPool {
     /// The servers at `servers`, reached over `channels` (TLS or the opt-out).
     pub fn new(servers: Vec<String>, channels: ChannelPool) -> ServerPool {
-        ServerPool { channels, servers: Mutex::new(servers), preferred: AtomicUsize::new(0), tokens: RwLock::new(None) }
+        ServerPool {
+            channels,
+            servers: Mutex::new(servers),
+            preferred: AtomicUsize::new(0),
+            tokens: RwLock::new(None),
+            once_client: rand::random::<u64>().max(1),
+            once_seq: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub fn set_tokens(&self, tokens: LocalTokens) {
@@ -142,12 +154,21 @@ impl ServerPool {
         body: Vec<u8>,
         token: Option<&str>,
     ) -> Result<HttpResponse, Status> {
+        // Reads need no number; every other call is numbered once, here,
+        // not per attempt.
+        let once_seq = match method {
+            "GET" | "HEAD" => 0,
+            _ => self.once_seq.fetch_add(1, Ordering::Relaxed) + 1,
+        };
+        let once_client = if once_seq == 0 { 0 } else { self.once_client };
         self.with_server(|mut client| {
             let message = HttpRequest {
                 method: method.to_string(),
                 path_and_query: path_and_query.to_string(),
                 body: body.clone(),
                 token: token.unwrap_or_default().to_string(),
+                once_client,
+                once_seq,
             };
             async move { Ok(client.forward(request(message, FORWARD_TIMEOUT)).await?.into_inner()) }
         })

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod forward;
 pub mod observe;
+pub mod once;
 pub mod proposer;
 pub mod raft;
 mod read_rounds;

@@ -194,8 +194,9 @@ impl Server {
     /// timed out after the leader applied it, a leader that lost its
     /// leadership after committing) is answered what the first attempt was.
     pub async fn write(&self, command: Command) -> Result<Applied, ServerError> {
-        let seq = self.once_seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let command = Command::Once { client: self.once_client, seq, command: Box::new(command) };
+        let (client, seq) = crate::consensus::once::forwarded_write()
+            .unwrap_or_else(|| (self.once_client, self.once_seq.fetch_add(1, Ordering::Relaxed) + 1));
+        let command = Command::Once { client, seq, command: Box::new(command) };
         let applied = self.write_as_is(command).await?;
         if applied.response == CommandResponse::Forgotten {
             return Err(ServerError::Unavailable(format!(

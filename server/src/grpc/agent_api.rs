@@ -212,7 +212,12 @@ impl agent_api_server::AgentApi for AgentApiService {
         if let Some(token) = token {
             http.headers_mut().insert("x-consul-token", token);
         }
-        let answer = self.router.clone().oneshot(http).await.map_err(|e| Status::internal(e.to_string()))?;
+        let handled = self.router.clone().oneshot(http);
+        let answer = match call.once_client {
+            0 => handled.await,
+            client => crate::consensus::once::as_forwarded(client, call.once_seq, handled).await,
+        };
+        let answer = answer.map_err(|e| Status::internal(e.to_string()))?;
         let status = answer.status().as_u16() as u32;
         let headers: HashMap<String, String> = answer
             .headers()
