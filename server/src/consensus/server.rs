@@ -161,7 +161,10 @@ impl Server {
             }
             // Wake on any Raft state change (a new leader), or re-try soon.
             let pause = Duration::from_millis(50).min(deadline - now);
-            let _ = tokio::time::timeout(pause, metrics.changed()).await;
+            // A closed metrics channel (Raft stopped) must not turn this into a busy loop.
+            if let Ok(Err(_closed)) = tokio::time::timeout(pause, metrics.changed()).await {
+                tokio::time::sleep(pause).await;
+            }
         }
     }
 
@@ -249,6 +252,10 @@ impl Server {
             || async {
                 match self.raft.ensure_linearizable().await {
                     Ok(_) => Ok(()),
+                    // Raft stops at shutdown: no leader will come back here.
+                    Err(_) if self.tasks.shutdown().is_cancelled() => {
+                        Err(Attempt::Fail(ServerError::Unavailable("this agent is shutting down".into())))
+                    }
                     Err(e) => Err(Attempt::Retry(e.to_string())),
                 }
             },

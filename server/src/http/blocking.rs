@@ -42,7 +42,7 @@ impl QueryOptions {
     /// read consistent. A timeout is not an error: the caller answers with
     /// whatever is current, as Consul does.
     ///
-    /// However the wait ends (a change, the timeout, shutdown, or nothing to
+    /// However the wait ends (a change, the timeout, or nothing to
     /// wait for), a default-consistency read then takes the read barrier:
     /// the change that woke a query is newer than what its caller had seen,
     /// not necessarily as new as what the cluster has acknowledged. A
@@ -58,12 +58,16 @@ impl QueryOptions {
             let mut changes = server.store.subscribe(table);
             // Already past the index: nothing to wait for.
             if *changes.borrow_and_update() <= min_index {
-                tokio::select! {
-                    // A stopping agent stops waiting at once (the barrier
-                    // below is bounded by the hold timeout); the store
-                    // closes once every request has ended.
-                    _ = server.tasks.shutdown().cancelled() => {}
-                    _ = tokio::time::timeout(deadline, changes.wait_for(|index| *index > min_index)) => {}
+                let stopping = tokio::select! {
+                    _ = server.tasks.shutdown().cancelled() => true,
+                    _ = tokio::time::timeout(deadline, changes.wait_for(|index| *index > min_index)) => false,
+                };
+                // A stopping agent answers at once with what it has: nothing
+                // newer than the caller's index (no change woke it), and
+                // Raft may already be down, so no barrier is possible. The
+                // store closes once every request has ended.
+                if stopping {
+                    return Ok(());
                 }
             }
         }
