@@ -10,6 +10,10 @@ fuzz_target!(|text: &str| {
     let mended = tessera_mesh::hcl1::split_one_line_attributes(text);
     if let Ok(before) = hcl::from_str::<Value>(text) {
         let after = hcl::from_str::<Value>(&mended);
-        assert_eq!(after.as_ref().ok(), Some(&before), "mending changed valid HCL 2 {text:?} into {mended:?}: {after:?}");
+        assert_eq!(
+            after.as_ref().ok(),
+            Some(&before),
+            "mending changed valid HCL 2 {text:?} into {mended:?}: {after:?}"
+        );
     }
 });
