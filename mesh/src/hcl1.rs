@@ -38,6 +38,7 @@ pub fn split_one_line_attributes(text: &str) -> String {
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 text[i + 2..].find("*/").map_or(bytes.len(), |at| i + 2 + at + 2)
             }
+            b'<' if bytes.get(i + 1) == Some(&b'<') => heredoc_end(bytes, i),
             b'{' => {
                 open_brace = Some(out.len() + 1);
                 i + 1
@@ -73,16 +74,67 @@ fn word_end(bytes: &[u8], from: usize) -> usize {
     from + len.max(1)
 }
 
-/// The index just past the string literal opening at `open`.
+/// The index just past the string literal opening at `open`. A quoted
+/// string may span lines (hcl-rs keeps the newline in the value), so only
+/// the closing quote ends it: stopping at the line's end would mend text
+/// inside the string. An interpolation (`${...}`, `%{...}`) may hold
+/// strings of its own, whose quotes do not close this one.
 fn string_end(bytes: &[u8], open: usize) -> usize {
     let mut i = open + 1;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => i += 2,
             b'"' => return i + 1,
-            b'\n' => return i,
+            // `$${` and `%%{` are the literal text, not an interpolation.
+            b'$' | b'%' if bytes[i + 1..].starts_with(&[bytes[i], b'{']) => i += 3,
+            b'$' | b'%' if bytes.get(i + 1) == Some(&b'{') => i = template_end(bytes, i + 2),
             _ => i += 1,
         }
+    }
+    bytes.len()
+}
+
+/// The index just past the `}` closing an interpolation whose expression
+/// starts at `from`; strings in it are skipped whole (they may hold `}`).
+fn template_end(bytes: &[u8], from: usize) -> usize {
+    let mut depth = 0;
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i = string_end(bytes, i);
+                continue;
+            }
+            b'{' => depth += 1,
+            b'}' if depth == 0 => return i + 1,
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The index of the end of the line closing the heredoc (`<<EOF`, `<<-EOF`)
+/// that starts at `from`, or just past the `<<` if none does: its body is
+/// the value, so nothing in it is mended.
+fn heredoc_end(bytes: &[u8], from: usize) -> usize {
+    let mut i = from + 2 + usize::from(bytes.get(from + 2) == Some(&b'-'));
+    let name_len = bytes[i..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')).count();
+    let name = &bytes[i..i + name_len];
+    i += name_len;
+    i += usize::from(bytes.get(i) == Some(&b'\r'));
+    if name.is_empty() || bytes.get(i) != Some(&b'\n') {
+        return from + 2;
+    }
+    // `i` is at a newline: the next line closes the heredoc if it is the
+    // name alone (hcl-rs allows it indented).
+    while i < bytes.len() {
+        let end = line_end(bytes, i + 1);
+        if bytes[i + 1..end].trim_ascii() == name {
+            return end;
+        }
+        i = end;
     }
     bytes.len()
 }
@@ -117,5 +169,26 @@ mod tests {
         assert_eq!(value["ports"]["dns"], serde_json::json!(-1));
         let valid = "acl {\n  enabled = true\n  tokens { default = \"x = y\" }\n}\n# a = b c = d\n";
         assert_eq!(split(valid), valid);
+    }
+
+    /// Found by fuzz/fuzz_targets/hcl1.rs: `= 5 e =` is inside a string
+    /// that continues on the next line, so it must not be split.
+    #[test]
+    fn a_string_spanning_lines_is_not_mended() {
+        let text = std::str::from_utf8(b"n=\"\n=5 e=\"").unwrap();
+        let before: serde_json::Value = hcl::from_str(text).unwrap();
+        assert_eq!(split(text), text);
+        assert_eq!(hcl::from_str::<serde_json::Value>(&split(text)).unwrap(), before);
+    }
+    /// Found by fuzzing too: a heredoc's body and a string inside an
+    /// interpolation are values, not attributes on one line.
+    #[test]
+    fn heredocs_and_strings_in_interpolations_are_not_mended() {
+        for text in ["a = <<EOF\n\"x\" b = 1\nEOF\n", "a = <<-EOF\n  \"x\" b = 1\n  EOF\n", "x = \"${\"=5 y = 1\"}\"\n"]
+        {
+            let before: serde_json::Value = hcl::from_str(text).unwrap();
+            assert_eq!(split(text), text);
+            assert_eq!(hcl::from_str::<serde_json::Value>(&split(text)).unwrap(), before);
+        }
     }
 }
