@@ -49,11 +49,21 @@ impl fmt::Display for RulesError {
 
 impl std::error::Error for RulesError {}
 
+/// Brackets a rules text may nest (a real policy nests 3 deep at most).
+/// The HCL parser backtracks on unclosed brackets in expressions, taking
+/// about twice as long per level: 19 levels in 300 bytes took a second
+/// (found by `fuzz/fuzz_targets/acl_rules.rs`), so rules come through the
+/// API only under this bound.
+pub const MAX_NESTING: usize = 8;
+
 /// Parses one policy's rules text. Empty text is an empty policy.
 pub fn parse(text: &str) -> Result<Rules, RulesError> {
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Ok(Rules::default());
+    }
+    if nesting(text) > MAX_NESTING {
+        return Err(RulesError::Syntax(format!("rules nest brackets more than {MAX_NESTING} deep")));
     }
     let root: Value = if trimmed.starts_with('{') {
         serde_json::from_str(text).map_err(|e| RulesError::Syntax(e.to_string()))?
@@ -62,6 +72,26 @@ pub fn parse(text: &str) -> Result<Rules, RulesError> {
     };
     let raw = RawRules::read(root)?;
     raw.validate()
+}
+
+/// The deepest nesting of `{`, `[` and `(` outside quoted strings (an
+/// unclosed one counts as open to the end).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in text.bytes() {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'{' | b'[' | b'(') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b'}' | b']' | b')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// HCL's parse error as `At line:column: message` (the shape of Consul's

@@ -299,3 +299,18 @@ fn syntax_errors() {
         assert!(message.contains(want), "{text}: {message} lacks {want}");
     }
 }
+
+/// The fuzzer's slow input (19 unclosed brackets in 300 bytes, a second of
+/// HCL backtracking) is refused at once; real rules nest 3 deep at most.
+#[test]
+fn deeply_nested_rules_are_refused_before_parsing() {
+    let slow = include_bytes!("../../../../fuzz/slow/acl_rules-c30c6ca5");
+    let started = std::time::Instant::now();
+    let refused = parse(&String::from_utf8_lossy(slow)).unwrap_err();
+    assert!(refused.to_string().contains("nest brackets more than 8 deep"), "{refused}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(100));
+    let json = r#"{"service": {"web": {"policy": "write"}}, "key_prefix": {"": {"policy": "read"}}}"#;
+    assert!(parse(json).is_ok());
+    let quoted = "key \"{{{{{{{{{{\" {\n  policy = \"read\"\n}\n";
+    assert!(parse(quoted).is_ok(), "brackets inside names do not count");
+}
