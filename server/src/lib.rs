@@ -30,6 +30,7 @@ pub mod config;
 pub mod connect;
 pub mod consensus;
 pub mod data_dir;
+pub mod disk;
 pub mod dns;
 pub mod fd_limit;
 pub mod grpc;

@@ -15,6 +15,7 @@ mod t55_faults;
 mod t60_membership;
 mod t70_restart;
 mod t80_errors;
+mod t83_disk_full;
 mod t85_config_files;
 mod t86_watch;
 mod t87_cli_ops;

@@ -30,7 +30,7 @@ async fn t89_auto_encrypt_needs_an_agent_token_for_the_node() {
     );
     std::fs::write(&server_hcl, acl).unwrap();
     let server_arg = server_hcl.display().to_string();
-    let mut cluster = cluster_tests::Cluster::servers(48, 1, 1, &["-config-file", &server_arg]);
+    let mut cluster = cluster_tests::Cluster::servers(38, 1, 1, &["-config-file", &server_arg]);
     cluster.start_all();
     cluster.wait_leader(SETTLE).await;
     let server = &cluster.agents[0];
@@ -67,7 +67,7 @@ async fn t89_auto_encrypt_needs_an_agent_token_for_the_node() {
     let client_hcl = format!("auto_encrypt {{\n  tls = true\n}}\nacl {{\n  enabled = true\n  default_policy = \"deny\"\n  tokens {{\n    agent = \"{MANAGEMENT}\"\n  }}\n}}\n");
     std::fs::write(client_dir.join("client.hcl"), client_hcl).unwrap();
     std::fs::write(client_dir.join("web.json"), r#"{"service": {"name": "web", "port": 8080}}"#).unwrap();
-    let ip = "127.0.48.11";
+    let ip = "127.0.38.11";
     let args = ["-node", "c1", "-bind", ip, "-client", ip, "-retry-join", &server.rpc_addr(), "-ca-file", &ca];
     let mut args: Vec<String> = args.map(String::from).to_vec();
     args.extend(["-config-dir".into(), client_dir.display().to_string()]);

@@ -33,6 +33,9 @@ pub enum ServerError {
     /// This server cannot serve the call now (it is stopping); another may.
     #[error("{0}")]
     Unavailable(String),
+    /// The data dir's disk is (nearly) full: writes wait for space.
+    #[error("{0}")]
+    InsufficientStorage(String),
 }
 
 /// One try at an operation on the leader.
@@ -58,6 +61,7 @@ impl ServerError {
             ServerError::Forbidden(_) => 403,
             ServerError::RateLimited(_) => 429,
             ServerError::Conflict(_) => 409,
+            ServerError::InsufficientStorage(_) => 507,
         }
     }
 }
@@ -73,6 +77,7 @@ impl From<ServerError> for Status {
             ServerError::RateLimited(m) => Status::resource_exhausted(m),
             ServerError::Conflict(m) => Status::aborted(m),
             ServerError::Unavailable(m) => Status::unavailable(m),
+            ServerError::InsufficientStorage(m) => Status::resource_exhausted(m),
         }
     }
 }
@@ -86,6 +91,9 @@ impl From<Status> for ServerError {
             Code::NotFound => ServerError::NotFound(message),
             Code::InvalidArgument => ServerError::BadRequest(message),
             Code::PermissionDenied => ServerError::Forbidden(message),
+            Code::ResourceExhausted if message.starts_with("Insufficient storage") => {
+                ServerError::InsufficientStorage(message)
+            }
             Code::ResourceExhausted => ServerError::RateLimited(message),
             Code::Aborted => ServerError::Conflict(message),
             _ => ServerError::Internal(message),

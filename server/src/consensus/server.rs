@@ -48,12 +48,14 @@ pub struct ServerParts {
     pub stamp: ClusterStamp,
     pub tasks: Tasks,
     pub metrics: Arc<Metrics>,
+    /// Refuses writes while the data dir's disk is nearly full.
+    pub disk: Option<crate::disk::DiskGuard>,
 }
 
 impl ServerParts {
     /// Fresh channels (over `pool`'s TLS) and stamp, with the agent's tasks and metrics.
     pub fn new(pool: ChannelPool, tasks: &Tasks, metrics: Arc<Metrics>) -> ServerParts {
-        ServerParts { pool, stamp: ClusterStamp::default(), tasks: tasks.clone(), metrics }
+        ServerParts { pool, stamp: ClusterStamp::default(), tasks: tasks.clone(), metrics, disk: None }
     }
 }
 
@@ -82,12 +84,13 @@ pub struct Server {
     /// The last sequence number given to a write.
     once_seq: AtomicU64,
     read_rounds: ReadRounds,
+    pub disk: Option<crate::disk::DiskGuard>,
 }
 
 impl Server {
     /// The running node; `parts` are what `start` built around Raft.
     pub fn new(config: AgentConfig, me: ServerNode, raft: Raft, store: Arc<Store>, parts: ServerParts) -> Self {
-        let ServerParts { pool, stamp, tasks, metrics } = parts;
+        let ServerParts { pool, stamp, tasks, metrics, disk } = parts;
         let raft_id = raft.metrics().borrow().id;
         let proposer = Proposer::start(raft.clone(), &tasks, metrics.clone());
         tasks.spawn(observe::follow(raft.clone(), metrics.clone(), tasks.shutdown().clone()));
@@ -110,6 +113,7 @@ impl Server {
             once_client: rand::random(),
             once_seq: AtomicU64::new(0),
             read_rounds,
+            disk,
         }
     }
 
@@ -215,6 +219,12 @@ impl Server {
         self.on_leader(
             "write",
             || async {
+                // The leader appends first: refuse before its disk fills.
+                // (The reserve is far above the largest entry, so the entry's
+                // own size need not be computed here.)
+                if let Some(disk) = &self.disk {
+                    disk.check(0).map_err(|m| Attempt::Fail(ServerError::InsufficientStorage(m)))?;
+                }
                 match self.proposer.propose(command.clone()).await {
                     Ok(applied) => Ok(applied),
                     Err(ProposeError::NotLeader) => Err(Attempt::Retry("leadership moved".into())),

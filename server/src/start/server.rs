@@ -65,7 +65,9 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let rpc_tls = super::tls::rpc_tls(&config)?;
     let client_tls = super::listener_tls(&config)?;
     let pool = transport::ChannelPool::new(rpc_tls.clone());
-    let server = start_raft(config, me, store, ServerParts::new(pool, sup.tasks(), metrics)).await?;
+    let mut parts = ServerParts::new(pool, sup.tasks(), metrics);
+    parts.disk = Some(crate::disk::DiskGuard::new(&dir, crate::disk::DEFAULT_RESERVE));
+    let server = start_raft(config, me, store, parts).await?;
     let signing = Arc::new(SigningState::default());
     let tokens = super::client::local_tokens(&server.config, &server.me.name, &dir);
     let acl = Arc::new(StoreResolver::new(server.store.clone(), tokens));
@@ -209,7 +211,7 @@ fn spawn_services(
     );
     let router = transport::server()
         .layer(RpcLayer::new(server.metrics.rpc.clone(), "server"))
-        .add_service(RaftService::new(server.raft.clone(), server.stamp.clone()))
+        .add_service(RaftService::new(server.raft.clone(), server.stamp.clone(), server.disk.clone()))
         .add_service(ClusterService::new(server.clone(), signing.clone()))
         .add_service(api);
     let (token, tls, rpc_limits) = (sup.shutdown().clone(), server.pool.tls().cloned(), limits.server_port());

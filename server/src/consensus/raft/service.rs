@@ -17,11 +17,18 @@ use tessera_store::types::Raft;
 pub struct RaftService {
     raft: Raft,
     stamp: ClusterStamp,
+    /// A follower whose disk is nearly full refuses entries (the leader
+    /// retries them) rather than let RocksDB fail mid-write.
+    disk: Option<crate::disk::DiskGuard>,
 }
 
 impl RaftService {
-    pub fn new(raft: Raft, stamp: ClusterStamp) -> raft_server::RaftServer<RaftService> {
-        raft_server::RaftServer::new(RaftService { raft, stamp }).max_decoding_message_size(64 << 20)
+    pub fn new(
+        raft: Raft,
+        stamp: ClusterStamp,
+        disk: Option<crate::disk::DiskGuard>,
+    ) -> raft_server::RaftServer<RaftService> {
+        raft_server::RaftServer::new(RaftService { raft, stamp, disk }).max_decoding_message_size(64 << 20)
     }
 
     fn decode<T: DeserializeOwned>(&self, request: Request<RaftPayload>) -> Result<T, Status> {
@@ -46,7 +53,13 @@ impl RaftService {
 impl raft_server::Raft for RaftService {
     async fn append_entries(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         require_server(&request, "Raft")?;
-        let rpc = self.decode(request)?;
+        let bytes = request.get_ref().data.len() as u64;
+        let rpc: openraft::raft::AppendEntriesRequest<tessera_store::types::TypeConfig> = self.decode(request)?;
+        // Heartbeats (no entries) still pass, so the follower keeps its
+        // leader and serves reads; entries wait for space.
+        if let (Some(disk), false) = (&self.disk, rpc.entries.is_empty()) {
+            disk.check(bytes).map_err(Status::resource_exhausted)?;
+        }
         self.encode(&self.raft.append_entries(rpc).await)
     }
 
