@@ -7,19 +7,42 @@
 
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
 
 /// Free space kept for RocksDB's own flushes and compactions.
 pub const DEFAULT_RESERVE: u64 = 64 << 20;
+
+/// How long one look at the free space holds: writes come thousands a
+/// second, and the reserve is far larger than what arrives meanwhile.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct DiskGuard {
     dir: PathBuf,
     reserve: u64,
+    /// The last look: when, and the free bytes seen.
+    last: Arc<Mutex<Option<(Instant, u64)>>>,
 }
 
 impl DiskGuard {
     pub fn new(dir: &Path, reserve: u64) -> DiskGuard {
-        DiskGuard { dir: dir.to_path_buf(), reserve }
+        DiskGuard { dir: dir.to_path_buf(), reserve, last: Arc::default() }
+    }
+
+    /// The free bytes, looked at again when the last look is old.
+    fn recent_free(&self) -> std::io::Result<u64> {
+        let mut last = self.last.lock().expect("disk guard lock");
+        if let Some((at, free)) = *last {
+            if at.elapsed() < LOOK_EVERY {
+                return Ok(free);
+            }
+        }
+        let free = self.free()?;
+        *last = Some((Instant::now(), free));
+        Ok(free)
     }
 
     /// Free bytes for unprivileged writers on the data dir's filesystem.
@@ -32,7 +55,7 @@ impl DiskGuard {
     /// under the reserve. A filesystem that cannot be asked is not refused:
     /// the write then fails or succeeds on its own.
     pub fn check(&self, incoming: u64) -> Result<(), String> {
-        let Ok(free) = self.free() else { return Ok(()) };
+        let Ok(free) = self.recent_free() else { return Ok(()) };
         if free >= self.reserve.saturating_add(incoming) {
             return Ok(());
         }
