@@ -35,8 +35,9 @@ impl DiskGuard {
     /// The free bytes, looked at again when the last look is old.
     fn recent_free(&self) -> std::io::Result<u64> {
         let mut last = self.last.lock().expect("disk guard lock");
+        // Near the reserve every write looks again.
         if let Some((at, free)) = *last {
-            if at.elapsed() < LOOK_EVERY {
+            if at.elapsed() < LOOK_EVERY && free > self.reserve.saturating_mul(2) {
                 return Ok(free);
             }
         }

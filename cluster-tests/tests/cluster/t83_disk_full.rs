@@ -56,8 +56,15 @@ async fn t83_a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
     http.wait_json(&addr, "/v1/status/leader", SETTLE).await;
     assert!(http.kv_put(&addr, "before", "1").await);
 
-    // 32 MiB free: under the 64 MiB reserve.
+    // 32 MiB free: under the 64 MiB reserve. The agent looks at the free
+    // space at most every 100 ms while there is plenty: a probe key is
+    // written until the refusal shows.
     let filler = fill_until(dir.path(), 32 << 20);
+    cluster_tests::wait_until("writes are refused", SETTLE, || async {
+        let (status, _) = http.put(&addr, "/v1/kv/probe", "p").await?;
+        (status == 507).then_some(())
+    })
+    .await;
     let (status, text) = http.put(&addr, "/v1/kv/during", "2").await.expect("the agent answers");
     assert_eq!(status, 507, "{text}");
     assert!(text.starts_with("Insufficient storage: the data dir"), "{text}");
@@ -66,7 +73,10 @@ async fn t83_a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
     assert_eq!(http.kv_value(&addr, "during", "").await, None, "the refused write changed nothing");
 
     std::fs::remove_file(&filler).unwrap();
-    assert!(http.kv_put(&addr, "after", "3").await, "writes work again once space returns");
+    cluster_tests::wait_until("writes work again once space returns", SETTLE, || async {
+        http.kv_put(&addr, "after", "3").await.then_some(())
+    })
+    .await;
     assert_eq!(http.kv_value(&addr, "after", "").await.as_deref(), Some("3"));
     agent.stop();
 }
