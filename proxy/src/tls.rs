@@ -319,9 +319,18 @@ where
 /// the session was made with against the roots and the time of now; the
 /// peer's identity comes with the check.
 fn recheck_resumed_peer(tls: &TlsConfigs, chain: Option<&[CertificateDer<'static>]>) -> io::Result<ServiceIdentity> {
+    recheck_chain(tls, chain, webpki::KeyUsage::client_auth())
+}
+
+/// A resumed session's chain against the current roots at the time of now.
+fn recheck_chain(
+    tls: &TlsConfigs,
+    chain: Option<&[CertificateDer<'static>]>,
+    usage: webpki::KeyUsage,
+) -> io::Result<ServiceIdentity> {
     let invalid = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
     let chain = chain.filter(|c| !c.is_empty()).ok_or_else(|| invalid(rustls::Error::NoCertificatesPresented))?;
-    tls.trust.verify(&chain[0], &chain[1..], UnixTime::now(), webpki::KeyUsage::client_auth()).map_err(invalid)
+    tls.trust.verify(&chain[0], &chain[1..], UnixTime::now(), usage).map_err(invalid)
 }
 
 /// The same for the server a resumed outbound session reaches: rustls
@@ -332,10 +341,7 @@ fn recheck_resumed_server(
     service: &str,
     chain: Option<&[CertificateDer<'static>]>,
 ) -> io::Result<()> {
-    let invalid = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
-    let chain = chain.filter(|c| !c.is_empty()).ok_or_else(|| invalid(rustls::Error::NoCertificatesPresented))?;
-    let identity =
-        tls.trust.verify(&chain[0], &chain[1..], UnixTime::now(), webpki::KeyUsage::server_auth()).map_err(invalid)?;
+    let identity = recheck_chain(tls, chain, webpki::KeyUsage::server_auth())?;
     match identity.service == service {
         true => Ok(()),
         false => Err(io::Error::new(

@@ -46,10 +46,10 @@ pub trait TokenResolver: Send + Sync + 'static {
         None
     }
 
-    /// False only for [`Disabled`]: every caller may do everything, and
-    /// the edge may skip resolving. Anything else resolves (fails closed).
+    /// False when ACLs are off (no tokens of its own): every caller may do
+    /// everything, and the edge may skip resolving.
     fn enforcing(&self) -> bool {
-        true
+        self.tokens().is_some()
     }
 }
 
@@ -118,10 +118,6 @@ impl TokenResolver for Disabled {
         Box::pin(std::future::ready(Ok(Caller::manage_all())))
     }
 
-    fn enforcing(&self) -> bool {
-        false
-    }
-
     fn default_policy(&self) -> DefaultPolicy {
         self.0
     }
@@ -133,6 +129,11 @@ pub struct Unconfigured(pub DefaultPolicy);
 impl TokenResolver for Unconfigured {
     fn resolve<'a>(&'a self, _secret: Option<&'a str>) -> BoxFuture<'a, Result<Arc<Caller>, AclError>> {
         Box::pin(std::future::ready(Err(AclError::Failed("this agent has no token resolver".into()))))
+    }
+
+    /// Fails closed: every request is resolved, and refused.
+    fn enforcing(&self) -> bool {
+        true
     }
 
     fn default_policy(&self) -> DefaultPolicy {

@@ -210,11 +210,6 @@ impl TokenResolver for RemoteResolver {
         self.tokens.enabled.then_some(&self.tokens)
     }
 
-    /// With ACLs disabled it answers manage-all anyway.
-    fn enforcing(&self) -> bool {
-        self.tokens.enabled
-    }
-
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.tokens.enabled.then(|| self.changed.subscribe())
     }
