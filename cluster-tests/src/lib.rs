@@ -24,8 +24,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 pub mod checker;
+pub mod disk;
 pub mod faults;
 pub mod netns;
+pub mod tls;
 
 /// How often [`wait_until`] checks its condition.
 const POLL: Duration = Duration::from_millis(50);
@@ -358,12 +360,18 @@ impl Default for Http {
 
 impl Http {
     pub fn new() -> Http {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .connect_timeout(Duration::from_secs(2))
-            .build()
-            .expect("http client");
-        Http { client }
+        Http::builder().build().map(|client| Http { client }).expect("http client")
+    }
+
+    /// Every request presents `token` as `X-Consul-Token`.
+    pub fn with_token(token: &str) -> Http {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-consul-token", token.parse().expect("a token is a header value"));
+        Http::builder().default_headers(headers).build().map(|client| Http { client }).expect("http client")
+    }
+
+    fn builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder().timeout(Duration::from_secs(15)).connect_timeout(Duration::from_secs(2))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Option<(u16, String)> {

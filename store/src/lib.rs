@@ -128,6 +128,17 @@ impl Store {
         self.once.lock().expect("once index lock")
     }
 
+    /// The answer a `Once` write (client, seq) gave, if it has applied
+    /// here and is still remembered: a leader that cannot append answers a
+    /// retry of an applied write from this instead of refusing it.
+    pub fn once_answer(&self, client: u64, seq: u64) -> Result<Option<command::CommandResponse>, StoreError> {
+        let txn = txn::Txn::new(&self.engine);
+        match self.once_index().seen(&txn, client, seq)? {
+            tables::once::Seen::Answered(answer) => Ok(Some(answer)),
+            tables::once::Seen::New | tables::once::Seen::Forgotten => Ok(None),
+        }
+    }
+
     pub fn log_store(self: &Arc<Self>) -> LogStore {
         LogStore::new(self.clone())
     }

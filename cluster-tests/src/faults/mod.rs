@@ -1,10 +1,12 @@
 //! The fault suite's machinery: three servers and two client agents on
-//! hosts in network namespaces of their own, faults injected and undone
-//! while a recording workload runs, and one table row per fault from the
-//! checker's verdict. Every fault is bounded in time and undone before the
-//! next; every wait is a condition with a deadline.
+//! hosts in network namespaces of their own, with TLS on every hop and
+//! ACLs at default deny; faults injected and undone while a recording
+//! workload runs, and one table row per fault from the checker's verdict.
+//! Every fault is bounded in time and undone before the next; every wait
+//! is a condition with a deadline.
 
 pub mod partition;
+pub mod revocation;
 pub mod table;
 pub mod workload;
 
@@ -13,12 +15,17 @@ use std::time::Duration;
 use std::time::Instant;
 
 use crate::checker;
+use crate::disk;
+use crate::disk::Tmpfs;
 use crate::netns::TestNet;
 use crate::wait_until;
 use crate::Agent;
 use crate::Http;
 use partition::Partition;
 use partition::Paused;
+use revocation::Prober;
+use revocation::Revocation;
+use revocation::Token;
 use table::Row;
 use workload::Workload;
 
@@ -35,10 +42,18 @@ pub enum Fault {
     /// The leader's link down and up a few times.
     FlappingLink,
     ClusterRestart,
+    /// The disk of the leader's data dir filled to under the reserve.
+    DiskFullLeader,
+    /// The same on a follower's.
+    DiskFullFollower,
+    /// New certificates for every server and client agent, then SIGHUP.
+    TlsRotation,
+    /// A token in use through every agent is deleted.
+    TokenRevocation,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 12] = [
         Fault::LeaderKill,
         Fault::FollowerKill,
         Fault::LeaderPause,
@@ -47,6 +62,10 @@ impl Fault {
         Fault::MinorityLeaderSplit,
         Fault::FlappingLink,
         Fault::ClusterRestart,
+        Fault::DiskFullLeader,
+        Fault::DiskFullFollower,
+        Fault::TlsRotation,
+        Fault::TokenRevocation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +78,10 @@ impl Fault {
             Fault::MinorityLeaderSplit => "minority-split",
             Fault::FlappingLink => "flapping-link",
             Fault::ClusterRestart => "cluster-restart",
+            Fault::DiskFullLeader => "disk-full-leader",
+            Fault::DiskFullFollower => "disk-full-follower",
+            Fault::TlsRotation => "tls-rotation",
+            Fault::TokenRevocation => "token-revocation",
         }
     }
 }
@@ -85,15 +108,37 @@ const CLIENTS: usize = 6;
 const KEYS: usize = 4;
 /// The final reads' client number in the history.
 const FINAL_READER: usize = 99;
+/// The server whose data dir is on a small tmpfs (the disk-full fault's).
+const SMALL_DISK_HOST: usize = 3;
+/// The small disk: room for the suite's data above the 64 MiB reserve.
+const SMALL_DISK: &str = "256m";
+/// What the disk-full fault leaves free: under the reserve.
+const FULL_DISK_FREE: u64 = 32 << 20;
+/// The initial management token, also every agent's agent token.
+const MANAGEMENT: &str = "6c1e0f43-2d4b-4a7e-9f0e-55a1b7c3d901";
 
-/// The hosts and their agents. Agents are declared before the net, so they
-/// are killed before their namespaces go.
+/// ACLs on, default deny. Client agents keep what they resolved while no
+/// server answers (`extend-cache`), as a production agent would be set.
+fn acl_config() -> String {
+    format!(
+        "acl {{\n  enabled = true\n  default_policy = \"deny\"\n  down_policy = \"extend-cache\"\n  \
+         tokens {{\n    initial_management = \"{MANAGEMENT}\"\n    agent = \"{MANAGEMENT}\"\n  }}\n}}\n"
+    )
+}
+
+/// The hosts and their agents. Agents are declared before the small disk
+/// and the net, so they are killed before it is unmounted and their
+/// namespaces go.
 pub struct Hosts {
     pub servers: Vec<Agent>,
     pub clients: Vec<Agent>,
+    small_disk: Tmpfs,
     pub net: TestNet,
     pub dir: tempfile::TempDir,
+    /// Presents the management token.
     http: Http,
+    /// The workload's token ([`revocation::POLICY`]), never revoked.
+    workload_token: Token,
 }
 
 impl Hosts {
@@ -102,20 +147,29 @@ impl Hosts {
     pub async fn start(subnet: u8, settle: Duration) -> Hosts {
         let net = TestNet::create(subnet, 5);
         let dir = tempfile::tempdir().expect("temp dir");
+        let small_disk = Tmpfs::mount(&dir.path().join(format!("s{SMALL_DISK_HOST}")), SMALL_DISK);
+        let acl = acl_config();
         // A short hold keeps a write to a cut-off server from outliving the
         // workload's request timeout by much (it answers "No cluster leader").
-        let servers = net.servers(SERVERS.len(), None, dir.path(), &["-rpc-hold-timeout", "2s"]);
+        let servers = net.servers(SERVERS.len(), None, dir.path(), &["-rpc-hold-timeout", "2s", "-hcl", &acl]);
         let clients = CLIENT_HOSTS
             .iter()
             .enumerate()
             .map(|(i, &host)| {
-                let joins = SERVERS.iter().flat_map(|s| ["-retry-join".to_string(), net.host_ip(*s)]).collect();
-                net.agent(host, &format!("c{}", i + 1), None, dir.path(), joins)
+                let mut args: Vec<String> =
+                    SERVERS.iter().flat_map(|s| ["-retry-join".to_string(), net.host_ip(*s)]).collect();
+                args.extend(["-hcl".to_string(), acl.clone()]);
+                net.agent(host, &format!("c{}", i + 1), None, dir.path(), args)
             })
             .collect();
-        let mut hosts = Hosts { servers, clients, net, dir, http: Http::new() };
+        let http = Http::with_token(MANAGEMENT);
+        let workload_token = Token { accessor: String::new(), secret: String::new() };
+        let mut hosts = Hosts { servers, clients, small_disk, net, dir, http, workload_token };
         hosts.servers.iter_mut().chain(hosts.clients.iter_mut()).for_each(Agent::start);
         hosts.recovered(settle).await;
+        let first = hosts.servers[0].http_addr();
+        revocation::create_policy(&hosts.http, &first).await;
+        hosts.workload_token = revocation::create_token(&hosts.http, &first, "the fault workload").await;
         hosts
     }
 
@@ -169,9 +223,16 @@ impl Hosts {
         &mut self.servers[host - 1]
     }
 
-    /// Injects `fault`, holds it, and undoes it. The sleeps here are the
+    /// Injects `fault`, holds it, and undoes it; a token revocation's
+    /// probes (keys under `prefix`) are judged. The sleeps here are the
     /// fault's bounded duration, not waits for a condition.
-    pub async fn inject(&mut self, fault: Fault, timing: &Timing) {
+    pub async fn inject(&mut self, fault: Fault, timing: &Timing, epoch: Instant, prefix: &str) -> Option<Revocation> {
+        // Only one server has the small disk: leadership is moved to it or away.
+        match fault {
+            Fault::DiskFullLeader => self.lead(SMALL_DISK_HOST, true, timing.settle).await,
+            Fault::DiskFullFollower => self.lead(SMALL_DISK_HOST, false, timing.settle).await,
+            _ => {}
+        }
         let (leader, followers) = self.roles(timing.settle).await;
         let everyone_but = |host: usize| -> Vec<usize> { (1..=5).filter(|h| *h != host).collect() };
         match fault {
@@ -212,7 +273,89 @@ impl Hosts {
                 tokio::time::sleep(timing.hold / 4).await;
                 self.servers.iter_mut().for_each(Agent::start);
             }
+            Fault::DiskFullLeader | Fault::DiskFullFollower => {
+                let filler = disk::fill_until(self.small_disk.path(), FULL_DISK_FREE);
+                tokio::time::sleep(timing.hold).await;
+                std::fs::remove_file(&filler).expect("remove the filler");
+            }
+            Fault::TlsRotation => {
+                self.rotate_certificates(timing.settle).await;
+                tokio::time::sleep(timing.hold).await;
+            }
+            Fault::TokenRevocation => return Some(self.revoke_under_traffic(timing.hold, epoch, prefix).await),
         }
+        None
+    }
+
+    /// Waits until the server on `host` leads (or, `lead` false, does not),
+    /// asking for a leadership transfer while it is not so.
+    async fn lead(&self, host: usize, lead: bool, settle: Duration) {
+        let (http, via) = (&self.http, self.servers[0].http_addr());
+        let name = format!("s{host}");
+        let config = http.wait_json(&via, "/v1/operator/raft/configuration", settle).await;
+        let servers = config["Servers"].as_array().expect("the raft configuration's servers");
+        let id = servers.iter().find(|s| s["Node"] == name.as_str()).and_then(|s| s["ID"].as_str());
+        let id = id.unwrap_or_else(|| panic!("{name} in the raft configuration: {config}")).to_string();
+        let ip = self.net.host_ip(host);
+        wait_until(&format!("{name} leads: {lead}"), settle, || {
+            let (via, id, ip) = (&via, &id, &ip);
+            async move {
+                let (_, body) = http.get(via, "/v1/status/leader").await?;
+                let leader: String = serde_json::from_str(&body).ok()?;
+                let leads = leader.starts_with(&format!("{ip}:"));
+                if !leader.is_empty() && leads == lead {
+                    return Some(());
+                }
+                let target = if lead { format!("?id={id}") } else { String::new() };
+                let _ = http.post(via, &format!("/v1/operator/raft/transfer-leader{target}"), "").await;
+                None
+            }
+        })
+        .await;
+    }
+
+    /// New server and client certificates from the same CA, moved into
+    /// place; every agent is sent SIGHUP, and every server's port then
+    /// presents the new certificate to a new handshake.
+    async fn rotate_certificates(&self, settle: Duration) {
+        const RELOADED: &str = "reloaded on SIGHUP";
+        let dir = self.dir.path();
+        let server_cert = crate::tls::rotate_cert(dir, "dc1", true);
+        crate::tls::rotate_cert(dir, "dc1", false);
+        let agents: Vec<&Agent> = self.servers.iter().chain(&self.clients).collect();
+        let reloads_before: Vec<usize> = agents.iter().map(|a| a.log().matches(RELOADED).count()).collect();
+        for agent in &agents {
+            let pid = agent.pid().expect("agent running").to_string();
+            let sent = std::process::Command::new("kill").args(["-HUP", &pid]).status().expect("run kill");
+            assert!(sent.success(), "SIGHUP to {}", agent.name);
+        }
+        for (agent, before) in agents.iter().zip(reloads_before) {
+            wait_until(&format!("{} reloads", agent.name), settle, || {
+                let reloaded = agent.log().matches(RELOADED).count() > before;
+                async move { reloaded.then_some(()) }
+            })
+            .await;
+        }
+        let [ca, ..] = crate::tls_files(dir, "dc1", true);
+        for server in &self.servers {
+            let presented = crate::tls::presented_cert(&server.rpc_addr(), &ca, "dc1").await;
+            assert!(presented == server_cert, "{} still presents its old certificate after SIGHUP", server.name);
+        }
+    }
+
+    /// A token of its own in use through every agent for half the hold,
+    /// deleted, and probed for the other half.
+    async fn revoke_under_traffic(&self, hold: Duration, epoch: Instant, prefix: &str) -> Revocation {
+        let via = self.servers[0].http_addr();
+        let token = revocation::create_token(&self.http, &via, "revoked under traffic").await;
+        let targets = self.targets();
+        let prober = Prober::start(&targets, &token, &format!("{prefix}/revoked"), epoch);
+        tokio::time::sleep(hold / 2).await;
+        assert!(revocation::delete_token(&self.http, &via, &token).await, "the deletion is acknowledged");
+        let revoked_at = epoch.elapsed();
+        tokio::time::sleep(hold / 2).await;
+        let probes = prober.finish().await;
+        Revocation::judge(&probes, &targets, revoked_at)
     }
 
     /// Runs the workload on fresh keys through one fault: some acknowledged
@@ -230,18 +373,22 @@ impl Hosts {
             log_prefix: log_prefix.clone(),
             targets: self.targets(),
             timeout: Duration::from_secs(4),
+            token: self.workload_token.secret.clone(),
         };
         let load = Workload::start(config, epoch);
         self.wait_acked(&load, timing.writes_around, timing.settle).await;
-        self.inject(fault, timing).await;
+        let revocation = self.inject(fault, timing, epoch, &prefix).await;
         self.recovered(timing.settle).await;
         let after = load.acked_writes() + timing.writes_around;
         self.wait_acked(&load, after, timing.settle).await;
         let mut recorded = load.finish().await;
-        recorded.history.extend(workload::final_reads(&keys, &self.server_addrs(), FINAL_READER, epoch).await);
+        let token = &self.workload_token.secret;
+        let finals = workload::final_reads(&keys, &self.server_addrs(), FINAL_READER, epoch, token).await;
+        recorded.history.extend(finals);
         let verdict = checker::check(&recorded.history, checker::MAX_STEPS);
         let lost = self.lost_writes(&log_prefix, &recorded.acked_log).await;
         let mut row = Row::new(fault, &recorded, &verdict, lost);
+        row.revocation = revocation;
         if !row.passed() {
             let path = report_dir.join(format!("{prefix}.txt").replace('/', "_"));
             let title = format!("fault {} (round {round}): {row:?}", fault.name());
@@ -264,7 +411,7 @@ impl Hosts {
         let mut lost = std::collections::BTreeSet::new();
         for addr in self.server_addrs() {
             let listed = wait_until(&format!("{addr} lists {prefix}"), Duration::from_secs(30), || {
-                workload::log_keys(&addr, prefix)
+                workload::log_keys(&addr, prefix, &self.workload_token.secret)
             })
             .await;
             let listed: std::collections::HashSet<String> = listed.into_iter().collect();

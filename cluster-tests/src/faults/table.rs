@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::revocation::Revocation;
 use super::workload::Recorded;
 use super::Fault;
 use crate::checker::Outcome;
@@ -31,6 +32,8 @@ pub struct Row {
     pub cas_retries_only: bool,
     /// The longest time between two acknowledged writes.
     pub write_gap: Duration,
+    /// The token-revocation fault's probes, judged.
+    pub revocation: Option<Revocation>,
     /// Where the failing history was written.
     pub report: Option<PathBuf>,
 }
@@ -48,12 +51,13 @@ impl Row {
             stale_ok: verdict.stale_ok(),
             cas_retries_only: verdict.only_cas_retries(),
             write_gap: longest_gap(&recorded.ack_times),
+            revocation: None,
             report: None,
         }
     }
 
     pub fn passed(&self) -> bool {
-        self.lost == 0 && self.linearizable && self.stale_ok
+        self.lost == 0 && self.linearizable && self.stale_ok && self.revocation.as_ref().is_none_or(Revocation::held)
     }
 }
 
@@ -63,7 +67,8 @@ fn longest_gap(times: &[Duration]) -> Duration {
     sorted.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
 }
 
-pub const HEADER: &str = "fault              ops  acked  unknown  lost  linearizable  stale-ok  longest-write-gap";
+pub const HEADER: &str =
+    "fault              ops  acked  unknown  lost  linearizable  stale-ok  longest-write-gap  revoked-accepted";
 
 pub fn line(row: &Row) -> String {
     let yes = |b: bool| if b { "yes" } else { "NO" };
@@ -84,6 +89,13 @@ pub fn line(row: &Row) -> String {
         yes(row.stale_ok),
         row.write_gap.as_secs_f64()
     );
+    // Probes accepted after the revocation was acknowledged ("-": no revocation).
+    let revoked = match &row.revocation {
+        None => "-".to_string(),
+        Some(r) if r.never_accepted.is_empty() => r.accepted_after.len().to_string(),
+        Some(r) => format!("{} (token never worked at {})", r.accepted_after.len(), r.never_accepted.join(" ")),
+    };
+    line.push_str(&format!("  {revoked:>16}"));
     if let Some(path) = &row.report {
         line.push_str(&format!("  history: {}", path.display()));
     }

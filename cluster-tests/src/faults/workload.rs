@@ -36,6 +36,8 @@ pub struct Config {
     pub targets: Vec<String>,
     /// A request not answered by then is an unknown outcome.
     pub timeout: Duration,
+    /// The ACL token every request presents.
+    pub token: String,
 }
 
 #[derive(Default)]
@@ -120,11 +122,7 @@ struct Client {
 
 impl Client {
     fn new(id: usize, config: Arc<Config>, epoch: Instant, acked: Arc<AtomicUsize>) -> Client {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .expect("http client");
+        let http = token_client(&config.token, config.timeout);
         let seed = 0x2545_f491_4f6c_dd1d ^ ((id as u64 + 1) << 32) ^ epoch.elapsed().as_nanos() as u64;
         let recorded = Recorded::default();
         Client { id, config, epoch, acked, http, rng: Rng(seed | 1), seq: 0, recorded }
@@ -193,7 +191,9 @@ impl Client {
         let answer = send(request).await;
         let ret = self.now();
         let outcome = match answer {
-            Answer::Refused => return self.failed().await,
+            // 507: a full disk refused it before it was proposed (a retry
+            // that may have applied is answered otherwise, by the server).
+            Answer::Refused | Answer::Reply(507, _) => return self.failed().await,
             Answer::Reply(200, body) if body.trim() == "true" => Outcome::Written(true),
             Answer::Reply(200, body) if body.trim() == "false" => Outcome::Written(false),
             _ => Outcome::Unknown,
@@ -286,6 +286,14 @@ enum Answer {
     Reply(u16, String),
 }
 
+/// An HTTP client presenting `token` as `X-Consul-Token`.
+fn token_client(token: &str, timeout: Duration) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-consul-token", token.parse().expect("a token is a header value"));
+    let builder = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).default_headers(headers);
+    builder.build().expect("http client")
+}
+
 async fn send(request: reqwest::RequestBuilder) -> Answer {
     match request.send().await {
         Err(e) if e.is_connect() => Answer::Refused,
@@ -309,13 +317,14 @@ fn parse_entry(body: &str) -> Option<(String, u64)> {
 /// One default-consistency read of each key from each of `targets`, made
 /// after the faults are undone and recorded as client `client`: the final
 /// state every server must agree on.
-pub async fn final_reads(keys: &[String], targets: &[String], client: usize, epoch: Instant) -> Vec<Op> {
+pub async fn final_reads(keys: &[String], targets: &[String], client: usize, epoch: Instant, token: &str) -> Vec<Op> {
     let config = Arc::new(Config {
         clients: 1,
         keys: keys.to_vec(),
         log_prefix: String::new(),
         targets: targets.to_vec(),
         timeout: Duration::from_secs(10),
+        token: token.to_string(),
     });
     let mut reader = Client::new(client, config, epoch, Arc::new(AtomicUsize::new(0)));
     for target in targets {
@@ -328,8 +337,8 @@ pub async fn final_reads(keys: &[String], targets: &[String], client: usize, epo
 
 /// The log keys under `prefix` as a default-consistency recursive read at
 /// `target` lists them (None if it did not answer).
-pub async fn log_keys(target: &str, prefix: &str) -> Option<Vec<String>> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().ok()?;
+pub async fn log_keys(target: &str, prefix: &str, token: &str) -> Option<Vec<String>> {
+    let http = token_client(token, Duration::from_secs(10));
     match send(http.get(format!("http://{target}/v1/kv/{prefix}/?keys"))).await {
         Answer::Reply(404, _) => Some(Vec::new()),
         Answer::Reply(200, body) => serde_json::from_str(&body).ok(),

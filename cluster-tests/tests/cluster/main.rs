@@ -13,6 +13,7 @@ mod t47_acl_hosts;
 mod t50_failover;
 mod t55_faults;
 mod t60_membership;
+mod t64_acl_followers;
 mod t70_restart;
 mod t80_errors;
 mod t83_disk_full;

@@ -3,48 +3,14 @@
 //! serving reads, and takes writes again once space returns, with no
 //! restart. The data dir is on a small tmpfs the test mounts (root).
 
-use std::path::Path;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use cluster_tests::dev_agent;
+use cluster_tests::disk::fill_until;
+use cluster_tests::disk::Tmpfs;
 use cluster_tests::Http;
 
 const SETTLE: Duration = Duration::from_secs(30);
-
-/// A tmpfs mounted at a path, unmounted when dropped (after the agent on
-/// it, which is declared later and so dropped first).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(at).output();
-        assert!(out.as_ref().is_ok_and(|o| o.status.success()), "mount a tmpfs (needs root): {out:?}");
-        Tmpfs(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the filesystem at `dir` until `leave` bytes are free (fallocate).
-fn fill_until(dir: &Path, leave: u64) -> PathBuf {
-    let free = free_bytes(dir);
-    let filler = dir.join("filler");
-    let size = free.saturating_sub(leave).to_string();
-    let ok = Command::new("fallocate").args(["-l", &size]).arg(&filler).status().unwrap().success();
-    assert!(ok, "fallocate {size} bytes");
-    filler
-}
-
-fn free_bytes(dir: &Path) -> u64 {
-    let out = Command::new("df").args(["--output=avail", "-B1"]).arg(dir).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn t83_a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {

@@ -7,6 +7,9 @@ use cluster_tests::cli;
 use cluster_tests::client_agent;
 use cluster_tests::dev_agent;
 use cluster_tests::rpc_channel;
+use cluster_tests::tls::pem_der;
+use cluster_tests::tls::presented_cert;
+use cluster_tests::tls::rotate_cert;
 use cluster_tests::tls_args;
 use cluster_tests::tls_files;
 use cluster_tests::wait_until;
@@ -258,30 +261,6 @@ async fn t96_auto_encrypt_gives_a_client_agent_a_certificate_for_its_node_only()
     client.stop();
 }
 
-/// The certificate a server port presents now, as a new handshake sees it.
-async fn presented_cert(addr: &str, ca: &str) -> Vec<u8> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("server.dc1.consul").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap();
-    tls.get_ref().1.peer_certificates().unwrap()[0].as_ref().to_vec()
-}
-
-fn pem_der(path: &std::path::Path) -> Vec<u8> {
-    use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::CertificateDer::from_pem_file(path).unwrap().as_ref().to_vec()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn t94_server_certificates_rotate_on_sighup_under_traffic_and_no_write_is_dropped() {
     let mut cluster = cluster_tests::Cluster::servers(47, 3, 3, &[]);
@@ -292,8 +271,7 @@ async fn t94_server_certificates_rotate_on_sighup_under_traffic_and_no_write_is_
     let follower = (leader + 1) % 3;
     let via = cluster.agents[follower].http_addr();
     http.wait_json(&via, "/v1/agent/self", SETTLE).await;
-    let tls = cluster.dir.path().join("tls");
-    let [ca, cert, key] = tls_files(cluster.dir.path(), "dc1", true);
+    let [ca, cert, _] = tls_files(cluster.dir.path(), "dc1", true);
     let before = pem_der(std::path::Path::new(&cert));
 
     // A steady writer: every write must be acknowledged.
@@ -310,18 +288,7 @@ async fn t94_server_certificates_rotate_on_sighup_under_traffic_and_no_write_is_
     };
 
     // A new certificate from the same CA, moved into place, then SIGHUP.
-    let out = std::process::Command::new(cluster_tests::tessera_bin())
-        .args(["tls", "cert", "create", "-server", "-dc", "dc1"])
-        .current_dir(&tls)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for (made, used) in [("dc1-server-consul-1.pem", &cert), ("dc1-server-consul-1-key.pem", &key)] {
-        let staged = format!("{used}.new");
-        std::fs::copy(tls.join(made), &staged).unwrap();
-        std::fs::rename(&staged, used).unwrap();
-    }
-    let after = pem_der(std::path::Path::new(&cert));
+    let after = rotate_cert(cluster.dir.path(), "dc1", true);
     assert_ne!(before, after);
     for agent in &cluster.agents {
         let pid = agent.pid().unwrap().to_string();
@@ -329,7 +296,12 @@ async fn t94_server_certificates_rotate_on_sighup_under_traffic_and_no_write_is_
     }
     for agent in &cluster.agents {
         agent.wait_log("reloaded on SIGHUP", SETTLE).await;
-        assert_eq!(presented_cert(&agent.rpc_addr(), &ca).await, after, "{} serves the new certificate", agent.name);
+        assert_eq!(
+            presented_cert(&agent.rpc_addr(), &ca, "dc1").await,
+            after,
+            "{} serves the new certificate",
+            agent.name
+        );
     }
     let written = tokio::time::timeout(SETTLE * 2, writer).await.expect("the writer finishes").unwrap();
     assert_eq!(written, 400);

@@ -18,6 +18,8 @@ use crate::acl::resolve;
 use crate::acl::resolver::caller_of;
 use crate::acl::resolver::LocalTokens;
 use crate::acl::resolver::TokenResolver;
+use crate::consensus::Server;
+use crate::consensus::ServerError;
 
 /// Beyond this many cached secrets the cache starts over: unknown secrets
 /// are cached too, and a caller inventing them must not grow it without end.
@@ -27,6 +29,9 @@ pub struct StoreResolver {
     store: Arc<Store>,
     tokens: LocalTokens,
     cache: Mutex<Cache>,
+    /// The server whose store this is, which [`TokenResolver::catch_up`]
+    /// brings up to date (None: a store of its own, as in unit tests).
+    server: Option<Arc<Server>>,
 }
 
 #[derive(Default)]
@@ -38,7 +43,12 @@ struct Cache {
 
 impl StoreResolver {
     pub fn new(store: Arc<Store>, tokens: LocalTokens) -> StoreResolver {
-        StoreResolver { store, tokens, cache: Mutex::new(Cache::default()) }
+        StoreResolver { store, tokens, cache: Mutex::new(Cache::default()), server: None }
+    }
+
+    /// The resolver of `server`, over its store.
+    pub fn of_server(server: Arc<Server>, tokens: LocalTokens) -> StoreResolver {
+        StoreResolver { server: Some(server.clone()), ..StoreResolver::new(server.store.clone(), tokens) }
     }
 
     fn cached(&self, secret: &str, acl_index: u64) -> Option<Result<Arc<Caller>, AclError>> {
@@ -126,5 +136,14 @@ impl TokenResolver for StoreResolver {
 
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.tokens.enabled.then(|| self.store.subscribe(Table::Acl))
+    }
+
+    fn catch_up(&self) -> BoxFuture<'_, Result<(), ServerError>> {
+        Box::pin(async move {
+            match &self.server {
+                Some(server) => server.catch_up().await,
+                None => Ok(()),
+            }
+        })
     }
 }

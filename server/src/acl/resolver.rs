@@ -22,6 +22,7 @@ use crate::acl::caller::AclError;
 use crate::acl::caller::Caller;
 use crate::acl::resolve;
 use crate::config::AclConfig;
+use crate::consensus::ServerError;
 
 pub use crate::acl::tokens::LocalTokens;
 pub use crate::acl::tokens::ANONYMOUS_SECRET;
@@ -50,6 +51,15 @@ pub trait TokenResolver: Send + Sync + 'static {
     /// everything, and the edge may skip resolving.
     fn enforcing(&self) -> bool {
         self.tokens().is_some()
+    }
+
+    /// Brings what this agent resolves from up to every ACL change the
+    /// cluster acknowledged before the call; `resolve` after it sees a
+    /// deleted token as deleted. A client agent has nothing to do: the
+    /// servers it forwards data calls to decide them, and its own cache
+    /// is dropped on the change pushed to it.
+    fn catch_up(&self) -> BoxFuture<'_, Result<(), ServerError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 

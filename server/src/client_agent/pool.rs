@@ -161,18 +161,29 @@ impl ServerPool {
             _ => self.once_seq.fetch_add(1, Ordering::Relaxed) + 1,
         };
         let once_client = if once_seq == 0 { 0 } else { self.once_client };
-        self.with_server(|mut client| {
-            let message = HttpRequest {
-                method: method.to_string(),
-                path_and_query: path_and_query.to_string(),
-                body: body.clone(),
-                token: token.unwrap_or_default().to_string(),
-                once_client,
-                once_seq,
-            };
-            async move { Ok(client.forward(request(message, FORWARD_TIMEOUT)).await?.into_inner()) }
-        })
-        .await
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let answer = self
+            .with_server(|mut client| {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                let message = HttpRequest {
+                    method: method.to_string(),
+                    path_and_query: path_and_query.to_string(),
+                    body: body.clone(),
+                    token: token.unwrap_or_default().to_string(),
+                    once_client,
+                    once_seq,
+                };
+                async move { Ok(client.forward(request(message, FORWARD_TIMEOUT)).await?.into_inner()) }
+            })
+            .await?;
+        let retried = attempts.load(Ordering::Relaxed) > 1;
+        match (answer.status, retried && once_seq != 0) {
+            (507, true) => Err(Status::unavailable(format!(
+                "{}; an earlier attempt of this write went unanswered, so it may have applied",
+                String::from_utf8_lossy(&answer.body).trim()
+            ))),
+            _ => Ok(answer),
+        }
     }
 
     pub async fn dns(&self, data: Vec<u8>, token: Option<&str>) -> Option<Vec<u8>> {

@@ -50,6 +50,9 @@ pub enum ProposeError {
     NotLeader,
     #[error("raft stopped: {0}")]
     Stopped(String),
+    /// The leader's disk is under the reserve: it would append first.
+    #[error("{0}")]
+    DiskFull(String),
 }
 
 /// A committed and applied write.

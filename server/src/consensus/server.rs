@@ -216,34 +216,55 @@ impl Server {
     async fn write_as_is(&self, command: Command) -> Result<Applied, ServerError> {
         // Forwards so far: each retry waits twice as long for the answer.
         let forwarded = std::sync::atomic::AtomicU32::new(0);
+        let attempts = std::sync::atomic::AtomicU32::new(0);
         self.on_leader(
             "write",
             || async {
-                // The leader appends first: refuse before its disk fills.
-                // (The reserve is far above the largest entry, so the entry's
-                // own size need not be computed here.)
-                if let Some(disk) = &self.disk {
-                    disk.check(0).map_err(|m| Attempt::Fail(ServerError::InsufficientStorage(m)))?;
-                }
-                match self.proposer.propose(command.clone()).await {
+                let first = attempts.fetch_add(1, Ordering::Relaxed) == 0;
+                match self.propose_local(command.clone()).await {
                     Ok(applied) => Ok(applied),
                     Err(ProposeError::NotLeader) => Err(Attempt::Retry("leadership moved".into())),
                     Err(ProposeError::Stopped(reason)) => Err(Attempt::Fail(ServerError::Unavailable(reason))),
+                    Err(ProposeError::DiskFull(message)) => Err(Attempt::Fail(no_room(message, first))),
                 }
             },
             |leader| {
                 let command = command.clone();
+                let first = attempts.fetch_add(1, Ordering::Relaxed) == 0;
                 let tries = forwarded.fetch_add(1, Ordering::Relaxed).min(16);
                 let timeout = self.config.forward_timeout.saturating_mul(1 << tries);
-                async move { forward::apply(&self.pool, &leader, &command, timeout).await }
+                async move {
+                    match forward::apply(&self.pool, &leader, &command, timeout).await {
+                        Err(Attempt::Fail(ServerError::InsufficientStorage(message))) => {
+                            Err(Attempt::Fail(no_room(message, first)))
+                        }
+                        other => other,
+                    }
+                }
             },
         )
         .await
     }
 
-    /// Commits on the leader a write a peer forwarded; never forwards again.
+    /// Commits a write on this server, the leader (its own, or one a peer
+    /// forwarded); never forwards. The leader appends first, so it refuses
+    /// before its disk fills (the reserve is far above the largest entry,
+    /// so the entry's own size need not be computed), except a retry of a
+    /// write that has applied: that gets its first answer, not a refusal
+    /// it would take for "not written".
     pub async fn propose_local(&self, command: Command) -> Result<Applied, ProposeError> {
+        if let Some(Err(full)) = self.disk.as_ref().map(|disk| disk.check(0)) {
+            return self.answered_before(&command).ok_or(ProposeError::DiskFull(full));
+        }
         self.proposer.propose(command).await
+    }
+
+    /// What a `Once` write answered when it applied here, if remembered.
+    fn answered_before(&self, command: &Command) -> Option<Applied> {
+        let Command::Once { client, seq, .. } = command else { return None };
+        let response = self.store.once_answer(*client, *seq).ok()??;
+        let index = self.raft.metrics().borrow().last_applied.map_or(0, |log_id| log_id.index);
+        Some(Applied { response, index })
     }
 
     /// Returns once this server's state machine reflects every write
@@ -254,6 +275,27 @@ impl Server {
             return Ok(());
         }
         self.read_rounds.barrier(|| self.read_round()).await
+    }
+
+    /// Returns once this server's state machine reflects every write the
+    /// cluster acknowledged before the call, for a check made against it
+    /// before a request is served (the rules of the token it presents,
+    /// the names a write refers to): a deleted token is then refused here
+    /// as on the leader. A follower asks the leader for its read index (in
+    /// a round shared with the reads beside it). The leader needs no round
+    /// to a quorum, only to have applied what it has committed: were it
+    /// deposed, its writes would not commit and its reads take their own
+    /// barrier.
+    pub async fn catch_up(&self) -> Result<(), ServerError> {
+        if self.is_leader() {
+            if let Ok((read, _)) = self.raft.get_read_log_id().await {
+                let index = read.map_or(0, |log_id| log_id.index);
+                if let Ok(()) = self.wait_applied(index).await {
+                    return Ok(());
+                }
+            }
+        }
+        self.read_barrier(Consistency::Linearizable).await
     }
 
     async fn read_round(&self) -> Result<(), ServerError> {
@@ -283,5 +325,18 @@ impl Server {
             .await
             .map(|_| ())
             .map_err(|e| Attempt::Retry(format!("waiting to apply {index}: {e}")))
+    }
+}
+
+/// A full disk's refusal of a write. It means "not written" only on the
+/// first attempt: a retry follows one that went unanswered and may yet
+/// apply (the leader had not applied it when it looked), so then the
+/// answer is as ambiguous as that attempt was.
+fn no_room(message: String, first_attempt: bool) -> ServerError {
+    match first_attempt {
+        true => ServerError::InsufficientStorage(message),
+        false => ServerError::Unavailable(format!(
+            "{message}; an earlier attempt of this write went unanswered, so it may have applied"
+        )),
     }
 }

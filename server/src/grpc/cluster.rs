@@ -77,6 +77,7 @@ impl cluster_server::Cluster for ClusterService {
             }
             Err(ProposeError::NotLeader) => Err(Self::not_leader()),
             Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
+            Err(ProposeError::DiskFull(message)) => Err(Status::resource_exhausted(message)),
         }
     }
 

@@ -45,6 +45,13 @@ where
         }
         let params = QueryParams::parse(parts.uri.query().unwrap_or(""));
         let secret = request_token(&parts.headers, &params);
+        // A `?stale` read is answered from what this agent has, token
+        // rules included, as in Consul; anything else is checked against
+        // the ACL state the leader has acknowledged (a token deleted there
+        // is refused here too), and validated against the same state.
+        if !params.contains_key("stale") {
+            agent.acl().catch_up().await?;
+        }
         Ok(Authz(agent.acl().resolve(secret.as_deref()).await?))
     }
 }

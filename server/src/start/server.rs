@@ -70,7 +70,7 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let server = start_raft(config, me, store, parts).await?;
     let signing = Arc::new(SigningState::default());
     let tokens = super::client::local_tokens(&server.config, &server.me.name, &dir);
-    let acl = Arc::new(StoreResolver::new(server.store.clone(), tokens));
+    let acl = Arc::new(StoreResolver::of_server(server.clone(), tokens));
     let agent = start_agent((&server, &acl), &signing, &dir, sup.tasks(), (rpc_tls.clone(), client_tls.all()))?;
     announce(&server, &dir, http_listener.local_addr().ok());
 
