@@ -25,11 +25,18 @@ pub struct DiskGuard {
     reserve: u64,
     /// The last look: when, and the free bytes seen.
     last: Arc<Mutex<Option<(Instant, u64)>>>,
+    /// Signalled at each refusal (a leader then hands leadership over).
+    refusals: Arc<tokio::sync::Notify>,
 }
 
 impl DiskGuard {
     pub fn new(dir: &Path, reserve: u64) -> DiskGuard {
-        DiskGuard { dir: dir.to_path_buf(), reserve, last: Arc::default() }
+        DiskGuard { dir: dir.to_path_buf(), reserve, last: Arc::default(), refusals: Arc::default() }
+    }
+
+    /// Returns at the next refusal (or at once if one came since the last call).
+    pub async fn refused(&self) {
+        self.refusals.notified().await;
     }
 
     /// The free bytes, looked at again when the last look is old.
@@ -60,6 +67,7 @@ impl DiskGuard {
         if free >= self.reserve.saturating_add(incoming) {
             return Ok(());
         }
+        self.refusals.notify_one();
         Err(format!(
             "Insufficient storage: the data dir {} has {free} bytes free, under the {}-byte reserve; \
              writes are refused until space is freed (reads go on)",

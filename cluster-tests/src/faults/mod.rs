@@ -229,8 +229,8 @@ impl Hosts {
     pub async fn inject(&mut self, fault: Fault, timing: &Timing, epoch: Instant, prefix: &str) -> Option<Revocation> {
         // Only one server has the small disk: leadership is moved to it or away.
         match fault {
-            Fault::DiskFullLeader => self.lead(SMALL_DISK_HOST, true, timing.settle).await,
-            Fault::DiskFullFollower => self.lead(SMALL_DISK_HOST, false, timing.settle).await,
+            Fault::DiskFullLeader => self.lead(SMALL_DISK_HOST, timing.settle).await,
+            Fault::DiskFullFollower => self.follow(SMALL_DISK_HOST, timing.settle, true).await,
             _ => {}
         }
         let (leader, followers) = self.roles(timing.settle).await;
@@ -275,7 +275,12 @@ impl Hosts {
             }
             Fault::DiskFullLeader | Fault::DiskFullFollower => {
                 let filler = disk::fill_until(self.small_disk.path(), FULL_DISK_FREE);
-                tokio::time::sleep(timing.hold).await;
+                let full_at = Instant::now();
+                if fault == Fault::DiskFullLeader {
+                    // It refuses every write while it leads: it must hand over.
+                    self.follow(SMALL_DISK_HOST, timing.hold * 2, false).await;
+                }
+                tokio::time::sleep(timing.hold.saturating_sub(full_at.elapsed())).await;
                 std::fs::remove_file(&filler).expect("remove the filler");
             }
             Fault::TlsRotation => {
@@ -287,9 +292,9 @@ impl Hosts {
         None
     }
 
-    /// Waits until the server on `host` leads (or, `lead` false, does not),
-    /// asking for a leadership transfer while it is not so.
-    async fn lead(&self, host: usize, lead: bool, settle: Duration) {
+    /// Waits until the server on `host` leads, asking for a leadership
+    /// transfer to it while it does not.
+    async fn lead(&self, host: usize, settle: Duration) {
         let (http, via) = (&self.http, self.servers[0].http_addr());
         let name = format!("s{host}");
         let config = http.wait_json(&via, "/v1/operator/raft/configuration", settle).await;
@@ -297,17 +302,38 @@ impl Hosts {
         let id = servers.iter().find(|s| s["Node"] == name.as_str()).and_then(|s| s["ID"].as_str());
         let id = id.unwrap_or_else(|| panic!("{name} in the raft configuration: {config}")).to_string();
         let ip = self.net.host_ip(host);
-        wait_until(&format!("{name} leads: {lead}"), settle, || {
+        wait_until(&format!("{name} leads"), settle, || {
             let (via, id, ip) = (&via, &id, &ip);
             async move {
                 let (_, body) = http.get(via, "/v1/status/leader").await?;
                 let leader: String = serde_json::from_str(&body).ok()?;
-                let leads = leader.starts_with(&format!("{ip}:"));
-                if !leader.is_empty() && leads == lead {
+                if leader.starts_with(&format!("{ip}:")) {
                     return Some(());
                 }
-                let target = if lead { format!("?id={id}") } else { String::new() };
-                let _ = http.post(via, &format!("/v1/operator/raft/transfer-leader{target}"), "").await;
+                let _ = http.post(via, &format!("/v1/operator/raft/transfer-leader?id={id}"), "").await;
+                None
+            }
+        })
+        .await;
+    }
+
+    /// Waits until another server than the one on `host` leads; with `ask`,
+    /// asks for a leadership transfer while it does not (without, the
+    /// server must give leadership up by itself).
+    async fn follow(&self, host: usize, settle: Duration, ask: bool) {
+        let (http, via) = (&self.http, self.servers[0].http_addr());
+        let ip = self.net.host_ip(host);
+        wait_until(&format!("s{host} follows"), settle, || {
+            let (via, ip) = (&via, &ip);
+            async move {
+                let (_, body) = http.get(via, "/v1/status/leader").await?;
+                let leader: String = serde_json::from_str(&body).ok()?;
+                if !leader.is_empty() && !leader.starts_with(&format!("{ip}:")) {
+                    return Some(());
+                }
+                if ask {
+                    let _ = http.post(via, "/v1/operator/raft/transfer-leader", "").await;
+                }
                 None
             }
         })

@@ -95,6 +95,11 @@ pub async fn run(config: AgentConfig, listeners: Listeners, shutdown: Cancellati
     let router = http::router(http::App { server: server.clone(), agent: agent.clone() });
     let listeners = ClientListeners { https, grpc, grpc_tls };
     spawn_client_listeners(&mut sup, &agent, router, listeners, &client_tls, &limits);
+    let (weak_server, token) = (Arc::downgrade(&server), sup.shutdown().clone());
+    sup.spawn(async move {
+        crate::cluster::disk_full::step_down_while_full(weak_server, token).await;
+        Ok(())
+    });
     let (feed_connect, token) = (agent.connect().clone(), sup.shutdown().clone());
     let weak_server = Arc::downgrade(&server);
     sup.spawn(async move {
