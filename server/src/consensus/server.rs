@@ -282,20 +282,23 @@ impl Server {
     /// before a request is served (the rules of the token it presents,
     /// the names a write refers to): a deleted token is then refused here
     /// as on the leader. A follower asks the leader for its read index (in
-    /// a round shared with the reads beside it). The leader needs no round
-    /// to a quorum, only to have applied what it has committed: were it
+    /// a round shared with the reads beside it). A leader that has applied
+    /// an entry of its own term has applied everything committed before
+    /// it, and it applies each write before acknowledging it: it has
+    /// nothing to wait for, and needs no round to a quorum (were it
     /// deposed, its writes would not commit and its reads take their own
-    /// barrier.
+    /// barrier). Only a leader just elected waits, as a follower does.
     pub async fn catch_up(&self) -> Result<(), ServerError> {
-        if self.is_leader() {
-            if let Ok((read, _)) = self.raft.get_read_log_id().await {
-                let index = read.map_or(0, |log_id| log_id.index);
-                if let Ok(()) = self.wait_applied(index).await {
-                    return Ok(());
-                }
-            }
+        if self.is_leader() && self.applied_own_term() {
+            return Ok(());
         }
         self.read_barrier(Consistency::Linearizable).await
+    }
+
+    fn applied_own_term(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.last_applied.is_some_and(|log_id| log_id.leader_id.term == metrics.current_term)
     }
 
     async fn read_round(&self) -> Result<(), ServerError> {
