@@ -39,6 +39,12 @@ impl DiskGuard {
         self.refusals.notified().await;
     }
 
+    /// Whether the free space is under the reserve now (a look, not a
+    /// refusal: [`DiskGuard::refused`] does not wake for it).
+    pub fn under_reserve(&self) -> bool {
+        self.recent_free().is_ok_and(|free| free < self.reserve)
+    }
+
     /// The free bytes, looked at again when the last look is old.
     fn recent_free(&self) -> std::io::Result<u64> {
         let mut last = self.last.lock().expect("disk guard lock");

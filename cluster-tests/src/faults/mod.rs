@@ -114,6 +114,11 @@ const SMALL_DISK_HOST: usize = 3;
 const SMALL_DISK: &str = "256m";
 /// What the disk-full fault leaves free: under the reserve.
 const FULL_DISK_FREE: u64 = 32 << 20;
+/// Below this the small disk would refuse writes of every fault, not only
+/// its own: the server's 64 MiB reserve and room for a phase's writes.
+const SMALL_DISK_MIN_FREE: u64 = 96 << 20;
+/// What a full leader logs as it hands leadership over.
+const HANDOVER: &str = "handing leadership to another server";
 /// The initial management token, also every agent's agent token.
 const MANAGEMENT: &str = "6c1e0f43-2d4b-4a7e-9f0e-55a1b7c3d901";
 
@@ -274,10 +279,17 @@ impl Hosts {
                 self.servers.iter_mut().for_each(Agent::start);
             }
             Fault::DiskFullLeader | Fault::DiskFullFollower => {
+                let handovers = || self.servers[SMALL_DISK_HOST - 1].log().matches(HANDOVER).count();
+                let handed_before = handovers();
                 let filler = disk::fill_until(self.small_disk.path(), FULL_DISK_FREE);
                 let full_at = Instant::now();
                 if fault == Fault::DiskFullLeader {
-                    // It refuses every write while it leads: it must hand over.
+                    // It refuses every write while it leads: it must hand over, by itself.
+                    wait_until("the full leader hands leadership over", timing.hold * 2, || {
+                        let handed = handovers() > handed_before;
+                        async move { handed.then_some(()) }
+                    })
+                    .await;
                     self.follow(SMALL_DISK_HOST, timing.hold * 2, false).await;
                 }
                 tokio::time::sleep(timing.hold.saturating_sub(full_at.elapsed())).await;
@@ -389,6 +401,8 @@ impl Hosts {
     /// server, the checker, and the lost-write count. A failing history is
     /// written to `report_dir`.
     pub async fn run_phase(&mut self, fault: Fault, round: usize, timing: &Timing, report_dir: &Path) -> Row {
+        let free = disk::free_bytes(self.small_disk.path());
+        assert!(free > SMALL_DISK_MIN_FREE, "the small disk of s{SMALL_DISK_HOST} has only {free} bytes free");
         let prefix = format!("f/{round}-{}", fault.name());
         let keys: Vec<String> = (0..KEYS).map(|i| format!("{prefix}/k{i}")).collect();
         let log_prefix = format!("{prefix}/log");

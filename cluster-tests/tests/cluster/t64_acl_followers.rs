@@ -57,6 +57,9 @@ async fn t64_a_follower_sees_acl_changes_the_leader_acknowledged() {
         assert_eq!(status, 403, "round {round}: a token the leader deleted still wrote through the follower: {body}");
         let (status, body) = holder.get(&follower, &key).await.expect("the follower answers");
         assert_eq!(status, 403, "round {round}: a token the leader deleted still read through the follower: {body}");
+        // `?stale` makes a read local; on a write it changes nothing.
+        let (status, body) = holder.put(&follower, &format!("{key}?stale"), "stale").await.unwrap();
+        assert_eq!(status, 403, "round {round}: a deleted token wrote with ?stale through the follower: {body}");
     }
     let (status, body) = management.get(&follower, "/v1/kv/k0").await.unwrap();
     assert_eq!(status, 200, "{body}");

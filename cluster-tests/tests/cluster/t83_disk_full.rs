@@ -38,6 +38,15 @@ async fn t83_a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
     assert_eq!(http.kv_value(&addr, "before", "").await.as_deref(), Some("1"), "reads go on");
     assert_eq!(http.kv_value(&addr, "during", "").await, None, "the refused write changed nothing");
 
+    // A single server has nobody to hand leadership to: it says so, and
+    // does not try again for a while (not at every refused write).
+    agent.wait_log("could not hand leadership over", SETTLE).await;
+    for i in 0..20 {
+        assert_eq!(http.put(&addr, &format!("/v1/kv/refused{i}"), "x").await.map(|r| r.0), Some(507));
+    }
+    let tries = agent.log().matches("could not hand leadership over").count();
+    assert!(tries <= 2, "{tries} handover attempts in a few seconds");
+
     std::fs::remove_file(&filler).unwrap();
     cluster_tests::wait_until("writes work again once space returns", SETTLE, || async {
         http.kv_put(&addr, "after", "3").await.then_some(())

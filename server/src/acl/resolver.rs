@@ -55,9 +55,12 @@ pub trait TokenResolver: Send + Sync + 'static {
 
     /// Brings what this agent resolves from up to every ACL change the
     /// cluster acknowledged before the call; `resolve` after it sees a
-    /// deleted token as deleted. A client agent has nothing to do: the
-    /// servers it forwards data calls to decide them, and its own cache
-    /// is dropped on the change pushed to it.
+    /// deleted token as deleted. The HTTP edge calls it before checking a
+    /// call on the replicated state (`http::authz`); gRPC callers resolve
+    /// as of what this server has applied (a proxy's stream is checked
+    /// again when the deletion applies). A client agent has nothing to do:
+    /// the servers it forwards data calls to decide them, and its own
+    /// cache is dropped on the change pushed to it.
     fn catch_up(&self) -> BoxFuture<'_, Result<(), ServerError>> {
         Box::pin(std::future::ready(Ok(())))
     }

@@ -178,10 +178,14 @@ impl ServerPool {
             .await?;
         let retried = attempts.load(Ordering::Relaxed) > 1;
         match (answer.status, retried && once_seq != 0) {
-            (507, true) => Err(Status::unavailable(format!(
-                "{}; an earlier attempt of this write went unanswered, so it may have applied",
-                String::from_utf8_lossy(&answer.body).trim()
-            ))),
+            (507, true) => {
+                let refusal = String::from_utf8_lossy(&answer.body);
+                let body = format!(
+                    "{}; an earlier attempt of this write went unanswered, so it may have applied",
+                    refusal.trim()
+                );
+                Ok(HttpResponse { status: 500, headers: Default::default(), body: body.into_bytes() })
+            }
             _ => Ok(answer),
         }
     }

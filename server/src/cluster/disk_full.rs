@@ -20,22 +20,30 @@ const AFTER_FAILURE: Duration = Duration::from_secs(10);
 /// Runs until shutdown or until the server is gone.
 pub async fn step_down_while_full(server: Weak<Server>, shutdown: CancellationToken) {
     let Some(disk) = server.upgrade().and_then(|s| s.disk.clone()) else { return };
-    let mut pause = LOOK_EVERY;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = disk.refused() => {}
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(LOOK_EVERY) => {}
         }
-        pause = LOOK_EVERY;
         let Some(server) = server.upgrade() else { return };
-        if !server.is_leader() || disk.check(0).is_ok() {
+        if !server.is_leader() || !disk.under_reserve() {
             continue;
         }
         tracing::warn!("the data dir's disk is under the reserve: handing leadership to another server");
-        if let Err(e) = server.transfer_leader(None).await {
+        let handed = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            handed = server.transfer_leader(None) => handed,
+        };
+        drop(server);
+        if let Err(e) = handed {
             tracing::warn!(error = %e, "could not hand leadership over; writes stay refused until space is freed");
-            pause = AFTER_FAILURE;
+            // Refusals meanwhile do not shorten this: with no other voter
+            // every write would start another try at once.
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(AFTER_FAILURE) => {}
+            }
         }
     }
 }

@@ -111,7 +111,8 @@ impl Server {
             if matched >= last {
                 return Ok(());
             }
-            if tokio::time::timeout_at(deadline, metrics.changed()).await.is_err() {
+            // A closed channel (Raft stopped) ends the wait too, not only the deadline.
+            if !matches!(tokio::time::timeout_at(deadline, metrics.changed()).await, Ok(Ok(()))) {
                 return Err(ServerError::Unavailable(format!(
                     "cannot transfer leadership: the target is behind (at {matched} of {last})"
                 )));
@@ -127,7 +128,7 @@ impl Server {
                 let _ = id;
                 return Ok(node);
             }
-            if tokio::time::timeout_at(deadline, metrics.changed()).await.is_err() {
+            if !matches!(tokio::time::timeout_at(deadline, metrics.changed()).await, Ok(Ok(()))) {
                 return Err(ServerError::Unavailable(
                     "leadership transfer timed out (writes during it keep the leader); try again".into(),
                 ));

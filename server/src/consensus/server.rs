@@ -251,15 +251,19 @@ impl Server {
     /// before its disk fills (the reserve is far above the largest entry,
     /// so the entry's own size need not be computed), except a retry of a
     /// write that has applied: that gets its first answer, not a refusal
-    /// it would take for "not written".
+    /// it would take for "not written". A server that no longer leads
+    /// says so (the caller retries on the leader) whatever its disk.
+    /// (Membership changes, rare and small, are not held to the reserve.)
     pub async fn propose_local(&self, command: Command) -> Result<Applied, ProposeError> {
-        if let Some(Err(full)) = self.disk.as_ref().map(|disk| disk.check(0)) {
+        if let Some(Err(full)) = self.disk.as_ref().filter(|_| self.is_leader()).map(|disk| disk.check(0)) {
             return self.answered_before(&command).ok_or(ProposeError::DiskFull(full));
         }
         self.proposer.propose(command).await
     }
 
-    /// What a `Once` write answered when it applied here, if remembered.
+    /// What a `Once` write answered when it applied here, if remembered;
+    /// with the last applied index, at or past the write's own (which is
+    /// not kept), as its `X-Consul-Index`.
     fn answered_before(&self, command: &Command) -> Option<Applied> {
         let Command::Once { client, seq, .. } = command else { return None };
         let response = self.store.once_answer(*client, *seq).ok()??;
@@ -284,21 +288,25 @@ impl Server {
     /// as on the leader. A follower asks the leader for its read index (in
     /// a round shared with the reads beside it). A leader that has applied
     /// an entry of its own term has applied everything committed before
-    /// it, and it applies each write before acknowledging it: it has
-    /// nothing to wait for, and needs no round to a quorum (were it
-    /// deposed, its writes would not commit and its reads take their own
-    /// barrier). Only a leader just elected waits, as a follower does.
+    /// it, and it applies each write before acknowledging it; and while a
+    /// quorum acknowledged it within the shortest election timeout, no
+    /// other leader can have been elected (a follower votes only after the
+    /// longest): it has nothing to wait for. A leader just elected, or one
+    /// that has not heard from its quorum (cut off, or handing leadership
+    /// over), takes the round to the quorum instead.
     pub async fn catch_up(&self) -> Result<(), ServerError> {
-        if self.is_leader() && self.applied_own_term() {
+        if self.is_leader() && self.leads_current_state() {
             return Ok(());
         }
         self.read_barrier(Consistency::Linearizable).await
     }
 
-    fn applied_own_term(&self) -> bool {
+    fn leads_current_state(&self) -> bool {
+        let lease = self.raft.config().election_timeout_min;
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
-        metrics.last_applied.is_some_and(|log_id| log_id.leader_id.term == metrics.current_term)
+        let heard = metrics.millis_since_quorum_ack.is_some_and(|ms| ms < lease);
+        heard && metrics.last_applied.is_some_and(|log_id| log_id.leader_id.term == metrics.current_term)
     }
 
     async fn read_round(&self) -> Result<(), ServerError> {

@@ -45,15 +45,25 @@ where
         }
         let params = QueryParams::parse(parts.uri.query().unwrap_or(""));
         let secret = request_token(&parts.headers, &params);
-        // A `?stale` read is answered from what this agent has, token
-        // rules included, as in Consul; anything else is checked against
-        // the ACL state the leader has acknowledged (a token deleted there
-        // is refused here too), and validated against the same state.
-        if !params.contains_key("stale") {
+        if serves_replicated_state(parts, &params) {
             agent.acl().catch_up().await?;
         }
         Ok(Authz(agent.acl().resolve(secret.as_deref()).await?))
     }
+}
+
+/// Whether the request is checked against the ACL state the leader has
+/// acknowledged (a token deleted there is refused here too; a write is
+/// validated against the same state): any call on the replicated state
+/// but a `?stale` read, which is answered from what this server has,
+/// token rules included, as in Consul. The agent's own endpoints are
+/// answered from the local agent, as Consul answers them with the
+/// server's local ACL state: they work on a server cut off from its
+/// leader, as they would on a client agent.
+fn serves_replicated_state(parts: &Parts, params: &QueryParams) -> bool {
+    let read = parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+    let stale_read = read && params.contains_key("stale");
+    !stale_read && !parts.uri.path().starts_with("/v1/agent/")
 }
 
 impl From<AclError> for ApiError {
