@@ -4,10 +4,11 @@
 # history checked for linearizability (cluster-tests/src/checker), and one
 # table row per fault run:
 #
-#   fault  ops  acked  unknown  lost  linearizable  stale-ok  longest-write-gap
+#   fault  ops  acked  unknown  lost  linearizable  stale-ok  longest-write-gap  revoked-accepted
 #
 # It runs the cluster test t55 (3 servers and 2 client agents in network
-# namespaces 10.231.55.0/24; needs root and iproute2) with
+# namespaces 10.231.55.0/24, TLS and default-deny ACLs on, one server's data
+# dir on a 256 MiB tmpfs; needs root, iproute2 and mount) with
 #   TESSERA_FAULT_ROUNDS=$ROUNDS       (default 20)
 #   TESSERA_FAULT_TIME_LIMIT=$LIMIT    seconds; no round starts after it (default 3000)
 #   TESSERA_FAULT_HOLD_MS=$HOLD_MS     how long each fault is held (default 4000)

@@ -11,7 +11,8 @@
 # Each path is measured ROUNDS times, the two pairs alternating which goes
 # first (this machine's numbers drift by 20 % between runs); medians are
 # compared.
-# Env: PROXY_THREADS (1, the sidecar's -threads), ROUNDS (3), CONNS (2000), RR (20000), IPERF_SECONDS (5), KEEP_TMP=1.
+# Env: PROXY_THREADS (1, the sidecar's -threads), ROUNDS (3), CONNS (2000), RR (20000), IPERF_SECONDS (5), KEEP_TMP=1,
+# TESSERA_BIN (the sidecars' binary; default target/release/tessera: to compare builds).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -28,7 +29,7 @@ source bench/lib.sh
 cp -r "$SHARED/tcpbench" "$TMP/tcpbench-src"
 cargo build --release -q --manifest-path "$TMP/tcpbench-src/Cargo.toml" --target-dir "$ROOT/target/tcpbench"
 TCPBENCH=$ROOT/target/tcpbench/release/tcpbench
-BIN=$ROOT/target/release/tessera
+BIN=${TESSERA_BIN:-$ROOT/target/release/tessera}
 LOAD=$ROOT/target/release/tessera-bench
 stop_extra() {
     "$SHARED/haproxy-mtls-pair.sh" stop "$TMP/haproxy-echo" >/dev/null 2>&1 || true
