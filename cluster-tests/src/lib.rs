@@ -242,17 +242,7 @@ impl Cluster {
         let rpc_addrs: Vec<String> = self.running().map(Agent::rpc_addr).collect();
         let leader = wait_until("all running servers agree on a running leader", timeout, || {
             let (http, addrs, rpc_addrs) = (&http, &addrs, &rpc_addrs);
-            async move {
-                let mut seen = Vec::new();
-                for addr in addrs {
-                    let (status, body) = http.get(addr, "/v1/status/leader").await?;
-                    let leader: String = serde_json::from_str(&body).ok()?;
-                    (status == 200 && !leader.is_empty()).then_some(())?;
-                    seen.push(leader);
-                }
-                let agreed = seen.windows(2).all(|w| w[0] == w[1]) && rpc_addrs.contains(&seen[0]);
-                agreed.then(|| seen[0].clone())
-            }
+            async move { http.agreed_leader(addrs).await.filter(|leader| rpc_addrs.contains(leader)) }
         })
         .await;
         self.agents.iter().position(|a| a.rpc_addr() == leader).expect("leader is one of ours")
@@ -326,6 +316,24 @@ pub fn rpc_channel(addr: &str, dc: &str, ca: &str, identity: Option<(&str, &str)
 /// A client agent on `ip` that knows one server, with `files` in its config
 /// dir; its TLS comes from `dir` (see [`tls_args`]): give the servers' dir.
 pub fn client_agent(name: &str, ip: &str, server: &str, dir: &Path, files: &[(&str, &str)]) -> Agent {
+    client_agent_with(name, ip, server, dir, files, tls_args(dir, "dc1", false))
+}
+
+/// A client agent as [`client_agent`] makes one, but given only the CA
+/// file `ca`: `files` turn auto_encrypt on, and it asks a server for its
+/// certificate.
+pub fn auto_encrypt_client(name: &str, ip: &str, server: &str, ca: &str, dir: &Path, files: &[(&str, &str)]) -> Agent {
+    client_agent_with(name, ip, server, dir, files, vec!["-ca-file".to_string(), ca.to_string()])
+}
+
+fn client_agent_with(
+    name: &str,
+    ip: &str,
+    server: &str,
+    dir: &Path,
+    files: &[(&str, &str)],
+    tls: Vec<String>,
+) -> Agent {
     let config_dir = write_config_dir(&dir.join(format!("{name}.d")), files);
     let args = [
         "-node",
@@ -342,8 +350,15 @@ pub fn client_agent(name: &str, ip: &str, server: &str, dir: &Path, files: &[(&s
         &dir.join(name).display().to_string(),
     ];
     let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    args.extend(tls_args(dir, "dc1", false));
+    args.extend(tls);
     Agent::new(name, ip, dir, args)
+}
+
+/// `X-Consul-Token: <token>`, for a client's default headers.
+pub fn token_header(token: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-consul-token", token.parse().expect("a token is a header value"));
+    headers
 }
 
 /// A small HTTP client for the agents' API; `None` when the agent does not answer.
@@ -365,9 +380,7 @@ impl Http {
 
     /// Every request presents `token` as `X-Consul-Token`.
     pub fn with_token(token: &str) -> Http {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("x-consul-token", token.parse().expect("a token is a header value"));
-        Http::builder().default_headers(headers).build().map(|client| Http { client }).expect("http client")
+        Http::builder().default_headers(token_header(token)).build().map(|client| Http { client }).expect("http client")
     }
 
     fn builder() -> reqwest::ClientBuilder {
@@ -394,6 +407,23 @@ impl Http {
 
     pub async fn delete(&self, addr: &str, path: &str) -> Option<(u16, String)> {
         self.send(self.client.delete(format!("http://{addr}{path}"))).await
+    }
+
+    /// The leader the agent at `addr` names (`/v1/status/leader`), if it
+    /// names one.
+    pub async fn leader(&self, addr: &str) -> Option<String> {
+        let (status, body) = self.get(addr, "/v1/status/leader").await?;
+        let leader: String = serde_json::from_str(&body).ok()?;
+        (status == 200 && !leader.is_empty()).then_some(leader)
+    }
+
+    /// The leader every agent at `addrs` names, if they all name the same.
+    pub async fn agreed_leader(&self, addrs: &[String]) -> Option<String> {
+        let mut named = Vec::new();
+        for addr in addrs {
+            named.push(self.leader(addr).await?);
+        }
+        named.windows(2).all(|w| w[0] == w[1]).then(|| named.first().cloned()).flatten()
     }
 
     /// A read and its `X-Consul-Index`, what blocking queries wait past.

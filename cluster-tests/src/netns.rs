@@ -108,7 +108,7 @@ impl TestNet {
     /// waits out an election (no leader, or one not on these hosts yet).
     pub async fn leader_host(&self, http: &Http, http_addr: &str, timeout: Duration) -> usize {
         wait_until("a leader on one of the test hosts", timeout, || async move {
-            let leader: String = serde_json::from_str(&http.get(http_addr, "/v1/status/leader").await?.1).ok()?;
+            let leader = http.leader(http_addr).await?;
             (1..=self.hosts).find(|h| leader.starts_with(&format!("{}:", self.host_ip(*h))))
         })
         .await

@@ -193,16 +193,7 @@ impl Hosts {
         let servers = self.server_addrs();
         wait_until("every server names the same leader", settle, || {
             let servers = &servers;
-            async move {
-                let mut named = Vec::new();
-                for addr in servers {
-                    let (status, body) = http.get(addr, "/v1/status/leader").await?;
-                    let leader: String = serde_json::from_str(&body).ok()?;
-                    (status == 200 && !leader.is_empty()).then_some(())?;
-                    named.push(leader);
-                }
-                named.windows(2).all(|w| w[0] == w[1]).then_some(())
-            }
+            async move { http.agreed_leader(servers).await.map(|_| ()) }
         })
         .await;
         for addr in self.targets() {
@@ -317,9 +308,7 @@ impl Hosts {
         wait_until(&format!("{name} leads"), settle, || {
             let (via, id, ip) = (&via, &id, &ip);
             async move {
-                let (_, body) = http.get(via, "/v1/status/leader").await?;
-                let leader: String = serde_json::from_str(&body).ok()?;
-                if leader.starts_with(&format!("{ip}:")) {
+                if http.leader(via).await?.starts_with(&format!("{ip}:")) {
                     return Some(());
                 }
                 let _ = http.post(via, &format!("/v1/operator/raft/transfer-leader?id={id}"), "").await;
@@ -338,9 +327,7 @@ impl Hosts {
         wait_until(&format!("s{host} follows"), settle, || {
             let (via, ip) = (&via, &ip);
             async move {
-                let (_, body) = http.get(via, "/v1/status/leader").await?;
-                let leader: String = serde_json::from_str(&body).ok()?;
-                if !leader.is_empty() && !leader.starts_with(&format!("{ip}:")) {
+                if !http.leader(via).await?.starts_with(&format!("{ip}:")) {
                     return Some(());
                 }
                 if ask {

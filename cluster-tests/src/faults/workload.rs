@@ -288,8 +288,7 @@ enum Answer {
 
 /// An HTTP client presenting `token` as `X-Consul-Token`.
 fn token_client(token: &str, timeout: Duration) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("x-consul-token", token.parse().expect("a token is a header value"));
+    let headers = crate::token_header(token);
     let builder = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).default_headers(headers);
     builder.build().expect("http client")
 }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use cluster_tests::auto_encrypt_client;
 use cluster_tests::rpc_channel;
 use cluster_tests::tls_files;
-use cluster_tests::Agent;
 use cluster_tests::Http;
 use tessera_proto::v1::agent_api_client::AgentApiClient;
 use tessera_proto::v1::AutoEncryptRequest;
@@ -62,17 +62,9 @@ async fn t89_auto_encrypt_needs_an_agent_token_for_the_node() {
     anonymous.clone().auto_encrypt(ask("c9", Some(&c9_token))).await.expect("its own node, with its token");
 
     // A client agent with the CA alone, auto_encrypt and an agent token.
-    let client_dir = tmp.path().join("c1.d");
-    std::fs::create_dir_all(&client_dir).unwrap();
     let client_hcl = format!("auto_encrypt {{\n  tls = true\n}}\nacl {{\n  enabled = true\n  default_policy = \"deny\"\n  tokens {{\n    agent = \"{MANAGEMENT}\"\n  }}\n}}\n");
-    std::fs::write(client_dir.join("client.hcl"), client_hcl).unwrap();
-    std::fs::write(client_dir.join("web.json"), r#"{"service": {"name": "web", "port": 8080}}"#).unwrap();
-    let ip = "127.0.38.11";
-    let args = ["-node", "c1", "-bind", ip, "-client", ip, "-retry-join", &server.rpc_addr(), "-ca-file", &ca];
-    let mut args: Vec<String> = args.map(String::from).to_vec();
-    args.extend(["-config-dir".into(), client_dir.display().to_string()]);
-    args.extend(["-data-dir".into(), tmp.path().join("c1").display().to_string()]);
-    let mut client = Agent::new("c1", ip, tmp.path(), args);
+    let files = [("client.hcl", client_hcl.as_str()), ("web.json", r#"{"service": {"name": "web", "port": 8080}}"#)];
+    let mut client = auto_encrypt_client("c1", "127.0.38.11", &server.rpc_addr(), &ca, tmp.path(), &files);
     client.start();
     client.wait_log("auto_encrypt: got this agent's certificate", SETTLE).await;
     cluster_tests::wait_until("web synced from c1", SETTLE, || async {

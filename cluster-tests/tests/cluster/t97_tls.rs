@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use cluster_tests::auto_encrypt_client;
 use cluster_tests::cli;
 use cluster_tests::client_agent;
 use cluster_tests::dev_agent;
@@ -219,16 +220,11 @@ async fn t96_auto_encrypt_gives_a_client_agent_a_certificate_for_its_node_only()
 
     // A client agent with the CA alone, and auto_encrypt.
     let [ca, ..] = tls_files(cluster.dir.path(), "dc1", true);
-    let client_dir = tmp.path().join("c1.d");
-    std::fs::create_dir_all(&client_dir).unwrap();
-    std::fs::write(client_dir.join("tls.hcl"), "auto_encrypt {\n  tls = true\n}\n").unwrap();
-    std::fs::write(client_dir.join("web.json"), r#"{"service": {"name": "web", "port": 8080}}"#).unwrap();
-    let ip = "127.0.46.11";
-    let args = ["-node", "c1", "-bind", ip, "-client", ip, "-retry-join", &server.rpc_addr(), "-ca-file", &ca];
-    let mut args: Vec<String> = args.map(String::from).to_vec();
-    args.extend(["-config-dir".into(), client_dir.display().to_string()]);
-    args.extend(["-data-dir".into(), tmp.path().join("c1").display().to_string()]);
-    let mut client = Agent::new("c1", ip, tmp.path(), args);
+    let files = [
+        ("tls.hcl", "auto_encrypt {\n  tls = true\n}\n"),
+        ("web.json", r#"{"service": {"name": "web", "port": 8080}}"#),
+    ];
+    let mut client = auto_encrypt_client("c1", "127.0.46.11", &server.rpc_addr(), &ca, tmp.path(), &files);
     client.start();
     client.wait_log("auto_encrypt: got this agent's certificate", SETTLE).await;
     http.wait_passing(&server.http_addr(), "web", 1, SETTLE).await;

@@ -179,11 +179,7 @@ impl ServerPool {
         let retried = attempts.load(Ordering::Relaxed) > 1;
         match (answer.status, retried && once_seq != 0) {
             (507, true) => {
-                let refusal = String::from_utf8_lossy(&answer.body);
-                let body = format!(
-                    "{}; an earlier attempt of this write went unanswered, so it may have applied",
-                    refusal.trim()
-                );
+                let body = crate::consensus::error::refusal_after_unanswered(&String::from_utf8_lossy(&answer.body));
                 Ok(HttpResponse { status: 500, headers: Default::default(), body: body.into_bytes() })
             }
             _ => Ok(answer),

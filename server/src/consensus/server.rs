@@ -255,8 +255,10 @@ impl Server {
     /// says so (the caller retries on the leader) whatever its disk.
     /// (Membership changes, rare and small, are not held to the reserve.)
     pub async fn propose_local(&self, command: Command) -> Result<Applied, ProposeError> {
-        if let Some(Err(full)) = self.disk.as_ref().filter(|_| self.is_leader()).map(|disk| disk.check(0)) {
-            return self.answered_before(&command).ok_or(ProposeError::DiskFull(full));
+        if let Some(Err(full)) = self.disk.as_ref().map(|disk| disk.check(0)) {
+            if self.is_leader() {
+                return self.answered_before(&command).ok_or(ProposeError::DiskFull(full));
+            }
         }
         self.proposer.propose(command).await
     }
@@ -346,8 +348,6 @@ impl Server {
 fn no_room(message: String, first_attempt: bool) -> ServerError {
     match first_attempt {
         true => ServerError::InsufficientStorage(message),
-        false => ServerError::Unavailable(format!(
-            "{message}; an earlier attempt of this write went unanswered, so it may have applied"
-        )),
+        false => ServerError::Unavailable(crate::consensus::error::refusal_after_unanswered(&message)),
     }
 }
