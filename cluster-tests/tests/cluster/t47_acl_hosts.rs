@@ -1,10 +1,14 @@
-//! Issue 12 across hosts: 3 servers and 2 client agents in network
+//! Issue 12 across hosts: 3 servers and 3 client agents in network
 //! namespaces with `default_policy = "deny"`. Client agents sync with
 //! their agent token; the issue's attacks through a client agent are
 //! refused with no state change; a deleted token stops working on a client
 //! agent within a second (pushed, not waiting out token_ttl); with the
 //! servers cut off, `down_policy` decides: extend-cache keeps what was
-//! resolved and refuses the rest, deny refuses everything.
+//! resolved and refuses the rest, deny refuses everything, async-cache
+//! serves what it had at once (but never a token the push may have
+//! deleted while a server answers). The push of
+//! the deletion comes just before the cut, so extend-cache must still hold
+//! the tokens resolved before it (a push supersedes, it does not forget).
 
 use std::time::Duration;
 use std::time::Instant;
@@ -48,7 +52,7 @@ async fn made_token(addr: &str, identity: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn t47_acls_on_servers_and_client_agents_across_hosts() {
-    let net = TestNet::create(47, 5);
+    let net = TestNet::create(47, 6);
     let dir = tempfile::tempdir().unwrap();
     let server_acl = acl_block("");
     let mut servers = net.servers(3, None, dir.path(), &["-hcl", &server_acl]);
@@ -59,40 +63,51 @@ async fn t47_acls_on_servers_and_client_agents_across_hosts() {
         net.agent(host, name, None, dir.path(), args)
     };
     let (mut c1, mut c2) = (client(4, "c1", "extend-cache"), client(5, "c2", "deny"));
-    c1.start();
-    c2.start();
-    let (s1, a1, a2) = (servers[0].http_addr(), c1.http_addr(), c2.http_addr());
+    let mut c3 = client(6, "c3", "async-cache");
+    [&mut c1, &mut c2, &mut c3].into_iter().for_each(Agent::start);
+    let (s1, a1, a2, a3) = (servers[0].http_addr(), c1.http_addr(), c2.http_addr(), c3.http_addr());
 
     eprintln!("=== the client agents' nodes are in the catalog: their agent token may write them");
-    wait_until("c1 and c2 synced", SETTLE, || {
+    wait_until("c1, c2 and c3 synced", SETTLE, || {
         let s1 = &s1;
         async move {
             let (status, nodes) = call("GET", s1, "/v1/catalog/nodes", Some(MANAGEMENT), "").await;
-            (status == 200 && nodes.contains("\"c1\"") && nodes.contains("\"c2\"")).then_some(())
+            let synced = ["\"c1\"", "\"c2\"", "\"c3\""].iter().all(|node| nodes.contains(node));
+            (status == 200 && synced).then_some(())
         }
     })
     .await;
 
     let (web_accessor, web) = made_token(&s1, "web").await;
+    let (_, never_used) = made_token(&s1, "api").await;
     attacks_through_a_client_agent_are_refused(&a1, &s1, &web).await;
 
     eprintln!("=== a deleted token stops working on a client agent within a second");
-    let (status, body) = call("GET", &a1, "/v1/agent/services", Some(&web), "").await;
-    assert_eq!(status, 200, "cached on c1 first: {body}");
+    // agent:read on the agent's node: management has it, a refusal is a 403.
+    for addr in [&a1, &a2, &a3] {
+        let (status, body) = call("GET", addr, "/v1/agent/self", Some(MANAGEMENT), "").await;
+        assert_eq!(status, 200, "cached on {addr}: {body}");
+    }
+    for addr in [&a1, &a3] {
+        let (status, body) = call("GET", addr, "/v1/agent/services", Some(&web), "").await;
+        assert_eq!(status, 200, "cached on {addr} first: {body}");
+    }
     let (status, _) = call("DELETE", &s1, &format!("/v1/acl/token/{web_accessor}"), Some(MANAGEMENT), "").await;
     assert_eq!(status, 200);
     let deleted_at = Instant::now();
-    wait_until("c1 refuses the deleted token", Duration::from_secs(1), || {
-        let (a1, web) = (&a1, &web);
+    wait_until("c1 and c3 refuse the deleted token", Duration::from_secs(1), || {
+        let (a1, a3, web) = (&a1, &a3, &web);
         async move {
-            let (status, body) = call("GET", a1, "/v1/agent/services", Some(web), "").await;
-            (status == 403 && body == "ACL not found").then_some(())
+            let (c1_status, c1_body) = call("GET", a1, "/v1/agent/services", Some(web), "").await;
+            let (c3_status, c3_body) = call("GET", a3, "/v1/agent/services", Some(web), "").await;
+            let refused = |status, body: &str| status == 403 && body == "ACL not found";
+            (refused(c1_status, &c1_body) && refused(c3_status, &c3_body)).then_some(())
         }
     })
     .await;
     eprintln!("refused {:?} after the delete returned", deleted_at.elapsed());
 
-    down_policy_decides_while_the_servers_are_away(&net, (&a1, &a2), &s1).await;
+    down_policy_decides_while_the_servers_are_away(&net, [&a1, &a2, &a3], &never_used).await;
     drop(servers);
 }
 
@@ -133,14 +148,10 @@ async fn attacks_through_a_client_agent_are_refused(a1: &str, s1: &str, web: &st
     assert_eq!(status, 403, "{body}");
 }
 
-async fn down_policy_decides_while_the_servers_are_away(net: &TestNet, (a1, a2): (&str, &str), s1: &str) {
+/// The management token was resolved on both client agents before the
+/// last ACL change was pushed; `never_used` never was.
+async fn down_policy_decides_while_the_servers_are_away(net: &TestNet, [a1, a2, a3]: [&str; 3], never_used: &str) {
     eprintln!("=== servers cut off: extend-cache keeps the resolved, deny refuses all");
-    let (_, never_used) = made_token(s1, "api").await;
-    // agent:read on the agent's node: management has it, a refusal is a 403.
-    for addr in [a1, a2] {
-        let (status, body) = call("GET", addr, "/v1/agent/self", Some(MANAGEMENT), "").await;
-        assert_eq!(status, 200, "cached on {addr}: {body}");
-    }
     (1..=3).for_each(|host| net.cut(host));
     // Past token_ttl (1 s) the entries are stale: c1 still serves its
     // cached management token; c2 (down_policy deny) refuses it.
@@ -151,16 +162,15 @@ async fn down_policy_decides_while_the_servers_are_away(net: &TestNet, (a1, a2):
     .await;
     let (status, body) = call("GET", a1, "/v1/agent/self", Some(MANAGEMENT), "").await;
     assert_eq!(status, 200, "extend-cache serves the stale entry: {body}");
+    let (status, body) = call("GET", a3, "/v1/agent/self", Some(MANAGEMENT), "").await;
+    assert_eq!(status, 200, "async-cache serves the stale entry: {body}");
     let register = r#"{"Name":"api","Port":9000}"#;
-    let (status, _) = call("PUT", a1, "/v1/agent/service/register", Some(&never_used), register).await;
+    let (status, _) = call("PUT", a1, "/v1/agent/service/register", Some(never_used), register).await;
     assert_eq!(status, 403, "an uncached token is refused while the servers are away");
     (1..=3).for_each(|host| net.restore(host));
-    wait_until("the uncached token works once the servers are back", SETTLE, || {
-        let never_used = &never_used;
-        async move {
-            let (status, _) = call("PUT", a1, "/v1/agent/service/register", Some(never_used), register).await;
-            (status == 200).then_some(())
-        }
+    wait_until("the uncached token works once the servers are back", SETTLE, || async move {
+        let (status, _) = call("PUT", a1, "/v1/agent/service/register", Some(never_used), register).await;
+        (status == 200).then_some(())
     })
     .await;
 }

@@ -1,9 +1,10 @@
 //! A client agent's resolver: tokens resolved by a server
 //! (`AgentApi.ResolveToken`), compiled here and kept for `acl.token_ttl`.
-//! Servers push every ACL change on the WatchConnect stream and the cache
-//! is dropped at once ([`RemoteResolver::acl_changed`]), so a deleted
-//! token stops working within the push, not the TTL. When no server
-//! answers, `acl.down_policy` decides.
+//! Servers push every ACL change on the WatchConnect stream: every cached
+//! answer is then superseded and resolved again before its next use
+//! ([`RemoteResolver::acl_changed`]), so a deleted token stops working
+//! within the push, not the TTL. When no server answers, `acl.down_policy`
+//! decides.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ use crate::client_agent::pool::ServerPool;
 
 /// As the server's cache: unknown secrets are cached too, so bound it.
 const MAX_CACHED: usize = 4096;
+
+/// Resolutions in flight at once when a push supersedes the cache.
+const REFRESH_CONCURRENCY: usize = 8;
 
 /// Consul's `acl.down_policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +57,23 @@ impl DownPolicy {
 
 type Resolved = Result<Arc<Caller>, AclError>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Within `token_ttl` and no ACL change pushed since.
+    Fresh,
+    /// Older than `token_ttl`.
+    PastTtl,
+    /// An ACL change was pushed since it was fetched.
+    Superseded,
+}
+
 struct Entry {
     resolved: Resolved,
     fetched: Instant,
+    implicit: bool,
+    /// An ACL change was pushed after this was fetched: it is never served
+    /// while a server answers, only as `down_policy`'s cached entry.
+    superseded: bool,
 }
 
 #[derive(Default)]
@@ -92,25 +110,42 @@ impl RemoteResolver {
         self.cache.lock().expect("acl cache lock").acl_index
     }
 
-    /// The servers pushed a change: everything resolved before goes.
+    /// The servers pushed a change: nothing resolved before is served
+    /// again while a server answers. Refusals go (a token made since may
+    /// have an unknown secret); resolved tokens are kept, superseded, and
+    /// resolved again at once, so that with the servers cut off right after
+    /// an ACL write, `extend-cache` still has the tokens in use (Consul's
+    /// agents, which get no push, keep them too).
     pub fn acl_changed(&self, acl_index: u64) {
-        let mut cache = self.cache.lock().expect("acl cache lock");
-        if cache.acl_index != acl_index {
+        let superseded = {
+            let mut cache = self.cache.lock().expect("acl cache lock");
+            if cache.acl_index == acl_index {
+                return;
+            }
             cache.acl_index = acl_index;
-            cache.by_secret.clear();
-            drop(cache);
-            self.changed.send_replace(acl_index);
+            cache.by_secret.retain(|_, entry| entry.resolved.is_ok());
+            cache.by_secret.iter_mut().for_each(|(_, entry)| entry.superseded = true);
+            cache.by_secret.iter().map(|(secret, entry)| (secret.clone(), entry.implicit)).collect::<Vec<_>>()
+        };
+        self.changed.send_replace(acl_index);
+        if !superseded.is_empty() {
+            tokio::spawn(refresh(self.servers.clone(), self.cache.clone(), self.tokens.clone(), acl_index, superseded));
         }
     }
 
-    /// A cached answer and whether it is still within the TTL.
-    fn cached(&self, secret: &str) -> Option<(Resolved, bool)> {
+    /// A cached answer and how far it may be trusted.
+    fn cached(&self, secret: &str) -> Option<(Resolved, Freshness)> {
         let cache = self.cache.lock().expect("acl cache lock");
         let entry = cache.by_secret.get(secret)?;
         if matches!(&entry.resolved, Ok(caller) if caller.expired(OffsetDateTime::now_utc())) {
             return None;
         }
-        Some((entry.resolved.clone(), entry.fetched.elapsed() < self.ttl))
+        let freshness = match (entry.superseded, entry.fetched.elapsed() < self.ttl) {
+            (true, _) => Freshness::Superseded,
+            (false, true) => Freshness::Fresh,
+            (false, false) => Freshness::PastTtl,
+        };
+        Some((entry.resolved.clone(), freshness))
     }
 
     async fn resolve_effective(&self, secret: &str, implicit: bool) -> Resolved {
@@ -118,10 +153,12 @@ impl RemoteResolver {
             return Ok(Arc::new(recovery));
         }
         let cached = self.cached(secret);
-        if let Some((resolved, true)) = &cached {
+        if let Some((resolved, Freshness::Fresh)) = &cached {
             return resolved.clone();
         }
-        if let (Some((stale, false)), DownPolicy::AsyncCache) = (&cached, self.down) {
+        // Only an entry past its TTL: a superseded one may be of a token
+        // deleted since, so it waits for a server like an unknown one.
+        if let (Some((stale, Freshness::PastTtl)), DownPolicy::AsyncCache) = (&cached, self.down) {
             self.refresh_behind(secret, implicit);
             return stale.clone();
         }
@@ -153,6 +190,27 @@ impl RemoteResolver {
     }
 }
 
+/// Resolves again what a push superseded, until a newer push takes over.
+async fn refresh(
+    servers: Arc<ServerPool>,
+    cache: Arc<Mutex<Cache>>,
+    tokens: LocalTokens,
+    acl_index: u64,
+    superseded: Vec<(String, bool)>,
+) {
+    use futures::StreamExt;
+    let current = || cache.lock().expect("acl cache lock").acl_index == acl_index;
+    futures::stream::iter(superseded)
+        .take_while(|_| std::future::ready(current()))
+        .for_each_concurrent(REFRESH_CONCURRENCY, |(secret, implicit)| {
+            let (servers, cache, tokens) = (&servers, &cache, &tokens);
+            async move {
+                fetch(servers, cache, &secret, implicit, tokens).await;
+            }
+        })
+        .await;
+}
+
 /// Asks a server; caches and returns the answer, or None when no server
 /// answered (the caller applies `down_policy`).
 async fn fetch(
@@ -179,7 +237,8 @@ async fn fetch(
         if cache.by_secret.len() >= MAX_CACHED {
             cache.by_secret.clear();
         }
-        cache.by_secret.insert(secret.to_string(), Entry { resolved: resolved.clone(), fetched: Instant::now() });
+        let entry = Entry { resolved: resolved.clone(), fetched: Instant::now(), implicit, superseded: false };
+        cache.by_secret.insert(secret.to_string(), entry);
     }
     Some(resolved)
 }
