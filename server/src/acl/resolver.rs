@@ -60,7 +60,7 @@ pub trait TokenResolver: Send + Sync + 'static {
     /// as of what this server has applied (a proxy's stream is checked
     /// again when the deletion applies). A client agent has nothing to do:
     /// the servers it forwards data calls to decide them, and its own
-    /// cache is dropped on the change pushed to it.
+    /// cache is superseded by the change pushed to it.
     fn catch_up(&self) -> BoxFuture<'_, Result<(), ServerError>> {
         Box::pin(std::future::ready(Ok(())))
     }

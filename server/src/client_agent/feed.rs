@@ -17,7 +17,7 @@ const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 /// Client mode: one stream at a time, to whichever server answers.
-/// ACL changes ride the same stream: `acl` drops its resolved tokens.
+/// ACL changes ride the same stream: `acl` resolves its tokens again.
 pub async fn from_servers(
     servers: Arc<ServerPool>,
     (connect, acl): (Arc<AgentConnect>, Arc<RemoteResolver>),
