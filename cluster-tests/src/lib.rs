@@ -148,6 +148,13 @@ impl Agent {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends SIGHUP: the agent reloads its config files and certificates.
+    pub fn reload(&self) {
+        let pid = self.pid().unwrap_or_else(|| panic!("{} is running", self.name)).to_string();
+        let sent = Command::new("kill").args(["-HUP", &pid]).status().is_ok_and(|s| s.success());
+        assert!(sent, "SIGHUP to {}", self.name);
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
@@ -375,16 +382,18 @@ impl Default for Http {
 
 impl Http {
     pub fn new() -> Http {
-        Http::builder().build().map(|client| Http { client }).expect("http client")
+        Http::with_headers(reqwest::header::HeaderMap::new())
     }
 
     /// Every request presents `token` as `X-Consul-Token`.
     pub fn with_token(token: &str) -> Http {
-        Http::builder().default_headers(token_header(token)).build().map(|client| Http { client }).expect("http client")
+        Http::with_headers(token_header(token))
     }
 
-    fn builder() -> reqwest::ClientBuilder {
-        reqwest::Client::builder().timeout(Duration::from_secs(15)).connect_timeout(Duration::from_secs(2))
+    fn with_headers(headers: reqwest::header::HeaderMap) -> Http {
+        let builder =
+            reqwest::Client::builder().timeout(Duration::from_secs(15)).connect_timeout(Duration::from_secs(2));
+        Http { client: builder.default_headers(headers).build().expect("http client") }
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Option<(u16, String)> {

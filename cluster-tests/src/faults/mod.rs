@@ -349,11 +349,7 @@ impl Hosts {
         crate::tls::rotate_cert(dir, "dc1", false);
         let agents: Vec<&Agent> = self.servers.iter().chain(&self.clients).collect();
         let reloads_before: Vec<usize> = agents.iter().map(|a| a.log().matches(RELOADED).count()).collect();
-        for agent in &agents {
-            let pid = agent.pid().expect("agent running").to_string();
-            let sent = std::process::Command::new("kill").args(["-HUP", &pid]).status().expect("run kill");
-            assert!(sent.success(), "SIGHUP to {}", agent.name);
-        }
+        agents.iter().for_each(|agent| agent.reload());
         for (agent, before) in agents.iter().zip(reloads_before) {
             wait_until(&format!("{} reloads", agent.name), settle, || {
                 let reloaded = agent.log().matches(RELOADED).count() > before;

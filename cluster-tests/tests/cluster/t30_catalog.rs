@@ -145,8 +145,7 @@ async fn t32_reload_applies_changes_and_refuses_a_broken_file_whole() {
 
     // SIGHUP reloads too.
     std::fs::write(config_dir.join("db.json"), r#"{"service": {"name": "db", "port": 5432}}"#).unwrap();
-    let pid = agent.pid().unwrap();
-    std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+    agent.reload();
     http.wait_json(&addr, "/v1/agent/service/db", SETTLE).await;
 }
 

@@ -286,10 +286,7 @@ async fn t94_server_certificates_rotate_on_sighup_under_traffic_and_no_write_is_
     // A new certificate from the same CA, moved into place, then SIGHUP.
     let after = rotate_cert(cluster.dir.path(), "dc1", true);
     assert_ne!(before, after);
-    for agent in &cluster.agents {
-        let pid = agent.pid().unwrap().to_string();
-        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    }
+    cluster.agents.iter().for_each(|agent| agent.reload());
     for agent in &cluster.agents {
         agent.wait_log("reloaded on SIGHUP", SETTLE).await;
         assert_eq!(

@@ -124,8 +124,11 @@ impl RemoteResolver {
             }
             cache.acl_index = acl_index;
             cache.by_secret.retain(|_, entry| entry.resolved.is_ok());
-            cache.by_secret.iter_mut().for_each(|(_, entry)| entry.superseded = true);
-            cache.by_secret.iter().map(|(secret, entry)| (secret.clone(), entry.implicit)).collect::<Vec<_>>()
+            let superseded = cache.by_secret.iter_mut().map(|(secret, entry)| {
+                entry.superseded = true;
+                (secret.clone(), entry.implicit)
+            });
+            superseded.collect::<Vec<_>>()
         };
         self.changed.send_replace(acl_index);
         if !superseded.is_empty() {

@@ -111,8 +111,7 @@ impl Server {
             if matched >= last {
                 return Ok(());
             }
-            // A closed channel (Raft stopped) ends the wait too, not only the deadline.
-            if !matches!(tokio::time::timeout_at(deadline, metrics.changed()).await, Ok(Ok(()))) {
+            if !changed_before(deadline, &mut metrics).await {
                 return Err(ServerError::Unavailable(format!(
                     "cannot transfer leadership: the target is behind (at {matched} of {last})"
                 )));
@@ -128,7 +127,7 @@ impl Server {
                 let _ = id;
                 return Ok(node);
             }
-            if !matches!(tokio::time::timeout_at(deadline, metrics.changed()).await, Ok(Ok(()))) {
+            if !changed_before(deadline, &mut metrics).await {
                 return Err(ServerError::Unavailable(
                     "leadership transfer timed out (writes during it keep the leader); try again".into(),
                 ));
@@ -145,4 +144,10 @@ impl Server {
         }
         self.raft.trigger().elect().await.map_err(|e| ServerError::Internal(e.to_string()))
     }
+}
+
+/// Whether Raft's metrics changed before `deadline`. A closed channel
+/// (Raft stopped) ends the wait too: it would never change again.
+async fn changed_before<T>(deadline: tokio::time::Instant, metrics: &mut tokio::sync::watch::Receiver<T>) -> bool {
+    matches!(tokio::time::timeout_at(deadline, metrics.changed()).await, Ok(Ok(())))
 }

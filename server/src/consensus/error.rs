@@ -114,7 +114,6 @@ pub fn is_transient(code: Code) -> bool {
     )
 }
 
-/// What a failed call to the leader means for the caller.
 /// A full disk's refusal (507) that came after an attempt of the same
 /// write went unanswered: that attempt may yet apply, so the refusal no
 /// longer means "not written"; what the caller is told instead (a 500).
@@ -122,6 +121,7 @@ pub fn refusal_after_unanswered(refusal: &str) -> String {
     format!("{}; an earlier attempt of this write went unanswered, so it may have applied", refusal.trim())
 }
 
+/// What a failed call to the leader means for the caller.
 pub fn classify(status: Status) -> Attempt {
     match is_transient(status.code()) {
         true => Attempt::Retry(format!("{}: {}", status.code(), status.message())),
